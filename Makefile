@@ -1,0 +1,99 @@
+# The two commands a newcomer needs are `make dev` and `make test`; everything else here is what
+# they call. Every target installs what it needs itself: nothing depends on a hand-installed tool.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+TOOLS := $(CURDIR)/.tools/bin
+HELM_VERSION := v3.19.5
+TOFU_VERSION := v1.10.7
+LOCATIONS := candidates jobs matching
+PACKAGES := shared_lib[platform] $(addprefix code_locations/,$(LOCATIONS))
+STAMP := $(VENV)/.installed
+# Encodings tiktoken would otherwise download on first use (see shared/notes/llm-cost-and-metrics.md).
+export TIKTOKEN_CACHE_DIR := $(CURDIR)/.tools/tiktoken
+export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help setup tools dev test test-shared test-candidates test-jobs test-matching test-platform lint bench e2e-kind e2e-kind-plan constraints clean
+
+help:
+	@echo "make dev    run the platform locally (embedded Postgres, daemon, webserver, 3 code servers)"
+	@echo "make test   run every test suite"
+	@echo "make lint   ruff and mypy"
+	@echo "make bench  benchmarks, written to .bench/results.json"
+
+## setup: the virtualenv with every package pinned by constraints.txt (quick when nothing changed)
+setup: $(STAMP) $(TIKTOKEN_CACHE_DIR)/.seeded
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(UV): $(VENV)/bin/python
+	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$$(sed -n 's/^uv==//p' constraints-tools.txt)"
+
+$(STAMP): $(UV) constraints.txt requirements-dev.txt shared_lib/pyproject.toml $(addsuffix /pyproject.toml,$(addprefix code_locations/,$(LOCATIONS)))
+	$(UV) pip install --quiet --python $(PY) --constraints constraints.txt \
+		$(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
+	@touch $@
+
+$(TIKTOKEN_CACHE_DIR)/.seeded: $(STAMP)
+	$(PY) -m talent_shared.llm.encodings seed "$(TIKTOKEN_CACHE_DIR)"
+	@touch $@
+
+## tools: pinned command-line tools the tests use, in .tools/bin (helm and tofu built from their Go modules)
+tools: $(TOOLS)/helm $(TOOLS)/tofu prometheus
+
+$(TOOLS)/helm:
+	GOBIN=$(TOOLS) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+$(TOOLS)/tofu:
+	GOBIN=$(TOOLS) go install github.com/opentofu/opentofu/cmd/tofu@$(TOFU_VERSION)
+
+# Debian's prometheus package brings the server and promtool; the metrics tests start their own server.
+prometheus:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null && \
+		{ systemctl disable --now prometheus 2>/dev/null; service prometheus stop 2>/dev/null; pkill -x prometheus; true; }; }
+
+## dev: the whole platform on this machine; Ctrl-C stops everything
+dev: setup
+	$(VENV)/bin/talent dev
+
+## test: every suite; servers they need are started and stopped by the tests themselves
+test: setup tools
+	$(PY) -m pytest
+
+test-shared: setup
+	$(PY) -m pytest shared_lib/tests
+
+test-candidates test-jobs test-matching: test-%: setup
+	$(PY) -m pytest code_locations/$*/tests
+
+test-platform: setup tools
+	$(PY) -m pytest tests
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) -m benchmarks
+
+e2e-kind-plan: setup
+	$(PY) -m tests.e2e.kind plan
+
+e2e-kind: setup tools
+	$(PY) -m tests.e2e.kind run
+
+## constraints: re-pin every version after changing a dependency list
+constraints: $(UV)
+	$(UV) pip compile --quiet --python-version 3.11 --no-header --no-annotate --universal \
+		-o constraints.txt requirements-dev.txt shared_lib/pyproject.toml --extra platform
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache .mypy_cache

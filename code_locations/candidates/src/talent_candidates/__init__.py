@@ -1,0 +1,1 @@
+"""The candidates team's code location: ingestion, normalization and vectors of candidates."""

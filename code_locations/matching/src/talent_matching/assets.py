@@ -1,0 +1,57 @@
+"""``matches``: one unpartitioned, incremental asset over the two vector assets of the other teams."""
+
+
+import dagster as dg
+
+from talent_matching.versions import CROSSJOIN_VERSION, SCORE_VERSION
+from talent_shared.automation import input_or_code_changed
+from talent_shared.compute import op_tags
+from talent_shared.keys import MATCHES
+from talent_shared.providers.factory import llm_code_version
+from talent_shared.settings import get_settings
+from talent_shared.stubs import candidate_vectors_stub, job_vectors_stub
+
+
+
+@dg.asset(
+    key=MATCHES,
+    deps=[
+        dg.AssetDep(candidate_vectors_stub, partition_mapping=dg.AllPartitionMapping()),
+        dg.AssetDep(job_vectors_stub, partition_mapping=dg.AllPartitionMapping()),
+    ],
+    code_version=f"{CROSSJOIN_VERSION}:{SCORE_VERSION}:k{get_settings().top_k}:{llm_code_version()}",
+    automation_condition=input_or_code_changed(),
+    op_tags=op_tags("large"),
+    group_name="matching",
+    kinds={"pgvector", "numpy"},
+    description="Top K jobs per candidate and top K candidates per job, recomputed only for changed inputs.",
+)
+def matches(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    from talent_matching.crossjoin import run_matching
+    from talent_shared.db import connect
+    from talent_shared.providers.factory import llm_provider
+
+    settings = get_settings()
+    llm = llm_provider()
+    calls: list[int] = []
+
+    def explain(candidate, job, overlap):
+        text, usage = llm.explain_match(candidate, job, overlap)
+        calls.append(usage.input_tokens + usage.output_tokens)
+        return text
+
+    with connect() as conn:
+        report = run_matching(conn, k=settings.top_k, explain=explain)
+    context.log.info(
+        f"matched {len(report.changed_candidates)} changed candidates and {len(report.changed_jobs)} changed jobs"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "changed_candidates": len(report.changed_candidates),
+            "changed_jobs": len(report.changed_jobs),
+            "rows_written": report.rows_written,
+            "rows_deleted": report.rows_deleted,
+            "explanations": report.explained,
+            "llm_calls": len(calls),
+        }
+    )

@@ -1,0 +1,227 @@
+"""Incremental cross-join: each new or changed entity against every one on the other side.
+
+The matches table holds, for every candidate, its top K jobs and, for every job, its top K
+candidates (a pair may be in both lists; ``candidate_rank``/``job_rank`` say which). A run compares
+the vector versions in ``match_inputs`` (what the last run consumed) with the vector tables,
+scores only the changed rows and columns (batched matrix products, see ``score.py``), merges the
+new scores into the untouched entities' lists, and rewrites only rows whose lists moved. Dagster
+cannot see per-pair versions across this wide edge, so these row-level versions are the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import psycopg
+
+from talent_matching.score import Components, Side, score_block, top_k
+from talent_shared.profiles import load_profiles
+from talent_shared.providers.base import Profile
+
+BLOCK = 512
+Entry = tuple[float, float, float, float]  # score, similarity, skill overlap, experience fit
+
+
+@dataclass
+class MatchReport:
+    changed_candidates: list[str] = field(default_factory=list)
+    changed_jobs: list[str] = field(default_factory=list)
+    removed: int = 0
+    rows_written: int = 0
+    rows_deleted: int = 0
+    explained: int = 0
+
+
+def load_side(conn: psycopg.Connection, entity: str) -> tuple[Side, dict[str, Profile]]:
+    table = {"candidate": "candidate_vectors", "job": "job_vectors"}[entity]
+    rows = conn.execute(f"SELECT record_id, data_version, embedding FROM talent.{table} ORDER BY record_id").fetchall()
+    profiles = load_profiles(conn, entity)
+    rows = [r for r in rows if r[0] in profiles]
+    dim = len(rows[0][2]) if rows else 1
+    vectors = np.vstack([np.asarray(r[2], dtype=np.float32) for r in rows]) if rows else np.zeros((0, dim), np.float32)
+    side = Side.build([r[0] for r in rows], [r[1] for r in rows], vectors, [profiles[r[0]] for r in rows])
+    return side, profiles
+
+
+def _best(
+    rows: Side, cols: Side, k: int, *, transpose: bool = False
+) -> dict[str, dict[str, Entry]]:
+    """For each entity in ``rows``: its top k among ``cols`` with score components."""
+    out: dict[str, dict[str, Entry]] = {}
+    for start in range(0, len(rows), BLOCK):
+        block = rows.take(range(start, min(start + BLOCK, len(rows))))
+        comp = score_block(cols, block) if transpose else score_block(block, cols)
+        comp = _t(comp) if transpose else comp
+        best = top_k(comp.score, k)
+        for r, rid in enumerate(block.ids):
+            out[rid] = {cols.ids[c]: _entry(comp, r, c) for c in best[r]}
+    return out
+
+
+def _t(comp: Components) -> Components:
+    return Components(comp.score.T, comp.similarity.T, comp.overlap.T, comp.fit.T)
+
+
+def _entry(comp: Components, r: int, c: int) -> Entry:
+    return (float(comp.score[r, c]), float(comp.similarity[r, c]), float(comp.overlap[r, c]), float(comp.fit[r, c]))
+
+
+def _columns(rows: Side, cols: Side) -> dict[str, dict[str, Entry]]:
+    """Every entity in ``rows`` against the (few) changed ``cols``: {row id: {col id: entry}}."""
+    out: dict[str, dict[str, Entry]] = {rid: {} for rid in rows.ids}
+    if not len(cols):
+        return out
+    for start in range(0, len(rows), BLOCK):
+        block = rows.take(range(start, min(start + BLOCK, len(rows))))
+        comp = score_block(block, cols)
+        for r, rid in enumerate(block.ids):
+            out[rid] = {cid: _entry(comp, r, c) for c, cid in enumerate(cols.ids)}
+    return out
+
+
+def _merge(old: dict[str, Entry], drop: set[str], new: dict[str, Entry], k: int) -> dict[str, Entry]:
+    merged = {key: val for key, val in old.items() if key not in drop}
+    merged.update(new)
+    return dict(sorted(merged.items(), key=lambda kv: (-kv[1][0], kv[0]))[:k])
+
+
+def run_matching(
+    conn: psycopg.Connection,
+    *,
+    k: int,
+    explain: Callable[[Profile, Profile, Sequence[str]], str] | None = None,
+    explain_top: int = 3,
+) -> MatchReport:
+    report = MatchReport()
+    cand, cand_profiles = load_side(conn, "candidate")
+    jobs, job_profiles = load_side(conn, "job")
+    consumed = {(e, r): v for e, r, v in conn.execute("SELECT entity, record_id, data_version FROM talent.match_inputs")}
+    changed_c = [i for i, (rid, v) in enumerate(zip(cand.ids, cand.versions, strict=True)) if consumed.get(("candidate", rid)) != v]
+    changed_j = [i for i, (rid, v) in enumerate(zip(jobs.ids, jobs.versions, strict=True)) if consumed.get(("job", rid)) != v]
+    removed_c = {r for (e, r) in consumed if e == "candidate"} - set(cand.ids)
+    removed_j = {r for (e, r) in consumed if e == "job"} - set(jobs.ids)
+    report.changed_candidates = [cand.ids[i] for i in changed_c]
+    report.changed_jobs = [jobs.ids[i] for i in changed_j]
+    report.removed = len(removed_c) + len(removed_j)
+    if not (changed_c or changed_j or removed_c or removed_j):
+        return report
+
+    c_new, j_new = cand.take(changed_c), jobs.take(changed_j)
+    changed_c_ids, changed_j_ids = set(c_new.ids), set(j_new.ids)
+
+    old_rows = conn.execute(
+        "SELECT candidate_id, job_id, score, similarity, skill_overlap, experience_fit, candidate_rank, job_rank,"
+        " explanation FROM talent.matches"
+    ).fetchall()
+    old_c: dict[str, dict[str, Entry]] = {}
+    old_j: dict[str, dict[str, Entry]] = {}
+    old_explanations: dict[tuple[str, str], str] = {}
+    for c, j, s, sim, ov, fit, crank, jrank, text in old_rows:
+        if text and c not in changed_c_ids and j not in changed_j_ids:
+            old_explanations[(c, j)] = text
+        if crank is not None:
+            old_c.setdefault(c, {})[j] = (s, sim, ov, fit)
+        if jrank is not None:
+            old_j.setdefault(j, {})[c] = (s, sim, ov, fit)
+
+    lists_c = _best(c_new, jobs, k)  # changed candidates against every job
+    lists_j = _best(j_new, cand, k, transpose=True)  # changed jobs against every candidate
+    cand_vs_new_jobs = _columns(cand, j_new)
+    jobs_vs_new_cands = _columns(jobs, c_new)
+
+    affected_c = set(lists_c)
+    for cid in cand.ids:
+        if cid in changed_c_ids:
+            continue
+        old = old_c.get(cid, {})
+        merged = _merge(old, changed_j_ids | removed_j, cand_vs_new_jobs.get(cid, {}), k)
+        if merged != old:
+            lists_c[cid] = merged
+            affected_c.add(cid)
+    affected_j = set(lists_j)
+    for jid in jobs.ids:
+        if jid in changed_j_ids:
+            continue
+        old = old_j.get(jid, {})
+        merged = _merge(old, changed_c_ids | removed_c, {c: e for c, e in ((c, jobs_vs_new_cands[jid].get(c)) for c in changed_c_ids) if e}, k)
+        if merged != old:
+            lists_j[jid] = merged
+            affected_j.add(jid)
+
+    def list_c(cid: str) -> dict[str, Entry]:
+        return lists_c.get(cid, old_c.get(cid, {}))
+
+    def list_j(jid: str) -> dict[str, Entry]:
+        return lists_j.get(jid, old_j.get(jid, {}))
+
+    pairs: dict[tuple[str, str], Entry] = {}
+    for cid in affected_c:
+        for jid, entry in list_c(cid).items():
+            pairs[(cid, jid)] = entry
+    for jid in affected_j:
+        for cid, entry in list_j(jid).items():
+            pairs[(cid, jid)] = entry
+    # pairs of untouched candidates that point at an affected job keep their row (new job_rank)
+    for cid, entries in old_c.items():
+        if cid not in affected_c and cid not in removed_c:
+            for jid, entry in entries.items():
+                if jid in affected_j:
+                    pairs[(cid, jid)] = entry
+    for jid, entries in old_j.items():
+        if jid not in affected_j and jid not in removed_j:
+            for cid, entry in entries.items():
+                if cid in affected_c:
+                    pairs[(cid, jid)] = entry
+
+    cand_version = dict(zip(cand.ids, cand.versions, strict=True))
+    job_version = dict(zip(jobs.ids, jobs.versions, strict=True))
+    rank_c = {cid: {jid: r for r, jid in enumerate(list_c(cid), start=1)} for cid in {c for c, _ in pairs}}
+    rank_j = {jid: {cid: r for r, cid in enumerate(list_j(jid), start=1)} for jid in {j for _, j in pairs}}
+
+    explanations: dict[tuple[str, str], str] = {}
+    if explain is not None:
+        for cid in affected_c:
+            for jid in list(list_c(cid))[:explain_top]:
+                if (cid, jid) in old_explanations:
+                    continue
+                cp, jp = cand_profiles[cid], job_profiles[jid]
+                overlap = sorted(set(cp.skills) & set(jp.skills))
+                explanations[(cid, jid)] = explain(cp, jp, overlap)
+        report.explained = len(explanations)
+
+    with conn.cursor() as cur:
+        touched_c = sorted(affected_c | removed_c)
+        touched_j = sorted(affected_j | removed_j)
+        cur.execute(
+            "DELETE FROM talent.matches WHERE candidate_id = ANY(%s) OR job_id = ANY(%s)", (touched_c, touched_j)
+        )
+        report.rows_deleted = cur.rowcount
+        rows = [
+            (
+                cid, jid, e[0], rank_c.get(cid, {}).get(jid), rank_j.get(jid, {}).get(cid), e[1], e[2], e[3],
+                cand_version[cid], job_version[jid], explanations.get((cid, jid), old_explanations.get((cid, jid))),
+            )
+            for (cid, jid), e in pairs.items()
+            if cid in cand_version and jid in job_version
+        ]
+        cur.executemany(
+            """
+            INSERT INTO talent.matches (candidate_id, job_id, score, candidate_rank, job_rank, similarity,
+                skill_overlap, experience_fit, candidate_version, job_version, explanation)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            """,
+            rows,
+        )
+        report.rows_written = len(rows)
+        cur.execute("DELETE FROM talent.match_inputs WHERE (entity = 'candidate' AND record_id = ANY(%s)) OR (entity = 'job' AND record_id = ANY(%s))", (sorted(removed_c), sorted(removed_j)))
+        cur.executemany(
+            """
+            INSERT INTO talent.match_inputs (entity, record_id, data_version) VALUES (%s, %s, %s)
+            ON CONFLICT (entity, record_id) DO UPDATE SET data_version = EXCLUDED.data_version
+            """,
+            [("candidate", c_new.ids[i], c_new.versions[i]) for i in range(len(c_new))]
+            + [("job", j_new.ids[i], j_new.versions[i]) for i in range(len(j_new))],
+        )
+    return report

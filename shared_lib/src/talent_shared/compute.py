@@ -1,0 +1,46 @@
+"""Per-asset compute: resource profiles and the executor each location runs.
+
+Under ``K8sRunLauncher`` alone, asset ``op_tags`` are ignored (dagster#22865); with
+``k8s_job_executor`` every step gets its own pod built from them. So every asset declares a
+profile here and every location asks :func:`executor` for its executor: the in-process one locally
+(``TALENT_EXECUTOR=in_process``, the default) and the k8s one on a cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import dagster as dg
+
+Profile = Literal["small", "medium", "large"]
+
+PROFILES: dict[Profile, dict[str, dict[str, str]]] = {
+    "small": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "500m", "memory": "1Gi"}},
+    "medium": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
+    "large": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "8Gi"}},
+}
+
+K8S_CONFIG_TAG = "dagster-k8s/config"
+
+
+def op_tags(profile: Profile, *, pool: str | None = None) -> dict[str, Any]:
+    """The ``op_tags`` for an asset: its container resources and, optionally, its concurrency pool."""
+    tags: dict[str, Any] = {K8S_CONFIG_TAG: {"container_config": {"resources": PROFILES[profile]}}}
+    if pool:
+        tags["dagster/concurrency_key"] = pool
+    return tags
+
+
+def executor(kind: str | None = None) -> dg.ExecutorDefinition:
+    """The executor for a location's ``Definitions``.
+
+    Imported lazily so a local definitions import does not pay for the kubernetes client.
+    """
+    from talent_shared.settings import get_settings
+
+    kind = kind or get_settings().executor
+    if kind == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor.configured({"enable_owner_references": True, "max_concurrent": 4})
+    return dg.in_process_executor

@@ -1,0 +1,189 @@
+"""Schema migrations, applied in order, each once, under an advisory lock.
+
+Plain SQL kept in this one module so the whole schema reads top to bottom. A migration is never
+edited once released; a change is a new entry. ``{dim}`` is the embedding dimension from settings:
+changing it on an existing database is refused with a clear message instead of silently mixing
+dimensions.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_core",
+        """
+        CREATE EXTENSION IF NOT EXISTS vector;
+        CREATE SCHEMA IF NOT EXISTS talent;
+
+        -- What each landing source looked like when a sensor last read it.
+        CREATE TABLE talent.ingested_sources (
+            entity       text NOT NULL,
+            source       text NOT NULL,
+            fingerprint  text NOT NULL,
+            read_at      timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (entity, source)
+        );
+
+        -- Rows producers (and the webhook) write; a sensor reads them by id.
+        CREATE TABLE talent.inbox (
+            id               bigserial PRIMARY KEY,
+            entity           text NOT NULL CHECK (entity IN ('candidate', 'job')),
+            payload          jsonb NOT NULL,
+            idempotency_key  text NOT NULL,
+            received_at      timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (entity, idempotency_key)
+        );
+
+        CREATE TABLE talent.rejects (
+            id           bigserial PRIMARY KEY,
+            entity       text NOT NULL,
+            source       text NOT NULL,
+            line         integer,
+            reason       text NOT NULL,
+            excerpt      text,
+            rejected_at  timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (entity, source, line, reason)
+        );
+
+        -- The validated records (what raw_candidates / raw_jobs materialize). ``seq`` grows on
+        -- every content change, so a sensor's cursor can resume exactly where it stopped.
+        CREATE SEQUENCE talent.raw_records_seq;
+        CREATE TABLE talent.raw_records (
+            entity        text NOT NULL CHECK (entity IN ('candidate', 'job')),
+            record_id     text NOT NULL,
+            content_hash  text NOT NULL,
+            payload       jsonb NOT NULL,
+            source        text NOT NULL,
+            line          integer,
+            seq           bigint NOT NULL DEFAULT nextval('talent.raw_records_seq'),
+            stored_at     timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (entity, record_id)
+        );
+        CREATE INDEX raw_records_seq_idx ON talent.raw_records (entity, seq);
+
+        CREATE TABLE talent.profiles (
+            entity        text NOT NULL,
+            record_id     text NOT NULL,
+            profile       jsonb NOT NULL,
+            data_version  text NOT NULL,
+            code_version  text NOT NULL,
+            updated_at    timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (entity, record_id)
+        );
+
+        CREATE TABLE talent.candidate_vectors (
+            record_id     text PRIMARY KEY,
+            embedding     vector({dim}) NOT NULL,
+            data_version  text NOT NULL,
+            model         text NOT NULL,
+            updated_at    timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE talent.job_vectors (LIKE talent.candidate_vectors INCLUDING ALL);
+        ALTER TABLE talent.candidate_vectors ALTER COLUMN embedding SET STORAGE PLAIN;
+        ALTER TABLE talent.job_vectors ALTER COLUMN embedding SET STORAGE PLAIN;
+
+        CREATE TABLE talent.matches (
+            candidate_id       text NOT NULL,
+            job_id             text NOT NULL,
+            score              double precision NOT NULL,
+            candidate_rank     integer,
+            job_rank           integer,
+            similarity         double precision NOT NULL,
+            skill_overlap      double precision NOT NULL,
+            experience_fit     double precision NOT NULL,
+            candidate_version  text NOT NULL,
+            job_version        text NOT NULL,
+            explanation        text,
+            computed_at        timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (candidate_id, job_id)
+        );
+        CREATE INDEX matches_job_idx ON talent.matches (job_id, job_rank);
+        CREATE INDEX matches_candidate_idx ON talent.matches (candidate_id, candidate_rank);
+
+        -- The vector versions the last matches run consumed, per side.
+        CREATE TABLE talent.match_inputs (
+            entity        text NOT NULL,
+            record_id     text NOT NULL,
+            data_version  text NOT NULL,
+            PRIMARY KEY (entity, record_id)
+        );
+        """,
+    ),
+    (
+        "0002_llm_ledger",
+        """
+        -- One row per LLM or embedding call, keyed so a retried step never counts a call twice.
+        CREATE TABLE talent.llm_usage (
+            call_id          text PRIMARY KEY,
+            run_id           text,
+            step_key         text,
+            asset_key        text,
+            partition_key    text,
+            code_location    text,
+            code_version     text,
+            provider         text NOT NULL,
+            model            text NOT NULL,
+            operation        text NOT NULL,
+            input_tokens     bigint NOT NULL DEFAULT 0,
+            cached_tokens    bigint NOT NULL DEFAULT 0,
+            output_tokens    bigint NOT NULL DEFAULT 0,
+            cost_usd         numeric(18, 10),
+            priced           boolean NOT NULL DEFAULT true,
+            price_timestamp  timestamptz,
+            latency_ms       double precision NOT NULL DEFAULT 0,
+            status           text NOT NULL,
+            cache_hit        boolean NOT NULL DEFAULT false,
+            saved_usd        numeric(18, 10) NOT NULL DEFAULT 0,
+            created_at       timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX llm_usage_run_idx ON talent.llm_usage (run_id);
+        CREATE INDEX llm_usage_asset_idx ON talent.llm_usage (code_location, asset_key, created_at);
+
+        CREATE TABLE talent.llm_cache (
+            cache_key       text PRIMARY KEY,
+            prompt_version  text NOT NULL,
+            model           text NOT NULL,
+            input_hash      text NOT NULL,
+            response        jsonb NOT NULL,
+            cost_usd        numeric(18, 10) NOT NULL DEFAULT 0,
+            created_at      timestamptz NOT NULL DEFAULT now()
+        );
+        """,
+    ),
+]
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+def migrate(conn: psycopg.Connection, *, dim: int) -> list[str]:
+    """Apply what is missing; returns the versions applied now (empty when up to date)."""
+    applied_now: list[str] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('talent.migrations'))")
+        conn.execute("CREATE SCHEMA IF NOT EXISTS talent")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS talent.schema_migrations ("
+            " version text PRIMARY KEY, embedding_dim integer NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        rows = conn.execute("SELECT version, embedding_dim FROM talent.schema_migrations").fetchall()
+        done = {version for version, _ in rows}
+        dims = {d for _, d in rows}
+        if dims and dims != {dim}:
+            raise MigrationError(
+                f"the database holds {sorted(dims)}-dimensional vectors but TALENT_EMBEDDING_DIM={dim}; "
+                "re-embed into a new database or set the dimension back"
+            )
+        for version, sql in MIGRATIONS:
+            if version in done:
+                continue
+            conn.execute(sql.replace("{dim}", str(int(dim))).encode())
+            conn.execute(
+                "INSERT INTO talent.schema_migrations (version, embedding_dim) VALUES (%s, %s)", (version, dim)
+            )
+            applied_now.append(version)
+    return applied_now

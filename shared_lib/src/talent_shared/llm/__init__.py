@@ -1,0 +1,1 @@
+"""LLM and embedding calls: offline token counting, metering, pricing and the response cache."""

@@ -1,0 +1,112 @@
+"""The entity pipeline each ingesting location builds: raw -> normalized -> vectors, plus its sensor.
+
+The mechanism lives here once; the candidates and jobs locations call :func:`entity_pipeline`
+with what is theirs (keys, partitions, how a record reads as text). ``raw_*`` is materialized by
+the ingestion sensor itself (runless events carrying the content hash as data version), because a
+run over many partitions can only give them all one data version; the two downstream assets run
+in single-run backfills over whatever partitions automation requests at once.
+"""
+
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from talent_shared.automation import input_or_code_changed
+from talent_shared.compute import op_tags
+from talent_shared.ingest.sensor import RAW_CODE_VERSION, build_ingest_sensor
+from talent_shared.providers.factory import embedding_code_version, llm_code_version
+from talent_shared.records import Entity
+
+if TYPE_CHECKING:
+    from talent_shared.profiles import ExtractionInput
+    from talent_shared.providers.base import Usage
+
+# Asset bodies import the database and provider modules when they run, not when the code server
+# loads definitions: health probes wait on that load (dagster-on-kubernetes notes §5).
+
+NORMALIZE_LOGIC_VERSION = "normalize-1"
+EMBED_LOGIC_VERSION = "embed-1"
+
+
+@dataclass(frozen=True)
+class EntityKeys:
+    raw: dg.AssetKey
+    normalized: dg.AssetKey
+    vectors: dg.AssetKey
+
+
+def usage_metadata(usages: Sequence["Usage"]) -> dict[str, int | str]:
+    return {
+        "llm_calls": len(usages),
+        "llm_input_tokens": sum(u.input_tokens for u in usages),
+        "llm_output_tokens": sum(u.output_tokens for u in usages),
+        "llm_model": usages[0].model if usages else "",
+    }
+
+
+def entity_pipeline(
+    entity: Entity,
+    keys: EntityKeys,
+    partitions: dg.DynamicPartitionsDefinition,
+    to_input: "ExtractionInput",
+    *,
+    group: str,
+) -> tuple[list[dg.AssetSpec | dg.AssetsDefinition], dg.SensorDefinition]:
+    raw = dg.AssetSpec(
+        keys.raw,
+        partitions_def=partitions,
+        code_version=RAW_CODE_VERSION,
+        group_name=group,
+        kinds={"postgres"},
+        description=f"The validated {entity} record; materialized by the ingestion sensor, data version = content hash.",
+    )
+
+    @dg.asset(
+        key=keys.normalized,
+        deps=[keys.raw],
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        code_version=f"{NORMALIZE_LOGIC_VERSION}:{llm_code_version()}",
+        automation_condition=input_or_code_changed(),
+        op_tags=op_tags("small", pool="llm"),
+        group_name=group,
+        kinds={"postgres", "openai"},
+        description=f"Structured {entity} profile (skills, seniority, years, title, location, remote).",
+    )
+    def _normalized(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        from talent_shared.db import connect
+        from talent_shared.profiles import normalize
+        from talent_shared.providers.factory import llm_provider
+
+        ids = list(context.partition_keys)
+        with connect() as conn:
+            _, usages = normalize(conn, entity, ids, llm_provider(), to_input, NORMALIZE_LOGIC_VERSION)
+        return dg.MaterializeResult(metadata={"records": len(ids), **usage_metadata(usages)})
+
+    @dg.asset(
+        key=keys.vectors,
+        deps=[keys.normalized],
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        code_version=f"{EMBED_LOGIC_VERSION}:{embedding_code_version()}",
+        automation_condition=input_or_code_changed(),
+        op_tags=op_tags("medium", pool="llm"),
+        group_name=group,
+        kinds={"pgvector"},
+        description=f"Embedding of each {entity} profile in pgvector.",
+    )
+    def _vectors(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        from talent_shared.db import connect
+        from talent_shared.providers.factory import embedding_provider
+        from talent_shared.vectors import embed
+
+        ids = list(context.partition_keys)
+        with connect() as conn:
+            _, usages = embed(conn, entity, ids, embedding_provider())
+        return dg.MaterializeResult(metadata={"records": len(ids), **usage_metadata(usages)})
+
+    sensor = build_ingest_sensor(entity, keys.raw, partitions)
+    return [raw, _normalized, _vectors], sensor

@@ -1,0 +1,67 @@
+"""What a provider must do, and the structured profile both providers produce.
+
+The profile schema is the one the OpenAI extractor asks for with structured outputs and the one
+the rule-based extractor fills, so matching never needs to know which provider ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from talent_shared.taxonomy import TAXONOMY_VERSION
+
+OPENAI_PROMPT_VERSION = f"extract-2+taxonomy-{TAXONOMY_VERSION}"
+
+Seniority = Literal["intern", "junior", "mid", "senior", "lead", "principal"]
+
+
+class Profile(BaseModel):
+    """A normalized candidate or job: the input to embedding and to the hybrid score."""
+
+    title: str = Field(description="Job title, or the candidate's current or target title.")
+    skills: list[str] = Field(description="Canonical skills from the taxonomy, sorted.")
+    seniority: Seniority
+    years_experience: float = Field(ge=0, le=70, description="Candidate's years, or the job's minimum.")
+    location: str | None = None
+    remote: bool = False
+
+    def embedding_text(self) -> str:
+        """The text both embedders see: title and skills dominate, as they do for a recruiter."""
+        skills = ", ".join(self.skills)
+        remote = " remote" if self.remote else ""
+        return f"{self.title}. {self.seniority}{remote}. skills: {skills}."
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one call, as the provider reported them (or counted offline locally)."""
+
+    provider: str
+    model: str
+    operation: Literal["chat", "embeddings"]
+    input_tokens: int
+    output_tokens: int = 0
+    cached_tokens: int = 0
+
+
+class LLMProvider(Protocol):
+    name: str
+    model: str
+    prompt_version: str
+
+    def extract_profile(self, entity: str, text: str, hints: dict) -> tuple[Profile, Usage]: ...
+
+    def explain_match(self, candidate: Profile, job: Profile, overlap: Sequence[str]) -> tuple[str, Usage]: ...
+
+
+class EmbeddingProvider(Protocol):
+    name: str
+    model: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, Usage]: ...

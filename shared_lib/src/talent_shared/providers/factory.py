@@ -1,0 +1,57 @@
+"""Choose the providers from settings: one switch, ``TALENT_LLM_PROVIDER``/``TALENT_EMBEDDING_PROVIDER``."""
+
+from __future__ import annotations
+
+from talent_shared.providers.base import EmbeddingProvider, LLMProvider
+from talent_shared.settings import Settings, get_settings
+
+
+def _openai_client(settings: Settings):  # -> openai.OpenAI
+    import openai
+
+    if settings.openai_api_key is None:
+        raise RuntimeError("TALENT_LLM_PROVIDER=openai needs OPENAI_API_KEY (from a Kubernetes Secret)")
+    return openai.OpenAI(api_key=settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url, max_retries=3)
+
+
+def llm_code_version(settings: Settings | None = None) -> str:
+    """What the normalization code version must change with: provider, model and prompt version.
+
+    Kept free of the ``openai`` import so loading definitions stays quick.
+    """
+    settings = settings or get_settings()
+    if settings.llm_provider == "openai":
+        from talent_shared.providers.base import OPENAI_PROMPT_VERSION
+
+        return f"openai:{settings.llm_model}:{OPENAI_PROMPT_VERSION}"
+    from talent_shared.providers.local import LocalLLM
+
+    return f"local:{LocalLLM.model}:{LocalLLM.prompt_version}"
+
+
+def embedding_code_version(settings: Settings | None = None) -> str:
+    settings = settings or get_settings()
+    model = settings.embedding_model if settings.embedding_provider == "openai" else "hashing-v1"
+    return f"{settings.embedding_provider}:{model}:{settings.embedding_dim}"
+
+
+def llm_provider(settings: Settings | None = None) -> LLMProvider:
+    settings = settings or get_settings()
+    if settings.llm_provider == "openai":
+        from talent_shared.providers.openai_provider import OpenAILLM
+
+        return OpenAILLM(_openai_client(settings), settings.llm_model)
+    from talent_shared.providers.local import LocalLLM
+
+    return LocalLLM()
+
+
+def embedding_provider(settings: Settings | None = None) -> EmbeddingProvider:
+    settings = settings or get_settings()
+    if settings.embedding_provider == "openai":
+        from talent_shared.providers.openai_provider import OpenAIEmbedder
+
+        return OpenAIEmbedder(_openai_client(settings), settings.embedding_model, settings.embedding_dim)
+    from talent_shared.providers.local import LocalEmbedder
+
+    return LocalEmbedder(settings.embedding_dim)

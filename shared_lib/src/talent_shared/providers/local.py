@@ -1,0 +1,121 @@
+"""Deterministic local providers: no key, no network, same interface as OpenAI.
+
+The extractor reads skills with the taxonomy, years and seniority with a few patterns; the
+embedder hashes words and skills into a fixed number of dimensions (signed feature hashing), so
+profiles that share title words and skills land close together. Token counts come from the
+offline encodings and are priced at zero, so the ledger shows what OpenAI would have been sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from talent_shared.llm.encodings import count_tokens
+from talent_shared.providers.base import Profile, Seniority, Usage
+from talent_shared.taxonomy import TAXONOMY_VERSION, canonical_skill, skills_in_text
+
+_YEARS = re.compile(r"(\d{1,2}(?:\.\d)?)\s*\+?\s*(?:years?|yrs?)\b", re.IGNORECASE)
+_SENIORITY_WORDS: list[tuple[Seniority, tuple[str, ...]]] = [
+    ("principal", ("principal", "staff", "director", "head of", "chief")),
+    ("lead", ("lead", "manager", "supervisor", "charge nurse", "head chef", "executive chef")),
+    ("senior", ("senior", "sr.", "sr ", "experienced")),
+    ("intern", ("intern", "trainee", "apprentice")),
+    ("junior", ("junior", "jr.", "entry level", "entry-level", "graduate", "assistant")),
+]
+_WORD = re.compile(r"[a-z][a-z+#.]*[a-z+#]|[a-z]")
+_STOP = frozenset(
+    "a an and the of to in for with on at by as is are be we you our your their this that from or "
+    "who will have has years year experience looking seeking role team work".split()
+)
+
+
+def _seniority(title: str, years: float) -> Seniority:
+    lowered = f" {title.lower()} "
+    for level, words in _SENIORITY_WORDS:
+        if any(w in lowered for w in words):
+            return level
+    if years >= 8:
+        return "senior"
+    if years >= 3:
+        return "mid"
+    return "junior" if years >= 1 else "intern" if "intern" in lowered else "junior"
+
+
+def _years(explicit: float | None, text: str) -> float:
+    if explicit is not None:
+        return float(explicit)
+    found = [float(m.group(1)) for m in _YEARS.finditer(text)]
+    return min(max(found), 70.0) if found else 0.0
+
+
+class LocalLLM:
+    """Rule-based profile extraction and template explanations."""
+
+    name = "local"
+    model = "rules-v1"
+    prompt_version = f"rules-1+taxonomy-{TAXONOMY_VERSION}"
+
+    def extract_profile(self, entity: str, text: str, hints: dict) -> tuple[Profile, Usage]:
+        listed = {s for s in (canonical_skill(x) for x in hints.get("skills", [])) if s}
+        skills = sorted(listed | skills_in_text(text))
+        title = (hints.get("title") or text.split("\n", 1)[0].split(".", 1)[0])[:120].strip() or "unknown"
+        years = _years(hints.get("years"), text)
+        remote = bool(hints.get("remote")) or bool(re.search(r"\bremote\b", text, re.IGNORECASE))
+        profile = Profile(
+            title=title,
+            skills=skills,
+            seniority=_seniority(title, years),
+            years_experience=years,
+            location=hints.get("location"),
+            remote=remote,
+        )
+        usage = Usage(self.name, self.model, "chat", count_tokens(text, "gpt-4o"), count_tokens(profile.model_dump_json(), "gpt-4o"))
+        return profile, usage
+
+    def explain_match(self, candidate: Profile, job: Profile, overlap: Sequence[str]) -> tuple[str, Usage]:
+        if overlap:
+            shown = ", ".join(list(overlap)[:5])
+            text = f"Shares {len(overlap)} of the role's skills ({shown}); {candidate.years_experience:g} years against {job.years_experience:g} asked."
+        else:
+            text = f"Similar profile to '{job.title}' but no listed skill in common."
+        return text, Usage(self.name, self.model, "chat", 0, count_tokens(text, "gpt-4o"))
+
+
+class LocalEmbedder:
+    """Signed feature hashing of title words, body words and skills, L2-normalised."""
+
+    name = "local"
+    model = "hashing-v1"
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+    def _index(self, token: str) -> tuple[int, float]:
+        digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
+        value = int.from_bytes(digest, "little")
+        return value % self.dim, 1.0 if (value >> 63) & 1 else -1.0
+
+    def _vector(self, text: str) -> np.ndarray:
+        vec = np.zeros(self.dim, dtype=np.float32)
+        head, _, rest = text.partition(". ")
+        skills = text.partition("skills:")[2]
+        for weight, part, prefix in ((1.5, head, "t:"), (0.5, rest, "w:")):
+            for word in _WORD.findall(part.lower()):
+                if word not in _STOP:
+                    i, sign = self._index(prefix + word)
+                    vec[i] += sign * weight
+        for skill in (s.strip(" .") for s in skills.split(",")):
+            if skill:
+                i, sign = self._index("s:" + skill)
+                vec[i] += sign * 2.0
+        norm = float(np.linalg.norm(vec))
+        return vec / norm if norm else vec
+
+    def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, Usage]:
+        matrix = np.vstack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+        tokens = sum(count_tokens(t, "text-embedding-3-small") for t in texts)
+        return matrix, Usage(self.name, self.model, "embeddings", tokens)
