@@ -1,0 +1,103 @@
+locals {
+  platform_chart_path = coalesce(var.platform_chart_path, "${path.module}/../../../helm/platform")
+}
+
+resource "kubernetes_namespace_v1" "this" {
+  metadata {
+    name = var.namespace
+    labels = {
+      "app.kubernetes.io/part-of" = "talent"
+    }
+  }
+}
+
+resource "helm_release" "external_secrets" {
+  name             = "external-secrets"
+  repository       = "https://charts.external-secrets.io"
+  chart            = "external-secrets"
+  version          = var.external_secrets_chart_version
+  namespace        = var.external_secrets_namespace
+  create_namespace = true
+  wait             = true
+
+  values = [yamlencode({
+    installCRDs = true
+    serviceAccount = {
+      name = var.external_secrets_service_account
+      annotations = {
+        "eks.amazonaws.com/role-arn" = var.external_secrets_role_arn
+      }
+    }
+  })]
+}
+
+# SecretStore + ExternalSecrets in the platform namespace. A local chart (not kubernetes_manifest)
+# so that plan does not need the operator's CRDs to exist yet.
+resource "helm_release" "secret_sync" {
+  name      = "talent-secret-sync"
+  chart     = "${path.module}/charts/talent-secret-sync"
+  namespace = kubernetes_namespace_v1.this.metadata[0].name
+  wait      = true
+
+  values = [yamlencode({
+    region          = var.region
+    refreshInterval = var.secret_refresh_interval
+    externalSecrets = var.external_secrets
+  })]
+
+  depends_on = [helm_release.external_secrets]
+}
+
+resource "helm_release" "monitoring" {
+  name             = "kube-prometheus-stack"
+  repository       = "https://prometheus-community.github.io/helm-charts"
+  chart            = "kube-prometheus-stack"
+  version          = var.kube_prometheus_stack_chart_version
+  namespace        = var.monitoring_namespace
+  create_namespace = true
+  wait             = true
+  timeout          = 900
+
+  values = [yamlencode({
+    grafana = {
+      # Empty: the Grafana chart generates a random admin password into its Secret.
+      adminPassword = ""
+      sidecar = {
+        dashboards = {
+          enabled         = true
+          label           = "grafana_dashboard"
+          labelValue      = "1"
+          searchNamespace = "ALL"
+        }
+      }
+    }
+    prometheus = {
+      prometheusSpec = {
+        # Pick up ServiceMonitors/PodMonitors from every release, not only this one's.
+        serviceMonitorSelectorNilUsesHelmValues = false
+        podMonitorSelectorNilUsesHelmValues     = false
+        ruleSelectorNilUsesHelmValues           = false
+        retention                               = var.prometheus_retention
+      }
+    }
+  })]
+}
+
+resource "helm_release" "this" {
+  name      = var.platform_release_name
+  chart     = local.platform_chart_path
+  namespace = kubernetes_namespace_v1.this.metadata[0].name
+  wait      = true
+  timeout   = 900
+
+  values = concat([yamlencode(var.platform_values)], var.platform_extra_values)
+
+  lifecycle {
+    precondition {
+      condition     = fileexists("${local.platform_chart_path}/Chart.yaml")
+      error_message = "No Chart.yaml under platform_chart_path (${local.platform_chart_path})."
+    }
+  }
+
+  depends_on = [helm_release.secret_sync, helm_release.monitoring]
+}

@@ -1,0 +1,92 @@
+variable "region" {
+  description = "AWS region of Secrets Manager (for the SecretStore)."
+  type        = string
+}
+
+variable "namespace" {
+  description = "Namespace of the platform and the team code locations."
+  type        = string
+  default     = "talent"
+}
+
+variable "external_secrets_chart_version" {
+  description = "Exact version of the external-secrets Helm chart."
+  type        = string
+  default     = "0.15.0"
+}
+
+variable "external_secrets_namespace" {
+  description = "Namespace of the External Secrets Operator."
+  type        = string
+  default     = "external-secrets"
+}
+
+variable "external_secrets_service_account" {
+  description = "Service account of the operator controller (must match the IRSA role's trust)."
+  type        = string
+  default     = "external-secrets"
+}
+
+variable "external_secrets_role_arn" {
+  description = "IRSA role ARN of the operator controller (secrets module output sync_role_arn)."
+  type        = string
+}
+
+variable "secret_refresh_interval" {
+  description = "How often ExternalSecrets re-read Secrets Manager."
+  type        = string
+  default     = "1h"
+}
+
+variable "external_secrets" {
+  description = "Kubernetes Secrets to materialise in the namespace: name, secretKey, remoteKey (secret name or ARN) and optional property (JSON key)."
+  type = list(object({
+    name      = string
+    secretKey = string
+    remoteKey = string
+    property  = optional(string)
+  }))
+  default = []
+}
+
+variable "kube_prometheus_stack_chart_version" {
+  description = "Exact version of the kube-prometheus-stack Helm chart."
+  type        = string
+  default     = "69.4.1"
+}
+
+variable "monitoring_namespace" {
+  description = "Namespace of kube-prometheus-stack."
+  type        = string
+  default     = "monitoring"
+}
+
+variable "prometheus_retention" {
+  description = "Prometheus TSDB retention."
+  type        = string
+  default     = "15d"
+}
+
+variable "platform_release_name" {
+  description = "Helm release name of the platform chart."
+  type        = string
+  default     = "platform"
+}
+
+variable "platform_chart_path" {
+  description = "Path of the platform chart; null means <repo>/helm/platform, computed from this module's location."
+  type        = string
+  default     = null
+}
+
+variable "platform_values" {
+  description = "Values for the platform chart computed from the infrastructure (rendered with yamlencode)."
+  type        = any
+  default     = {}
+}
+
+variable "platform_extra_values" {
+  description = "Further YAML values documents for the platform chart, applied after platform_values."
+  type        = list(string)
+  default     = []
+}
