@@ -1,0 +1,200 @@
+"""Parse-level checks of every module and root stack under terraform/."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import hcl2
+import pytest
+
+from conftest import MODULE_DIRS, REPO, ROOT_DIRS, TERRAFORM
+from tfcheck import (
+    blocks,
+    check_module_pins,
+    check_outputs,
+    check_provider_pins,
+    check_variables,
+    load_dir,
+    unquote,
+)
+
+ALL_DIRS = MODULE_DIRS + ROOT_DIRS
+ids = lambda d: str(d.relative_to(TERRAFORM))  # noqa: E731
+
+
+def test_tree_has_the_expected_modules_and_environments():
+    assert {d.name for d in MODULE_DIRS} >= {
+        "network", "eks", "database", "storage", "registry", "team_iam", "secrets", "platform_release",
+    }
+    assert {d.name for d in ROOT_DIRS} == {"dev", "prod"}
+
+
+@pytest.mark.parametrize("path", sorted(TERRAFORM.rglob("*.tf")), ids=lambda p: str(p.relative_to(TERRAFORM)))
+def test_every_tf_file_parses(path: Path):
+    with path.open() as handle:
+        assert isinstance(hcl2.load(handle), dict)
+
+
+@pytest.mark.parametrize("directory", MODULE_DIRS, ids=ids)
+def test_module_has_standard_files(directory: Path):
+    missing = {"main.tf", "variables.tf", "outputs.tf", "versions.tf"} - {p.name for p in directory.glob("*.tf")}
+    assert not missing, f"{directory} lacks {sorted(missing)}"
+
+
+@pytest.mark.parametrize("directory", ALL_DIRS, ids=ids)
+def test_variables_are_described_typed_used_and_declared(directory: Path):
+    assert check_variables(directory) == []
+
+
+@pytest.mark.parametrize("directory", ALL_DIRS, ids=ids)
+def test_outputs_are_described(directory: Path):
+    assert check_outputs(directory) == []
+
+
+@pytest.mark.parametrize("directory", ALL_DIRS, ids=ids)
+def test_module_sources_are_pinned(directory: Path):
+    assert check_module_pins(directory) == []
+
+
+@pytest.mark.parametrize("directory", MODULE_DIRS, ids=ids)
+def test_modules_pin_provider_lower_bounds(directory: Path):
+    assert check_provider_pins(directory, exact=False) == []
+
+
+@pytest.mark.parametrize("directory", ROOT_DIRS, ids=ids)
+def test_root_stacks_pin_exact_provider_versions(directory: Path):
+    assert check_provider_pins(directory, exact=True) == []
+
+
+def test_registry_modules_share_one_version_each():
+    """The same community module is never pinned at two versions in the tree."""
+    seen: dict[str, set[str]] = {}
+    for directory in ALL_DIRS:
+        for _, _, body in blocks(load_dir(directory), "module"):
+            source = unquote(body["source"]).split("//")[0]
+            if "version" in body:
+                seen.setdefault(source, set()).add(unquote(body["version"]))
+    assert seen, "no registry modules found"
+    assert {s: v for s, v in seen.items() if len(v) > 1} == {}
+
+
+@pytest.mark.parametrize("name", ["versions.tf", "providers.tf", "main.tf", "variables.tf", "outputs.tf"])
+def test_environments_differ_only_in_tfvars(name: str):
+    dev, prod = TERRAFORM / "envs" / "dev" / name, TERRAFORM / "envs" / "prod" / name
+    assert filecmp.cmp(dev, prod, shallow=False), f"envs/dev/{name} and envs/prod/{name} drifted apart"
+
+
+def _tfvars(env: str) -> dict:
+    with (TERRAFORM / "envs" / env / "terraform.tfvars").open() as handle:
+        return {k: unquote(v) for k, v in hcl2.load(handle).items() if not k.startswith("__")}
+
+
+def test_environment_settings():
+    dev, prod = _tfvars("dev"), _tfvars("prod")
+    assert dev["environment"] == "dev" and prod["environment"] == "prod"
+    assert prod["db_multi_az"] is True
+    assert prod["single_nat_gateway"] is False
+    assert len(prod["azs"]) == 3
+    assert dev["vpc_cidr"] != prod["vpc_cidr"]
+
+
+def _variable_default(directory: Path, name: str):
+    for _, label, body in blocks(load_dir(directory), "variable"):
+        if label == name:
+            return body.get("default")
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("directory", ROOT_DIRS, ids=ids)
+def test_team_defaults(directory: Path):
+    accounts = {k: unquote(v) for k, v in _variable_default(directory, "team_service_accounts").items()}
+    assert accounts == {
+        "candidates": "talent-candidates", "jobs": "talent-jobs", "matching": "talent-matching",
+    }
+    assert unquote(_variable_default(directory, "kubernetes_namespace")) == "talent"
+    landing = {k: [unquote(p) for p in v] for k, v in _variable_default(directory, "team_landing_prefixes").items()}
+    assert landing == {"candidates": ["candidates/"], "jobs": ["jobs/"], "matching": []}
+
+
+def _module_body(directory: Path, name: str) -> dict:
+    return next(body for _, label, body in blocks(load_dir(directory), "module") if label == name)
+
+
+def test_database_settings():
+    body = _module_body(TERRAFORM / "modules" / "database", "this")
+    assert unquote(body["engine"]) == "postgres"
+    for flag in ("manage_master_user_password", "storage_encrypted", "deletion_protection",
+                 "iam_database_authentication_enabled", "performance_insights_enabled"):
+        assert body[flag] is True, flag
+    assert body["skip_final_snapshot"] is False
+    assert body["publicly_accessible"] is False
+    assert "aws_kms_key.this.arn" in body["kms_key_id"]
+    assert "aws_kms_key.this.arn" in body["master_user_secret_kms_key_id"]
+    # Version floor lives in the variable's validation.
+    text = (TERRAFORM / "modules" / "database" / "variables.tf").read_text()
+    assert ">= 16" in text
+
+
+def test_storage_buckets_are_locked_down():
+    body = _module_body(TERRAFORM / "modules" / "storage", "this")
+    for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets",
+                 "attach_deny_insecure_transport_policy", "attach_require_latest_tls_policy"):
+        assert body[flag] is True, flag
+    assert body["versioning"]["enabled"] is True
+    assert "aws:kms" in str(body["server_side_encryption_configuration"])
+    assert "lifecycle_rule" in body
+    assert unquote(body["force_destroy"]) is False
+
+
+def test_secret_values_never_enter_state():
+    """Only secret containers: no secret version, no kubernetes_secret carrying data."""
+    offenders = []
+    for directory in ALL_DIRS:
+        parsed = load_dir(directory)
+        for kind in ("resource", "data"):
+            for path, label, body in blocks(parsed, kind):
+                if label in ("aws_secretsmanager_secret_version", "kubernetes_secret", "kubernetes_secret_v1"):
+                    offenders.append(f"{path}: {kind} {label}")
+    assert offenders == []
+
+
+def test_grafana_dashboard_sidecar_is_configured():
+    text = (TERRAFORM / "modules" / "platform_release" / "main.tf").read_text()
+    sidecar = re.search(r"dashboards\s*=\s*\{(?P<body>[^}]*)\}", text)
+    assert sidecar, "no grafana.sidecar.dashboards block"
+    body = " ".join(sidecar["body"].split())
+    for expected in ('enabled = true', 'label = "grafana_dashboard"', 'labelValue = "1"', 'searchNamespace = "ALL"'):
+        assert expected in body
+
+
+def test_platform_chart_path_resolves_to_repo_helm_platform():
+    """The default path is computed from the module's own location, so it holds from any env."""
+    module = TERRAFORM / "modules" / "platform_release"
+    text = (module / "main.tf").read_text()
+    match = re.search(r'"\$\{path\.module\}(?P<rel>/[^"]+)"\)', text)
+    assert match, "platform_chart_path default not found"
+    resolved = Path(os.path.normpath(str(module) + match["rel"]))
+    assert resolved == REPO / "helm" / "platform"
+
+
+def test_checkov_skips_carry_a_reason():
+    bare = []
+    for path in TERRAFORM.rglob("*.tf"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for match in re.finditer(r"checkov:skip=([A-Z0-9_]+)(:(?P<reason>.*))?", line):
+                if len((match["reason"] or "").strip()) < 10:
+                    bare.append(f"{path}:{number}")
+    assert bare == []
+
+
+def test_no_lock_files_or_state_are_tracked(repo: Path):
+    tracked = subprocess.run(
+        ["git", "ls-files", "terraform"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert not [t for t in tracked if t.endswith((".terraform.lock.hcl", ".tfstate", "backend.hcl"))]
+    ignored = (TERRAFORM / ".gitignore").read_text().split()
+    assert ".terraform.lock.hcl" in ignored
