@@ -210,7 +210,9 @@ checkov.io/skip{{ $n }}: {{ . }}
   "run_coordinator" (dict
     "module" "dagster._core.run_coordinator"
     "class" "QueuedRunCoordinator"
-    "config" (dict
+    "config" (dict "dequeue_use_threads" true "dequeue_num_workers" 4))
+  "concurrency" (dict
+    "runs" (dict
       "max_concurrent_runs" (int $d.runCoordinator.maxConcurrentRuns)
       "tag_concurrency_limits" $tagLimits))
   "run_monitoring" (dict
@@ -228,7 +230,7 @@ checkov.io/skip{{ $n }}: {{ . }}
   "telemetry" (dict "enabled" false)
 -}}
 {{- if not (kindIs "invalid" $d.poolDefaultLimit) -}}
-{{- $_ := set $instance "concurrency" (dict "pools" (dict "default_limit" (int $d.poolDefaultLimit))) -}}
+{{- $_ := set $instance.concurrency "pools" (dict "default_limit" (int $d.poolDefaultLimit)) -}}
 {{- end -}}
 {{- toYaml $instance -}}
 {{- end -}}

@@ -1,0 +1,233 @@
+"""Render tests of helm/platform, modelled on dagster's chart schema tests: render, parse, assert;
+negative cases check that `required`/`fail`/the schema stop a bad install with our message."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["prod", "kind"])
+def platform(render, request):
+    return render.render_platform(kind=request.param)
+
+
+def test_everything_namespaced_nothing_cluster_wide(render, platform) -> None:
+    kinds = {d["kind"] for d in platform.docs}
+    assert not kinds & {"ClusterRole", "ClusterRoleBinding", "Namespace", "CustomResourceDefinition", "PodSecurityPolicy"}
+    for d in platform.docs:
+        assert d["metadata"]["namespace"] == render.NAMESPACE, d["metadata"]["name"]
+
+
+def test_instance_config_is_a_valid_dagster_instance(render, platform, tmp_path, monkeypatch) -> None:
+    """dagster.yaml loads with dagster's own schema (no database connection is made)."""
+    from dagster._core.instance.config import dagster_instance_config
+    from dagster._core.instance.ref import InstanceRef
+    from dagster_k8s import K8sRunLauncher
+    from dagster_postgres.utils import pg_url_from_config
+    from dagster._config import process_config
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(render.instance_yaml(platform)))
+    config, _ = dagster_instance_config(str(home))
+    ref = InstanceRef.from_dir(str(home))
+
+    assert ref.run_launcher_data.module_name == "dagster_k8s"
+    assert ref.run_launcher_data.class_name == "K8sRunLauncher"
+    launcher = process_config(K8sRunLauncher.config_type(), yaml.safe_load(ref.run_launcher_data.config_yaml))
+    assert launcher.success, launcher.errors
+    assert launcher.value["job_namespace"] == render.NAMESPACE
+    assert launcher.value["postgres_password_secret"] == "dagster-postgresql"
+    assert ref.run_coordinator_data.class_name == "QueuedRunCoordinator"
+    assert ref.storage_data.class_name == "DagsterPostgresStorage"
+    assert ref.compute_logs_data.class_name == "NoOpComputeLogManager"
+
+    # The Postgres driver trap: the URL dagster-postgres builds must use psycopg2.
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "s3cr3t")
+    storage = process_config(
+        __import__("dagster_postgres").DagsterPostgresStorage.config_type(), config["storage"]["postgres"]
+    )
+    assert storage.success, storage.errors
+    assert pg_url_from_config(storage.value).startswith("postgresql+psycopg2://dagster:s3cr3t@")
+
+
+def test_run_coordinator_limits_each_location(render, platform) -> None:
+    """Per-location fairness (dagster#18798) in the `concurrency > runs` block, which dagster
+    requires instead of run_coordinator limits once `concurrency > pools` is set."""
+    instance = render.instance_yaml(platform)
+    assert instance["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    assert "tag_concurrency_limits" not in instance["run_coordinator"]["config"]
+    runs = instance["concurrency"]["runs"]
+    limit = runs["tag_concurrency_limits"][0]
+    assert limit["key"] == "dagster/code_location" and limit["value"] == {"applyLimitPerUniqueValue": True}
+    assert runs["max_concurrent_runs"] > limit["limit"] > 0
+
+
+def test_run_monitoring_retries_and_job_ttl(render, platform) -> None:
+    instance = render.instance_yaml(platform)
+    assert instance["run_monitoring"]["enabled"] is True
+    assert instance["run_monitoring"]["start_timeout_seconds"] == 180
+    assert instance["run_retries"] == {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
+    job_spec = instance["run_launcher"]["config"]["run_k8s_config"]["job_spec_config"]
+    assert 0 < job_spec["ttlSecondsAfterFinished"] < 86400
+    assert instance["telemetry"] == {"enabled": False}
+
+
+def test_workspace_lists_every_team_as_a_grpc_server(render, platform) -> None:
+    servers = [e["grpc_server"] for e in render.workspace_yaml(platform)["load_from"]]
+    assert servers == [{"host": f"{t}-code-server", "port": 4000, "location_name": t} for t in render.TEAMS]
+
+
+def test_webserver_and_daemon_mount_instance_and_workspace(render, platform) -> None:
+    for name, command in (("platform-webserver", "dagster-webserver"), ("platform-daemon", "dagster-daemon")):
+        dep = platform.get("Deployment", name)
+        pod = dep["spec"]["template"]
+        (c,) = pod["spec"]["containers"]
+        assert c["command"][0] == command
+        assert "/dagster-workspace/workspace.yaml" in c["command"]
+        mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+        assert mounts["/opt/dagster/dagster_home/dagster.yaml"]["subPath"] == "dagster.yaml"
+        assert "/dagster-workspace/" in mounts and "/tmp" in mounts and "/opt/dagster/dagster_home" in mounts
+        env = {e["name"]: e for e in c["env"]}
+        assert env["DAGSTER_PG_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "dagster-postgresql", "key": "postgresql-password"}
+        assert set(pod["metadata"]["annotations"]) >= {"checksum/dagster-instance", "checksum/dagster-workspace"}
+        assert pod["spec"]["automountServiceAccountToken"] is True
+        assert pod["spec"]["serviceAccountName"] == "platform-dagster"
+    assert platform.get("Deployment", "platform-daemon")["spec"]["replicas"] == 1
+
+
+def test_only_the_launcher_pods_get_a_token(render, platform) -> None:
+    with_token = {name for name, spec in render.pod_specs(platform.docs) if spec.get("automountServiceAccountToken")}
+    assert with_token == {"Deployment/platform-webserver", "Deployment/platform-daemon"}
+    for sa in platform.all("ServiceAccount"):
+        assert sa["automountServiceAccountToken"] is False
+
+
+def test_rbac_is_least_privilege(render, platform) -> None:
+    role = platform.one("Role")
+    assert role["rules"] == [
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    ]
+    binding = platform.one("RoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "platform-dagster", "namespace": render.NAMESPACE}]
+
+
+def test_migrate_hook_runs_both_migrations_before_install_and_upgrade(render, platform) -> None:
+    job = platform.one("Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    assert c["command"][-1] == "dagster instance migrate && talent db migrate"
+    hook_cm = platform.get("ConfigMap", "platform-migrate-instance")
+    assert hook_cm["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert int(hook_cm["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
+    assert hook_cm["data"] == platform.get("ConfigMap", "platform-instance")["data"]
+    env = {e["name"] for e in c["env"]}
+    assert {"DAGSTER_PG_PASSWORD", "TALENT_DATABASE_URL", "TALENT_EMBEDDING_DIM"} <= env
+
+
+def test_cost_exporter_service_and_monitor(render) -> None:
+    prod = render.render_platform()
+    dep = prod.get("Deployment", "platform-cost-exporter")
+    (c,) = dep["spec"]["template"]["spec"]["containers"]
+    assert c["command"] == ["talent", "cost", "exporter", "--port", "9108"]
+    assert c["readinessProbe"]["httpGet"]["path"] == "/metrics"
+    svc = prod.get("Service", "platform-cost-exporter")
+    sm = prod.one("ServiceMonitor")
+    assert sm["spec"]["selector"]["matchLabels"] == svc["spec"]["selector"]
+    assert sm["spec"]["endpoints"][0]["port"] == svc["spec"]["ports"][0]["name"] == "metrics"
+    assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    # kind has no Prometheus operator CRDs.
+    assert not render.render_platform(kind=True).all("ServiceMonitor")
+
+
+def test_dashboards_and_rules_come_from_the_chart_files(render) -> None:
+    prod = render.render_platform()
+    dashboards = sorted(render.PLATFORM_CHART.glob("dashboards/*.json"))
+    cms = [cm for cm in prod.all("ConfigMap") if cm["metadata"]["labels"].get("grafana_dashboard") == "1"]
+    assert len(cms) == len(dashboards)
+    by_file = {next(iter(cm["data"])): cm["data"] for cm in cms}
+    for path in dashboards:
+        assert by_file[path.name][path.name] == path.read_text().rstrip("\n")
+    rule_files = sorted(render.PLATFORM_CHART.glob("rules/*.yaml"))
+    rules = prod.all("PrometheusRule")
+    assert len(rules) == len(rule_files)
+    for path, rule in zip(rule_files, sorted(rules, key=lambda r: r["metadata"]["name"])):
+        assert rule["spec"] == yaml.safe_load(path.read_text())
+
+
+@pytest.fixture
+def chart_copy(render, tmp_path) -> Path:
+    """A copy of the platform chart whose dashboards/ and rules/ the test controls."""
+    dest = tmp_path / "platform"
+    shutil.copytree(render.PLATFORM_CHART, dest, ignore=shutil.ignore_patterns("dashboards", "rules"))
+    return dest
+
+
+def test_empty_dashboard_and_rule_folders_render_nothing(render, chart_copy) -> None:
+    out = render.template(chart_copy, "platform", render.values_files("platform"))
+    assert not out.all("PrometheusRule")
+    assert not [cm for cm in out.all("ConfigMap") if "grafana_dashboard" in cm["metadata"]["labels"]]
+
+
+def test_a_rule_file_without_groups_fails(render, chart_copy) -> None:
+    (chart_copy / "rules").mkdir()
+    (chart_copy / "rules" / "bad.yaml").write_text("rules: []\n")
+    with pytest.raises(render.HelmError, match="must be a Prometheus rule file with a top-level `groups:` list"):
+        render.template(chart_copy, "platform", render.values_files("platform"))
+
+
+def test_checksums_stable_and_follow_the_config(render) -> None:
+    def checksum(r):
+        return r.get("Deployment", "platform-daemon")["spec"]["template"]["metadata"]["annotations"]
+
+    a = render.render_platform()
+    b = render.render_platform(sets=["daemon.runCoordinator.perCodeLocationLimit=8"])
+    again = render.render_platform(sets=["daemon.runCoordinator.perCodeLocationLimit=10"])
+    assert checksum(a) == checksum(again)
+    assert checksum(a)["checksum/dagster-instance"] != checksum(b)["checksum/dagster-instance"]
+    assert checksum(a)["checksum/dagster-workspace"] == checksum(b)["checksum/dagster-workspace"]
+
+
+def test_network_policies_default_deny_then_allow(render, platform) -> None:
+    policies = {p["metadata"]["name"]: p["spec"] for p in platform.all("NetworkPolicy")}
+    assert policies["platform-default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert {"platform-allow-dns", "platform-allow-database", "platform-allow-dagster", "platform-allow-webserver-ingress"} <= set(policies)
+    grpc = policies["platform-allow-dagster"]["egress"][0]
+    assert grpc["to"] == [{"podSelector": {"matchLabels": {"talent.io/role": "code-server"}}}]
+
+
+# --- negative cases: a bad install stops with our message ---------------------------------------
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["image.repository="], "image.repository is required"),
+        (["image.tag="], "image.tag is required"),
+        (["image.tag=latest"], "image.tag must be immutable"),
+        (["postgresql.host="], "postgresql.host is required"),
+        (["postgresql.secretName="], "postgresql.secretName is required"),
+        (["app.databaseUrlSecret.name="], "app.databaseUrlSecret.name is required"),
+        (["app.env.OPENAI_API_KEY=sk-123"], "app.env.OPENAI_API_KEY looks like a credential"),
+        (['json:codeLocations=[{"name":"jobs","host":"a","port":4000},{"name":"jobs","host":"b","port":4000}]'], 'location name "jobs" is listed twice'),
+        (["json:codeLocations=[]"], "minItems"),
+        (["webserver.replica=2"], "additional properties 'replica' not allowed"),
+        (["postgresql.scheme=postgres"], "at '/postgresql/scheme': value must be one of"),
+        (["json:runLauncher.resources.requests=null"], "missing property 'requests'"),
+    ],
+)
+def test_invalid_values_fail_with_a_clear_message(render, sets: list[str], message: str) -> None:
+    with pytest.raises(render.HelmError) as err:
+        render.render_platform(sets=sets)
+    assert message in err.value.stderr
+
+
+def test_fail_messages_are_not_hidden_by_show_only(render) -> None:
+    """dagster's helm_template renders twice because --show-only can hide a `fail`; ours fire anyway."""
+    with pytest.raises(render.HelmError, match="postgresql.host is required"):
+        render.template(render.PLATFORM_CHART, "platform", render.values_files("platform"), ["postgresql.host="], ["templates/service-webserver.yaml"])
