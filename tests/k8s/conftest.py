@@ -34,3 +34,14 @@ def render() -> ModuleType:
             pytest.fail(message)
         pytest.skip(message)
     return module
+
+
+@pytest.fixture(scope="session")
+def k8s_validate(render):
+    """Validates one manifest (camelCase dict) against the Kubernetes 1.32 schemas (strict)."""
+    import kubernetes_validate
+
+    def validate(body) -> None:
+        kubernetes_validate.validate(body, render.K8S_SCHEMA_VERSION, strict=True)
+
+    return validate
