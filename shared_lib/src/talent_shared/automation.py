@@ -1,9 +1,15 @@
 """Automation conditions: stale means an input's data version changed or the code changed.
 
-Plain ``eager()`` fires on every upstream materialization, even one that produced the same data
-version (dagster#22850). Replacing its ``any_deps_updated`` with a data-version test makes
-re-materializing an unchanged upstream a no-op downstream, and ``code_version_changed()`` makes a
-deploy that changes the logic re-run what it touched. Nothing here looks at the clock.
+Built from ``eager()``'s parts with two changes:
+
+* its trigger "any dependency updated" becomes "any dependency's *data version* changed", so
+  re-materializing an unchanged upstream is a no-op downstream (plain ``eager()`` fires on every
+  upstream materialization, dagster#22850);
+* it forgets the "initial evaluation" reset of ``since_last_handled``: a record that landed before
+  the location's automation sensor first ran must still be processed, not silently treated as
+  handled.
+
+``code_version_changed()`` re-runs what a deploy changed. Nothing here looks at the clock.
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ AC = dg.AutomationCondition
 
 
 def input_or_code_changed() -> dg.AutomationCondition:
-    return (
-        AC.eager().replace(
-            "any_deps_updated",
-            AC.any_deps_match(AC.data_version_changed() | AC.will_be_requested()),
-        )
-        | AC.code_version_changed()
-    ).with_label("input_or_code_changed")
+    newly_missing = AC.missing().newly_true().with_label("newly_missing")
+    input_changed = AC.any_deps_match(AC.data_version_changed() | AC.will_be_requested()).with_label(
+        "input_data_version_changed"
+    )
+    handled = (AC.newly_requested() | AC.newly_updated()).with_label("handled")
+    ready = ~AC.any_deps_missing() & ~AC.any_deps_in_progress() & ~AC.in_progress()
+    return ((newly_missing | input_changed).since(handled) & ready | AC.code_version_changed()).with_label(
+        "input_or_code_changed"
+    )

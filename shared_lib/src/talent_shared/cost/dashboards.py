@@ -110,7 +110,9 @@ def _series(
     return panel
 
 
-def _bars(ids: _Ids, title: str, targets: list[Dataquery], *, unit: str, description: str, span: int = 12) -> bargauge.Panel:
+def _bars(
+    ids: _Ids, title: str, targets: list[Dataquery], *, unit: str, description: str, span: int = 12
+) -> bargauge.Panel:
     panel = (
         bargauge.Panel()
         .id(ids())
@@ -164,9 +166,7 @@ def llm_cost() -> models.Dashboard:
     board = _variables(board)
     board = (
         board.with_row(dash.Row("Overview").id(ids()))
-        .with_panel(
-            _stat(ids, "Spend", spend_range, unit=USD, description="LLM spend over the selected time range.")
-        )
+        .with_panel(_stat(ids, "Spend", spend_range, unit=USD, description="LLM spend over the selected time range."))
         .with_panel(
             _stat(
                 ids,
@@ -198,7 +198,7 @@ def llm_cost() -> models.Dashboard:
             _stat(
                 ids,
                 "Tokens",
-                f"sum(increase(talent_llm_tokens_total{{{LOC},token_type=~\"input|output\"}}[$__range]))",
+                f'sum(increase(talent_llm_tokens_total{{{LOC},token_type=~"input|output"}}[$__range]))',
                 unit="short",
                 description="Input plus output tokens over the range (cached tokens are part of input).",
             )
@@ -251,8 +251,7 @@ def llm_cost() -> models.Dashboard:
                 "Spend by model",
                 [
                     _target(
-                        "sum by (provider, model) "
-                        f"(rate(talent_llm_cost_usd_total{{{LOC}}}[$__rate_interval])) * 3600",
+                        f"sum by (provider, model) (rate(talent_llm_cost_usd_total{{{LOC}}}[$__rate_interval])) * 3600",
                         "{{provider}}/{{model}}",
                     )
                 ],
@@ -283,8 +282,7 @@ def llm_cost() -> models.Dashboard:
                 "Top models by spend",
                 [
                     _target(
-                        "topk(10, sum by (provider, model) "
-                        f"(increase(talent_llm_cost_usd_total{{{LOC}}}[$__range])))",
+                        f"topk(10, sum by (provider, model) (increase(talent_llm_cost_usd_total{{{LOC}}}[$__range])))",
                         "{{provider}}/{{model}}",
                         instant=True,
                     )
@@ -548,7 +546,11 @@ def llm_operations() -> models.Dashboard:
             _series(
                 ids,
                 "Records processed",
-                [_target("sum by (entity) (rate(talent_records_processed_total[$__rate_interval])) * 3600", "{{entity}}")],
+                [
+                    _target(
+                        "sum by (entity) (rate(talent_records_processed_total[$__rate_interval])) * 3600", "{{entity}}"
+                    )
+                ],
                 unit="short",
                 description="Raw records stored per hour, by entity (the denominator of cost per record).",
             )
@@ -630,14 +632,19 @@ def stale(directory: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m talent_shared.cost.dashboards", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m talent_shared.cost.dashboards", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("directory", type=Path, help="where to write the dashboard JSON (helm/platform/dashboards)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a committed file is stale")
     args = parser.parse_args(argv)
     if args.check:
         bad = stale(args.directory)
         for name in bad:
-            print(f"stale: {args.directory / name} (regenerate with python -m talent_shared.cost.dashboards)", file=sys.stderr)
+            print(
+                f"stale: {args.directory / name} (regenerate with python -m talent_shared.cost.dashboards)",
+                file=sys.stderr,
+            )
         return 1 if bad else 0
     for path in write(args.directory):
         print(path)

@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import psycopg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from talent_shared.db.connection import SEARCH_PATH
@@ -65,9 +68,7 @@ def _le(bound: float) -> str:
 
 def _ledger_sql() -> str:
     # One scan: every per-group aggregate, latency buckets as cumulative FILTERed counts.
-    buckets = ",\n".join(
-        f"count(*) FILTER (WHERE latency_ms <= {float(b) * 1000!r})" for b in LATENCY_BUCKETS
-    )
+    buckets = ",\n".join(f"count(*) FILTER (WHERE latency_ms <= {float(b) * 1000!r})" for b in LATENCY_BUCKETS)
     statuses = ",\n".join(f"count(*) FILTER (WHERE status = '{s}')" for s in STATUSES)
     return f"""
         SELECT coalesce(nullif(code_location, ''), '{UNKNOWN}'),
@@ -152,8 +153,7 @@ class LedgerCollector(Collector):
 
     def _connect(self) -> psycopg.Connection:
         options = (
-            f"{SEARCH_PATH} -c statement_timeout={int(self._statement_timeout_ms)}"
-            " -c default_transaction_read_only=on"
+            f"{SEARCH_PATH} -c statement_timeout={int(self._statement_timeout_ms)} -c default_transaction_read_only=on"
         )
         return psycopg.connect(
             self._resolve_url(),
@@ -251,7 +251,9 @@ class LedgerCollector(Collector):
             ),
             CounterMetricFamily("talent_llm_requests", "LLM calls by outcome.", labels=[*labels, "status"]),
             CounterMetricFamily(
-                "talent_llm_cache_savings_usd", "USD not spent because a response came from the LLM cache.", labels=labels
+                "talent_llm_cache_savings_usd",
+                "USD not spent because a response came from the LLM cache.",
+                labels=labels,
             ),
             CounterMetricFamily("talent_llm_cache_hits", "LLM calls answered from the cache.", labels=labels),
             CounterMetricFamily(
@@ -409,6 +411,24 @@ class ExporterServer:
         self.stop()
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def make_app(registry: CollectorRegistry) -> Callable:
+    """``/healthz`` answers without touching the database (for probes); any other path is metrics."""
+    metrics = make_wsgi_app(registry)
+
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"ok\n"]
+        return metrics(environ, start_response)
+
+    return app
+
+
 def serve(
     port: int = DEFAULT_PORT,
     url: UrlSource = None,
@@ -417,16 +437,20 @@ def serve(
     budgets: BudgetSource | None = None,
     block: bool = True,
 ) -> ExporterServer:
-    """Serve ``/metrics`` on ``addr:port`` (``port=0`` picks a free one).
+    """Serve ``/metrics`` (and a database-free ``/healthz``) on ``addr:port``; ``port=0`` picks one.
 
     ``url`` as in :class:`LedgerCollector` (``None``: ``TALENT_DATABASE_URL`` or the embedded
     server). With ``block=True`` (the CLI) this returns only after SIGTERM or Ctrl-C; with
     ``block=False`` it returns the running :class:`ExporterServer` at once (tests).
     """
-    from prometheus_client.exposition import start_http_server
-
     collector = LedgerCollector(url, budgets=budgets)
-    httpd, thread = start_http_server(port, addr=addr, registry=make_registry(collector))
+
+    class Server(ThreadingWSGIServer):
+        address_family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+    httpd = make_server(addr, port, make_app(make_registry(collector)), Server, handler_class=_QuietHandler)
+    thread = threading.Thread(target=httpd.serve_forever, name="talent-cost-exporter", daemon=True)
+    thread.start()
     server = ExporterServer(httpd, thread, collector)
     log.info("cost exporter listening on %s:%s", server.address, server.port)
     if block:

@@ -1,0 +1,216 @@
+"""``talent``: the platform's command line.
+
+Commands that need the database use ``TALENT_DATABASE_URL`` when it is set, else the embedded
+server under ``--state`` (default ``$TALENT_HOME``, else ``.local/``), started for the duration of
+the command when it is not already running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+db_app = typer.Typer(no_args_is_help=True, help="The platform database.")
+local_app = typer.Typer(no_args_is_help=True, help="The platform on this machine, headless.")
+cost_app = typer.Typer(no_args_is_help=True, help="LLM cost: exporter and estimates.")
+app.add_typer(db_app, name="db")
+app.add_typer(local_app, name="local")
+app.add_typer(cost_app, name="cost")
+
+StateOpt = Annotated[Path | None, typer.Option("--state", help="State folder (default $TALENT_HOME, else .local/).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _state(state: Path | None) -> Path:
+    return (state or Path(os.environ.get("TALENT_HOME") or ".local")).resolve()
+
+
+@contextmanager
+def database(state: Path | None) -> Iterator[str]:
+    from talent_shared.db import embedded
+    from talent_shared.settings import Settings
+
+    settings = Settings(home=_state(state))
+    if settings.database_url:
+        yield settings.database_url
+        return
+    with embedded.running(settings.pgdata) as url:
+        yield url
+
+
+@db_app.command("migrate")
+def db_migrate(state: StateOpt = None) -> None:
+    """Apply the schema migrations (idempotent)."""
+    from talent_shared.db.connection import connect
+    from talent_shared.db.migrations import migrate
+    from talent_shared.settings import get_settings
+
+    with database(state) as url, connect(url) as conn:
+        applied = migrate(conn, dim=get_settings().embedding_dim)
+    typer.echo(f"applied {', '.join(applied)}" if applied else "database is up to date")
+
+
+@app.command()
+def seed(
+    out: Annotated[Path, typer.Option(help="Landing folder to write into (candidates/ and jobs/).")],
+    candidates: Annotated[int, typer.Option(min=0)] = 100,
+    jobs: Annotated[int, typer.Option(min=0)] = 20,
+    seed: Annotated[int, typer.Option(help="Same seed, same records.")] = 0,
+) -> None:
+    """Write realistic synthetic records in the contract."""
+    from talent_shared.seed import generate, write
+
+    cands, jobs_ = generate(candidates, jobs, seed)
+    paths = write(out, cands, jobs_, prefix=f"seed-{seed}")
+    typer.echo(f"wrote {len(cands)} candidates and {len(jobs_)} jobs in {len(paths)} files under {out}")
+
+
+@app.command()
+def rejects(state: StateOpt = None, as_json: JsonOpt = False, limit: int = 200) -> None:
+    """Records the contract refused: entity, source, line and reason."""
+    from talent_shared.db.connection import connect
+
+    with database(state) as url, connect(url) as conn:
+        rows = conn.execute(
+            "SELECT entity, source, line, reason, rejected_at FROM talent.rejects ORDER BY id DESC LIMIT %s", (limit,)
+        ).fetchall()
+    items = [{"entity": e, "source": s, "line": line, "reason": r, "rejected_at": t.isoformat()} for e, s, line, r, t in rows]
+    if as_json:
+        typer.echo(json.dumps(items, indent=2))
+        return
+    for item in items:
+        typer.echo(f"{item['entity']:9} {item['source']}:{item['line'] or '-'}  {item['reason']}")
+    if not items:
+        typer.echo("no rejected records")
+
+
+@app.command()
+def matches(
+    candidate: Annotated[str | None, typer.Option(help="A candidate id.")] = None,
+    job: Annotated[str | None, typer.Option(help="A job id.")] = None,
+    top: Annotated[int, typer.Option(min=1)] = 10,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The best jobs for a candidate, or the best candidates for a job."""
+    from talent_shared.db.connection import connect
+
+    if (candidate is None) == (job is None):
+        raise typer.BadParameter("give exactly one of --candidate or --job")
+    me, other, rank = ("candidate_id", "job_id", "candidate_rank") if candidate else ("job_id", "candidate_id", "job_rank")
+    with database(state) as url, connect(url) as conn:
+        rows = conn.execute(
+            f"SELECT {other}, score, {rank}, similarity, skill_overlap, experience_fit, explanation FROM talent.matches"
+            f" WHERE {me} = %s AND {rank} IS NOT NULL ORDER BY {rank} LIMIT %s",
+            (candidate or job, top),
+        ).fetchall()
+    key = "job_id" if candidate else "candidate_id"
+    items = [
+        {key: o, "score": round(s, 4), "rank": r, "similarity": round(sim, 4), "skill_overlap": round(ov, 4),
+         "experience_fit": round(fit, 4), "explanation": ex}
+        for o, s, r, sim, ov, fit, ex in rows
+    ]
+    if as_json:
+        typer.echo(json.dumps(items, indent=2))
+        return
+    if not items:
+        typer.echo("no matches")
+    for item in items:
+        typer.echo(f"{item['rank']:>3}. {item[key]:<24} {item['score']:.3f}  {item['explanation'] or ''}")
+
+
+@local_app.command("run")
+def local_run(
+    landing: Annotated[Path, typer.Option(help="Landing folder with candidates/ and jobs/.")],
+    state: Annotated[Path, typer.Option(help="State folder: database, Dagster home, logs.")],
+    as_json: JsonOpt = False,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 900.0,
+) -> None:
+    """Start the platform, let sensors and automation process LANDING, print a summary, stop everything."""
+    from talent_shared.db.connection import connect
+    from talent_shared.local.platform import running_platform
+    from talent_shared.local.watch import load_workspace, summarize, wait_idle
+
+    began = time.monotonic()
+    with running_platform(state, str(landing.resolve())) as platform:
+        instance = platform.instance()
+        view = load_workspace(instance, platform.workspace)
+        outcome = wait_idle(instance, view.sensors, platform.started_at, timeout, check=platform.supervisor.check)
+        with connect(platform.database_url) as conn:
+            summary = summarize(instance, conn, platform.started_at)
+        summary.asset_graph = view.asset_graph
+    summary.idle, summary.reason = outcome.idle, outcome.reason
+    summary.seconds = round(time.monotonic() - began, 2)
+    if as_json:
+        typer.echo(json.dumps(summary.__dict__, indent=2))
+    else:
+        typer.echo(f"{'done' if outcome.idle else 'stopped'} in {summary.seconds}s: {outcome.reason}")
+        typer.echo(f"records: {summary.records}")
+        typer.echo(f"materializations: {summary.materializations}")
+        typer.echo(f"runs: {summary.runs}")
+        for item in summary.rejected:
+            typer.echo(f"rejected {item['entity']} {item['source']}:{item['line']}: {item['reason']}")
+    if not outcome.idle or summary.runs.get("failure"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def dev(
+    state: StateOpt = None,
+    port: Annotated[int, typer.Option(help="Webserver port.")] = 3000,
+    demo: Annotated[bool, typer.Option(help="Seed demo records into the landing folder first.")] = True,
+) -> None:
+    """The whole platform on this machine with the UI; Ctrl-C stops everything."""
+    from talent_shared.local.platform import running_platform
+    from talent_shared.local.watch import load_workspace
+    from talent_shared.seed import generate, write
+
+    home = _state(state)
+    landing = Path(os.environ.get("TALENT_LANDING") or home / "landing")
+    if demo and not any(landing.glob("*/*.json*")):
+        cands, jobs_ = generate(40, 12, seed=7)
+        write(landing, cands, jobs_, prefix="demo")
+    try:
+        with running_platform(home, str(landing), webserver_port=port, sensor_interval_seconds=5) as platform:
+            view = load_workspace(platform.instance(), platform.workspace)
+            typer.echo(f"Dagster UI: {platform.webserver_url}")
+            typer.echo(f"locations: {', '.join(sorted({loc for a in view.asset_graph.values() for loc in a['locations']}))}")
+            typer.echo(f"landing folder: {landing} (drop .json/.jsonl files under candidates/ or jobs/)")
+            typer.echo(f"logs: {platform.state / 'logs'}; Ctrl-C stops everything")
+            while True:
+                platform.supervisor.check()
+                time.sleep(1)
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+
+
+@cost_app.command("exporter")
+def cost_exporter(
+    port: Annotated[int, typer.Option(help="Port for /metrics.")] = 9108,
+    state: StateOpt = None,
+) -> None:
+    """Serve the LLM cost metrics for Prometheus, read from the ledger on each scrape."""
+    from talent_shared.cost.exporter import serve
+
+    with database(state) as url:
+        serve(port=port, url=url)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The Dagster instance and workspace files of the local platform.
+
+Same shape as production (Postgres storage, queued runs with a limit per code location, one gRPC
+server per location) so that what works here works on the cluster; only the run launcher differs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from talent_shared.db.connection import dagster_storage_url
+from talent_shared.keys import LOCATIONS
+
+RUNS_PER_LOCATION = 2
+
+
+def instance_config(database_url: str, *, max_concurrent_runs: int = 4, automation_interval_seconds: int = 30) -> dict:
+    storage_url = dagster_storage_url(database_url)
+    return {
+        "storage": {"postgres": {"postgres_url": storage_url}},
+        "run_coordinator": {
+            "module": "dagster._core.run_coordinator",
+            "class": "QueuedRunCoordinator",
+            "config": {"dequeue_interval_seconds": 1},
+        },
+        "concurrency": {
+            "runs": {
+                "max_concurrent_runs": max_concurrent_runs,
+                "tag_concurrency_limits": [
+                    {"key": "dagster/code_location", "value": {"applyLimitPerUniqueValue": True}, "limit": RUNS_PER_LOCATION}
+                ],
+            },
+            "pools": {"default_limit": 2},
+        },
+        "run_monitoring": {"enabled": True, "start_timeout_seconds": 180, "poll_interval_seconds": 5},
+        "sensors": {"use_threads": True, "num_workers": 4},
+        # the asset daemon's own loop (default 30 s) bounds how often automation sensors can tick
+        "auto_materialize": {"minimum_interval_seconds": automation_interval_seconds, "use_threads": True, "num_workers": 3},
+        "telemetry": {"enabled": False},
+        "nux": {"enabled": False},
+    }
+
+
+def workspace_config(ports: dict[str, int], host: str = "127.0.0.1") -> dict:
+    return {
+        "load_from": [
+            {"grpc_server": {"host": host, "port": ports[name], "location_name": name}} for name in LOCATIONS
+        ]
+    }
+
+
+def write_configs(dagster_home: Path, database_url: str, ports: dict[str, int], *, automation_interval_seconds: int = 30) -> Path:
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = instance_config(database_url, automation_interval_seconds=automation_interval_seconds)
+    (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    workspace = dagster_home / "workspace.yaml"
+    workspace.write_text(yaml.safe_dump(workspace_config(ports), sort_keys=False))
+    return workspace

@@ -1,0 +1,114 @@
+"""Start, watch and stop the local platform; used by ``talent dev`` and ``talent local run``.
+
+``running_platform`` owns every process it starts: Postgres (when it started it), a gRPC code
+server per location, the daemon and optionally the webserver. Leaving the ``with`` block, by
+return, exception, Ctrl-C or SIGTERM, stops all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from talent_shared.keys import LOCATIONS
+from talent_shared.local.config import write_configs
+from talent_shared.local.processes import Supervisor, free_port, signals_raise
+
+
+@dataclass
+class Platform:
+    state: Path
+    dagster_home: Path
+    workspace: Path
+    database_url: str
+    ports: dict[str, int]
+    supervisor: Supervisor
+    webserver_url: str | None = None
+    started_at: float = 0.0
+
+    def instance(self):
+        import dagster as dg
+
+        return dg.DagsterInstance.from_config(str(self.dagster_home))
+
+
+def _bin(name: str) -> str:
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else (shutil.which(name) or name)
+
+
+def _wait_grpc(port: int, supervisor: Supervisor, timeout: float) -> None:
+    from dagster._grpc.client import DagsterGrpcClient
+
+    client = DagsterGrpcClient(port=port, host="127.0.0.1")
+    deadline = time.monotonic() + timeout
+    while True:
+        supervisor.check()
+        try:
+            client.ping("ready")
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"code server on port {port} did not answer within {timeout:.0f}s") from None
+            time.sleep(0.3)
+
+
+@contextmanager
+def running_platform(
+    state: Path,
+    landing: str,
+    *,
+    webserver_port: int | None = None,
+    sensor_interval_seconds: int = 2,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Platform]:
+    from talent_shared.db import embedded
+    from talent_shared.db.connection import connect
+    from talent_shared.db.migrations import migrate
+    from talent_shared.settings import Settings
+
+    state = state.resolve()
+    dagster_home = state / "dagster"
+    with ExitStack() as stack:
+        stack.enter_context(signals_raise())
+        settings = Settings(home=state, landing=landing)
+        database_url = settings.database_url or stack.enter_context(embedded.running(settings.pgdata))
+        with connect(database_url) as conn:
+            migrate(conn, dim=settings.embedding_dim)
+        ports = {name: free_port() for name in LOCATIONS}
+        workspace = write_configs(dagster_home, database_url, ports, automation_interval_seconds=sensor_interval_seconds)
+        env = {
+            **os.environ,
+            **(extra_env or {}),
+            "DAGSTER_HOME": str(dagster_home),
+            "TALENT_HOME": str(state),
+            "TALENT_LANDING": landing,
+            "TALENT_DATABASE_URL": database_url,
+            "TALENT_SENSOR_INTERVAL_SECONDS": str(sensor_interval_seconds),
+            "PYTHONWARNINGS": "ignore",
+        }
+        supervisor = Supervisor(state / "logs", env)
+        stack.callback(supervisor.stop_all)
+        for name in LOCATIONS:
+            supervisor.start(
+                f"code-server-{name}",
+                [_bin("dagster"), "api", "grpc", "-m", f"talent_{name}.definitions", "-h", "127.0.0.1",
+                 "-p", str(ports[name]), "--location-name", name],
+            )
+        for name in LOCATIONS:
+            _wait_grpc(ports[name], supervisor, timeout=120)
+        url = None
+        if webserver_port is not None:
+            supervisor.start(
+                "webserver",
+                [_bin("dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(webserver_port)],
+            )
+            url = f"http://127.0.0.1:{webserver_port}"
+        supervisor.start("daemon", [_bin("dagster-daemon"), "run", "-w", str(workspace)])
+        yield Platform(state, dagster_home, workspace, database_url, ports, supervisor, url, time.time())
