@@ -74,6 +74,7 @@ def free_port() -> int:
 # One template call per line: (code_location, asset_key, provider, model, operation, input, cached,
 # output, cost_usd, priced, latency_ms, status, cache_hit, saved_usd). Costs are genai-prices 0.2.3
 # figures where the notes verify them (gpt-4o 1000 in + 100 out = 0.0035; 3-small 1000 = 0.00002).
+# fmt: off
 CALLS: list[tuple] = [
     ("candidates", "normalized_candidates", "openai", "gpt-4o", "chat", 1000, 0, 100, "0.0035", True, 800.0, "ok", False, "0"),
     ("candidates", "normalized_candidates", "openai", "gpt-4o", "chat", 2000, 1024, 150, "0.00494", True, 1700.0, "ok", False, "0"),
@@ -88,6 +89,7 @@ CALLS: list[tuple] = [
 ]
 # Spent yesterday (UTC): counts in the totals, not in talent_llm_spend_today_usd.
 YESTERDAY = ("candidates", "normalized_candidates", "openai", "gpt-4o", "chat", 100000, 0, 10000, "0.35", True, 90000.0, "ok", False, "0")
+# fmt: on
 
 
 def fill_ledger(url: str, batch: int = 0) -> None:
@@ -101,7 +103,22 @@ def fill_ledger(url: str, batch: int = 0) -> None:
         rows.append(("b0-yesterday", "run-y", "part-y", "yesterday", YESTERDAY))
     with connection.connect(url) as conn:
         for call_id, run_id, partition_key, when, call in rows:
-            (location, asset, provider, model, operation, inp, cached, out, cost, priced, latency, status, hit, saved) = call
+            (
+                location,
+                asset,
+                provider,
+                model,
+                operation,
+                inp,
+                cached,
+                out,
+                cost,
+                priced,
+                latency,
+                status,
+                hit,
+                saved,
+            ) = call
             conn.execute(
                 """
                 INSERT INTO talent.llm_usage (call_id, run_id, step_key, asset_key, partition_key, code_location,
@@ -112,8 +129,25 @@ def fill_ledger(url: str, batch: int = 0) -> None:
                 ON CONFLICT (call_id) DO NOTHING
                 """,
                 (
-                    call_id, run_id, asset, asset, partition_key, location, provider, model, operation, inp, cached,
-                    out, None if cost is None else Decimal(cost), priced, latency, status, hit, Decimal(saved), when,
+                    call_id,
+                    run_id,
+                    asset,
+                    asset,
+                    partition_key,
+                    location,
+                    provider,
+                    model,
+                    operation,
+                    inp,
+                    cached,
+                    out,
+                    None if cost is None else Decimal(cost),
+                    priced,
+                    latency,
+                    status,
+                    hit,
+                    Decimal(saved),
+                    when,
                 ),
             )
         for entity, n in (("candidate", 2), ("job", 1)):

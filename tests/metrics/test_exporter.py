@@ -67,7 +67,7 @@ def ledger_expectations(url: str) -> dict[str, dict[frozenset, float]]:
         ).fetchall()
         records = conn.execute("SELECT entity FROM talent.raw_records").fetchall()
     assert rows, "the ledger is empty: fill_ledger() wrote nothing"
-    for (loc, asset, provider, model, op, inp, cached, out, cost, priced, latency, status, hit, saved, today) in rows:
+    for loc, asset, provider, model, op, inp, cached, out, cost, priced, latency, status, hit, saved, today in rows:
         labels = {
             "code_location": loc or "unknown",
             "asset": asset or "unknown",
@@ -108,11 +108,23 @@ def test_counters_equal_the_ledger(collector: LedgerCollector, ledger_url: str) 
 def test_known_rows(collector: LedgerCollector) -> None:
     """Literal values for the SQL rows of fill_ledger() batch 0 (replace with the real runs' figures)."""
     s = scrape(collector)
-    gpt4o = dict(code_location="candidates", asset="normalized_candidates", provider="openai", model="gpt-4o", operation="chat")
-    vectors = dict(code_location="candidates", asset="candidate_vectors", provider="openai", model="text-embedding-3-small", operation="embeddings")
+    gpt4o = dict(
+        code_location="candidates", asset="normalized_candidates", provider="openai", model="gpt-4o", operation="chat"
+    )
+    vectors = dict(
+        code_location="candidates",
+        asset="candidate_vectors",
+        provider="openai",
+        model="text-embedding-3-small",
+        operation="embeddings",
+    )
     mini = dict(code_location="jobs", asset="normalized_jobs", provider="openai", model="gpt-4o-mini", operation="chat")
-    preview = dict(code_location="matching", asset="matches", provider="openai", model="gpt-9-preview", operation="chat")
-    sensor = dict(code_location="unknown", asset="unknown", provider="local", model="all-minilm-l6-v2", operation="embeddings")
+    preview = dict(
+        code_location="matching", asset="matches", provider="openai", model="gpt-9-preview", operation="chat"
+    )
+    sensor = dict(
+        code_location="unknown", asset="unknown", provider="local", model="all-minilm-l6-v2", operation="embeddings"
+    )
 
     cost = named(s, "talent_llm_cost_usd_total")
     assert cost[key(**gpt4o)] == 0.35844  # 0.0035 + 0.00494 + 0.35 (yesterday)
@@ -153,7 +165,10 @@ def test_known_rows(collector: LedgerCollector) -> None:
         key(code_location="unknown"): DEFAULT_BUDGET,  # in the ledger, not in the budgets mapping
     }
     assert named(s, "talent_records_processed_total") == {key(entity="candidate"): 2, key(entity="job"): 1}
-    assert named(s, "talent_llm_deploy_estimate_usd") == {key(code_location="candidates"): 2.0, key(code_location="jobs"): 1.0}
+    assert named(s, "talent_llm_deploy_estimate_usd") == {
+        key(code_location="candidates"): 2.0,
+        key(code_location="jobs"): 1.0,
+    }
     assert named(s, "talent_llm_deploy_actual_usd") == {key(code_location="candidates"): 1.5}
 
 
@@ -235,7 +250,10 @@ def test_blocking_serve_stops_on_sigterm(paths: dict[str, Path]) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(paths["root"] / "shared_lib" / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(paths["root"] / "shared_lib" / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
     code = (
         "from talent_shared.cost.exporter import serve;"
         f"serve(port={port}, url='postgresql://nobody@127.0.0.1:1/none', addr='127.0.0.1', budgets=dict)"
@@ -255,6 +273,11 @@ def test_blocking_serve_stops_on_sigterm(paths: dict[str, Path]) -> None:
         samples = parse(text)
         assert named(samples, "talent_exporter_db_up") == {key(): 0.0}
         assert named(samples, "talent_exporter_scrape_errors_total") == {key(): 1.0}
+        # Probes use /healthz: it answers without the database and does not count as a scrape.
+        assert http_get(f"http://127.0.0.1:{port}/healthz") == (200, "ok\n")
+        assert named(parse(http_get(f"http://127.0.0.1:{port}/metrics")[1]), "talent_exporter_scrape_errors_total") == {
+            key(): 2.0
+        }
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:

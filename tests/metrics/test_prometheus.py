@@ -125,7 +125,9 @@ def prometheus(
 
         def ready() -> bool:
             if proc.poll() is not None:
-                raise AssertionError(f"prometheus exited ({proc.returncode}):\n{(workdir / 'prometheus.log').read_text()}")
+                raise AssertionError(
+                    f"prometheus exited ({proc.returncode}):\n{(workdir / 'prometheus.log').read_text()}"
+                )
             try:
                 with urllib.request.urlopen(f"{base}/-/ready", timeout=2) as response:
                     return response.status == 200
@@ -156,9 +158,11 @@ def scraped(prometheus: Prometheus, ledger_url: str, ledger_filler: Callable[...
     ledger_filler(ledger_url, batch=1)
     wait_for(
         "the second batch to be scraped",
-        lambda: (prometheus.value("sum(talent_llm_requests_total)") or 0) > before
-        and (prometheus.value("sum(talent_records_processed_total)") or 0) >= 6
-        and prometheus.value("max(talent_llm_deploy_estimate_usd)") == 3.0,
+        lambda: (
+            (prometheus.value("sum(talent_llm_requests_total)") or 0) > before
+            and (prometheus.value("sum(talent_records_processed_total)") or 0) >= 6
+            and prometheus.value("max(talent_llm_deploy_estimate_usd)") == 3.0
+        ),
     )
     return prometheus
 

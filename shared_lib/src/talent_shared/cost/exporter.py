@@ -238,7 +238,15 @@ class LedgerCollector(Collector):
         yield from self._estimate_families()
 
     @staticmethod
-    def _ledger_families() -> tuple[Metric, ...]:
+    def _ledger_families() -> tuple[
+        CounterMetricFamily,
+        CounterMetricFamily,
+        CounterMetricFamily,
+        CounterMetricFamily,
+        CounterMetricFamily,
+        CounterMetricFamily,
+        HistogramMetricFamily,
+    ]:
         labels = list(LABELS)
         return (
             CounterMetricFamily(
