@@ -284,3 +284,18 @@ def test_blocking_serve_stops_on_sigterm(paths: dict[str, Path]) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_default_budgets_come_from_settings(ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from talent_shared.keys import LOCATIONS
+    from talent_shared.settings import get_settings
+
+    monkeypatch.setenv("TALENT_DAILY_BUDGET_USD", "7.5")
+    get_settings.cache_clear()
+    try:
+        samples = scrape(LedgerCollector(ledger_url))
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    budgets = named(samples, "talent_llm_budget_usd")
+    assert budgets == {key(code_location=loc): 7.5 for loc in (*LOCATIONS, "unknown")}

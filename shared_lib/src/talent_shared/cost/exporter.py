@@ -452,6 +452,13 @@ def serve(
     ``block=False`` it returns the running :class:`ExporterServer` at once (tests).
     """
     collector = LedgerCollector(url, budgets=budgets)
+    if budgets is None:
+        # The default budgets import the asset-key contract (and dagster): pay that once here,
+        # not inside the first scrape's timeout.
+        try:
+            settings_budgets()
+        except Exception:  # reported by the scrapes themselves
+            log.exception("cost exporter: budgets unavailable")
 
     class Server(ThreadingWSGIServer):
         address_family = socket.AF_INET6 if ":" in addr else socket.AF_INET
