@@ -39,16 +39,24 @@ def load_side(conn: psycopg.Connection, entity: str) -> tuple[Side, dict[str, Pr
     rows = conn.execute(f"SELECT record_id, data_version, embedding FROM talent.{table} ORDER BY record_id").fetchall()
     profiles = load_profiles(conn, entity)
     rows = [r for r in rows if r[0] in profiles]
-    dim = len(rows[0][2]) if rows else 1
-    vectors = np.vstack([np.asarray(r[2], dtype=np.float32) for r in rows]) if rows else np.zeros((0, dim), np.float32)
+    arrays = [_array(r[2]) for r in rows]
+    vectors = np.vstack(arrays) if arrays else np.zeros((0, 1), np.float32)
     side = Side.build([r[0] for r in rows], [r[1] for r in rows], vectors, [profiles[r[0]] for r in rows])
     return side, profiles
+
+
+def _array(value) -> np.ndarray:
+    """pgvector hands back ``Vector`` objects (or arrays, depending on its version)."""
+    return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=np.float32)
 
 
 def _best(
     rows: Side, cols: Side, k: int, *, transpose: bool = False
 ) -> dict[str, dict[str, Entry]]:
-    """For each entity in ``rows``: its top k among ``cols`` with score components."""
+    """For each entity in ``rows``: its top k among ``cols`` with score components.
+
+    ``rows`` are candidates unless ``transpose`` (then they are jobs and ``cols`` candidates).
+    """
     out: dict[str, dict[str, Entry]] = {}
     for start in range(0, len(rows), BLOCK):
         block = rows.take(range(start, min(start + BLOCK, len(rows))))
@@ -68,14 +76,17 @@ def _entry(comp: Components, r: int, c: int) -> Entry:
     return (float(comp.score[r, c]), float(comp.similarity[r, c]), float(comp.overlap[r, c]), float(comp.fit[r, c]))
 
 
-def _columns(rows: Side, cols: Side) -> dict[str, dict[str, Entry]]:
-    """Every entity in ``rows`` against the (few) changed ``cols``: {row id: {col id: entry}}."""
+def _columns(rows: Side, cols: Side, *, transpose: bool = False) -> dict[str, dict[str, Entry]]:
+    """Every entity in ``rows`` against the (few) changed ``cols``: {row id: {col id: entry}}.
+
+    ``rows`` are candidates unless ``transpose`` (then they are jobs and ``cols`` candidates).
+    """
     out: dict[str, dict[str, Entry]] = {rid: {} for rid in rows.ids}
     if not len(cols):
         return out
     for start in range(0, len(rows), BLOCK):
         block = rows.take(range(start, min(start + BLOCK, len(rows))))
-        comp = score_block(block, cols)
+        comp = _t(score_block(cols, block)) if transpose else score_block(block, cols)
         for r, rid in enumerate(block.ids):
             out[rid] = {cid: _entry(comp, r, c) for c, cid in enumerate(cols.ids)}
     return out
@@ -129,7 +140,7 @@ def run_matching(
     lists_c = _best(c_new, jobs, k)  # changed candidates against every job
     lists_j = _best(j_new, cand, k, transpose=True)  # changed jobs against every candidate
     cand_vs_new_jobs = _columns(cand, j_new)
-    jobs_vs_new_cands = _columns(jobs, c_new)
+    jobs_vs_new_cands = _columns(jobs, c_new, transpose=True)
 
     affected_c = set(lists_c)
     for cid in cand.ids:

@@ -67,14 +67,22 @@ def score_block(candidates: Side, jobs: Side) -> Components:
     with np.errstate(divide="ignore", invalid="ignore"):
         fit = np.where(need > 0, np.minimum(candidates.years[:, None] / np.where(need > 0, need, 1.0), 1.0), 1.0)
     score = W_SIM * np.maximum(similarity, 0.0) + W_SKILLS * overlap + W_EXPERIENCE * fit
-    return Components(score.astype(np.float32), similarity, overlap.astype(np.float32), fit.astype(np.float32))
+    # float32 matrix products round differently with the block shape; six decimals make equal
+    # profiles tie exactly, so ranks do not depend on how the work was batched
+    score = np.round(score.astype(np.float64), 6)
+    return Components(score, similarity, overlap.astype(np.float32), fit.astype(np.float32))
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the k best scores of each row, best first (ties broken by index)."""
+    """Column indices of the k best scores of each row, best first; ties go to the lower index
+    (sides are ordered by id, so a tie resolves the same way however the work was batched)."""
     k = min(k, scores.shape[1])
     if k == 0:
         return np.zeros((scores.shape[0], 0), dtype=np.int64)
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1]
+    out = np.empty((scores.shape[0], k), dtype=np.int64)
+    for row in range(scores.shape[0]):
+        cand = np.flatnonzero(scores[row] >= kth[row])
+        order = np.lexsort((cand, -scores[row, cand]))
+        out[row] = cand[order[:k]]
+    return out

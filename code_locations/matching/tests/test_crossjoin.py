@@ -1,0 +1,106 @@
+"""The incremental cross-join equals a from-scratch one, and ranks sensible jobs first."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from talent_candidates.reading import candidate_input
+from talent_jobs.reading import job_input
+from talent_matching.crossjoin import run_matching
+from talent_shared.ingest.parse import Accepted, parse_bytes
+from talent_shared.ingest.store import store_accepted
+from talent_shared.profiles import normalize
+from talent_shared.providers.local import LocalEmbedder, LocalLLM
+from talent_shared.seed import generate
+from talent_shared.vectors import embed
+
+PROFESSIONS = Path(__file__).resolve().parents[3] / "tests" / "data" / "professions"
+K = 5
+
+
+def _load(db, entity: str, records: list[dict]) -> list[str]:
+    data = "\n".join(json.dumps(r) for r in records).encode()
+    accepted = [r for r in parse_bytes(entity, "test.jsonl", data) if isinstance(r, Accepted)]
+    assert len(accepted) == len(records)
+    store_accepted(db, entity, "test.jsonl", accepted)
+    ids = [a.record.id for a in accepted]
+    normalize(db, entity, ids, LocalLLM(), candidate_input if entity == "candidate" else job_input, "test")
+    embed(db, entity, ids, LocalEmbedder(384))
+    return ids
+
+
+def _table(db) -> dict:
+    rows = db.execute(
+        "SELECT candidate_id, job_id, round(score::numeric, 5), candidate_rank, job_rank FROM talent.matches"
+    ).fetchall()
+    return {(c, j): (s, cr, jr) for c, j, s, cr, jr in rows}
+
+
+def _from_scratch(db) -> dict:
+    db.execute("TRUNCATE talent.matches, talent.match_inputs")
+    run_matching(db, k=K)
+    return _table(db)
+
+
+def test_incremental_equals_full_recompute(talent_env, db) -> None:
+    cands, jobs = generate(60, 25, seed=3)
+    _load(db, "candidate", cands[:40])
+    _load(db, "job", jobs[:15])
+    first = run_matching(db, k=K)
+    assert len(first.changed_candidates) == 40 and len(first.changed_jobs) == 15
+    # new records on both sides, and one edited candidate
+    _load(db, "candidate", cands[40:])
+    _load(db, "job", jobs[15:])
+    edited = {**cands[0], "resume_text": "Pastry chef: baking, patisserie, food safety.", "skills": ["Pastry"]}
+    _load(db, "candidate", [edited])
+    second = run_matching(db, k=K)
+    assert sorted(second.changed_candidates) == sorted([c["id"] for c in cands[40:]] + [cands[0]["id"]])
+    assert len(second.changed_jobs) == 10
+    incremental = _table(db)
+    assert incremental == _from_scratch(db)
+    # every candidate has K jobs, every job K candidates, ranks 1..K
+    by_candidate: dict[str, list[int]] = {}
+    for (c, _), (_, crank, _) in incremental.items():
+        if crank is not None:
+            by_candidate.setdefault(c, []).append(crank)
+    assert len(by_candidate) == 60 and all(sorted(r) == list(range(1, K + 1)) for r in by_candidate.values())
+
+
+def test_nothing_changed_writes_nothing(talent_env, db) -> None:
+    cands, jobs = generate(10, 5, seed=4)
+    _load(db, "candidate", cands)
+    _load(db, "job", jobs)
+    run_matching(db, k=K)
+    again = run_matching(db, k=K)
+    assert again.rows_written == 0 and not again.changed_candidates and not again.changed_jobs
+
+
+def test_recruiters_pick_ranks_in_top_three(talent_env, db) -> None:
+    """Hand-written records of many professions: the job a recruiter would pick is in the top 3
+    for a clear majority of candidates (and every valid record is matched)."""
+    expected = json.loads((PROFESSIONS / "expected.json").read_text())
+    expected.pop("_about")
+    for entity, folder in (("candidate", "candidates"), ("job", "jobs")):
+        records = [json.loads(line) for f in sorted((PROFESSIONS / "landing" / folder).glob("*.jsonl")) for line in f.read_text().splitlines() if line.strip()]
+        _load(db, entity, records)
+    run_matching(db, k=10, explain=lambda c, j, overlap: f"shares {', '.join(overlap)}")
+    tops = {}
+    for cid, jid, rank in db.execute("SELECT candidate_id, job_id, candidate_rank FROM talent.matches WHERE candidate_rank <= 3"):
+        tops.setdefault(cid, {})[rank] = jid
+    assert set(tops) == set(expected)
+    hits = sum(expected[c] in tops[c].values() for c in expected)
+    assert hits / len(expected) >= 0.75, {c: tops[c] for c in expected if expected[c] not in tops[c].values()}
+    explained = db.execute("SELECT count(*) FROM talent.matches WHERE candidate_rank <= 3 AND explanation IS NOT NULL").fetchone()[0]
+    assert explained == 3 * len(expected)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_small_k_keeps_best(talent_env, db, k: int) -> None:
+    cands, jobs = generate(8, 6, seed=5)
+    _load(db, "candidate", cands)
+    _load(db, "job", jobs)
+    run_matching(db, k=k)
+    for cid in (c["id"] for c in cands):
+        ranks = [r for (r,) in db.execute("SELECT candidate_rank FROM talent.matches WHERE candidate_id = %s AND candidate_rank IS NOT NULL", (cid,))]
+        assert sorted(ranks) == list(range(1, k + 1))
