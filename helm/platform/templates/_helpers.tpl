@@ -150,6 +150,9 @@ checkov.io/skip{{ $n }}: {{ . }}
 - name: {{ $k }}
   value: {{ $v | toString | quote }}
 {{- end }}
+# The images run with a read-only root filesystem: any local state goes to the /tmp emptyDir.
+- name: TALENT_HOME
+  value: /tmp/talent
 - name: TALENT_DATABASE_URL
   valueFrom:
     secretKeyRef:
