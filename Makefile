@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 TOOLS := $(CURDIR)/.tools/bin
 HELM_VERSION := v3.19.5
-TOFU_VERSION := v1.10.7
+TOFU_VERSION := v1.12.6
 LOCATIONS := candidates jobs matching
 PACKAGES := shared_lib[platform] $(addprefix code_locations/,$(LOCATIONS))
 STAMP := $(VENV)/.installed
@@ -33,7 +33,7 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(UV): $(VENV)/bin/python
-	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$$(sed -n 's/^uv==//p' constraints-tools.txt)"
+	$(PY) -m pip install --quiet --disable-pip-version-check --constraint constraints-tools.txt uv
 
 $(STAMP): $(UV) constraints.txt requirements-dev.txt shared_lib/pyproject.toml $(addsuffix /pyproject.toml,$(addprefix code_locations/,$(LOCATIONS)))
 	$(UV) pip install --quiet --python $(PY) --constraints constraints.txt \
@@ -45,13 +45,24 @@ $(TIKTOKEN_CACHE_DIR)/.seeded: $(STAMP)
 	@touch $@
 
 ## tools: pinned command-line tools the tests use, in .tools/bin (helm and tofu built from their Go modules)
-tools: $(TOOLS)/helm $(TOOLS)/tofu prometheus
+tools: $(TOOLS)/helm $(TOOLS)/tofu $(TOOLS)/checkov prometheus
 
 $(TOOLS)/helm:
 	GOBIN=$(TOOLS) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
+# OpenTofu's go.mod has replace directives, which `go install pkg@version` refuses: build it from
+# the downloaded module instead (about 9 minutes on 2 cores the first time; cached after).
 $(TOOLS)/tofu:
-	GOBIN=$(TOOLS) go install github.com/opentofu/opentofu/cmd/tofu@$(TOFU_VERSION)
+	go mod download github.com/opentofu/opentofu@$(TOFU_VERSION)
+	cd "$$(go env GOMODCACHE)/github.com/opentofu/opentofu@$(TOFU_VERSION)" && GOBIN=$(TOOLS) GOFLAGS=-mod=mod go install ./cmd/tofu
+
+# checkov's HCL parser (bc-python-hcl2) installs the same `hcl2` package as python-hcl2, which the
+# Terraform tests use, so checkov lives in its own venv.
+$(TOOLS)/checkov: constraints-tools.txt $(UV)
+	rm -rf .tools/checkov
+	$(UV) venv --quiet --python $(PYTHON) .tools/checkov
+	$(UV) pip install --quiet --python .tools/checkov/bin/python --constraints constraints-tools.txt checkov
+	mkdir -p $(TOOLS) && ln -sf ../checkov/bin/checkov $(TOOLS)/checkov
 
 # Debian's prometheus package brings the server and promtool; the metrics tests start their own server.
 prometheus:
@@ -90,10 +101,14 @@ e2e-kind-plan: setup
 e2e-kind: setup tools
 	$(PY) -m tests.e2e.kind run
 
-## constraints: re-pin every version after changing a dependency list
+## constraints: re-pin every version from a fresh venv after changing a dependency list (keeps the
+## current pins for what did not change: uv prefers the versions already named in constraints.txt)
 constraints: $(UV)
-	$(UV) pip compile --quiet --python-version 3.11 --no-header --no-annotate --universal \
-		-o constraints.txt requirements-dev.txt shared_lib/pyproject.toml --extra platform
+	rm -rf .tools/repin && $(PYTHON) -m venv .tools/repin
+	$(UV) pip install --quiet --python .tools/repin/bin/python --constraints constraints.txt \
+		$(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
+	{ sed -n '1,2p' constraints.txt; $(UV) pip freeze --python .tools/repin/bin/python | grep -v -e '^-e' -e '^talent-'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf .tools/repin
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache .mypy_cache

@@ -1,7 +1,7 @@
 """External linters: checkov (security policy) and OpenTofu's formatter.
 
 Both tools are looked up in fixed places so the suite behaves the same on every machine:
-checkov next to the running interpreter, tofu in <repo>/.tools/bin. A missing tool fails
+checkov and tofu in <repo>/.tools/bin (``make tools`` puts them there). A missing tool fails
 the suite when CI is set and skips it (with the install command) elsewhere.
 """
 
@@ -10,23 +10,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-import hcl2
 import pytest
 
 from conftest import REPO, TERRAFORM
 
-CHECKOV = Path(sys.executable).parent / "checkov"
+# checkov runs from its own venv (its bc-python-hcl2 and these tests' python-hcl2 both install `hcl2`)
+CHECKOV = REPO / ".tools" / "bin" / "checkov"
 TOFU = REPO / ".tools" / "bin" / "tofu"
-# checkov imports `hcl2` from bc-python-hcl2, while these tests use python-hcl2, which installs
-# a package of the same name over it. When the venv's hcl2 is python-hcl2, checkov gets its own
-# copy of bc-python-hcl2 through PYTHONPATH.
-CHECKOV_HCL2 = REPO / ".tools" / "checkov-hcl2"
-CHECKOV_HCL2_INSTALL = (
-    f"{sys.executable} -m pip install --no-deps --target {CHECKOV_HCL2.relative_to(REPO)} bc-python-hcl2==0.4.3"
-)
 
 
 def _missing(reason: str) -> None:
@@ -35,25 +27,16 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _checkov_env() -> dict[str, str]:
-    env = dict(os.environ)
-    if not hasattr(hcl2, "START_LINE"):
-        if not (CHECKOV_HCL2 / "hcl2" / "__init__.py").exists():
-            _missing(f"checkov needs bc-python-hcl2 beside python-hcl2; run: {CHECKOV_HCL2_INSTALL}")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOV_HCL2), env.get("PYTHONPATH")]))
-    return env
-
-
 def run_checkov(directory: Path) -> dict:
     if not CHECKOV.exists():
-        _missing(f"checkov not found at {CHECKOV}")
+        _missing(f"checkov not found at {CHECKOV}; run `make tools`")
     result = subprocess.run(
         [
             str(CHECKOV), "-d", str(directory), "--framework", "terraform",
             "--quiet", "--compact", "-o", "json",
             "--download-external-modules", "false", "--skip-download",
         ],
-        capture_output=True, text=True, env=_checkov_env(), timeout=240,
+        capture_output=True, text=True, timeout=240,
     )
     assert result.returncode in (0, 1), f"checkov crashed ({result.returncode}):\n{result.stderr[-3000:]}"
     report = json.loads(result.stdout)
