@@ -137,7 +137,8 @@ def test_cost_exporter_service_and_monitor(render) -> None:
     dep = prod.get("Deployment", "platform-cost-exporter")
     (c,) = dep["spec"]["template"]["spec"]["containers"]
     assert c["command"] == ["talent", "cost", "exporter", "--port", "9108"]
-    assert c["readinessProbe"]["httpGet"]["path"] == "/metrics"
+    # Probes must not query the ledger: the exporter's /healthz is database-free.
+    assert {c[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")} == {"/healthz"}
     svc = prod.get("Service", "platform-cost-exporter")
     sm = prod.one("ServiceMonitor")
     assert sm["spec"]["selector"]["matchLabels"] == svc["spec"]["selector"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,9 @@ import yaml
 TEAMS = ("candidates", "jobs", "matching")
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}  # not in the core schemas; checked structurally
 REPO = Path(__file__).resolve().parents[2]
-CHECKOV = Path(sys.executable).parent / "checkov"
-# checkov imports `hcl2` from bc-python-hcl2; the venv's python-hcl2 (terraform tests) shadows it,
-# so checkov gets its own copy through PYTHONPATH (same arrangement as tests/terraform).
-CHECKOV_HCL2 = REPO / ".tools" / "checkov-hcl2"
+# checkov runs from its own venv (`make tools` links it into .tools/bin): its bc-python-hcl2 and the
+# Terraform tests' python-hcl2 both install `hcl2`.
+CHECKOV = REPO / ".tools" / "bin" / "checkov"
 
 
 def _missing(reason: str) -> None:
@@ -93,27 +91,13 @@ def test_restricted_check_catches_violations(render) -> None:
         assert expected in problems, expected
 
 
-def _checkov_env() -> dict[str, str]:
-    import hcl2
-
-    env = dict(os.environ)
-    if not hasattr(hcl2, "START_LINE"):
-        if not (CHECKOV_HCL2 / "hcl2" / "__init__.py").exists():
-            _missing(
-                "checkov needs bc-python-hcl2 beside python-hcl2; run: "
-                f"{sys.executable} -m pip install --no-deps --target .tools/checkov-hcl2 bc-python-hcl2==0.4.3"
-            )
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOV_HCL2), env.get("PYTHONPATH")]))
-    return env
-
-
 def test_checkov_has_no_failed_check(rendered) -> None:
     directory, _ = rendered
     if not CHECKOV.exists():
-        _missing(f"checkov not found at {CHECKOV}")
+        _missing(f"checkov not found at {CHECKOV}; run `make tools`")
     result = subprocess.run(
         [str(CHECKOV), "-d", str(directory), "--framework", "kubernetes", "--compact", "-o", "json", "--skip-download"],
-        capture_output=True, text=True, env=_checkov_env(), timeout=300,
+        capture_output=True, text=True, timeout=300,
     )
     assert result.returncode in (0, 1), f"checkov crashed ({result.returncode}):\n{result.stderr[-3000:]}"
     report = json.loads(result.stdout)
