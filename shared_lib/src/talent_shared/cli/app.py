@@ -205,6 +205,32 @@ def cost_exporter(
         serve(port=port, url=url)
 
 
+@app.command("serve-ingest")
+def serve_ingest(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 in a container).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8080,
+    max_body_bytes: Annotated[int | None, typer.Option(min=1024, help="Largest request body (default 1 MiB).")] = None,
+    state: StateOpt = None,
+) -> None:
+    """Webhook receiver: POST /v1/candidates and /v1/jobs into the inbox (shared_lib/docs/ingestion.md)."""
+    import logging
+
+    import uvicorn
+
+    from talent_shared.ingest.webhook import DEFAULT_MAX_BODY_BYTES, create_app
+    from talent_shared.settings import Settings
+
+    settings = Settings(home=_state(state))
+    secrets = (settings.ingest_token, settings.ingest_hmac_secret)
+    if not any(s is not None and s.get_secret_value() for s in secrets):
+        typer.echo("refusing to start: set TALENT_INGEST_TOKEN and/or TALENT_INGEST_HMAC_SECRET", err=True)
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with database(state):
+        web = create_app(settings, max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES)
+        uvicorn.run(web, host=host, port=port, server_header=False, proxy_headers=False, timeout_graceful_shutdown=10)
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,297 @@
+"""The webhook receiver: producers POST one record at a time; it lands in the inbox table.
+
+``POST /v1/candidates`` and ``POST /v1/jobs`` take one JSON object in the record contract. The
+receiver authenticates the sender, validates the record (so a producer hears about a bad record at
+once, with the field), and writes it to ``talent.inbox`` idempotently; the entity's ingestion sensor
+picks it up from there like any other source. ``GET /healthz`` answers without the database.
+
+Authentication (either scheme, whichever is configured; both may be):
+
+* ``Authorization: Bearer <TALENT_INGEST_TOKEN>``, compared in constant time.
+* ``X-Talent-Timestamp: <unix seconds>`` and ``X-Talent-Signature: sha256=<hex>``, the hex
+  HMAC-SHA256 under ``TALENT_INGEST_HMAC_SECRET`` of ``"<timestamp>.<candidates|jobs>." + body``
+  (the raw bytes as sent). A timestamp more than :data:`SIGNATURE_TOLERANCE_SECONDS` away from the
+  receiver's clock is refused, which bounds replay of a captured request to that window; within it
+  a replay is an idempotent duplicate. Signing the endpoint name stops a signed candidate from
+  being replayed as a job.
+
+Answers: 202 ``{"id", "duplicate"}``; 400 ``{"error", "field", "reason"}`` for bad JSON, bad UTF-8,
+a non-object or a record the contract refuses; 401; 409 when an ``Idempotency-Key`` is reused for
+different content; 413 when the body exceeds the limit (counted while it streams in, never read in
+full first); 415 for anything but ``application/json`` (UTF-8); 503 when the database is down.
+
+Logs carry entity, record id, status and reason only: never a record's contents, never headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from talent_shared.records import Entity, RawRecord, RecordRejected, parse_record
+from talent_shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ENDPOINTS: dict[str, Entity] = {"candidates": "candidate", "jobs": "job"}
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # a record's text fields alone may reach ~400 KB of UTF-8
+SIGNATURE_TOLERANCE_SECONDS = 300
+BODY_TIMEOUT_SECONDS = 30.0
+SIGNATURE_HEADER = "x-talent-signature"
+TIMESTAMP_HEADER = "x-talent-timestamp"
+IDEMPOTENCY_HEADER = "idempotency-key"
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as in the IETF draft's examples
+_SIGNATURE = re.compile(r"^sha256=([0-9a-fA-F]{64})$")
+
+
+class Refused(Exception):
+    """A request answered with an error status; ``body`` is safe to return and to log."""
+
+    def __init__(self, status: int, error: str, reason: str, *, field: str | None = None, headers: dict | None = None):
+        super().__init__(reason)
+        self.status, self.error, self.reason, self.field = status, error, reason, field
+        self.headers = headers or {}
+
+    def response(self) -> JSONResponse:
+        body: dict[str, Any] = {"error": self.error, "reason": self.reason}
+        if self.status == 400:
+            body["field"] = self.field
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+def sign(secret: str, timestamp: int | str, endpoint: str, body: bytes) -> str:
+    """The ``X-Talent-Signature`` value a sender puts on ``body`` posted to ``/v1/<endpoint>``."""
+    message = f"{timestamp}.{endpoint}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _secret(value) -> str | None:
+    text = value.get_secret_value() if value is not None else None
+    return text or None
+
+
+class _Auth:
+    """Checks what can be checked from the headers; the HMAC itself needs the body."""
+
+    def __init__(self, token: str | None, hmac_secret: str | None, clock: Callable[[], float]):
+        # Hash the token once: comparing digests is constant time whatever the presented length.
+        self.token_digest = hashlib.sha256(token.encode()).digest() if token else None
+        self.hmac_secret = hmac_secret
+        self.clock = clock
+
+    def before_body(self, request: Request) -> str | None:
+        """``"bearer"`` when the token matched, None when a signature must be checked on the body."""
+        authorization = request.headers.get("authorization")
+        if authorization is not None:
+            scheme, _, presented = authorization.partition(" ")
+            if scheme.lower() != "bearer" or self.token_digest is None:
+                raise _unauthorized("bearer tokens are not accepted" if scheme.lower() == "bearer" else "unsupported scheme")
+            digest = hashlib.sha256(presented.strip().encode()).digest()
+            if not hmac.compare_digest(digest, self.token_digest):
+                raise _unauthorized("invalid token")
+            return "bearer"
+        if SIGNATURE_HEADER not in request.headers:
+            raise _unauthorized("missing credentials")
+        if self.hmac_secret is None:
+            raise _unauthorized("signatures are not accepted")
+        raw = request.headers.get(TIMESTAMP_HEADER, "")
+        if not raw.isascii() or not raw.isdigit():
+            raise _unauthorized(f"missing or malformed {TIMESTAMP_HEADER}")
+        if abs(self.clock() - int(raw)) > SIGNATURE_TOLERANCE_SECONDS:
+            raise _unauthorized(f"timestamp outside the {SIGNATURE_TOLERANCE_SECONDS} s window")
+        return None
+
+    def verify_body(self, request: Request, endpoint: str, body: bytes) -> str:
+        match = _SIGNATURE.match(request.headers.get(SIGNATURE_HEADER, "").strip())
+        if match is None or self.hmac_secret is None:
+            raise _unauthorized("malformed signature")
+        expected = sign(self.hmac_secret, request.headers[TIMESTAMP_HEADER], endpoint, body)
+        if not hmac.compare_digest(expected.encode(), f"sha256={match.group(1).lower()}".encode()):
+            raise _unauthorized("invalid signature")
+        return "hmac"
+
+
+def _unauthorized(reason: str) -> Refused:
+    return Refused(401, "unauthorized", reason, headers={"WWW-Authenticate": 'Bearer realm="talent-ingest"'})
+
+
+def _check_content_type(request: Request) -> None:
+    media_type, *params = (p.strip() for p in request.headers.get("content-type", "").split(";"))
+    if media_type.lower() != "application/json":
+        raise Refused(415, "unsupported_media_type", "send Content-Type: application/json")
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise Refused(415, "unsupported_media_type", "the body must be UTF-8")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed ``limit``."""
+    too_large = Refused(413, "payload_too_large", f"the body exceeds {limit} bytes", headers={"Connection": "close"})
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise Refused(400, "invalid_header", "malformed Content-Length", field="Content-Length")
+        if int(declared) > limit:
+            raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with anyio.fail_after(BODY_TIMEOUT_SECONDS):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Refused(408, "request_timeout", f"the body took longer than {BODY_TIMEOUT_SECONDS:g} s") from None
+    except ClientDisconnect:
+        raise Refused(400, "client_disconnected", "the client went away mid-body") from None
+    return b"".join(chunks)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Refused(400, "invalid_encoding", f"body: not UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise Refused(400, "invalid_json", f"json: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:  # NaN, an integer over 4300 digits, absurd nesting
+        reason = str(exc) if isinstance(exc, ValueError) and "is not JSON" in str(exc) else type(exc).__name__
+        raise Refused(400, "invalid_json", f"json: {reason}") from None
+
+
+def _unstorable(value: Any, path: str = "") -> tuple[str, str] | None:
+    """What Postgres ``jsonb`` cannot hold although the contract allows it (in extra fields too)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return path or "record", "contains a NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "record", "contains an unpaired surrogate"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return path or "record", "number out of range"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found = _unstorable(key, path) or _unstorable(item, f"{path}.{key}" if path else key)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unstorable(item, f"{path}.{index}" if path else str(index))
+            if found:
+                return found
+    return None
+
+
+def _validate(entity: Entity, value: Any) -> RawRecord:
+    try:
+        record = parse_record(entity, value)
+    except RecordRejected as exc:
+        field = exc.reason.split(": ", 1)[0] if ": " in exc.reason else "record"
+        raise Refused(400, "invalid_record", exc.reason, field=field) from None
+    found = _unstorable(value)
+    if found:
+        raise Refused(400, "invalid_record", f"{found[0]}: {found[1]}", field=found[0])
+    return record
+
+
+def _idempotency_key(request: Request, record: RawRecord) -> str:
+    given = request.headers.get(IDEMPOTENCY_HEADER)
+    if given is None:
+        return f"record:{record.id}:{record.content_hash()}"
+    if not _IDEMPOTENCY_KEY.match(given):
+        raise Refused(400, "invalid_header", "Idempotency-Key: 1 to 255 visible ASCII characters", field="Idempotency-Key")
+    return f"key:{given}"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """The receiver; refuses to exist without a bearer token or an HMAC secret in ``settings``."""
+    token, secret = _secret(settings.ingest_token), _secret(settings.ingest_hmac_secret)
+    if token is None and secret is None:
+        raise ValueError("set TALENT_INGEST_TOKEN or TALENT_INGEST_HMAC_SECRET: the webhook never runs open")
+    auth = _Auth(token, secret, clock)
+
+    def store(entity: Entity, value: dict, record: RawRecord, key: str) -> bool | None:
+        """True: new; False: a duplicate of the same content; None: the key holds other content."""
+        from talent_shared.db.connection import connect, database_url
+        from talent_shared.ingest.store import write_inbox
+
+        with connect(database_url(settings), vector=False) as conn:
+            if write_inbox(conn, entity, value, key):
+                return True
+            row = conn.execute(
+                "SELECT payload FROM talent.inbox WHERE entity = %s AND idempotency_key = %s", (entity, key)
+            ).fetchone()
+        try:
+            return False if row and parse_record(entity, row[0]).content_hash() == record.content_hash() else None
+        except RecordRejected:
+            return None
+
+    async def receive(request: Request) -> Response:
+        endpoint = request.url.path.rsplit("/", 1)[-1]
+        entity = ENDPOINTS[endpoint]
+        try:
+            method = auth.before_body(request)
+            _check_content_type(request)
+            body = await _read_body(request, max_body_bytes)
+            method = method or auth.verify_body(request, endpoint, body)
+            value = _decode(body)
+            record = _validate(entity, value)
+            key = _idempotency_key(request, record)
+        except Refused as refused:
+            log.info("refused %s: %s %s %s", entity, refused.status, refused.error, refused.reason)
+            return refused.response()
+        import psycopg
+
+        try:
+            outcome = await run_in_threadpool(store, entity, value, record, key)
+        except psycopg.Error as exc:
+            # the message may quote data; the class and SQLSTATE are enough to diagnose
+            log.error("inbox write failed for %s %s: %s %s", entity, record.id, type(exc).__name__, exc.sqlstate or "")
+            return Refused(503, "unavailable", "the inbox is unavailable; retry", headers={"Retry-After": "5"}).response()
+        if outcome is None:
+            log.info("refused %s %s: 409 idempotency key reused for different content", entity, record.id)
+            return Refused(409, "idempotency_key_reused", "this Idempotency-Key was used for different content").response()
+        log.info("accepted %s %s via %s%s", entity, record.id, method, "" if outcome else " (duplicate)")
+        return JSONResponse({"id": record.id, "duplicate": not outcome}, status_code=202)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return JSONResponse({"error": "not_found" if exc.status_code == 404 else "method_not_allowed", "reason": exc.detail},
+                            status_code=exc.status_code, headers=exc.headers)
+
+    routes = [Route(f"/v1/{endpoint}", receive, methods=["POST"]) for endpoint in ENDPOINTS]
+    routes.append(Route("/healthz", healthz, methods=["GET"]))
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
