@@ -1,14 +1,18 @@
-"""Normalization: raw records to structured profiles, in batches, through the LLM provider."""
+"""Normalization: raw records to structured profiles, in batches, through the metered LLM client."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from talent_shared.providers.base import LLMProvider, Profile, Usage
+
+if TYPE_CHECKING:
+    from talent_shared.llm.meter import Meter
 
 # (payload) -> (text for the model, hints from structured fields)
 ExtractionInput = Callable[[dict], tuple[str, dict]]
@@ -40,8 +44,31 @@ def normalize(
     llm: LLMProvider,
     to_input: ExtractionInput,
     code_version: str,
+    *,
+    meter: Meter | None = None,
 ) -> tuple[dict[str, str], list[Usage]]:
-    """Extract and store profiles; returns each record's profile data version and the calls' usage."""
+    """Extract and store profiles; returns each record's profile data version and the calls' usage.
+
+    Every call goes through :class:`~talent_shared.llm.client.MeteredLLM`, one ledger row per record
+    (its partition key on the row). Without a ``meter`` (tests, ad-hoc use) the rows are written in
+    ``conn``'s own transaction under an ad-hoc run id.
+    """
+    from talent_shared.llm.client import MeteredLLM
+    from talent_shared.llm.meter import Meter
+
+    own_meter = meter is None
+    meter = meter or Meter(conn=conn)
+    metered = llm if isinstance(llm, MeteredLLM) else MeteredLLM(llm, meter)
+    try:
+        return _normalize(conn, entity, ids, metered, to_input, code_version)
+    finally:
+        if own_meter:
+            meter.close()
+
+
+def _normalize(
+    conn: psycopg.Connection, entity: str, ids: Sequence[str], llm, to_input: ExtractionInput, code_version: str
+) -> tuple[dict[str, str], list[Usage]]:
     payloads = load_payloads(conn, entity, ids)
     missing = sorted(set(ids) - set(payloads))
     if missing:
@@ -51,7 +78,7 @@ def normalize(
     rows = []
     for record_id in ids:
         text, hints = to_input(payloads[record_id])
-        profile, usage = llm.extract_profile(entity, text, hints)
+        profile, usage = llm.extract_profile(entity, text, hints, partition=record_id)
         usages.append(usage)
         body = profile.model_dump(mode="json")
         version = hashlib.sha256(profile.model_dump_json().encode()).hexdigest()[:32]

@@ -8,6 +8,8 @@ environment, so suites can run alone (``make test-candidates``) or together.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +22,7 @@ TABLES = (
 
 
 @pytest.fixture(scope="session")
-def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_url() -> Iterator[str]:
     from talent_shared.db import embedded
     from talent_shared.db.connection import connect
     from talent_shared.db.migrations import migrate
@@ -31,10 +33,16 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             migrate(conn, dim=384)
         yield url
         return
-    with embedded.running(tmp_path_factory.mktemp("pg") / "pgdata") as url:
-        with connect(url) as conn:
-            migrate(conn, dim=384)
-        yield url
+    # Not under pytest's basetemp: as root the server runs as another user, which needs to traverse
+    # the parent folders, and any other pytest session resets /tmp/pytest-of-root to owner-only.
+    folder = Path(tempfile.mkdtemp(prefix="talent-test-pg-"))
+    try:
+        with embedded.running(folder / "pgdata") as url:
+            with connect(url) as conn:
+                migrate(conn, dim=384)
+            yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -61,3 +69,19 @@ def db(talent_env: Path, pg_url: str):
 
     with connect(pg_url) as conn:
         yield conn
+
+
+def store_records(conn, entity: str, records: list[dict], source: str = "test.jsonl") -> list[str]:
+    """Validate and store records as the ingestion sensor would; returns their ids."""
+    import json
+
+    from talent_shared.ingest.parse import Accepted, parse_bytes
+    from talent_shared.ingest.store import store_accepted
+
+    data = "\n".join(json.dumps(r) for r in records).encode()
+    results = list(parse_bytes(entity, source, data))  # type: ignore[arg-type]
+    accepted = [r for r in results if isinstance(r, Accepted)]
+    assert len(accepted) == len(records), [r for r in results if not isinstance(r, Accepted)]
+    store_accepted(conn, entity, source, accepted)
+    conn.commit()
+    return [a.record.id for a in accepted]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import psycopg
@@ -11,13 +12,37 @@ import psycopg
 from talent_shared.profiles import load_profiles
 from talent_shared.providers.base import EmbeddingProvider, Usage
 
+if TYPE_CHECKING:
+    from talent_shared.llm.meter import Meter
+
 TABLES = {"candidate": "candidate_vectors", "job": "job_vectors"}
 BATCH = 512  # well under OpenAI's 2,048 inputs per request
 
 
 def embed(
-    conn: psycopg.Connection, entity: str, ids: Sequence[str], embedder: EmbeddingProvider
+    conn: psycopg.Connection,
+    entity: str,
+    ids: Sequence[str],
+    embedder: EmbeddingProvider,
+    *,
+    meter: Meter | None = None,
 ) -> tuple[dict[str, str], list[Usage]]:
+    """Embed and store profiles through :class:`~talent_shared.llm.client.MeteredEmbedder`: one
+    ledger row per batch (its partitions on the row), texts cached one by one for paid providers."""
+    from talent_shared.llm.client import MeteredEmbedder
+    from talent_shared.llm.meter import Meter
+
+    own_meter = meter is None
+    meter = meter or Meter(conn=conn)
+    metered = embedder if isinstance(embedder, MeteredEmbedder) else MeteredEmbedder(embedder, meter)
+    try:
+        return _embed(conn, entity, ids, metered)
+    finally:
+        if own_meter:
+            meter.close()
+
+
+def _embed(conn: psycopg.Connection, entity: str, ids: Sequence[str], embedder) -> tuple[dict[str, str], list[Usage]]:
     profiles = load_profiles(conn, entity, ids)
     missing = sorted(set(ids) - set(profiles))
     if missing:
@@ -28,7 +53,7 @@ def embed(
     for start in range(0, len(ids), BATCH):
         chunk = list(ids[start : start + BATCH])
         texts = [profiles[i].embedding_text() for i in chunk]
-        matrix, usage = embedder.embed(texts)
+        matrix, usage = embedder.embed(texts, partitions=chunk)
         usages.append(usage)
         rows = []
         for record_id, text, vec in zip(chunk, texts, matrix, strict=True):

@@ -152,6 +152,58 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0003_hnsw_vectors",
+        """
+        -- Approximate nearest neighbours for one new record against the other side (cosine, as the
+        -- vectors are unit length). Built on empty tables at migrate time, so it costs nothing
+        -- here; on a filled table expect ~40 s per 100k x 384 on 2 cores (performance notes).
+        CREATE INDEX IF NOT EXISTS job_vectors_embedding_hnsw ON talent.job_vectors
+            USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
+        CREATE INDEX IF NOT EXISTS candidate_vectors_embedding_hnsw ON talent.candidate_vectors
+            USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
+        """,
+    ),
+    (
+        "0004_llm_cost_estimates_budgets",
+        """
+        -- Pre-deploy / backfill / new-record estimates and, once the runs they estimated have
+        -- finished, what those runs actually cost (``talent cost estimate``; the exporter reads it).
+        -- ``detail`` holds what was estimated (assets, code versions, partitions, method).
+        CREATE TABLE IF NOT EXISTS talent.cost_estimates (
+            id             bigserial PRIMARY KEY,
+            created_at     timestamptz NOT NULL DEFAULT now(),
+            code_location  text NOT NULL,
+            estimate_usd   numeric(18, 10) NOT NULL,
+            actual_usd     numeric(18, 10),
+            kind           text NOT NULL DEFAULT 'deploy',
+            detail         jsonb NOT NULL DEFAULT '{}'::jsonb,
+            reconciled_at  timestamptz
+        );
+        CREATE INDEX IF NOT EXISTS cost_estimates_location_idx ON talent.cost_estimates (code_location, created_at DESC);
+        CREATE INDEX IF NOT EXISTS llm_usage_created_idx ON talent.llm_usage (created_at);
+
+        -- Daily LLM budget per code location; a missing row means TALENT_DAILY_BUDGET_USD_<LOCATION>,
+        -- else TALENT_DAILY_BUDGET_USD.
+        CREATE TABLE IF NOT EXISTS talent.llm_budgets (
+            code_location  text PRIMARY KEY,
+            daily_usd      numeric(18, 10) NOT NULL CHECK (daily_usd >= 0),
+            updated_at     timestamptz NOT NULL DEFAULT now()
+        );
+
+        -- Explicit prices (USD per million tokens) for models genai-prices does not know, or whose
+        -- negotiated price differs; a row here wins over genai-prices for that (provider, model).
+        CREATE TABLE IF NOT EXISTS talent.llm_prices (
+            provider              text NOT NULL,
+            model                 text NOT NULL,
+            input_per_mtok        numeric(18, 10) NOT NULL,
+            cached_input_per_mtok numeric(18, 10),
+            output_per_mtok       numeric(18, 10) NOT NULL DEFAULT 0,
+            updated_at            timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (provider, model)
+        );
+        """,
+    ),
 ]
 
 

@@ -49,6 +49,15 @@ class Usage:
     cached_tokens: int = 0
 
 
+class BilledCallError(RuntimeError):
+    """The provider answered (and billed ``usage``) but the answer is unusable: a refusal, a truncated
+    or invalid structured output. The metered client records the call as ``billed_error``."""
+
+    def __init__(self, message: str, usage: Usage):
+        super().__init__(message)
+        self.usage = usage
+
+
 class LLMProvider(Protocol):
     name: str
     model: str

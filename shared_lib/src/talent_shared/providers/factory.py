@@ -35,23 +35,24 @@ def embedding_code_version(settings: Settings | None = None) -> str:
     return f"{settings.embedding_provider}:{model}:{settings.embedding_dim}"
 
 
-def llm_provider(settings: Settings | None = None) -> LLMProvider:
+def llm_provider(settings: Settings | None = None, *, client=None) -> LLMProvider:
+    """The configured extractor; ``client`` (an ``openai.OpenAI``) replaces the one built from settings."""
     settings = settings or get_settings()
     if settings.llm_provider == "openai":
         from talent_shared.providers.openai_provider import OpenAILLM
 
-        return OpenAILLM(_openai_client(settings), settings.llm_model)
+        return OpenAILLM(client or _openai_client(settings), settings.llm_model)
     from talent_shared.providers.local import LocalLLM
 
     return LocalLLM()
 
 
-def embedding_provider(settings: Settings | None = None) -> EmbeddingProvider:
+def embedding_provider(settings: Settings | None = None, *, client=None) -> EmbeddingProvider:
     settings = settings or get_settings()
     if settings.embedding_provider == "openai":
         from talent_shared.providers.openai_provider import OpenAIEmbedder
 
-        return OpenAIEmbedder(_openai_client(settings), settings.embedding_model, settings.embedding_dim)
+        return OpenAIEmbedder(client or _openai_client(settings), settings.embedding_model, settings.embedding_dim)
     from talent_shared.providers.local import LocalEmbedder
 
     return LocalEmbedder(settings.embedding_dim)

@@ -3,6 +3,12 @@
 The client is the official ``openai`` one; tests give it an ``httpx`` transport with recorded
 payloads rather than replacing the class. Skills the model returns are mapped onto the taxonomy
 so its profiles speak the same vocabulary as the local extractor's.
+
+Usage is read from the HTTP response body (``usage``, incl. ``prompt_tokens_details.cached_tokens``)
+*before* the structured output is parsed, so an answer that was billed but cannot be used (a
+refusal, a truncated or invalid JSON) raises :class:`BilledCallError` carrying its usage, and the
+metered client (``talent_shared.llm.client``) records it as ``billed_error``. Errors raised by the
+client itself (429/5xx after its retries, timeouts) carry no usage and are recorded as ``error``.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import openai
 
-from talent_shared.providers.base import OPENAI_PROMPT_VERSION, Profile, Usage
+from talent_shared.providers.base import OPENAI_PROMPT_VERSION, BilledCallError, Profile, Usage
 from talent_shared.taxonomy import SKILLS, canonical_skill
 
 PROMPT_VERSION = OPENAI_PROMPT_VERSION
@@ -40,6 +46,28 @@ def _usage(model: str, operation: str, usage: object | None) -> Usage:
     )
 
 
+def _usage_from_body(fallback_model: str, operation: str, body: object) -> Usage:
+    """Usage from a raw response body (a dict), whatever else in it is malformed."""
+    body = body if isinstance(body, dict) else {}
+    usage = body.get("usage") or {}
+    details = usage.get("prompt_tokens_details") or {}
+    return Usage(
+        "openai",
+        str(body.get("model") or fallback_model),
+        operation,  # type: ignore[arg-type]
+        input_tokens=int(usage.get("prompt_tokens") or 0),
+        output_tokens=int(usage.get("completion_tokens") or 0),
+        cached_tokens=int(details.get("cached_tokens") or 0),
+    )
+
+
+def _body(raw) -> object:
+    try:
+        return raw.http_response.json()
+    except Exception:  # not JSON: nothing billed that we can see
+        return {}
+
+
 class OpenAILLM:
     name = "openai"
     prompt_version = PROMPT_VERSION
@@ -49,7 +77,7 @@ class OpenAILLM:
         self.model = model
 
     def extract_profile(self, entity: str, text: str, hints: dict) -> tuple[Profile, Usage]:
-        response = self.client.chat.completions.parse(
+        raw = self.client.chat.completions.with_raw_response.parse(
             model=self.model,
             messages=[
                 {"role": "system", "content": SYSTEM_PROMPT.format(entity=entity, skills=", ".join(SKILLS))},
@@ -58,9 +86,17 @@ class OpenAILLM:
             response_format=Profile,
             temperature=0,
         )
-        parsed = response.choices[0].message.parsed
+        # a response arrived: it is billed whatever follows
+        billed = _usage_from_body(self.model, "chat", _body(raw))
+        try:
+            response = raw.parse()
+            parsed = response.choices[0].message.parsed
+        except Exception as exc:  # truncated (LengthFinishReasonError), filtered, or invalid JSON
+            raise BilledCallError(f"unusable structured output: {type(exc).__name__}: {exc}", billed) from exc
         if parsed is None:
-            raise ValueError(f"the model refused or returned no profile: {response.choices[0].message.refusal!r}")
+            raise BilledCallError(
+                f"the model refused or returned no profile: {response.choices[0].message.refusal!r}", billed
+            )
         skills = sorted({s for s in (canonical_skill(x) for x in parsed.skills) if s})
         profile = parsed.model_copy(update={"skills": skills, "location": parsed.location or hints.get("location")})
         return profile, _usage(response.model, "chat", response.usage)
@@ -90,6 +126,11 @@ class OpenAIEmbedder:
         if not texts:
             return np.zeros((0, self.dim), np.float32), Usage("openai", self.model, "embeddings", 0)
         response = self.client.embeddings.create(model=self.model, input=list(texts), dimensions=self.dim)
+        usage = _usage(response.model, "embeddings", response.usage)
         rows = sorted(response.data, key=lambda d: d.index)
+        if len(rows) != len(texts):
+            raise BilledCallError(f"{len(rows)} embeddings for {len(texts)} inputs", usage)
         matrix = np.asarray([r.embedding for r in rows], dtype=np.float32)
-        return matrix, _usage(response.model, "embeddings", response.usage)
+        if matrix.shape[1] != self.dim:
+            raise BilledCallError(f"embeddings of dimension {matrix.shape[1]}, expected {self.dim}", usage)
+        return matrix, usage

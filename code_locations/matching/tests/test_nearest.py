@@ -1,0 +1,95 @@
+"""Nearest jobs through pgvector: HNSW recall against the exact scan, the exact scan against numpy.
+
+The vectors are real outputs of the pipeline (seeded records, rule extraction, the local
+embedder), never random ones: random vectors say nothing about recall on text (performance notes).
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from talent_candidates.reading import candidate_input
+from talent_jobs.reading import job_input
+from talent_matching.nearest import nearest, nearest_jobs, uses_index
+from talent_shared.ingest.parse import Accepted, parse_bytes
+from talent_shared.ingest.store import store_accepted
+from talent_shared.profiles import normalize
+from talent_shared.providers.local import LocalEmbedder, LocalLLM
+from talent_shared.seed import generate
+from talent_shared.vectors import embed
+
+K = 10
+TIE = 1e-5  # pgvector and numpy round float32 sums differently
+
+
+def _load(db, entity: str, records: list[dict]) -> list[str]:
+    data = "\n".join(json.dumps(r) for r in records).encode()
+    accepted = [r for r in parse_bytes(entity, "test.jsonl", data) if isinstance(r, Accepted)]
+    store_accepted(db, entity, "test.jsonl", accepted)
+    ids = [a.record.id for a in accepted]
+    normalize(db, entity, ids, LocalLLM(), candidate_input if entity == "candidate" else job_input, "test")
+    embed(db, entity, ids, LocalEmbedder(384))
+    return ids
+
+
+def _vectors(db, table: str) -> tuple[list[str], np.ndarray]:
+    rows = db.execute(f"SELECT record_id, embedding FROM talent.{table} ORDER BY record_id").fetchall()
+    return [r[0] for r in rows], np.vstack([np.asarray(r[1].to_numpy(), dtype=np.float32) for r in rows])
+
+
+@pytest.fixture
+def loaded(talent_env, db):
+    cands, jobs = generate(200, 3000, seed=21)
+    _load(db, "job", jobs)
+    _load(db, "candidate", cands)
+    db.execute("ANALYZE talent.job_vectors")
+    job_ids, job_vecs = _vectors(db, "job_vectors")
+    _, cand_vecs = _vectors(db, "candidate_vectors")
+    return db, job_ids, job_vecs, cand_vecs
+
+
+def _hits(found: list[tuple[str, float]], exact_ids: set[str], kth: float, distance: dict[str, float]) -> int:
+    """Results that belong in the exact top K: the same id, or one tied with the K-th distance."""
+    return sum(1 for rid, _ in found if rid in exact_ids or distance[rid] <= kth + TIE)
+
+
+def test_hnsw_recall_at_10_against_exact(loaded) -> None:
+    db, job_ids, job_vecs, cand_vecs = loaded
+    assert uses_index(db, cand_vecs[0], K) and not uses_index(db, cand_vecs[0], K, exact=True)
+    total = hits = 0
+    for query in cand_vecs:
+        exact = nearest_jobs(db, query, K, exact=True)
+        approx = nearest_jobs(db, query, K, ef_search=40)
+        assert len(approx) == K
+        distance = dict(zip(job_ids, (1.0 - job_vecs @ query).tolist(), strict=True))
+        hits += _hits(approx, {rid for rid, _ in exact}, exact[-1][1], distance)
+        total += K
+    recall = hits / total
+    assert recall >= 0.95, f"recall@10 {recall:.3f}"
+
+
+def test_exact_variant_equals_numpy_brute_force(loaded) -> None:
+    db, job_ids, job_vecs, cand_vecs = loaded
+    for query in cand_vecs[:50]:
+        found = nearest_jobs(db, query, K, exact=True)
+        scores = 1.0 - job_vecs @ query
+        order = np.lexsort((np.arange(len(job_ids)), scores))[:K]
+        expected = [(job_ids[i], float(scores[i])) for i in order]
+        assert np.allclose([d for _, d in found], [d for _, d in expected], atol=TIE)
+        # same ids except where a distance ties with the K-th (either order is exact)
+        kth = expected[-1][1]
+        assert {r for r, d in found if d < kth - TIE} == {r for r, d in expected if d < kth - TIE}
+        for rid, dist in found:
+            assert abs(dist - float(scores[job_ids.index(rid)])) <= TIE
+
+
+def test_candidates_side_and_short_tables(talent_env, db) -> None:
+    cands, jobs = generate(30, 3, seed=5)
+    _load(db, "candidate", cands)
+    _load(db, "job", jobs)
+    _, jvecs = _vectors(db, "job_vectors")
+    got = nearest(db, jvecs[0], K, entity="candidate")
+    assert len(got) == K and [d for _, d in got] == sorted(d for _, d in got)
+    # fewer rows than K: all of them, through either path
+    assert len(nearest_jobs(db, jvecs[0], K)) == 3 and len(nearest_jobs(db, jvecs[0], K, exact=True)) == 3
