@@ -96,10 +96,10 @@ bench: setup
 	$(PY) -m benchmarks
 
 e2e-kind-plan: setup
-	$(PY) -m tests.e2e.kind plan
+	$(PY) tests/e2e/kind.py plan
 
 e2e-kind: setup tools
-	$(PY) -m tests.e2e.kind run
+	$(PY) tests/e2e/kind.py run
 
 ## constraints: re-pin every version from a fresh venv after changing a dependency list (keeps the
 ## current pins for what did not change: uv prefers the versions already named in constraints.txt)
