@@ -93,3 +93,13 @@ def test_candidates_side_and_short_tables(talent_env, db) -> None:
     assert len(got) == K and [d for _, d in got] == sorted(d for _, d in got)
     # fewer rows than K: all of them, through either path
     assert len(nearest_jobs(db, jvecs[0], K)) == 3 and len(nearest_jobs(db, jvecs[0], K, exact=True)) == 3
+
+
+def test_planner_settings_do_not_leak_into_the_callers_transaction(talent_env, db) -> None:
+    _, jobs = generate(0, 5, seed=6)
+    _load(db, "job", jobs)
+    _, vecs = _vectors(db, "job_vectors")
+    nearest_jobs(db, vecs[0], 3, exact=True)
+    nearest_jobs(db, vecs[0], 3)
+    shown = [db.execute(f"SHOW {name}").fetchone()[0] for name in ("enable_indexscan", "enable_seqscan")]
+    assert shown == ["on", "on"]
