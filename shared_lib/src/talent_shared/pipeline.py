@@ -8,9 +8,8 @@ in single-run backfills over whatever partitions automation requests at once.
 """
 
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -21,8 +20,10 @@ from talent_shared.providers.factory import embedding_code_version, llm_code_ver
 from talent_shared.records import Entity
 
 if TYPE_CHECKING:
+    from talent_shared.llm.meter import Meter
     from talent_shared.profiles import ExtractionInput
-    from talent_shared.providers.base import Usage
+
+RUN_COST_TAG = "talent/llm_cost_usd"  # = talent_shared.llm.meter.RUN_COST_TAG, kept import-free here
 
 # Asset bodies import the database and provider modules when they run, not when the code server
 # loads definitions: health probes wait on that load (dagster-on-kubernetes notes §5).
@@ -38,13 +39,31 @@ class EntityKeys:
     vectors: dg.AssetKey
 
 
-def usage_metadata(usages: Sequence["Usage"]) -> dict[str, int | str]:
-    return {
-        "llm_calls": len(usages),
-        "llm_input_tokens": sum(u.input_tokens for u in usages),
-        "llm_output_tokens": sum(u.output_tokens for u in usages),
-        "llm_model": usages[0].model if usages else "",
-    }
+def normalized_code_version() -> str:
+    return f"{NORMALIZE_LOGIC_VERSION}:{llm_code_version()}"
+
+
+def vectors_code_version() -> str:
+    return f"{EMBED_LOGIC_VERSION}:{embedding_code_version()}"
+
+
+def usage_metadata(meter: "Meter") -> dict[str, Any]:
+    """A materialization's LLM metadata: calls, tokens by type, cost, cache hits and savings, errors.
+
+    ``llm_cost_usd`` is what this step paid (sum of its ledger rows); ``llm_run_cost_usd`` is the
+    whole run so far, also put on the run as the ``talent/llm_cost_usd`` tag (see ``Meter.tag_run``).
+    """
+    return meter.metadata()
+
+
+def metered_step(
+    context: dg.AssetExecutionContext, meter: "Meter", records: int, extra: dict[str, Any] | None = None
+) -> dg.MaterializeResult:
+    """The result an LLM asset returns: its own usage as metadata, the run's total as run tags."""
+    tags = meter.tag_run(context.instance)
+    metadata: dict[str, Any] = {"records": records, **usage_metadata(meter), **(extra or {})}
+    metadata["llm_run_cost_usd"] = float(tags[RUN_COST_TAG])
+    return dg.MaterializeResult(metadata=metadata)
 
 
 def entity_pipeline(
@@ -69,7 +88,7 @@ def entity_pipeline(
         deps=[keys.raw],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        code_version=f"{NORMALIZE_LOGIC_VERSION}:{llm_code_version()}",
+        code_version=normalized_code_version(),
         automation_condition=input_or_code_changed(),
         op_tags=op_tags("small", pool="llm"),
         group_name=group,
@@ -77,21 +96,25 @@ def entity_pipeline(
         description=f"Structured {entity} profile (skills, seniority, years, title, location, remote).",
     )
     def _normalized(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        from talent_shared.cost.budget import preflight
         from talent_shared.db import connect
+        from talent_shared.llm.meter import Meter
         from talent_shared.profiles import normalize
         from talent_shared.providers.factory import llm_provider
 
         ids = list(context.partition_keys)
-        with connect() as conn:
-            _, usages = normalize(conn, entity, ids, llm_provider(), to_input, NORMALIZE_LOGIC_VERSION)
-        return dg.MaterializeResult(metadata={"records": len(ids), **usage_metadata(usages)})
+        with Meter.for_asset(context) as meter:
+            preflight(context, meter, len(ids))
+            with connect() as conn:
+                normalize(conn, entity, ids, llm_provider(), to_input, NORMALIZE_LOGIC_VERSION, meter=meter)
+            return metered_step(context, meter, len(ids))
 
     @dg.asset(
         key=keys.vectors,
         deps=[keys.normalized],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        code_version=f"{EMBED_LOGIC_VERSION}:{embedding_code_version()}",
+        code_version=vectors_code_version(),
         automation_condition=input_or_code_changed(),
         op_tags=op_tags("medium", pool="llm"),
         group_name=group,
@@ -99,14 +122,18 @@ def entity_pipeline(
         description=f"Embedding of each {entity} profile in pgvector.",
     )
     def _vectors(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        from talent_shared.cost.budget import preflight
         from talent_shared.db import connect
+        from talent_shared.llm.meter import Meter
         from talent_shared.providers.factory import embedding_provider
         from talent_shared.vectors import embed
 
         ids = list(context.partition_keys)
-        with connect() as conn:
-            _, usages = embed(conn, entity, ids, embedding_provider())
-        return dg.MaterializeResult(metadata={"records": len(ids), **usage_metadata(usages)})
+        with Meter.for_asset(context) as meter:
+            preflight(context, meter, len(ids))
+            with connect() as conn:
+                embed(conn, entity, ids, embedding_provider(), meter=meter)
+            return metered_step(context, meter, len(ids))
 
     sensor = build_ingest_sensor(entity, keys.raw, partitions)
     return [raw, _normalized, _vectors], sensor

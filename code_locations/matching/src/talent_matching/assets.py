@@ -12,7 +12,6 @@ from talent_shared.settings import get_settings
 from talent_shared.stubs import candidate_vectors_stub, job_vectors_stub
 
 
-
 @dg.asset(
     key=MATCHES,
     deps=[
@@ -28,30 +27,37 @@ from talent_shared.stubs import candidate_vectors_stub, job_vectors_stub
 )
 def matches(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from talent_matching.crossjoin import run_matching
+    from talent_shared.cost.budget import preflight
     from talent_shared.db import connect
+    from talent_shared.llm.client import MeteredLLM
+    from talent_shared.llm.meter import Meter
+    from talent_shared.pipeline import metered_step
     from talent_shared.providers.factory import llm_provider
 
     settings = get_settings()
-    llm = llm_provider()
-    calls: list[int] = []
+    with Meter.for_asset(context) as meter:
+        # explanations are the only LLM calls here: one budget check for the step, then the hard cap
+        preflight(context, meter, 1)
+        llm = MeteredLLM(llm_provider(), meter)
 
-    def explain(candidate, job, overlap):
-        text, usage = llm.explain_match(candidate, job, overlap)
-        calls.append(usage.input_tokens + usage.output_tokens)
-        return text
+        def explain(candidate, job, overlap):
+            text, _ = llm.explain_match(candidate, job, overlap)
+            return text
 
-    with connect() as conn:
-        report = run_matching(conn, k=settings.top_k, explain=explain)
-    context.log.info(
-        f"matched {len(report.changed_candidates)} changed candidates and {len(report.changed_jobs)} changed jobs"
-    )
-    return dg.MaterializeResult(
-        metadata={
-            "changed_candidates": len(report.changed_candidates),
-            "changed_jobs": len(report.changed_jobs),
-            "rows_written": report.rows_written,
-            "rows_deleted": report.rows_deleted,
-            "explanations": report.explained,
-            "llm_calls": len(calls),
-        }
-    )
+        with connect() as conn:
+            report = run_matching(conn, k=settings.top_k, explain=explain)
+        context.log.info(
+            f"matched {len(report.changed_candidates)} changed candidates and {len(report.changed_jobs)} changed jobs"
+        )
+        return metered_step(
+            context,
+            meter,
+            len(report.changed_candidates) + len(report.changed_jobs),
+            {
+                "changed_candidates": len(report.changed_candidates),
+                "changed_jobs": len(report.changed_jobs),
+                "rows_written": report.rows_written,
+                "rows_deleted": report.rows_deleted,
+                "explanations": report.explained,
+            },
+        )

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from talent_shared.llm.cache import ResponseCache, cache_enabled, cache_key
 from talent_shared.llm.meter import STATUS_BILLED_ERROR, STATUS_ERROR, Meter, input_hash, monotonic_ms
+from talent_shared.llm.pricing import FREE_PROVIDERS
 from talent_shared.providers.base import BilledCallError, EmbeddingProvider, LLMProvider, Profile, Usage
 
 T = TypeVar("T")
@@ -52,6 +53,8 @@ class _Metered:
         self.meter = meter
         self.cache_on = cache_enabled(provider_name) if cache is None else cache
         self.cache = ResponseCache(meter.conn)
+        # paid calls the cache cannot answer on a replay must not share ids across executions
+        self.unique_ids = not self.cache_on and provider_name not in FREE_PROVIDERS
 
     def _call(
         self,
@@ -68,7 +71,7 @@ class _Metered:
     ) -> tuple[T, Usage]:
         meter = self.meter
         h = input_hash({"prompt_version": prompt_version, "model": model, **request})
-        call_id = meter.next_call_id(h)
+        call_id = meter.next_call_id(h, unique=self.unique_ids)
         key = cache_key(prompt_version, model, h)
         if self.cache_on:
             hit = self.cache.get(key)
@@ -177,7 +180,7 @@ class MeteredEmbedder(_Metered):
         if missing:
             sent = [texts[i] for i in missing]
             meter.check_budget()
-            call_id = meter.next_call_id(input_hash(["sent", [hashes[i] for i in missing]]))
+            call_id = meter.next_call_id(input_hash(["sent", [hashes[i] for i in missing]]), unique=self.unique_ids)
             started = time.perf_counter()
             sent_parts = [parts[i] for i in missing] if parts else None
             try:

@@ -12,7 +12,9 @@ step retry number. Rows are inserted with ``ON CONFLICT (call_id) DO NOTHING``:
 
 * a step *resumed* in the same run and attempt (run-worker restart under run monitoring) replays the
   same ids: its calls are answered from the response cache, which the first execution filled in
-  the same transaction as the ledger row, so the replay inserts nothing and nothing counts twice;
+  the same transaction as the ledger row, so the replay inserts nothing and nothing counts twice
+  (free local calls, uncached, likewise). A *paid* call with the cache turned off cannot be answered
+  on a replay, so its id also carries a per-execution nonce: paid again, counted again;
 * a step *retry* (new attempt) or a *re-executed run* (new run id) gets new ids. A call it sends to
   the provider again was billed again and is counted again; a call the cache answers is a
   ``cache_hit`` row with cost 0 and ``saved_usd`` the original price.
@@ -201,6 +203,7 @@ class Meter:
         self.budget_usd = budget_usd
         self.spent_before_usd = spent_before_usd
         self._overrides: Overrides | None = None
+        self.nonce = uuid.uuid4().hex
 
     @classmethod
     def for_asset(cls, context: dg.AssetExecutionContext, **kwargs: Any) -> Meter:
@@ -232,10 +235,14 @@ class Meter:
             self._overrides = load_overrides(self.conn)
         return self._overrides
 
-    def next_call_id(self, request_hash: str) -> str:
+    def next_call_id(self, request_hash: str, *, unique: bool = False) -> str:
+        """The call's ledger key. ``unique`` adds this execution's nonce: for a paid call the cache
+        cannot answer on a replay (cache off), a resumed step really pays again and must count again."""
         ctx = self.context
         self.seq += 1
         parts = [ctx.run_id or "", ctx.step_key or "", ctx.asset_key or "", str(ctx.attempt), str(self.seq), request_hash]
+        if unique:
+            parts.append(self.nonce)
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
     def price(self, usage: Usage, at: datetime | None = None) -> Price:

@@ -27,10 +27,11 @@ _SENIORITY_WORDS: list[tuple[Seniority, tuple[str, ...]]] = [
     ("junior", ("junior", "jr.", "entry level", "entry-level", "graduate", "assistant")),
 ]
 _WORD = re.compile(r"[a-z][a-z+#.]*[a-z+#]|[a-z]")
-_STOP = frozenset(
+_STOP_WORDS = (
     "a an and the of to in for with on at by as is are be we you our your their this that from or "
-    "who will have has years year experience looking seeking role team work".split()
+    "who will have has years year experience looking seeking role team work"
 )
+_STOP = frozenset(_STOP_WORDS.split())
 
 
 def _seniority(title: str, years: float) -> Seniority:
