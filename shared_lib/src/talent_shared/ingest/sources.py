@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from talent_shared.ingest.parse import MAX_FILE_BYTES
@@ -73,10 +73,10 @@ class S3Landing:
             import boto3
 
             client = boto3.client("s3", endpoint_url=endpoint_url)
-        self.client = client
+        self.client: Any = client
 
     def list(self, entity: str) -> Iterator[LandedFile]:
-        paginator = self.client.get_paginator("list_objects_v2")  # type: ignore[attr-defined]
+        paginator = self.client.get_paginator("list_objects_v2")
         pages = paginator.paginate(
             Bucket=self.bucket,
             Prefix=f"{self.prefix}{FOLDERS[entity]}/",
@@ -93,7 +93,7 @@ class S3Landing:
 
         key = self.prefix + name
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]  # type: ignore[attr-defined]
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
             try:
                 return body.read(MAX_FILE_BYTES + 1)
             finally:
