@@ -87,9 +87,9 @@ def observed_cost_per_partition(
     if code_version is not None:
         where.append("code_version = %s")
         params.append(code_version)
-    if model is not None:
-        where.append("model = %s")
-        params.append(model)
+    if model is not None:  # the configured model, or its dated snapshots (gpt-4o-mini-2024-07-18)
+        where.append("(model = %s OR model LIKE %s)")
+        params += [model, model + "-%"]
     rows = conn.execute(
         f"SELECT run_id, partition_key, coalesce(sum(cost_usd), 0) FROM talent.llm_usage WHERE {' AND '.join(where)}"
         " GROUP BY run_id, partition_key",
@@ -110,6 +110,30 @@ def observed_cost_per_partition(
     if partitions == 0:
         return None
     return total / partitions, partitions
+
+
+def observed_cost_per_call(
+    conn: psycopg.Connection,
+    location: str,
+    asset_key: str,
+    *,
+    code_version: str | None = None,
+    model: str | None = None,
+    days: int = OBSERVATION_DAYS,
+) -> tuple[Decimal, int] | None:
+    """Mean cost of one paid call of ``asset_key`` (for ``matches``: one explanation)."""
+    where = ["code_location = %s", "asset_key = %s", "NOT cache_hit", "created_at >= now() - make_interval(days => %s)"]
+    params: list = [location, asset_key, days]
+    if code_version is not None:
+        where.append("code_version = %s")
+        params.append(code_version)
+    if model is not None:
+        where.append("(model = %s OR model LIKE %s)")
+        params += [model, model + "-%"]
+    total, calls = conn.execute(
+        f"SELECT coalesce(sum(cost_usd), 0), count(*) FROM talent.llm_usage WHERE {' AND '.join(where)}", params
+    ).fetchone()
+    return (Decimal(total) / calls, int(calls)) if calls else None
 
 
 def cost_per_record(conn: psycopg.Connection, location: str, sample_inputs: list[str] | None = None) -> tuple[Decimal, str]:
@@ -155,13 +179,16 @@ class BudgetCheck:
         )
 
 
-def check(conn: psycopg.Connection, location: str, projected: Decimal) -> BudgetCheck:
-    return BudgetCheck(location, daily_budget(conn, location), spent_today(conn, location), projected)
+def check(conn: psycopg.Connection, location: str, projected: Decimal, committed: Decimal = Decimal(0)) -> BudgetCheck:
+    """``committed``: cost already promised today but maybe not in the ledger yet; counts when larger."""
+    return BudgetCheck(location, daily_budget(conn, location), max(spent_today(conn, location), committed), projected)
 
 
-def affordable(conn: psycopg.Connection, location: str, per_record: Decimal, pending: int) -> tuple[int, BudgetCheck]:
+def affordable(
+    conn: psycopg.Connection, location: str, per_record: Decimal, pending: int, committed: Decimal = Decimal(0)
+) -> tuple[int, BudgetCheck]:
     """How many of ``pending`` records fit in what is left of today's budget."""
-    status = check(conn, location, per_record * pending)
+    status = check(conn, location, per_record * pending, committed)
     if status.ok or per_record <= 0:
         return pending, status
     room = max(status.remaining, Decimal(0))

@@ -28,13 +28,20 @@ RAW_CODE_VERSION = "raw-1"
 class Cursor:
     inbox_id: int = 0
     seq: int = 0
+    # budget gate: the UTC day and the projected LLM cost of the records reported that day, so
+    # records reported but not yet processed (no spend in the ledger yet) still count
+    day: str = ""
+    released_usd: float = 0.0
 
     @classmethod
     def parse(cls, text: str | None) -> Cursor:
         return cls(**json.loads(text)) if text else cls()
 
     def dump(self) -> str:
-        return json.dumps({"inbox_id": self.inbox_id, "seq": self.seq})
+        data: dict = {"inbox_id": self.inbox_id, "seq": self.seq}
+        if self.day:
+            data.update(day=self.day, released_usd=self.released_usd)
+        return json.dumps(data)
 
 
 @dataclass
@@ -96,6 +103,51 @@ def ingest_sources(
     return report
 
 
+def _within_budget(entity: Entity, raw_key: dg.AssetKey, pending: list, cursor: Cursor, log) -> tuple[list, str | None]:
+    """The budget gate (see ``talent_shared.cost.budget``): report only the pending records whose
+    projected LLM cost fits in what is left of the location's daily budget. The rest stay behind the
+    cursor (``seq`` advances only over what is reported) and go out on a later tick, once the UTC
+    day turns or the budget is raised. What counts as spent is the larger of the ledger's spend today
+    and the projected cost of what this sensor reported today (kept in the cursor). Returns (records
+    to report, why some were held or None)."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from talent_shared.cost import budget
+    from talent_shared.db import connect
+    from talent_shared.keys import owner_of
+
+    location = owner_of(raw_key)
+    try:
+        with connect() as conn:
+            sample_ids = [r.record_id for r in pending[:20]]
+            sample = [
+                json.dumps(p)
+                for (p,) in conn.execute(
+                    "SELECT payload FROM talent.raw_records WHERE entity = %s AND record_id = ANY(%s)", (entity, sample_ids)
+                )
+            ]
+            per_record, how = budget.cost_per_record(conn, location, sample)
+            today = datetime.now(UTC).strftime("%Y-%m-%d")
+            if cursor.day != today:
+                cursor.day, cursor.released_usd = today, 0.0
+            allowed, status = budget.affordable(
+                conn, location, per_record, len(pending), committed=Decimal(str(cursor.released_usd))
+            )
+    except Exception as exc:  # the gate must not stop ingestion because an estimate failed
+        if log:
+            log.warning(f"budget check failed, not gating this tick: {exc}")
+        return pending, None
+    cursor.released_usd += float(per_record * allowed)
+    if allowed >= len(pending):
+        return pending, None
+    held = status.message(
+        f"{len(pending) - allowed} of {len(pending)} pending {entity} records held;"
+        f" {len(pending)} x ${per_record:.6f}/record ({how}) ="
+    )
+    return pending[:allowed], held
+
+
 def build_ingest_sensor(
     entity: Entity,
     raw_key: dg.AssetKey,
@@ -127,6 +179,9 @@ def build_ingest_sensor(
                 cursor=cursor.dump(),
                 skip_reason=f"no changed {entity} records ({report.files_read} files read, {report.rejected} rejected)",
             )
+        pending, held = _within_budget(entity, raw_key, pending, cursor, context.log)
+        if not pending:
+            return dg.SensorResult(cursor=cursor.dump(), skip_reason=held)
         assert partitions.name is not None
         existing = set(context.instance.get_dynamic_partitions(partitions.name))
         new_keys = [r.record_id for r in pending if r.record_id not in existing]
@@ -145,6 +200,8 @@ def build_ingest_sensor(
         ]
         cursor.seq = pending[-1].seq
         context.log.info(f"{len(pending)} changed {entity} records, {len(new_keys)} new partitions, {report.rejected} rejected")
+        if held:
+            context.log.warning(held)
         return dg.SensorResult(
             cursor=cursor.dump(),
             dynamic_partitions_requests=[partitions.build_add_request(new_keys)] if new_keys else [],

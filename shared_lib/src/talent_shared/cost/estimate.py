@@ -1,0 +1,427 @@
+"""Estimating LLM cost before it is spent: a deploy, a backfill, or N new records.
+
+**Deploy** (``talent cost estimate``): load ``talent_<loc>.definitions.defs`` for the three locations
+(what is about to be deployed), read each asset's ``code_version``, and compare it with the
+``dagster/code_version`` tag of the latest materialization of every partition in the instance.
+A partition whose version differs is stale (cause ``code``); its downstream partitions are stale
+too (cause ``dependencies``: the code bump gives the upstream a new data version, which the
+``input_or_code_changed`` condition re-runs). ``matches`` is unpartitioned and incremental: it
+re-runs once and explains the top ``EXPLAIN_TOP`` jobs of every candidate whose vector changes.
+Partitions never materialized are listed as ``missing`` but not charged: automation processes them
+whether or not anything is deployed.
+
+**Cost of one partition** of an asset, first found of:
+
+1. ``observed``: the ledger's mean cost per partition-materialization of that asset at the new code
+   version (e.g. measured in staging), excluding cache hits (cause-driven re-runs have none);
+2. ``observed-model``: the same for the configured model (any code version);
+3. ``offline``: token counts of the actual inputs (a sample of up to ``SAMPLE`` stored records, counted
+   with the offline tiktoken encodings) priced with genai-prices for the configured model; the
+   output of an extraction is assumed to be ``EXTRACT_OUTPUT_TOKENS`` tokens. Local providers are
+   priced at 0. To see what a switch to OpenAI would cost, estimate with
+   ``TALENT_LLM_PROVIDER=openai TALENT_EMBEDDING_PROVIDER=openai``: the definitions then carry OpenAI
+   code versions, every partition is stale, and nothing is observed yet.
+
+Each estimate is stored per code location in ``talent.cost_estimates`` (the exporter publishes the
+latest); :func:`reconcile` later fills ``actual_usd`` from the ledger with what the estimated
+(asset, code version) pairs really cost since the estimate, once nothing estimated is left stale
+and no run is in flight. Every estimate run reconciles the previous ones first.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import random
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import dagster as dg
+    import psycopg
+
+LOCATIONS = ("candidates", "jobs", "matching")
+ENTITY_OF = {"candidates": "candidate", "jobs": "job"}
+# LLM assets: key -> (entity, operation)
+LLM_ASSETS: dict[str, tuple[str | None, str]] = {
+    "normalized_candidates": ("candidate", "extract"),
+    "candidate_vectors": ("candidate", "embed"),
+    "normalized_jobs": ("job", "extract"),
+    "job_vectors": ("job", "embed"),
+    "matches": (None, "explain"),
+}
+EXPLAIN_TOP = 3  # run_matching's explain_top
+EXTRACT_OUTPUT_TOKENS = 80  # a Profile as JSON
+EXPLAIN_OUTPUT_TOKENS = 40  # one sentence (max_tokens=80)
+EMBED_TEXT_TOKENS = 30  # "title. seniority. skills: ..." when no profile is stored yet
+SAMPLE = 200
+CODE_VERSION_TAG = "dagster/code_version"
+
+
+# -- what an asset costs per partition ----------------------------------------------------------
+
+
+def owned_llm_assets(location: str) -> list[tuple[str, str]]:
+    """(asset key, code version as deployed) of a location's partitioned LLM assets, without loading
+    its definitions (the ingestion sensor runs inside the location)."""
+    from talent_shared.pipeline import normalized_code_version, vectors_code_version
+
+    entity = ENTITY_OF.get(location)
+    if entity is None:
+        return []
+    plural = f"{entity}s"
+    return [(f"normalized_{plural}", normalized_code_version()), (f"{entity}_vectors", vectors_code_version())]
+
+
+def _provider_model(operation: str) -> tuple[str, str]:
+    from talent_shared.settings import get_settings
+
+    s = get_settings()
+    if operation == "embed":
+        return s.embedding_provider, (s.embedding_model if s.embedding_provider == "openai" else "hashing-v1")
+    return s.llm_provider, (s.llm_model if s.llm_provider == "openai" else "rules-v1")
+
+
+def _system_prompt_tokens(entity: str, model: str) -> int:
+    from talent_shared.llm.encodings import count_tokens
+    from talent_shared.providers.openai_provider import SYSTEM_PROMPT
+    from talent_shared.taxonomy import SKILLS
+
+    return count_tokens(SYSTEM_PROMPT.format(entity=entity, skills=", ".join(SKILLS)), model) + 12
+
+
+def offline_cost_per_partition(asset_key: str, sample_inputs: list[str]) -> Decimal:
+    """Offline-counted tokens of typical inputs, priced for the configured provider and model."""
+    from talent_shared.llm.encodings import count_tokens
+    from talent_shared.llm.pricing import estimate_price
+
+    entity, operation = LLM_ASSETS.get(asset_key, (None, "extract"))
+    provider, model = _provider_model(operation)
+    if provider == "local":
+        return Decimal(0)
+    mean_input = sum(count_tokens(t, model) for t in sample_inputs) / len(sample_inputs) if sample_inputs else 0
+    if operation == "embed":
+        tokens_in, tokens_out = round(mean_input or EMBED_TEXT_TOKENS), 0
+    elif operation == "explain":
+        tokens_in, tokens_out = round(mean_input or 150) + 20, EXPLAIN_OUTPUT_TOKENS
+    else:
+        tokens_in, tokens_out = _system_prompt_tokens(entity or "record", model) + round(mean_input), EXTRACT_OUTPUT_TOKENS
+    p = estimate_price(provider, model, tokens_in, tokens_out)
+    if not p.priced or p.cost_usd is None:
+        raise LookupError(f"no price for {provider}/{model}: add it to talent.llm_prices")
+    return p.cost_usd
+
+
+def _sample_inputs(conn: psycopg.Connection, asset_key: str, partitions: list[str]) -> list[str]:
+    """What the asset would send for a sample of the partitions: record text, profile text or pair."""
+    entity, operation = LLM_ASSETS[asset_key]
+    sample = random.Random(0).sample(partitions, min(SAMPLE, len(partitions))) if partitions else []
+    if operation == "extract" and entity:
+        reader = _reader(entity)
+        rows = conn.execute(
+            "SELECT payload FROM talent.raw_records WHERE entity = %s AND record_id = ANY(%s)", (entity, sample)
+        ).fetchall()
+        return [reader(p)[0] for (p,) in rows]
+    if operation == "embed" and entity:
+        from talent_shared.profiles import load_profiles
+
+        return [p.embedding_text() for p in load_profiles(conn, entity, sample).values()]
+    # explanations: two profiles as JSON
+    rows = conn.execute("SELECT profile FROM talent.profiles ORDER BY record_id LIMIT 2").fetchall()
+    return [json.dumps(rows[0][0]) + json.dumps(rows[-1][0])] if rows else []
+
+
+def _reader(entity: str):
+    if entity == "candidate":
+        try:
+            return importlib.import_module("talent_candidates.reading").candidate_input
+        except ImportError:
+            pass
+    else:
+        try:
+            return importlib.import_module("talent_jobs.reading").job_input
+        except ImportError:
+            pass
+    return lambda payload: (json.dumps(payload), {})
+
+
+@dataclass
+class AssetEstimate:
+    asset_key: str
+    code_location: str
+    code_version: str | None
+    partitions: int  # partitions (or, for matches, explanation calls) charged
+    stale_code: int = 0
+    stale_dependencies: int = 0
+    missing: int = 0
+    per_partition_usd: Decimal = Decimal(0)
+    cost_usd: Decimal = Decimal(0)
+    method: str = "none"
+    partition_sample: list[str] = field(default_factory=list)
+
+
+def cost_of(conn: psycopg.Connection, location: str, asset_key: str, code_version: str | None, partitions: list[str],
+            units: int | None = None) -> tuple[Decimal, str]:
+    """Cost of one unit (a partition; an explanation call for ``matches``) and how it was found."""
+    from talent_shared.cost.budget import observed_cost_per_call, observed_cost_per_partition
+
+    _, operation = LLM_ASSETS[asset_key]
+    _, model = _provider_model(operation)
+    observe = observed_cost_per_call if operation == "explain" else observed_cost_per_partition
+    found = observe(conn, location, asset_key, code_version=code_version)
+    if found is not None:
+        return found[0], f"observed ({found[1]} at this code version)"
+    found = observe(conn, location, asset_key, model=model)
+    if found is not None:
+        return found[0], f"observed-model ({found[1]} with {model})"
+    return offline_cost_per_partition(asset_key, _sample_inputs(conn, asset_key, partitions)), f"offline tokens ({model})"
+
+
+# -- the graph as deployed, and the instance's state --------------------------------------------
+
+
+@dataclass
+class Node:
+    key: str
+    location: str
+    code_version: str | None
+    parents: list[str]
+    partitions_def: str | None
+
+
+def deployed_graph(locations: tuple[str, ...] = LOCATIONS) -> dict[str, Node]:
+    """Materializable assets of the locations' definitions, with code versions and upstream keys."""
+    graph: dict[str, Node] = {}
+    for location in locations:
+        defs = importlib.import_module(f"talent_{location}.definitions").defs
+        asset_graph = defs.resolve_asset_graph()
+        for key in asset_graph.get_all_asset_keys():
+            node = asset_graph.get(key)
+            if not node.is_materializable:
+                continue
+            pdef = node.partitions_def
+            graph[key.to_user_string()] = Node(
+                key.to_user_string(), location, node.code_version, sorted(p.to_user_string() for p in node.parent_keys),
+                getattr(pdef, "name", None) if pdef is not None else None,
+            )
+    return graph
+
+
+def materialized_versions(instance: dg.DagsterInstance, node: Node) -> dict[str | None, str | None]:
+    """partition (None when unpartitioned) -> code version of its latest materialization."""
+    import dagster as dg
+    from dagster._core.events import DagsterEventType
+
+    key = dg.AssetKey.from_user_string(node.key)
+    if node.partitions_def is None:
+        event = instance.get_latest_materialization_event(key)
+        tags = (event.dagster_event.event_specific_data.materialization.tags or {}) if event and event.dagster_event else {}  # type: ignore[union-attr]
+        return {None: tags.get(CODE_VERSION_TAG)} if event else {}
+    partitions = instance.get_dynamic_partitions(node.partitions_def)
+    latest = instance.event_log_storage.get_latest_tags_by_partition(
+        key, DagsterEventType.ASSET_MATERIALIZATION, [CODE_VERSION_TAG]
+    )
+    return {p: latest.get(p, {}).get(CODE_VERSION_TAG) for p in partitions}
+
+
+# -- estimates ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Estimate:
+    kind: str
+    assets: list[AssetEstimate]
+    by_location: dict[str, Decimal]
+    total_usd: Decimal
+    budget_usd: Decimal | None = None
+    ids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def over_budget(self) -> bool:
+        return self.budget_usd is not None and self.total_usd > self.budget_usd
+
+    def to_json(self) -> dict[str, Any]:
+        def conv(v: Any) -> Any:
+            if isinstance(v, Decimal):
+                return float(v)
+            if isinstance(v, dict):
+                return {k: conv(x) for k, x in v.items()}
+            if isinstance(v, list):
+                return [conv(x) for x in v]
+            return v
+
+        return conv({
+            "kind": self.kind, "total_usd": self.total_usd, "budget_usd": self.budget_usd, "over_budget": self.over_budget,
+            "by_location": self.by_location, "estimate_ids": self.ids, "assets": [asdict(a) for a in self.assets],
+        })
+
+
+def _downstream(graph: dict[str, Node]) -> dict[str, list[str]]:
+    children: dict[str, list[str]] = defaultdict(list)
+    for node in graph.values():
+        for parent in node.parents:
+            children[parent].append(node.key)
+    return children
+
+
+def _charge(conn, graph: dict[str, Node], stale: dict[str, set[str | None]], causes: dict[str, dict[str, int]],
+            missing: dict[str, int]) -> list[AssetEstimate]:
+    out = []
+    changed_candidates = len(stale.get("candidate_vectors", set()))
+    for key in sorted(set(stale) | set(missing)):
+        node = graph[key]
+        parts = sorted(p for p in stale.get(key, set()) if p is not None)
+        if key not in LLM_ASSETS:
+            per, method, units = Decimal(0), "no LLM calls", len(stale.get(key, ()))
+        elif LLM_ASSETS[key][1] == "explain":
+            units = EXPLAIN_TOP * changed_candidates if stale.get(key) else 0
+            per, method = cost_of(conn, node.location, key, node.code_version, []) if units else (Decimal(0), "nothing changes")
+        else:
+            units = len(parts)
+            per, method = cost_of(conn, node.location, key, node.code_version, parts) if units else (Decimal(0), "nothing stale")
+        c = causes.get(key, {})
+        out.append(AssetEstimate(key, node.location, node.code_version, units, c.get("code", 0), c.get("dependencies", 0),
+                                 missing.get(key, 0), per, per * units, method, parts[:5]))
+    return out
+
+
+def _propagate(graph: dict[str, Node], stale: dict[str, set[str | None]], causes: dict[str, dict[str, int]]) -> None:
+    children = _downstream(graph)
+    order = list(graph)  # small graph: iterate to a fixed point
+    changed = True
+    while changed:
+        changed = False
+        for key in order:
+            for child in children.get(key, []):
+                if not stale.get(key):
+                    continue
+                node = graph[child]
+                add = set(stale[key]) if node.partitions_def == graph[key].partitions_def else {None}
+                new = add - stale.setdefault(child, set())
+                if new:
+                    stale[child] |= new
+                    causes.setdefault(child, {}).setdefault("dependencies", 0)
+                    causes[child]["dependencies"] += len(new)
+                    changed = True
+
+
+def estimate_deploy(conn, instance: dg.DagsterInstance, graph: dict[str, Node] | None = None) -> Estimate:
+    graph = graph or deployed_graph()
+    stale: dict[str, set[str | None]] = {}
+    causes: dict[str, dict[str, int]] = {}
+    missing: dict[str, int] = {}
+    for key, node in graph.items():
+        versions = materialized_versions(instance, node)
+        code = {p for p, v in versions.items() if v is not None and v != node.code_version}
+        absent = [p for p, v in versions.items() if v is None]
+        if code:
+            stale[key] = set(code)
+            causes.setdefault(key, {})["code"] = len(code)
+        if absent:
+            missing[key] = len(absent)
+    _propagate(graph, stale, causes)
+    return _finish(conn, "deploy", graph, _charge(conn, graph, stale, causes, missing))
+
+
+def estimate_backfill(conn, instance: dg.DagsterInstance, asset_key: str, partitions: list[str] | None,
+                      graph: dict[str, Node] | None = None) -> Estimate:
+    graph = graph or deployed_graph()
+    if asset_key not in graph:
+        raise KeyError(f"unknown asset {asset_key!r}; known: {', '.join(sorted(graph))}")
+    node = graph[asset_key]
+    if node.partitions_def is None:
+        selected: set[str | None] = {None}
+    else:
+        selected = set(partitions or instance.get_dynamic_partitions(node.partitions_def))
+    stale = {asset_key: selected}
+    causes = {asset_key: {"code": 0}}
+    _propagate(graph, stale, causes)
+    return _finish(conn, "backfill", graph, _charge(conn, graph, stale, causes, {}))
+
+
+def estimate_new_records(conn, n: int, entity: str = "candidate", graph: dict[str, Node] | None = None) -> Estimate:
+    """N new records of ``entity``: its normalization and vectors, and the explanations of matches
+    (``EXPLAIN_TOP`` per new candidate; for a new job, assumed to enter ``EXPLAIN_TOP`` candidates' top lists)."""
+    graph = graph or deployed_graph()
+    start = "normalized_candidates" if entity == "candidate" else "normalized_jobs"
+    fake = {f"new-{i}" for i in range(n)}
+    stale: dict[str, set[str | None]] = {start: set(fake)}
+    causes: dict[str, dict[str, int]] = {}
+    _propagate(graph, stale, causes)
+    if entity == "job" and "matches" in stale:
+        stale["candidate_vectors"] = set()  # explanations counted below through the job side
+    assets = []
+    for item in _charge(conn, graph, stale, causes, {}):
+        if item.asset_key == "matches" and entity == "job":
+            item.partitions = EXPLAIN_TOP * n
+            item.per_partition_usd, item.method = cost_of(conn, item.code_location, "matches", item.code_version, [])
+            item.cost_usd = item.per_partition_usd * item.partitions
+        if item.asset_key in ("normalized_candidates", "normalized_jobs", "candidate_vectors", "job_vectors") and item.method.startswith("offline"):
+            # no stored inputs for records that do not exist yet: price the sample of existing ones
+            existing = [r for (r,) in conn.execute("SELECT record_id FROM talent.raw_records WHERE entity = %s LIMIT %s",
+                                                   (LLM_ASSETS[item.asset_key][0], SAMPLE))]
+            item.per_partition_usd = offline_cost_per_partition(item.asset_key, _sample_inputs(conn, item.asset_key, existing))
+            item.cost_usd = item.per_partition_usd * item.partitions
+        item.partition_sample = []
+        assets.append(item)
+    return _finish(conn, "new-records", graph, assets)
+
+
+def _finish(conn, kind: str, graph: dict[str, Node], assets: list[AssetEstimate]) -> Estimate:
+    by_location: dict[str, Decimal] = {loc: Decimal(0) for loc in sorted({n.location for n in graph.values()})}
+    for a in assets:
+        by_location[a.code_location] = by_location.get(a.code_location, Decimal(0)) + a.cost_usd
+    return Estimate(kind, assets, by_location, sum(by_location.values(), Decimal(0)))
+
+
+def record(conn, estimate: Estimate) -> dict[str, int]:
+    """One ``talent.cost_estimates`` row per code location; returns their ids."""
+    ids = {}
+    for location, usd in estimate.by_location.items():
+        targets = [[a.asset_key, a.code_version] for a in estimate.assets if a.code_location == location and a.partitions]
+        detail = {"targets": targets, "assets": [a for a in estimate.to_json()["assets"] if a["code_location"] == location]}
+        (ids[location],) = conn.execute(
+            "INSERT INTO talent.cost_estimates (code_location, estimate_usd, kind, detail) VALUES (%s, %s, %s, %s) RETURNING id",
+            (location, usd, estimate.kind, json.dumps(detail)),
+        ).fetchone()
+    estimate.ids = ids
+    return ids
+
+
+def reconcile(conn, instance: dg.DagsterInstance | None, still_stale: dict[str, set[str]] | None = None) -> list[dict]:
+    """Fill ``actual_usd`` of estimates whose work is done: no run in flight, and none of their target
+    assets still stale (``still_stale``: location -> asset keys still stale, from a fresh deploy
+    comparison). Actual = ledger cost of the target (asset, code version) pairs in the location from
+    the estimate's creation until the next estimate of that location."""
+    if instance is not None:
+        from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES, RunsFilter
+
+        if instance.get_run_records(RunsFilter(statuses=list(NOT_FINISHED_STATUSES)), limit=1):
+            return []
+    done = []
+    rows = conn.execute(
+        """
+        SELECT e.id, e.code_location, e.created_at, e.detail, e.estimate_usd,
+               (SELECT min(n.created_at) FROM talent.cost_estimates n
+                 WHERE n.code_location = e.code_location AND n.created_at > e.created_at) AS next_at
+          FROM talent.cost_estimates e WHERE e.actual_usd IS NULL ORDER BY e.id
+        """
+    ).fetchall()
+    for est_id, location, created, detail, estimate_usd, next_at in rows:
+        targets = [tuple(t) for t in (detail or {}).get("targets", [])]
+        pending = (still_stale or {}).get(location, set())
+        if any(asset in pending for asset, _ in targets):
+            continue
+        actual = Decimal(0)
+        for asset, version in targets:
+            (cost,) = conn.execute(
+                "SELECT coalesce(sum(cost_usd), 0) FROM talent.llm_usage WHERE code_location = %s AND asset_key = %s"
+                " AND code_version IS NOT DISTINCT FROM %s AND created_at >= %s AND (%s::timestamptz IS NULL OR created_at < %s)",
+                (location, asset, version, created, next_at, next_at),
+            ).fetchone()
+            actual += Decimal(cost)
+        conn.execute("UPDATE talent.cost_estimates SET actual_usd = %s, reconciled_at = now() WHERE id = %s", (actual, est_id))
+        done.append({"id": est_id, "code_location": location, "estimate_usd": float(estimate_usd), "actual_usd": float(actual)})
+    return done
