@@ -54,9 +54,7 @@ def s3_env(s3_server: str, talent_env: Path, monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     boto3.setup_default_session()
     calls: Counter[str] = Counter()
-    boto3.DEFAULT_SESSION.events.register(
-        "before-call.s3", lambda model, **_: calls.update([model.name])
-    )
+    boto3.DEFAULT_SESSION.events.register("before-call.s3", lambda model, **_: calls.update([model.name]))
     client = boto3.client("s3", endpoint_url=s3_server)
     client.create_bucket(Bucket=bucket)
     calls.clear()
@@ -76,14 +74,27 @@ def _tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
 
 
 def test_lists_json_and_jsonl_under_the_prefix_only(s3_env: dict) -> None:
-    for name in ("candidates/a.json", "candidates/b.jsonl", "candidates/2024/c.json", "candidates/notes.txt",
-                 "candidates/d.json.tmp", "candidates/", "jobs/j.json"):
+    for name in (
+        "candidates/a.json",
+        "candidates/b.jsonl",
+        "candidates/2024/c.json",
+        "candidates/notes.txt",
+        "candidates/d.json.tmp",
+        "candidates/",
+        "jobs/j.json",
+    ):
         _put(s3_env, name, b"{}")
     s3_env["client"].put_object(Bucket=s3_env["bucket"], Key="elsewhere/candidates/x.json", Body=b"{}")
-    s3_env["client"].put_object(Bucket=s3_env["bucket"], Key="prod/inbox/candidates/y.json", Body=b"{}")  # prefix lookalike
+    s3_env["client"].put_object(
+        Bucket=s3_env["bucket"], Key="prod/inbox/candidates/y.json", Body=b"{}"
+    )  # prefix lookalike
     zone = landing_zone(f"s3://{s3_env['bucket']}/prod/in", endpoint_url=s3_env["endpoint"])
     assert isinstance(zone, S3Landing)
-    assert [f.name for f in zone.list("candidate")] == ["candidates/2024/c.json", "candidates/a.json", "candidates/b.jsonl"]
+    assert [f.name for f in zone.list("candidate")] == [
+        "candidates/2024/c.json",
+        "candidates/a.json",
+        "candidates/b.jsonl",
+    ]
     assert [f.name for f in zone.list("job")] == ["jobs/j.json"]
     assert zone.read("candidates/a.json") == b"{}"
     # a bucket root works too, and names stay relative to the landing zone
@@ -184,7 +195,12 @@ def test_listing_beyond_1000_keys(s3_env: dict) -> None:
 
     client, bucket = s3_env["client"], s3_env["bucket"]
     with ThreadPoolExecutor(8) as pool:  # boto3 clients are thread-safe; the server is threaded
-        list(pool.map(lambda i: client.put_object(Bucket=bucket, Key=f"prod/in/candidates/{i:05}.jsonl", Body=b""), range(1005)))
+        list(
+            pool.map(
+                lambda i: client.put_object(Bucket=bucket, Key=f"prod/in/candidates/{i:05}.jsonl", Body=b""),
+                range(1005),
+            )
+        )
     zone = S3Landing(f"s3://{bucket}/prod/in", endpoint_url=s3_env["endpoint"])
     s3_env["calls"].clear()
     names = [f.name for f in zone.list("candidate")]

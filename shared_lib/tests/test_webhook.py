@@ -64,7 +64,9 @@ def test_bearer_post_is_accepted_into_the_inbox(client: TestClient, db) -> None:
     response = client.post("/v1/candidates", content=json.dumps(GOOD), headers=BEARER)
     assert response.status_code == 202, response.text
     assert response.json() == {"id": "c-web", "duplicate": False}
-    job = client.post("/v1/jobs", content=json.dumps(JOB), headers={**BEARER, "Content-Type": "application/json; charset=UTF-8"})
+    job = client.post(
+        "/v1/jobs", content=json.dumps(JOB), headers={**BEARER, "Content-Type": "application/json; charset=UTF-8"}
+    )
     assert job.status_code == 202 and job.json() == {"id": "j-web", "duplicate": False}
     rows = _inbox(db)
     assert [(e, p["id"]) for e, _, p in rows] == [("candidate", "c-web"), ("job", "j-web")]
@@ -86,11 +88,18 @@ def test_idempotency_key_header(client: TestClient, db) -> None:
     assert client.post("/v1/candidates", content=json.dumps(GOOD), headers=headers).json()["duplicate"] is False
     assert client.post("/v1/candidates", content=json.dumps(GOOD), headers=headers).json()["duplicate"] is True
     # a producer retrying with a new key for the same content gets a second row (its key, its word)
-    assert client.post("/v1/candidates", content=json.dumps(GOOD), headers={**BEARER, "Idempotency-Key": "d-43"}).status_code == 202
+    assert (
+        client.post(
+            "/v1/candidates", content=json.dumps(GOOD), headers={**BEARER, "Idempotency-Key": "d-43"}
+        ).status_code
+        == 202
+    )
     # the same key for different content is a producer bug: refused, not silently dropped
     conflict = client.post("/v1/candidates", content=json.dumps({**GOOD, "name": "Other"}), headers=headers)
     assert conflict.status_code == 409 and conflict.json()["error"] == "idempotency_key_reused"
-    bad_key = client.post("/v1/candidates", content=json.dumps(GOOD), headers={**BEARER, "Idempotency-Key": "has space"})
+    bad_key = client.post(
+        "/v1/candidates", content=json.dumps(GOOD), headers={**BEARER, "Idempotency-Key": "has space"}
+    )
     assert bad_key.status_code == 400 and bad_key.json()["field"] == "Idempotency-Key"
     assert [k for _, k, _ in _inbox(db)] == ["key:delivery-42", "key:d-43"]
 
@@ -182,8 +191,12 @@ BAD_BODIES = [
 ]
 
 
-@pytest.mark.parametrize(("body", "error", "field"), BAD_BODIES, ids=[f"{e}-{f}-{i}" for i, (_, e, f) in enumerate(BAD_BODIES)])
-def test_bad_bodies_are_400_with_the_field(client: TestClient, body: bytes, error: str, field: str | None, caplog) -> None:
+@pytest.mark.parametrize(
+    ("body", "error", "field"), BAD_BODIES, ids=[f"{e}-{f}-{i}" for i, (_, e, f) in enumerate(BAD_BODIES)]
+)
+def test_bad_bodies_are_400_with_the_field(
+    client: TestClient, body: bytes, error: str, field: str | None, caplog
+) -> None:
     caplog.set_level(logging.INFO, logger="talent_shared.ingest.webhook")
     response = client.post("/v1/candidates", content=body, headers=BEARER)
     assert response.status_code == 400, response.text
@@ -230,12 +243,24 @@ def test_body_limit_is_enforced_while_streaming(settings) -> None:
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": "/v1/candidates", "raw_path": b"/v1/candidates", "query_string": b"", "root_path": "",
-        "headers": [(b"authorization", f"Bearer {TOKEN}".encode()), (b"content-type", b"application/json"),
-                    (b"transfer-encoding", b"chunked")],
-        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/candidates",
+        "raw_path": b"/v1/candidates",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"authorization", f"Bearer {TOKEN}".encode()),
+            (b"content-type", b"application/json"),
+            (b"transfer-encoding", b"chunked"),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
     }
+
     async def main() -> None:
         with anyio.fail_after(10):
             await app(scope, receive, send)
@@ -280,7 +305,9 @@ def test_accepted_record_reaches_the_sensor_and_gets_a_partition(client: TestCli
         for request in result.dynamic_partitions_requests:
             instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         assert instance.get_dynamic_partitions(candidates_partitions.name) == ["c-hook"]
-        stored = db.execute("SELECT source, payload->>'email' FROM talent.raw_records WHERE record_id = 'c-hook'").fetchone()
+        stored = db.execute(
+            "SELECT source, payload->>'email' FROM talent.raw_records WHERE record_id = 'c-hook'"
+        ).fetchone()
         assert stored[0].startswith("inbox:") and stored[1] == GOOD["email"]
 
 
@@ -293,7 +320,10 @@ def _free_port() -> int:
 def _talent(*args: str, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "talent_shared.cli.app", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -322,7 +352,9 @@ def test_serve_ingest_as_a_real_process(talent_env: Path, pg_url: str, db) -> No
             assert time.monotonic() < deadline, "serve-ingest never answered"
             time.sleep(0.1)
         with httpx.Client(base_url=base, timeout=10) as http:
-            accepted = http.post("/v1/candidates", json={**GOOD, "id": "c-proc"}, headers={"Authorization": f"Bearer {TOKEN}"})
+            accepted = http.post(
+                "/v1/candidates", json={**GOOD, "id": "c-proc"}, headers={"Authorization": f"Bearer {TOKEN}"}
+            )
             assert accepted.status_code == 202 and accepted.json() == {"id": "c-proc", "duplicate": False}
             # a chunked upload that never ends within the limit is cut off mid-stream over real HTTP
             endless = (b"x" * 8192 for _ in range(1000))  # ~8 MB offered, 64 KiB allowed

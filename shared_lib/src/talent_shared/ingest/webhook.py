@@ -100,7 +100,9 @@ class _Auth:
         if authorization is not None:
             scheme, _, presented = authorization.partition(" ")
             if scheme.lower() != "bearer" or self.token_digest is None:
-                raise _unauthorized("bearer tokens are not accepted" if scheme.lower() == "bearer" else "unsupported scheme")
+                raise _unauthorized(
+                    "bearer tokens are not accepted" if scheme.lower() == "bearer" else "unsupported scheme"
+                )
             digest = hashlib.sha256(presented.strip().encode()).digest()
             if not hmac.compare_digest(digest, self.token_digest):
                 raise _unauthorized("invalid token")
@@ -224,7 +226,9 @@ def _idempotency_key(request: Request, record: RawRecord) -> str:
     if given is None:
         return f"record:{record.id}:{record.content_hash()}"
     if not _IDEMPOTENCY_KEY.match(given):
-        raise Refused(400, "invalid_header", "Idempotency-Key: 1 to 255 visible ASCII characters", field="Idempotency-Key")
+        raise Refused(
+            400, "invalid_header", "Idempotency-Key: 1 to 255 visible ASCII characters", field="Idempotency-Key"
+        )
     return f"key:{given}"
 
 
@@ -277,10 +281,14 @@ def create_app(
         except psycopg.Error as exc:
             # the message may quote data; the class and SQLSTATE are enough to diagnose
             log.error("inbox write failed for %s %s: %s %s", entity, record.id, type(exc).__name__, exc.sqlstate or "")
-            return Refused(503, "unavailable", "the inbox is unavailable; retry", headers={"Retry-After": "5"}).response()
+            return Refused(
+                503, "unavailable", "the inbox is unavailable; retry", headers={"Retry-After": "5"}
+            ).response()
         if outcome is None:
             log.info("refused %s %s: 409 idempotency key reused for different content", entity, record.id)
-            return Refused(409, "idempotency_key_reused", "this Idempotency-Key was used for different content").response()
+            return Refused(
+                409, "idempotency_key_reused", "this Idempotency-Key was used for different content"
+            ).response()
         log.info("accepted %s %s via %s%s", entity, record.id, method, "" if outcome else " (duplicate)")
         return JSONResponse({"id": record.id, "duplicate": not outcome}, status_code=202)
 
@@ -289,8 +297,11 @@ def create_app(
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return JSONResponse({"error": "not_found" if exc.status_code == 404 else "method_not_allowed", "reason": exc.detail},
-                            status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(
+            {"error": "not_found" if exc.status_code == 404 else "method_not_allowed", "reason": exc.detail},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     routes = [Route(f"/v1/{endpoint}", receive, methods=["POST"]) for endpoint in ENDPOINTS]
     routes.append(Route("/healthz", healthz, methods=["GET"]))
