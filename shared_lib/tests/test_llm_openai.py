@@ -73,6 +73,7 @@ def test_structured_output_is_priced_with_cached_tokens(meter, db) -> None:
     assert row["partition_key"] == "c-1" and row["asset_key"] == "normalized_candidates" and not row["cache_hit"]
     # the request really was a structured-output request
     [(endpoint, status, sent)] = transport.requests
+    assert status == 200
     assert endpoint == "chat" and sent["response_format"]["type"] == "json_schema" and sent["model"] == "gpt-4o-mini"
     assert meter.metadata()["llm_cost_usd"] == float(genai_cost(body))
 
