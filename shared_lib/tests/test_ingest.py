@@ -45,6 +45,11 @@ BAD_FILES = {
     "empty.json": (b"  \n", None, "file: empty"),
     "toolong.json": (json.dumps({**GOOD, "id": "c-5", "name": "n" * 201}).encode(), 1, "name: String should have at most 200"),
     "array.json": (json.dumps([GOOD]).encode(), 1, "record: expected a JSON object, got list"),
+    "hugeint.json": (b'{"id": "c-6", "name": "n", "resume_text": "x", "n": ' + b"9" * 5000 + b"}", 1, "json: "),
+    "deep.json": (b"[" * 100_000 + b"]" * 100_000, 1, "json: "),
+    "nan.json": (b'{"id": "c-7", "name": "n", "resume_text": "x", "score": NaN}', 1, "json: NaN is not a JSON number"),
+    "nul.json": (json.dumps({**GOOD, "id": "c-8", "resume_text": "a\u0000b"}).encode(), 1, "resume_text: contains a NUL character"),
+    "surrogate.json": (b'{"id": "c-9", "name": "\\ud800", "resume_text": "x"}', 1, "name: contains an unpaired surrogate"),
 }
 
 

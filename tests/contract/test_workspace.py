@@ -24,9 +24,7 @@ def workspace_problems(defs_by_location: dict[str, dg.Definitions]) -> list[str]
         for key in graph.get_all_asset_keys():
             node = graph.get(key)
             specs[location][key] = node
-            if location in OWNERS and key in OWNERS[location]:
-                owners.setdefault(key, []).append(location)
-            elif node.is_executable:
+            if (location in OWNERS and key in OWNERS[location]) or node.is_executable:
                 owners.setdefault(key, []).append(location)
     for key, where in owners.items():
         if len(where) > 1:

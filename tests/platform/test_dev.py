@@ -52,7 +52,8 @@ def _leftovers(home: Path) -> list[str]:
     return out
 
 
-def test_dev_serves_the_ui_with_three_locations_and_stops_cleanly(tmp_path: Path) -> None:
+def test_dev_serves_the_ui_with_three_locations_and_stops_cleanly(state_dir: Path) -> None:
+    tmp_path = state_dir
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TALENT_")}
     env["TALENT_HOME"] = str(tmp_path)

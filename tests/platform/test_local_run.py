@@ -10,7 +10,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -56,12 +58,20 @@ def _run(landing: Path, state: Path, timeout: float = 600) -> tuple[int, dict]:
 
 
 @pytest.fixture(scope="module")
-def platform_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    base = Path(tempfile_dir := tmp_path_factory.mktemp("platform"))
+def platform_runs() -> Iterator[dict]:
+    base = Path(tempfile.mkdtemp(prefix="talent-platform-"))
+    base.chmod(0o755)
+    try:
+        yield _three_runs(base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _three_runs(base: Path) -> dict:
     landing, state = base / "landing", base / "state"
     shutil.copytree(PROFESSIONS / "landing", landing)
     (landing / "candidates" / "bad.jsonl").write_text("\n".join(BAD_LINES) + "\n")
-    runs = {"landing": landing, "state": state, "dir": tempfile_dir}
+    runs: dict = {"landing": landing, "state": state}
     runs["first"] = _run(landing, state)
     runs["second"] = _run(landing, state)
     people = landing / "candidates" / "people.jsonl"
@@ -124,8 +134,8 @@ def test_one_edited_candidate_reruns_exactly_its_assets_and_matches(platform_run
     assert summary["records"]["candidate"]["accepted"] == 1
 
 
-def test_a_timed_out_run_stops_everything(tmp_path: Path) -> None:
-    landing = tmp_path / "landing"
+def test_a_timed_out_run_stops_everything(state_dir: Path) -> None:
+    landing = state_dir / "landing"
     shutil.copytree(PROFESSIONS / "landing", landing)
-    code, summary = _run(landing, tmp_path / "state", timeout=3)
+    code, summary = _run(landing, state_dir / "state", timeout=3)
     assert code != 0 and not summary["idle"] and summary["reason"].startswith("timed out")

@@ -137,7 +137,7 @@ def skills_in_text(text: str) -> set[str]:
     for match in _pattern().finditer(text):
         phrase = match.group(1)
         lowered = phrase.lower()
-        if lowered in _SHORT_ALIASES_NEED_CASE and not (phrase.isupper() or phrase[0].isupper() and lowered == "go"):
+        if lowered in _SHORT_ALIASES_NEED_CASE and not (phrase.isupper() or (phrase[0].isupper() and lowered == "go")):
             continue
         found.add(_alias_index()[lowered])
     return found

@@ -36,6 +36,7 @@ def pg_url() -> Iterator[str]:
     # Not under pytest's basetemp: as root the server runs as another user, which needs to traverse
     # the parent folders, and any other pytest session resets /tmp/pytest-of-root to owner-only.
     folder = Path(tempfile.mkdtemp(prefix="talent-test-pg-"))
+    folder.chmod(0o755)
     try:
         with embedded.running(folder / "pgdata") as url:
             with connect(url) as conn:
@@ -85,3 +86,18 @@ def store_records(conn, entity: str, records: list[dict], source: str = "test.js
     store_accepted(conn, entity, source, accepted)
     conn.commit()
     return [a.record.id for a in accepted]
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    """A folder for a test's platform state (database included), outside pytest's basetemp.
+
+    As root, the embedded server runs as another user that must traverse every parent folder;
+    pytest resets ``/tmp/pytest-of-root`` to owner-only whenever another session starts.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="talent-test-state-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

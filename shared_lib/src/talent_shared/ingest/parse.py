@@ -62,7 +62,38 @@ def _parse_text(entity: Entity, line: int, raw: bytes) -> Accepted | Rejection:
     except UnicodeDecodeError as exc:
         return Rejection(line, f"encoding: not UTF-8 (byte {exc.start})")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         return Rejection(line + exc.lineno - 1, f"json: {exc.msg} at column {exc.colno}", _excerpt(text))
+    except (ValueError, RecursionError) as exc:  # NaN/Infinity, a 4,300-digit integer, deep nesting
+        return Rejection(line, f"json: {str(exc)[:120] or type(exc).__name__}")
+    problem = _unstorable(value)
+    if problem:
+        return Rejection(line, problem)
     return parse_value(entity, line, value)
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unstorable(value: Any, path: str = "record") -> str | None:
+    """What valid JSON Postgres' jsonb still refuses: NUL characters and lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"{path}: contains a NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{path}: contains an unpaired surrogate"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problem = _unstorable(key, path) or _unstorable(item, key if path == "record" else f"{path}.{key}")
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = _unstorable(item, f"{path}.{index}")
+            if problem:
+                return problem
+    return None

@@ -56,6 +56,8 @@ def ingest_sources(
     entity: Entity, zone: LandingZone, cursor: Cursor, *, limit: int, log=None
 ) -> TickReport:
     """Read new or changed files and new inbox rows into the database (one transaction per source)."""
+    import psycopg
+
     from talent_shared.db import connect
     from talent_shared.ingest import store
     from talent_shared.ingest.parse import Accepted, Rejection, parse_bytes, parse_value
@@ -77,10 +79,18 @@ def ingest_sources(
             results = list(parse_bytes(entity, landed.name, data))
             accepted = [r for r in results if isinstance(r, Accepted)]
             rejected = [r for r in results if isinstance(r, Rejection)]
-            with conn.transaction():
-                report.changed += store.store_accepted(conn, entity, landed.name, accepted)
-                store.store_rejections(conn, entity, landed.name, rejected)
-                store.mark_read(conn, entity, landed.name, landed.fingerprint)
+            try:
+                with conn.transaction():
+                    report.changed += store.store_accepted(conn, entity, landed.name, accepted)
+                    store.store_rejections(conn, entity, landed.name, rejected)
+                    store.mark_read(conn, entity, landed.name, landed.fingerprint)
+            except psycopg.DataError as exc:
+                # the database refused a record parsing let through: quarantine the file, keep ticking
+                rejected = [Rejection(None, f"store: the database refused the file ({type(exc).__name__})")]
+                accepted = []
+                with conn.transaction():
+                    store.store_rejections(conn, entity, landed.name, rejected)
+                    store.mark_read(conn, entity, landed.name, landed.fingerprint)
             report.files_read += 1
             report.accepted += len(accepted)
             report.rejected += len(rejected)

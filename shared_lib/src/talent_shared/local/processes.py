@@ -7,6 +7,7 @@ waits, then SIGKILLs what is left; it runs from ``finally`` blocks and from sign
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -49,23 +50,17 @@ class Supervisor:
             _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for _, proc in reversed(self.children):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             _signal_group(proc, signal.SIGKILL)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(2)
-            except subprocess.TimeoutExpired:
-                pass
         self.children.clear()
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 @contextmanager

@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.run_request import InstigatorType
 from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
 from dagster._core.scheduler.instigation import TickStatus
 from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES, DagsterRunStatus, RunsFilter
@@ -104,9 +104,9 @@ def last_activity(instance: dg.DagsterInstance, since: float) -> float:
 
 
 def _dt(ts: float):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 def wait_idle(instance: dg.DagsterInstance, sensors: list[SensorRef], since: float, timeout: float, check=None) -> IdleState:
