@@ -231,6 +231,74 @@ def serve_ingest(
         uvicorn.run(web, host=host, port=port, server_header=False, proxy_headers=False, timeout_graceful_shutdown=10)
 
 
+@cost_app.command("estimate")
+def cost_estimate(
+    budget: Annotated[float | None, typer.Option(help="Exit 1 when the estimate is above this many USD.")] = None,
+    new_records: Annotated[int | None, typer.Option("--new-records", min=0, help="Cost of N new records instead.")] = None,
+    entity: Annotated[str, typer.Option(help="With --new-records: candidate or job.")] = "candidate",
+    backfill: Annotated[str | None, typer.Option(help="Cost of a backfill: ASSET or ASSET:P1,P2,... (plus downstream).")] = None,
+    reconcile_only: Annotated[bool, typer.Option("--reconcile", help="Only fill actual_usd of finished estimates.")] = False,
+    save: Annotated[bool, typer.Option(help="Record the estimate in talent.cost_estimates.")] = True,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Estimate the LLM cost of deploying these definitions (stale partitions, downstream included), of
+    a backfill, or of N new records; record it; fill in the actual cost of earlier estimates."""
+    from decimal import Decimal
+
+    import dagster as dg
+
+    from talent_shared.cost import estimate as est
+    from talent_shared.db.connection import connect
+    from talent_shared.settings import Settings, get_settings
+
+    if state is not None:
+        os.environ["TALENT_HOME"] = str(_state(state))
+        get_settings.cache_clear()
+    home = Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") and state is None else Settings(home=_state(state)).dagster_home
+    with database(state) as url, connect(url) as conn, dg.DagsterInstance.from_config(str(home)) as instance:
+        graph = est.deployed_graph(fresh=True)  # as configured now, even if imported earlier
+        deploy = est.estimate_deploy(conn, instance, graph)
+        still = {}
+        for a in deploy.assets:
+            if a.partitions or a.missing:
+                still.setdefault(a.code_location, set()).add(a.asset_key)
+        reconciled = est.reconcile(conn, instance, still)
+        conn.commit()
+        if reconcile_only:
+            typer.echo(json.dumps({"reconciled": reconciled}, indent=2) if as_json else
+                       "\n".join(f"estimate {r['id']} ({r['code_location']}): estimated ${r['estimate_usd']:.6f},"
+                                 f" actual ${r['actual_usd']:.6f}" for r in reconciled) or "nothing to reconcile")
+            return
+        if new_records is not None:
+            result = est.estimate_new_records(conn, new_records, entity, graph)
+        elif backfill:
+            asset, _, parts = backfill.partition(":")
+            result = est.estimate_backfill(conn, instance, asset, [p for p in parts.split(",") if p] or None, graph)
+        else:
+            result = deploy
+        result.budget_usd = None if budget is None else Decimal(str(budget))
+        if save:
+            est.record(conn, result)
+            conn.commit()
+    if as_json:
+        typer.echo(json.dumps({**result.to_json(), "reconciled": reconciled}, indent=2))
+    else:
+        typer.echo(f"{result.kind} estimate: ${result.total_usd:.6f}" + (f" (budget ${budget:.2f})" if budget is not None else ""))
+        for a in result.assets:
+            typer.echo(
+                f"  {a.code_location:10} {a.asset_key:22} units {a.partitions:>6} (stale code {a.stale_code}, deps"
+                f" {a.stale_dependencies}, missing {a.missing})  x ${a.per_partition_usd:.8f} = ${a.cost_usd:.6f}  [{a.method}]"
+            )
+        for loc, usd in result.by_location.items():
+            typer.echo(f"  {loc}: ${usd:.6f}")
+        for r in reconciled:
+            typer.echo(f"  reconciled estimate {r['id']} ({r['code_location']}): ${r['estimate_usd']:.6f} -> actual ${r['actual_usd']:.6f}")
+    if result.over_budget:
+        typer.echo(f"over budget: ${result.total_usd:.6f} > ${budget:.2f}", err=True)
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         app()

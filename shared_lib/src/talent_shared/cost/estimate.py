@@ -33,6 +33,7 @@ from __future__ import annotations
 import importlib
 import json
 import random
+import sys
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
@@ -191,11 +192,18 @@ class Node:
     partitions_def: str | None
 
 
-def deployed_graph(locations: tuple[str, ...] = LOCATIONS) -> dict[str, Node]:
-    """Materializable assets of the locations' definitions, with code versions and upstream keys."""
+def deployed_graph(locations: tuple[str, ...] = LOCATIONS, *, fresh: bool = False) -> dict[str, Node]:
+    """Materializable assets of the locations' definitions, with code versions and upstream keys.
+
+    ``fresh`` re-imports the definitions modules, so they see settings changed in this process."""
     graph: dict[str, Node] = {}
     for location in locations:
-        defs = importlib.import_module(f"talent_{location}.definitions").defs
+        name = f"talent_{location}.definitions"
+        loaded = name in sys.modules
+        module = importlib.import_module(name)
+        if fresh and loaded:
+            module = importlib.reload(module)
+        defs = module.defs
         asset_graph = defs.resolve_asset_graph()
         for key in asset_graph.get_all_asset_keys():
             node = asset_graph.get(key)
@@ -218,12 +226,24 @@ def materialized_versions(instance: dg.DagsterInstance, node: Node) -> dict[str 
     if node.partitions_def is None:
         event = instance.get_latest_materialization_event(key)
         tags = (event.dagster_event.event_specific_data.materialization.tags or {}) if event and event.dagster_event else {}  # type: ignore[union-attr]
-        return {None: tags.get(CODE_VERSION_TAG)} if event else {}
+        return {None: tags.get(CODE_VERSION_TAG) if event else None}
+    from dagster._core.event_api import AssetRecordsFilter
+
     partitions = instance.get_dynamic_partitions(node.partitions_def)
-    latest = instance.event_log_storage.get_latest_tags_by_partition(
-        key, DagsterEventType.ASSET_MATERIALIZATION, [CODE_VERSION_TAG]
-    )
-    return {p: latest.get(p, {}).get(CODE_VERSION_TAG) for p in partitions}
+    # (get_latest_tags_by_partition only answers for a few whitelisted tags, not the code version)
+    latest_ids = instance.event_log_storage.get_latest_storage_id_by_partition(key, DagsterEventType.ASSET_MATERIALIZATION)
+    by_id = {sid: p for p, sid in latest_ids.items()}
+    versions: dict[str | None, str | None] = {p: None for p in partitions}
+    ids = sorted(by_id)
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        page = instance.fetch_materializations(AssetRecordsFilter(key, storage_ids=chunk), limit=len(chunk))
+        for rec in page.records:
+            mat = rec.asset_materialization
+            partition = by_id.get(rec.storage_id)
+            if mat is not None and partition in versions:
+                versions[partition] = (mat.tags or {}).get(CODE_VERSION_TAG)
+    return versions
 
 
 # -- estimates ---------------------------------------------------------------------------------
