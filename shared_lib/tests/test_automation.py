@@ -71,6 +71,26 @@ def test_same_data_version_triggers_nothing_new_one_triggers_its_partition(insta
     assert _requested(edited) == {"normalized": {"b"}, "vectors": {"b"}}
 
 
+def test_a_run_that_updated_parent_and_child_together_is_not_repeated(instance) -> None:
+    defs = _defs()
+    assets = [RAW, *[a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]]
+
+    def run_both() -> None:
+        result = dg.materialize(assets, selection=["normalized", "vectors"], partition_key="a", instance=instance)
+        assert result.success
+
+    _raw(instance, "a", "v-a")
+    cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
+    run_both()
+    cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor).cursor
+    _raw(instance, "a", "v-a2")  # edited: both are requested, and run together
+    edited = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    assert _requested(edited) == {"normalized": {"a"}, "vectors": {"a"}}
+    run_both()
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=edited.cursor)
+    assert after.total_requested == 0
+
+
 def test_code_version_change_reruns_every_partition(instance) -> None:
     for p in ("a", "b", "c"):
         _raw(instance, p, f"v-{p}")

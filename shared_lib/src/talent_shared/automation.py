@@ -2,9 +2,9 @@
 
 Built from ``eager()``'s parts with two changes:
 
-* its trigger "any dependency updated" becomes "any dependency's *data version* changed", so
-  re-materializing an unchanged upstream is a no-op downstream (plain ``eager()`` fires on every
-  upstream materialization, dagster#22850);
+* its trigger "any dependency updated" becomes "any dependency's *data version* changed (in a run
+  that did not also update this asset)", so re-materializing an unchanged upstream is a no-op
+  downstream (plain ``eager()`` fires on every upstream materialization, dagster#22850);
 * it forgets the "initial evaluation" reset of ``since_last_handled``: a record that landed before
   the location's automation sensor first ran must still be processed, not silently treated as
   handled.
@@ -21,9 +21,10 @@ AC = dg.AutomationCondition
 
 def input_or_code_changed() -> dg.AutomationCondition:
     newly_missing = AC.missing().newly_true().with_label("newly_missing")
-    input_changed = AC.any_deps_match(AC.data_version_changed() | AC.will_be_requested()).with_label(
-        "input_data_version_changed"
-    )
+    # a parent updated by the same run that also updated this asset has been consumed already
+    input_changed = AC.any_deps_match(
+        (AC.data_version_changed() & ~AC.executed_with_root_target()) | AC.will_be_requested()
+    ).with_label("input_data_version_changed")
     handled = (AC.newly_requested() | AC.newly_updated()).with_label("handled")
     ready = ~AC.any_deps_missing() & ~AC.any_deps_in_progress() & ~AC.in_progress()
     return ((newly_missing | input_changed).since(handled) & ready | AC.code_version_changed()).with_label(
