@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import psycopg
 
-from talent_matching.score import Components, Side, score_block, top_k
+from talent_matching.score import Components, Side, block_scores, contenders, first_k, pair_terms, score_block
 from talent_shared.profiles import load_profiles
 from talent_shared.providers.base import Profile
 
@@ -50,21 +50,53 @@ def _array(value) -> np.ndarray:
     return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=np.float32)
 
 
-def _best(
-    rows: Side, cols: Side, k: int, *, transpose: bool = False
-) -> dict[str, dict[str, Entry]]:
-    """For each entity in ``rows``: its top k among ``cols`` with score components.
+def _best(rows: Side, cols: Side, k: int, *, transpose: bool = False) -> dict[str, dict[str, Entry]]:
+    """For each entity in ``rows``: its top k among ``cols`` with score components, best first.
 
     ``rows`` are candidates unless ``transpose`` (then they are jobs and ``cols`` candidates).
     """
-    out: dict[str, dict[str, Entry]] = {}
+    return _lists(rows, cols, k, transpose=transpose, ties=False)
+
+
+def _lists(rows: Side, cols: Side, k: int, *, transpose: bool, ties: bool) -> dict[str, dict[str, Entry]]:
+    """Top k of ``cols`` per entity of ``rows`` (with ``ties``: also every entry tied with the k-th).
+
+    Works on the float32 terms and rounds only the few entries near each row's k-th score (see
+    ``score.contenders``): the same entries, in the same order, as ``top_k`` over the rounded
+    ``score_block`` matrix.
+    """
+    out: dict[str, dict[str, Entry]] = {rid: {} for rid in rows.ids}
+    if not len(cols):
+        return out
+    # one pair of buffers for every block (fresh 200 MB arrays per block cost page faults), each
+    # block's matrices C-contiguous in them so the product is the very BLAS call score_block makes
+    size = min(BLOCK, len(rows)) * len(cols)
+    flat = np.empty(size, np.float32), np.empty(size, np.float32)
     for start in range(0, len(rows), BLOCK):
         block = rows.take(range(start, min(start + BLOCK, len(rows))))
-        comp = score_block(cols, block) if transpose else score_block(block, cols)
-        comp = _t(comp) if transpose else comp
-        best = top_k(comp.score, k)
-        for r, rid in enumerate(block.ids):
-            out[rid] = {cols.ids[c]: _entry(comp, r, c) for c in best[r]}
+        shape = (len(cols), len(block)) if transpose else (len(block), len(cols))
+        out_sim, out_score = (buf[: shape[0] * shape[1]].reshape(shape) for buf in flat)
+        if transpose:
+            score, similarity = block_scores(cols, block, out_similarity=out_sim, out_score=out_score)
+            score, similarity = score.T, similarity.T
+        else:
+            score, similarity = block_scores(block, cols, out_similarity=out_sim, out_score=out_score)
+        r, c, rounded = contenders(score, k)
+        if not ties:
+            keep = first_k(r, k)
+            r, c, rounded = r[keep], c[keep], rounded[keep]
+        overlap, fit = pair_terms(cols, block, c, r) if transpose else pair_terms(block, cols, r, c)
+        entries = zip(
+            r.tolist(),
+            c.tolist(),
+            rounded.tolist(),
+            similarity[r, c].tolist(),
+            overlap.tolist(),
+            fit.tolist(),
+            strict=True,
+        )
+        for row, col, *entry in entries:
+            out[block.ids[row]][cols.ids[col]] = tuple(entry)  # type: ignore[assignment]
     return out
 
 
@@ -76,11 +108,18 @@ def _entry(comp: Components, r: int, c: int) -> Entry:
     return (float(comp.score[r, c]), float(comp.similarity[r, c]), float(comp.overlap[r, c]), float(comp.fit[r, c]))
 
 
-def _columns(rows: Side, cols: Side, *, transpose: bool = False) -> dict[str, dict[str, Entry]]:
+def _columns(
+    rows: Side, cols: Side, *, transpose: bool = False, limit: int | None = None
+) -> dict[str, dict[str, Entry]]:
     """Every entity in ``rows`` against the (few) changed ``cols``: {row id: {col id: entry}}.
 
     ``rows`` are candidates unless ``transpose`` (then they are jobs and ``cols`` candidates).
+    With ``limit``, only the entries that can enter a top ``limit`` merged from them: each row's
+    best ``limit`` plus whatever ties with the last (``_merge`` breaks ties by id). Without it, a
+    burst of 1,000 new candidates against 100k jobs would build 10^8 entries.
     """
+    if limit is not None:
+        return _lists(rows, cols, limit, transpose=transpose, ties=True)
     out: dict[str, dict[str, Entry]] = {rid: {} for rid in rows.ids}
     if not len(cols):
         return out
@@ -108,9 +147,17 @@ def run_matching(
     report = MatchReport()
     cand, cand_profiles = load_side(conn, "candidate")
     jobs, job_profiles = load_side(conn, "job")
-    consumed = {(e, r): v for e, r, v in conn.execute("SELECT entity, record_id, data_version FROM talent.match_inputs")}
-    changed_c = [i for i, (rid, v) in enumerate(zip(cand.ids, cand.versions, strict=True)) if consumed.get(("candidate", rid)) != v]
-    changed_j = [i for i, (rid, v) in enumerate(zip(jobs.ids, jobs.versions, strict=True)) if consumed.get(("job", rid)) != v]
+    consumed = {
+        (e, r): v for e, r, v in conn.execute("SELECT entity, record_id, data_version FROM talent.match_inputs")
+    }
+    changed_c = [
+        i
+        for i, (rid, v) in enumerate(zip(cand.ids, cand.versions, strict=True))
+        if consumed.get(("candidate", rid)) != v
+    ]
+    changed_j = [
+        i for i, (rid, v) in enumerate(zip(jobs.ids, jobs.versions, strict=True)) if consumed.get(("job", rid)) != v
+    ]
     removed_c = {r for (e, r) in consumed if e == "candidate"} - set(cand.ids)
     removed_j = {r for (e, r) in consumed if e == "job"} - set(jobs.ids)
     report.changed_candidates = [cand.ids[i] for i in changed_c]
@@ -139,8 +186,8 @@ def run_matching(
 
     lists_c = _best(c_new, jobs, k)  # changed candidates against every job
     lists_j = _best(j_new, cand, k, transpose=True)  # changed jobs against every candidate
-    cand_vs_new_jobs = _columns(cand, j_new)
-    jobs_vs_new_cands = _columns(jobs, c_new, transpose=True)
+    cand_vs_new_jobs = _columns(cand, j_new, limit=k)
+    jobs_vs_new_cands = _columns(jobs, c_new, transpose=True, limit=k)
 
     affected_c = set(lists_c)
     for cid in cand.ids:
@@ -156,7 +203,12 @@ def run_matching(
         if jid in changed_j_ids:
             continue
         old = old_j.get(jid, {})
-        merged = _merge(old, changed_c_ids | removed_c, {c: e for c, e in ((c, jobs_vs_new_cands[jid].get(c)) for c in changed_c_ids) if e}, k)
+        merged = _merge(
+            old,
+            changed_c_ids | removed_c,
+            {c: e for c, e in ((c, jobs_vs_new_cands[jid].get(c)) for c in changed_c_ids) if e},
+            k,
+        )
         if merged != old:
             lists_j[jid] = merged
             affected_j.add(jid)
@@ -211,8 +263,17 @@ def run_matching(
         report.rows_deleted = cur.rowcount
         rows = [
             (
-                cid, jid, e[0], rank_c.get(cid, {}).get(jid), rank_j.get(jid, {}).get(cid), e[1], e[2], e[3],
-                cand_version[cid], job_version[jid], explanations.get((cid, jid), old_explanations.get((cid, jid))),
+                cid,
+                jid,
+                e[0],
+                rank_c.get(cid, {}).get(jid),
+                rank_j.get(jid, {}).get(cid),
+                e[1],
+                e[2],
+                e[3],
+                cand_version[cid],
+                job_version[jid],
+                explanations.get((cid, jid), old_explanations.get((cid, jid))),
             )
             for (cid, jid), e in pairs.items()
             if cid in cand_version and jid in job_version
@@ -226,7 +287,10 @@ def run_matching(
             rows,
         )
         report.rows_written = len(rows)
-        cur.execute("DELETE FROM talent.match_inputs WHERE (entity = 'candidate' AND record_id = ANY(%s)) OR (entity = 'job' AND record_id = ANY(%s))", (sorted(removed_c), sorted(removed_j)))
+        cur.execute(
+            "DELETE FROM talent.match_inputs WHERE (entity = 'candidate' AND record_id = ANY(%s)) OR (entity = 'job' AND record_id = ANY(%s))",
+            (sorted(removed_c), sorted(removed_j)),
+        )
         cur.executemany(
             """
             INSERT INTO talent.match_inputs (entity, record_id, data_version) VALUES (%s, %s, %s)
