@@ -112,9 +112,12 @@ def _variable_default(directory: Path, name: str):
 @pytest.mark.parametrize("directory", ROOT_DIRS, ids=ids)
 def test_team_defaults(directory: Path):
     accounts = {k: unquote(v) for k, v in _variable_default(directory, "team_service_accounts").items()}
+    # The ServiceAccounts helm/code-location creates for releases named after the teams.
     assert accounts == {
-        "candidates": "talent-candidates", "jobs": "talent-jobs", "matching": "talent-matching",
+        "candidates": "candidates-code-server", "jobs": "jobs-code-server", "matching": "matching-code-server",
     }
+    assert unquote(_variable_default(directory, "platform_service_account")) == "platform-dagster"
+    assert unquote(_variable_default(directory, "landing_root_prefix")) == "landing"
     assert unquote(_variable_default(directory, "kubernetes_namespace")) == "talent"
     landing = {k: [unquote(p) for p in v] for k, v in _variable_default(directory, "team_landing_prefixes").items()}
     assert landing == {"candidates": ["candidates/"], "jobs": ["jobs/"], "matching": []}

@@ -10,9 +10,14 @@ locals {
     ManagedBy   = "terraform"
   })
 
-  # Kubernetes Secrets that the External Secrets Operator keeps in sync in the namespace.
-  postgres_secret_name = "dagster-postgresql-secret"
-  app_secret_k8s_names = { for k, _ in module.secrets.secret_names : k => replace(k, "/", "-") }
+  # The Kubernetes Secrets the charts read (helm/README.md, "Before the first install"). Names and
+  # keys are the charts' contract: tests/terraform/test_chart_contract.py renders the charts and
+  # fails if any Secret or key they reference is not produced below.
+  k8s_secrets = {
+    postgresql = { name = "dagster-postgresql", key = "postgresql-password" }
+    database   = { name = "talent-database", key = "database-url" }
+    openai     = { name = "talent-openai", key = "api-key" }
+  }
 }
 
 module "network" {
@@ -98,7 +103,7 @@ module "team_iam" {
   region            = var.region
 
   landing_bucket_arn       = module.storage.bucket_arns["landing"]
-  landing_prefixes         = lookup(var.team_landing_prefixes, each.key, [])
+  landing_prefixes         = [for p in lookup(var.team_landing_prefixes, each.key, []) : "${var.landing_root_prefix}/${p}"]
   io_manager_bucket_arn    = module.storage.bucket_arns["io-manager"]
   io_manager_prefixes      = ["${each.key}/"]
   io_manager_read_prefixes = lookup(var.team_io_manager_read_prefixes, each.key, [])
@@ -142,41 +147,75 @@ module "platform_release" {
   external_secrets_role_arn = module.secrets.sync_role_arn
   platform_chart_path       = var.platform_chart_path
 
-  external_secrets = concat(
-    [{
-      name      = local.postgres_secret_name
-      secretKey = "postgresql-password"
-      remoteKey = module.database.master_user_secret_arn
-      property  = "password"
-    }],
-    [for k, n in module.secrets.secret_names : {
-      name      = local.app_secret_k8s_names[k]
-      secretKey = upper(replace(replace(k, "/", "_"), "-", "_"))
-      remoteKey = n
-      property  = null
-    }],
-  )
+  # Every value is read by the External Secrets Operator inside the cluster; Terraform only
+  # handles names, ARNs and templates, so no password or key reaches its state.
+  external_secrets = [
+    {
+      # DAGSTER_PG_PASSWORD of every Dagster pod: the RDS-managed master password.
+      name = local.k8s_secrets.postgresql.name
+      data = [
+        { secretKey = local.k8s_secrets.postgresql.key, remoteKey = module.database.master_user_secret_arn, property = "password" },
+      ]
+    },
+    {
+      # TALENT_DATABASE_URL (psycopg, pgvector tables in the same database), composed by the
+      # operator from the managed master secret: the URL only ever exists in the cluster.
+      name = local.k8s_secrets.database.name
+      data = [
+        { secretKey = "username", remoteKey = module.database.master_user_secret_arn, property = "username" },
+        { secretKey = "password", remoteKey = module.database.master_user_secret_arn, property = "password" },
+      ]
+      # urlquery escapes every reserved character but writes a space as "+", which libpq would
+      # keep as "+" in a URI: hence the replace.
+      template = {
+        "database-url" = "postgresql://{{ .username | urlquery | replace \"+\" \"%20\" }}:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?sslmode=require"
+      }
+    },
+    {
+      # OPENAI_API_KEY: the plain-string secret talent/<env>/openai-api-key, set out of band.
+      name = local.k8s_secrets.openai.name
+      data = [
+        { secretKey = local.k8s_secrets.openai.key, remoteKey = module.secrets.secret_names["openai-api-key"] },
+      ]
+    },
+  ]
 
+  # Only what the infrastructure knows, applied over helm/values/platform.yaml; every key must
+  # exist in helm/platform/values.schema.json (tests/terraform/test_chart_contract.py).
   platform_values = {
+    image = {
+      repository = module.registry.repository_urls["platform"]
+    }
     serviceAccount = {
-      name = var.platform_service_account
       annotations = {
         "eks.amazonaws.com/role-arn" = module.platform_iam.role_arn
       }
-    }
-    image = {
-      repository = module.registry.repository_urls["platform"]
     }
     postgresql = {
       host       = module.database.address
       port       = module.database.port
       database   = module.database.db_name
       username   = module.database.master_username
-      secretName = local.postgres_secret_name
+      secretName = local.k8s_secrets.postgresql.name
+      params = {
+        sslmode = "require" # rds.force_ssl = 1
+      }
     }
-    computeLogs = {
-      bucket = module.storage.bucket_names["compute-logs"]
-      prefix = var.compute_logs_prefix
+    app = {
+      databaseUrlSecret = {
+        name = local.k8s_secrets.database.name
+        key  = local.k8s_secrets.database.key
+      }
+    }
+    networkPolicy = {
+      database = {
+        to   = [{ ipBlock = { cidr = var.vpc_cidr } }]
+        port = module.database.port
+      }
+      apiServer = {
+        to    = [{ ipBlock = { cidr = var.vpc_cidr } }]
+        ports = [443]
+      }
     }
   }
   platform_extra_values = var.platform_extra_values

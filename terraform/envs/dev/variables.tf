@@ -135,17 +135,28 @@ variable "kubernetes_namespace" {
 }
 
 variable "team_service_accounts" {
-  description = "Kubernetes service account of each team (code location); one IRSA role and one ECR repository per key."
+  description = "ServiceAccount of each team's code-location release (one IRSA role and one ECR repository per key). The chart names it <release>-code-server and takes no override, so keep the release name equal to the key."
   type        = map(string)
   default = {
-    candidates = "talent-candidates"
-    jobs       = "talent-jobs"
-    matching   = "talent-matching"
+    candidates = "candidates-code-server"
+    jobs       = "jobs-code-server"
+    matching   = "matching-code-server"
+  }
+}
+
+variable "landing_root_prefix" {
+  description = "Root of the landing zone in the landing bucket (TALENT_LANDING = s3://<bucket>/<root>); team_landing_prefixes are relative to it."
+  type        = string
+  default     = "landing"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$", var.landing_root_prefix))
+    error_message = "landing_root_prefix must be a relative S3 prefix without leading or trailing '/'."
   }
 }
 
 variable "team_landing_prefixes" {
-  description = "Landing-zone prefixes each team reads and writes; teams not listed get none."
+  description = "Landing-zone prefixes (relative to landing_root_prefix) each team reads and writes; teams not listed get none."
   type        = map(list(string))
   default = {
     candidates = ["candidates/"]
@@ -161,9 +172,9 @@ variable "team_io_manager_read_prefixes" {
 }
 
 variable "platform_service_account" {
-  description = "Service account of the platform (webserver, daemon)."
+  description = "ServiceAccount of the platform's webserver and daemon: the chart names it <release>-dagster (release platform)."
   type        = string
-  default     = "talent-platform"
+  default     = "platform-dagster"
 }
 
 variable "platform_chart_path" {
@@ -173,7 +184,7 @@ variable "platform_chart_path" {
 }
 
 variable "platform_extra_values" {
-  description = "Extra YAML documents for the platform release (e.g. file(\"../../../helm/values/platform-prod.yaml\"))."
+  description = "Extra YAML documents for the platform release, applied after helm/values/platform.yaml and the infrastructure values (e.g. yamlencode({ image = { tag = \"<git-sha>\" } }))."
   type        = list(string)
   default     = []
 }

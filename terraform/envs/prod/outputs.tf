@@ -1,40 +1,39 @@
-# `team_values` is the contract with helm/values/<team>.yaml: see terraform/README.md.
+# `team_values` is the contract with helm/code-location: each entry is a values overlay, written
+# verbatim to helm/values/<team>.infra-<env>.yaml and passed after helm/values/<team>.yaml (see
+# terraform/README.md). Every key must exist in helm/code-location/values.schema.json
+# (tests/terraform/test_chart_contract.py validates and renders it).
 output "team_values" {
-  description = "Per team: the infrastructure half of helm/values/<team>.yaml (service account role, image repository, buckets, database, secrets)."
+  description = "Per team: the infrastructure overlay of helm/values/<team>.yaml (IRSA role annotation, ECR repository, landing zone, instance and app database Secrets, network peers)."
   value = {
-    for team, sa in var.team_service_accounts : team => {
+    for team in keys(var.team_service_accounts) : team => {
       serviceAccount = {
-        name = sa
         annotations = {
-          "eks.amazonaws.com/role-arn" = try(module.team_iam[team].role_arn, null)
+          "eks.amazonaws.com/role-arn" = module.team_iam[team].role_arn
         }
       }
       image = {
-        repository = try(module.registry.repository_urls[team], null)
+        repository = module.registry.repository_urls[team]
       }
-      landing = {
-        bucket   = try(module.storage.bucket_names["landing"], null)
-        prefixes = lookup(var.team_landing_prefixes, team, [])
+      platform = {
+        postgresqlSecretName = local.k8s_secrets.postgresql.name
       }
-      ioManager = {
-        bucket = try(module.storage.bucket_names["io-manager"], null)
-        prefix = "${team}/"
+      env = {
+        TALENT_LANDING = "s3://${module.storage.bucket_names["landing"]}/${var.landing_root_prefix}"
       }
-      computeLogs = {
-        bucket = try(module.storage.bucket_names["compute-logs"], null)
-        prefix = var.compute_logs_prefix
+      secretEnv = {
+        TALENT_DATABASE_URL = { secretName = local.k8s_secrets.database.name, key = local.k8s_secrets.database.key }
+        OPENAI_API_KEY      = { secretName = local.k8s_secrets.openai.name, key = local.k8s_secrets.openai.key }
       }
-      postgresql = {
-        host       = try(module.database.address, null)
-        port       = try(module.database.port, null)
-        database   = try(module.database.db_name, null)
-        username   = try(module.database.master_username, null)
-        secretName = local.postgres_secret_name
+      networkPolicy = {
+        database = {
+          to   = [{ ipBlock = { cidr = var.vpc_cidr } }]
+          port = module.database.port
+        }
+        apiServer = {
+          to    = [{ ipBlock = { cidr = var.vpc_cidr } }]
+          ports = [443]
+        }
       }
-      envSecrets = concat(
-        [local.postgres_secret_name],
-        [for k in try(module.secrets.secret_keys_by_reader[team], []) : local.app_secret_k8s_names[k]],
-      )
     }
   }
 }
@@ -75,7 +74,7 @@ output "rds_address" {
 }
 
 output "rds_master_user_secret_arn" {
-  description = "ARN of the RDS-managed master credentials secret (synced into the cluster as dagster-postgresql-secret)."
+  description = "ARN of the RDS-managed master credentials secret (synced into the cluster as the Secrets dagster-postgresql and talent-database)."
   value       = module.database.master_user_secret_arn
 }
 
@@ -87,6 +86,11 @@ output "secret_names" {
 output "kubernetes_secret_names" {
   description = "Kubernetes Secrets the External Secrets Operator maintains in the namespace."
   value       = module.platform_release.kubernetes_secret_names
+}
+
+output "kubernetes_secret_keys" {
+  description = "Keys of each Kubernetes Secret the External Secrets Operator maintains (what the charts' secretKeyRefs read)."
+  value       = module.platform_release.kubernetes_secret_keys
 }
 
 output "external_secrets_role_arn" {

@@ -1,5 +1,6 @@
 locals {
-  platform_chart_path = coalesce(var.platform_chart_path, "${path.module}/../../../helm/platform")
+  platform_chart_path   = coalesce(var.platform_chart_path, "${path.module}/../../../helm/platform")
+  platform_values_files = var.platform_values_files != null ? var.platform_values_files : ["${path.module}/../../../helm/values/platform.yaml"]
 }
 
 resource "kubernetes_namespace_v1" "this" {
@@ -90,7 +91,13 @@ resource "helm_release" "this" {
   wait      = true
   timeout   = 900
 
-  values = concat([yamlencode(var.platform_values)], var.platform_extra_values)
+  # Like `helm upgrade -f helm/values/platform.yaml -f <terraform values> -f <extra>`: the chart's
+  # own production values first, then what only the infrastructure knows, then overrides.
+  values = concat(
+    [for f in local.platform_values_files : file(f)],
+    [yamlencode(var.platform_values)],
+    var.platform_extra_values,
+  )
 
   lifecycle {
     precondition {

@@ -22,3 +22,12 @@ output "monitoring_release_status" {
   description = "Status of the kube-prometheus-stack Helm release."
   value       = try(helm_release.monitoring.status, null)
 }
+
+output "kubernetes_secret_keys" {
+  description = "Keys of each synced Kubernetes Secret: the template's keys when it has one, else the data secretKeys."
+  value = {
+    for s in var.external_secrets : s.name => (
+      s.template != null ? sort(keys(s.template)) : [for d in s.data : d.secretKey]
+    )
+  }
+}

@@ -39,12 +39,15 @@ variable "secret_refresh_interval" {
 }
 
 variable "external_secrets" {
-  description = "Kubernetes Secrets to materialise in the namespace: name, secretKey, remoteKey (secret name or ARN) and optional property (JSON key)."
+  description = "Kubernetes Secrets to materialise in the namespace: name; data (secretKey, remoteKey = Secrets Manager name or ARN, optional JSON property); optional template (key => ESO v2 template over the data keys), in which case the Secret holds exactly the template's keys."
   type = list(object({
-    name      = string
-    secretKey = string
-    remoteKey = string
-    property  = optional(string)
+    name = string
+    data = list(object({
+      secretKey = string
+      remoteKey = string
+      property  = optional(string)
+    }))
+    template = optional(map(string))
   }))
   default = []
 }
@@ -79,8 +82,14 @@ variable "platform_chart_path" {
   default     = null
 }
 
+variable "platform_values_files" {
+  description = "YAML values files of the platform chart applied before platform_values; null means <repo>/helm/values/platform.yaml (the chart's production values)."
+  type        = list(string)
+  default     = null
+}
+
 variable "platform_values" {
-  description = "Values for the platform chart computed from the infrastructure (rendered with yamlencode)."
+  description = "Values for the platform chart computed from the infrastructure (rendered with yamlencode, applied after platform_values_files). Keys must exist in helm/platform/values.schema.json."
   type        = any
   default     = {}
 }
