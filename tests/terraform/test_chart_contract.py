@@ -1,0 +1,288 @@
+"""Terraform produces exactly what the charts consume (offline: python-hcl2, jsonschema, helm).
+
+(a) every Secret and key the rendered charts read is written by Terraform's ExternalSecrets, and
+    Terraform writes no Secret that nothing reads;
+(b) the values Terraform passes to the platform release validate against
+    helm/platform/values.schema.json, alone and merged over helm/values/platform.yaml, and render;
+(c) each team's `team_values` output, written as terraform/README.md says, is a values overlay that
+    validates against helm/code-location/values.schema.json and renders;
+(d) test_chart_contract_can_fail.py shows that each of these checks reports a broken input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import pytest
+import yaml
+
+import chartcontract as cc
+from tfcheck import blocks, load_dir, unquote
+
+EXPECTED_SECRETS = {
+    ("dagster-postgresql", "postgresql-password"),
+    ("talent-database", "database-url"),
+    ("talent-openai", "api-key"),
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _helm_available():
+    if cc.find_helm() is None:
+        message = "helm not found in .tools/bin or on PATH (make tools)"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI is set)")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module", params=cc.ENVS)
+def env(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def produced(env: str, tmp_path_factory) -> dict[str, set[str]]:
+    return cc.produced_secrets(cc.terraform_external_secrets(env), tmp_path_factory.mktemp(f"sync-{env}"))
+
+
+@pytest.fixture(scope="module")
+def chart_references() -> set[tuple[str, str | None]]:
+    """What the charts read when installed with the repository's production values files."""
+    docs = cc.helm_template(cc.PLATFORM_CHART, "platform", [cc.VALUES_DIR / "platform.yaml"])
+    for team in cc.TEAMS:
+        docs += cc.helm_template(cc.CODE_LOCATION_CHART, team, [cc.VALUES_DIR / f"{team}.yaml"])
+    return cc.secret_references(docs)
+
+
+@pytest.fixture(scope="module")
+def overlays(env: str, tmp_path_factory) -> dict[str, Path]:
+    return cc.write_overlays(cc.terraform_team_values(env), tmp_path_factory.mktemp(f"overlays-{env}"), env)
+
+
+# --- (a) Secrets ---------------------------------------------------------------------------------
+
+def test_scanner_finds_the_documented_secrets(chart_references):
+    """helm/README.md's table, found in the renders (so the scan itself is not blind)."""
+    assert EXPECTED_SECRETS <= chart_references
+
+
+def test_every_secret_the_charts_read_is_produced(chart_references, produced):
+    assert cc.check_secrets(chart_references, produced) == []
+
+
+def test_every_produced_secret_is_read_by_a_chart(chart_references, produced):
+    read = {name for name, _ in chart_references}
+    assert sorted(set(produced) - read) == []
+    for name, keys in produced.items():
+        read_keys = {key for n, key in chart_references if n == name}
+        assert None in read_keys or keys <= read_keys, f"{name}: keys {sorted(keys - read_keys)} are never read"
+
+
+def test_templates_read_only_fetched_keys(env):
+    assert cc.check_templates(cc.terraform_external_secrets(env)) == []
+
+
+def test_secrets_come_from_secrets_manager_never_from_terraform(env):
+    """remoteKeys are ARNs/names of module outputs; no value literal is handed to the cluster."""
+    for entry in cc.terraform_external_secrets(env):
+        for item in entry["data"]:
+            assert item["remoteKey"].startswith("tfref-module-"), (entry["name"], item)
+
+
+_GO_ACTION = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+
+
+def _render_eso_template(template: str, data: dict[str, str]) -> str:
+    """The subset of ESO's engine v2 the database URL uses: `.key | urlquery | replace "a" "b"`."""
+
+    def action(match: re.Match) -> str:
+        stages = [s.strip() for s in match.group(1).split("|")]
+        assert stages[0].startswith("."), f"template reads {stages[0]!r}, not a data key"
+        value = data[stages[0][1:]]
+        for stage in stages[1:]:
+            words = shlex.split(stage)
+            if words == ["urlquery"]:
+                value = quote_plus(value, safe="")  # Go's url.QueryEscape
+            elif words[0] == "replace" and len(words) == 3:
+                value = value.replace(words[1], words[2])
+            else:
+                raise AssertionError(f"unexpected template function {stage!r}")
+        return value
+
+    return _GO_ACTION.sub(action, template)
+
+
+def test_database_url_is_composed_in_the_cluster_and_parses(env):
+    """talent-database.database-url: built by the operator from the RDS master secret; libpq
+    (psycopg) reads back exactly the user, password, host, port, database and sslmode."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    (entry,) = [e for e in cc.terraform_external_secrets(env) if e["name"] == "talent-database"]
+    template = entry["template"]["database-url"]
+    fields = {m.split("|")[0].strip()[1:] for m in _GO_ACTION.findall(template)}
+    assert fields == {"username", "password"} <= {d["secretKey"] for d in entry["data"]}
+    assert {d["property"] for d in entry["data"]} == {"username", "password"}
+    password = 'p@ss:w/rd?#&=+ %"x'
+    url = _render_eso_template(template, {"username": "dagster", "password": password})
+    parsed = conninfo_to_dict(url)
+    assert parsed == {
+        "user": "dagster", "password": password, "host": "tfref-module-database-address",
+        "port": "5432", "dbname": "tfref-module-database-db-name", "sslmode": "require",
+    }
+    assert url.startswith("postgresql://")
+
+
+# --- (b) platform release values -----------------------------------------------------------------
+
+def _platform_module() -> Path:
+    return cc.TERRAFORM / "modules" / "platform_release"
+
+
+def test_platform_release_layers_the_repo_values_then_terraform_values():
+    """helm_release.this: helm/values/platform.yaml, then yamlencode(platform_values), then extras."""
+    text = (_platform_module() / "main.tf").read_text()
+    match = re.search(r'platform_values_files\s*=.*?:\s*\["\$\{path\.module\}(?P<rel>/[^"]+)"\]', text)
+    assert match, "default platform_values_files not found"
+    assert Path(os.path.normpath(str(_platform_module()) + match["rel"])) == cc.VALUES_DIR / "platform.yaml"
+    compact = " ".join(text.split())
+    assert ("values = concat( [for f in local.platform_values_files : file(f)], "
+            "[yamlencode(var.platform_values)], var.platform_extra_values, )") in compact
+
+
+def test_platform_release_set_blocks_name_schema_keys():
+    """Any literal `set`/`set_sensitive` on the platform release must name a key of the schema."""
+    schema = json.loads((cc.PLATFORM_CHART / "values.schema.json").read_text())
+    assert cc.check_set_blocks(_platform_release_set_names(), schema) == []
+
+
+def _platform_release_set_names() -> list[str]:
+    names = []
+    for _, label, body in blocks(load_dir(_platform_module()), "resource"):
+        if label != "helm_release":
+            continue
+        for name, release in body.items():
+            if unquote(name) == "this":
+                for kind in ("set", "set_sensitive"):
+                    names += [unquote(s["name"]) for s in release.get(kind, [])]
+    return names
+
+
+def test_platform_values_validate_against_the_schema(env):
+    values = cc.terraform_platform_values(env)
+    assert cc.check_values(cc.PLATFORM_CHART, [cc.load_yaml(cc.VALUES_DIR / "platform.yaml")], values, "platform") == []
+
+
+def test_platform_release_renders_with_terraform_values(env, produced, tmp_path):
+    values = cc.terraform_platform_values(env)
+    tf_file = tmp_path / "platform.terraform.yaml"
+    tf_file.write_text(yaml.safe_dump(values))
+    docs = cc.helm_template(cc.PLATFORM_CHART, "platform", [cc.VALUES_DIR / "platform.yaml", tf_file])
+    by_kind = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
+
+    # The IRSA role trusts var.platform_service_account: the chart must create exactly that one.
+    service_account = cc.variable_default(env, "platform_service_account")
+    assert service_account in by_kind["ServiceAccount"], sorted(by_kind["ServiceAccount"])
+    annotations = by_kind["ServiceAccount"][service_account]["metadata"]["annotations"]
+    assert annotations == values["serviceAccount"]["annotations"]
+    webserver = by_kind["Deployment"]["platform-webserver"]["spec"]["template"]["spec"]
+    assert webserver["serviceAccountName"] == service_account
+    assert webserver["containers"][0]["image"].startswith(values["image"]["repository"] + ":")
+
+    instance = yaml.safe_load(by_kind["ConfigMap"]["platform-instance"]["data"]["dagster.yaml"])
+    postgres = instance["storage"]["postgres"]["postgres_db"]
+    assert (postgres["hostname"], postgres["port"], postgres["params"]) == (
+        values["postgresql"]["host"], 5432, {"sslmode": "require"},
+    )
+    assert cc.check_secrets(cc.secret_references(docs), produced) == []
+
+
+# --- (c) team overlays ---------------------------------------------------------------------------
+
+def test_team_values_cover_every_team(env):
+    assert sorted(cc.terraform_team_values(env)) == sorted(cc.TEAMS)
+    assert sorted(cc.variable_default(env, "team_service_accounts")) == sorted(cc.TEAMS)
+
+
+@pytest.mark.parametrize("team", cc.TEAMS)
+def test_team_overlay_validates_against_the_schema(env, team):
+    overlay = cc.terraform_team_values(env)[team]
+    base = cc.load_yaml(cc.VALUES_DIR / f"{team}.yaml")
+    assert cc.check_values(cc.CODE_LOCATION_CHART, [base], overlay, team) == []
+
+
+@pytest.mark.parametrize("team", cc.TEAMS)
+def test_team_release_renders_with_the_overlay(env, team, overlays, produced):
+    overlay = json.loads(overlays[team].read_text())
+    docs = cc.helm_template(cc.CODE_LOCATION_CHART, team, [cc.VALUES_DIR / f"{team}.yaml", overlays[team]])
+    (service_account,) = [d for d in docs if d["kind"] == "ServiceAccount"]
+    # The team's IRSA role trusts system:serviceaccount:talent:<team_service_accounts[team]>.
+    assert service_account["metadata"]["name"] == cc.variable_default(env, "team_service_accounts")[team]
+    assert service_account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == (
+        overlay["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+    )
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"].startswith(overlay["image"]["repository"] + ":")
+    (env_map,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-env")]
+    landing = env_map["data"]["TALENT_LANDING"]
+    root = cc.variable_default(env, "landing_root_prefix")
+    assert landing == overlay["env"]["TALENT_LANDING"]
+    assert re.fullmatch(rf"s3://[a-z0-9][a-z0-9.-]+/{re.escape(root)}", landing), landing
+    assert cc.check_secrets(cc.secret_references(docs), produced) == []
+
+
+def test_team_iam_grants_the_landing_prefixes_under_the_root(env):
+    """IAM prefixes are <landing_root_prefix>/<team prefix>, the folders the sensors list under
+    TALENT_LANDING (s3://<bucket>/<root>/candidates/...)."""
+    body = cc.module_arguments(env, "team_iam")
+    assert "${var.landing_root_prefix}/${p}" in body["landing_prefixes"]
+    assert body["service_account"] == "${each.value}"
+
+
+# --- terraform/README.md: the documented command sequence ----------------------------------------
+
+README = cc.TERRAFORM / "README.md"
+
+
+def _readme_pipeline() -> tuple[str, str, list[str]]:
+    text = README.read_text()
+    match = re.search(
+        r"^(?P<producer>\S+ -chdir=terraform/envs/prod output -json team_values) \| python3 -c '\n(?P<script>.*?)\n'\n"
+        r"(?P<helm>helm upgrade --install candidates helm/code-location.*?)(?:\n\n|\n```)",
+        text, flags=re.S | re.M,
+    )
+    assert match, "terraform/README.md lacks the `output -json team_values | python3 -c '...'` + helm sequence"
+    helm = match["helm"].replace("\\\n", " ")
+    return match["producer"], match["script"], shlex.split(helm)
+
+
+def test_readme_sequence_produces_overlays_that_render(env, tmp_path, produced):
+    """Run the README's script on the team_values JSON and the README's helm command (as
+    `helm template`) on what it wrote, from a copy of the repository layout."""
+    producer, script, helm_args = _readme_pipeline()
+    assert producer.split()[0] in ("tofu", "terraform")
+    assert helm_args[:5] == ["helm", "upgrade", "--install", "candidates", "helm/code-location"]
+    files = [helm_args[i + 1] for i, a in enumerate(helm_args) if a == "-f"]
+    assert files == ["helm/values/candidates.yaml", "helm/values/candidates.infra-prod.yaml"]
+
+    (tmp_path / "helm" / "values").mkdir(parents=True)
+    team_values = cc.terraform_team_values(env)
+    subprocess.run([sys.executable, "-c", script], input=json.dumps(team_values), text=True,
+                   cwd=tmp_path, check=True, timeout=60)
+    for team in cc.TEAMS:
+        written = yaml.safe_load((tmp_path / "helm" / "values" / f"{team}.infra-prod.yaml").read_text())
+        assert written == team_values[team]
+    docs = cc.helm_template(
+        cc.CODE_LOCATION_CHART, "candidates",
+        [cc.REPO / files[0], tmp_path / files[1]],
+    )
+    assert cc.check_secrets(cc.secret_references(docs), produced) == []
