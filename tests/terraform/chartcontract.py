@@ -20,13 +20,13 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import hcl2
 import jsonschema
 import yaml
-
 from tfcheck import blocks, load_dir, unquote
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,12 +50,13 @@ TYPED_REFERENCES: dict[str, Any] = {
 DAGSTER_PG_PASSWORD_KEY = "postgresql-password"
 
 _INTERPOLATION = re.compile(r"\$\{((?:[^{}]|\{[^{}]*\})*)\}")
-_REFERENCE = re.compile(r'^(?:var|local|module|each)\.[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+|\[[^\]]+\])*$')
+_REFERENCE = re.compile(r"^(?:var|local|module|each)\.[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+|\[[^\]]+\])*$")
 _SEGMENT = re.compile(r'\.([A-Za-z0-9_\-]+)|\[("?)([^\]"]+)\2\]')
 _META_KEYS = {"__comments__", "__inline_comments__", "__is_block__", "__start_line__", "__end_line__"}
 
 
 # --- tools ---------------------------------------------------------------------------------------
+
 
 def find_helm() -> str | None:
     local = REPO / ".tools" / "bin" / "helm"
@@ -84,6 +85,7 @@ def helm_template(chart: Path, release: str, values: Iterable[Path], namespace: 
 
 # --- evaluating literal HCL ----------------------------------------------------------------------
 
+
 def placeholder(expression: str) -> Any:
     """A recognisable stand-in for a value only known after apply."""
     if expression in TYPED_REFERENCES:
@@ -95,12 +97,14 @@ def placeholder(expression: str) -> Any:
 class Context:
     """What an expression can see: variables (tfvars over defaults), literal locals, for-vars."""
 
-    def __init__(self, variables: Mapping[str, Any], locals_: Mapping[str, Any], scope: Mapping[str, Any] | None = None):
+    def __init__(
+        self, variables: Mapping[str, Any], locals_: Mapping[str, Any], scope: Mapping[str, Any] | None = None
+    ):
         self.variables = dict(variables)
         self.locals = dict(locals_)
         self.scope = dict(scope or {})
 
-    def bind(self, **scope: Any) -> "Context":
+    def bind(self, **scope: Any) -> Context:
         return Context(self.variables, self.locals, {**self.scope, **scope})
 
 
@@ -138,7 +142,7 @@ def resolve(expression: str, ctx: Context) -> Any:
         return placeholder(expression)
     kind, _, rest = expression.partition(".")
     name = re.match(r"[A-Za-z0-9_\-]+", rest).group(0)
-    rest = rest[len(name):]
+    rest = rest[len(name) :]
     if kind == "var":
         return _walk_path(ctx.variables[name], rest, expression)
     if kind == "local":
@@ -240,6 +244,7 @@ def variable_default(env: str, name: str) -> Any:
 
 # --- Secrets: what Terraform produces and what the charts read -----------------------------------
 
+
 def produced_secrets(external_secrets: list[dict[str, Any]], tmp_path: Path) -> dict[str, set[str]]:
     """Render the talent-secret-sync chart with these entries: {Secret name: keys it will hold}.
 
@@ -313,14 +318,17 @@ def check_secrets(references: Iterable[tuple[str, str | None]], produced: Mappin
     problems = []
     for name, key in sorted(set(references), key=lambda r: (r[0], r[1] or "")):
         if name not in produced:
-            problems.append(f"Secret {name!r} is referenced by a chart but Terraform produces no such Secret "
-                            f"(it produces {sorted(produced)})")
+            problems.append(
+                f"Secret {name!r} is referenced by a chart but Terraform produces no such Secret "
+                f"(it produces {sorted(produced)})"
+            )
         elif key is not None and key not in produced[name]:
             problems.append(f"Secret {name!r} has no key {key!r} (Terraform writes {sorted(produced[name])})")
     return problems
 
 
 # --- values against the charts' schemas ----------------------------------------------------------
+
 
 def load_yaml(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text()) or {}
@@ -392,7 +400,7 @@ def _set_path(name: str) -> list[str]:
             current = ""
         elif char == "[":
             parts.append(current)
-            current = name[i + 1:name.index("]", i)]
+            current = name[i + 1 : name.index("]", i)]
             i = name.index("]", i)
         else:
             current += char
@@ -436,6 +444,8 @@ def check_templates(external_secrets: Iterable[Mapping[str, Any]]) -> list[str]:
         for target_key, template in (entry.get("template") or {}).items():
             for field in _GO_FIELD.findall(template):
                 if field not in keys:
-                    problems.append(f"{entry['name']}.{target_key}: template reads .{field}, "
-                                    f"which is not among the fetched keys {sorted(keys)}")
+                    problems.append(
+                        f"{entry['name']}.{target_key}: template reads .{field}, "
+                        f"which is not among the fetched keys {sorted(keys)}"
+                    )
     return problems

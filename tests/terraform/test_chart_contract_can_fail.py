@@ -7,10 +7,9 @@ import json
 import os
 from pathlib import Path
 
+import chartcontract as cc
 import hcl2
 import pytest
-
-import chartcontract as cc
 
 SCHEMA_PLATFORM = json.loads((cc.PLATFORM_CHART / "values.schema.json").read_text())
 
@@ -42,6 +41,7 @@ def _entry(entries: list[dict], name: str) -> dict:
 
 # --- (a) Secrets ---------------------------------------------------------------------------------
 
+
 def test_misspelt_secret_name_is_reported(chart_references, tmp_path: Path):
     entries = _external_secrets()
     _entry(entries, "talent-database")["name"] = "talent-databse"
@@ -52,9 +52,14 @@ def test_misspelt_secret_name_is_reported(chart_references, tmp_path: Path):
 def test_old_secret_names_are_reported(chart_references, tmp_path: Path):
     """What terraform/ produced before: dagster-postgresql-secret and openai-api-key/OPENAI_API_KEY."""
     old = [
-        {"name": "dagster-postgresql-secret",
-         "data": [{"secretKey": "postgresql-password", "remoteKey": "arn:rds", "property": "password"}]},
-        {"name": "openai-api-key", "data": [{"secretKey": "OPENAI_API_KEY", "remoteKey": "talent/prod/openai-api-key"}]},
+        {
+            "name": "dagster-postgresql-secret",
+            "data": [{"secretKey": "postgresql-password", "remoteKey": "arn:rds", "property": "password"}],
+        },
+        {
+            "name": "openai-api-key",
+            "data": [{"secretKey": "OPENAI_API_KEY", "remoteKey": "talent/prod/openai-api-key"}],
+        },
     ]
     problems = "\n".join(cc.check_secrets(chart_references, cc.produced_secrets(old, tmp_path)))
     for name in ("dagster-postgresql", "talent-database", "talent-openai"):
@@ -88,20 +93,43 @@ def test_template_reading_an_unfetched_key_is_reported():
 
 def test_reference_scanner_sees_every_form():
     """env secretKeyRef, envFrom, secret volumes, dagster's postgres_password_secret and JSON in env."""
-    context = json.dumps({"k8s": {"env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "in-json", "key": "k"}}}]}})
+    context = json.dumps(
+        {"k8s": {"env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "in-json", "key": "k"}}}]}}
+    )
     docs = [
-        {"kind": "Deployment", "spec": {"template": {"spec": {
-            "containers": [{"env": [
-                {"name": "X", "valueFrom": {"secretKeyRef": {"name": "env-ref", "key": "x"}}},
-                {"name": "CTX", "value": context},
-            ], "envFrom": [{"secretRef": {"name": "env-from"}}]}],
-            "volumes": [{"name": "v", "secret": {"secretName": "volume", "items": [{"key": "tls.crt", "path": "c"}]}}],
-        }}}},
+        {
+            "kind": "Deployment",
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "env": [
+                                    {"name": "X", "valueFrom": {"secretKeyRef": {"name": "env-ref", "key": "x"}}},
+                                    {"name": "CTX", "value": context},
+                                ],
+                                "envFrom": [{"secretRef": {"name": "env-from"}}],
+                            }
+                        ],
+                        "volumes": [
+                            {
+                                "name": "v",
+                                "secret": {"secretName": "volume", "items": [{"key": "tls.crt", "path": "c"}]},
+                            }
+                        ],
+                    }
+                }
+            },
+        },
         {"kind": "ConfigMap", "data": {"dagster.yaml": "run_launcher:\n  config:\n    postgres_password_secret: pg\n"}},
         {"kind": "Secret", "metadata": {"name": "own"}, "stringData": {"secretKeyRef": "ignored"}},
     ]
     assert cc.secret_references(docs) == {
-        ("env-ref", "x"), ("in-json", "k"), ("env-from", None), ("volume", "tls.crt"), ("pg", "postgresql-password"),
+        ("env-ref", "x"),
+        ("in-json", "k"),
+        ("env-from", None),
+        ("volume", "tls.crt"),
+        ("pg", "postgresql-password"),
     }
 
 
@@ -112,19 +140,26 @@ def test_whole_secret_reference_needs_only_the_name():
 
 # --- evaluating HCL ------------------------------------------------------------------------------
 
+
 def _hcl_value(text: str) -> object:
     return hcl2.loads(f"x = {text}\n")["x"]
 
 
 def test_evaluation_resolves_vars_locals_and_placeholders():
     ctx = cc.Context({"vpc_cidr": "10.9.0.0/16"}, {"k8s_secrets": _hcl_value('{ db = { name = "talent-database" } }')})
-    value = cc.evaluate(_hcl_value(
-        '{ a = var.vpc_cidr, b = local.k8s_secrets.db.name, c = module.database.port, '
-        'd = "s3://${module.storage.bucket_names["landing"]}/${var.vpc_cidr}", e = upper("x") }'
-    ), ctx)
+    value = cc.evaluate(
+        _hcl_value(
+            "{ a = var.vpc_cidr, b = local.k8s_secrets.db.name, c = module.database.port, "
+            'd = "s3://${module.storage.bucket_names["landing"]}/${var.vpc_cidr}", e = upper("x") }'
+        ),
+        ctx,
+    )
     assert value == {
-        "a": "10.9.0.0/16", "b": "talent-database", "c": 5432,
-        "d": "s3://tfref-module-storage-bucket-names-landing/10.9.0.0/16", "e": "tfref-upper-x",
+        "a": "10.9.0.0/16",
+        "b": "talent-database",
+        "c": 5432,
+        "d": "s3://tfref-module-storage-bucket-names-landing/10.9.0.0/16",
+        "e": "tfref-upper-x",
     }
 
 
@@ -144,10 +179,13 @@ PLATFORM_LAYERS = [cc.load_yaml(cc.VALUES_DIR / "platform.yaml")]
 def test_platform_values_with_the_guessed_keys_are_rejected():
     """The values terraform/ passed before: serviceAccount.name and computeLogs do not exist."""
     ctx = cc.Context({"platform_service_account": "talent-platform", "compute_logs_prefix": "dagster/"}, {})
-    values = cc.evaluate(_hcl_value('''{
+    values = cc.evaluate(
+        _hcl_value("""{
       serviceAccount = { name = var.platform_service_account }
       computeLogs    = { bucket = module.storage.bucket_names["compute-logs"], prefix = var.compute_logs_prefix }
-    }'''), ctx)
+    }"""),
+        ctx,
+    )
     problems = "\n".join(cc.check_values(cc.PLATFORM_CHART, PLATFORM_LAYERS, values, "platform"))
     assert "'computeLogs' was unexpected" in problems
     assert "serviceAccount: Additional properties are not allowed ('name' was unexpected)" in problems
@@ -167,8 +205,13 @@ def test_platform_values_breaking_the_merged_values_are_rejected():
 
 
 def test_set_blocks_with_unknown_keys_are_rejected():
-    assert cc.check_set_blocks(["serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn", "image.tag",
-                                "codeLocations[0].name"], SCHEMA_PLATFORM) == []
+    assert (
+        cc.check_set_blocks(
+            ["serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn", "image.tag", "codeLocations[0].name"],
+            SCHEMA_PLATFORM,
+        )
+        == []
+    )
     assert cc.check_set_blocks(["computeLogs.bucket", "image.tags", "codeLocations[0].hostname"], SCHEMA_PLATFORM) == [
         "set 'computeLogs.bucket': 'computeLogs' is not a key of the chart's values.schema.json",
         "set 'image.tags': 'tags' is not a key of the chart's values.schema.json",
@@ -208,13 +251,15 @@ def test_overlay_the_chart_refuses_fails_to_render(tmp_path: Path):
     overlay["env"]["OPENAI_API_KEY"] = "sk-not-a-real-key"
     assert cc.check_values(cc.CODE_LOCATION_CHART, CANDIDATES, overlay, "candidates") == []
     (path,) = cc.write_overlays({"candidates": overlay}, tmp_path, "prod").values()
-    with pytest.raises(cc.HelmFailed, match="env.OPENAI_API_KEY looks like a credential"):
+    with pytest.raises(cc.HelmFailed, match=r"env\.OPENAI_API_KEY looks like a credential"):
         cc.helm_template(cc.CODE_LOCATION_CHART, "candidates", [cc.VALUES_DIR / "candidates.yaml", path])
 
 
 def test_renamed_release_breaks_the_irsa_trust(tmp_path: Path):
     """The chart names the ServiceAccount after the release: `talent-candidates` would not match."""
-    (path,) = cc.write_overlays({"candidates": cc.terraform_team_values("prod")["candidates"]}, tmp_path, "prod").values()
+    (path,) = cc.write_overlays(
+        {"candidates": cc.terraform_team_values("prod")["candidates"]}, tmp_path, "prod"
+    ).values()
     docs = cc.helm_template(cc.CODE_LOCATION_CHART, "talent-candidates", [cc.VALUES_DIR / "candidates.yaml", path])
     (service_account,) = [d for d in docs if d["kind"] == "ServiceAccount"]
     assert service_account["metadata"]["name"] != cc.variable_default("prod", "team_service_accounts")["candidates"]
