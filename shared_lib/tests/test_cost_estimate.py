@@ -101,30 +101,35 @@ def test_switching_to_openai_is_priced_from_offline_tokens(materialized, db, mon
     from talent_shared.cost import estimate
     from talent_shared.llm.encodings import count_tokens
     from talent_shared.llm.pricing import estimate_price
+    from talent_shared.providers.base import extraction_messages
+    from talent_shared.providers.local import messages_tokens
     from talent_shared.settings import get_settings
 
     _, instance = materialized
     monkeypatch.setenv("TALENT_LLM_PROVIDER", "openai")
     monkeypatch.setenv("TALENT_EMBEDDING_PROVIDER", "openai")
     get_settings.cache_clear()
-    graph = estimate.deployed_graph(("candidates",), fresh=True)
-    for key in ("normalized_candidates", "candidate_vectors"):
-        assert graph[key].code_version.split(":")[1] == "openai"
-    result = estimate.estimate_deploy(db, instance, graph)
-    by_key = {a.asset_key: a for a in result.assets}
-    norm = by_key["normalized_candidates"]
-    assert norm.partitions == 3 and norm.method == "offline tokens (gpt-4o-mini)"
-    payloads = [p for (p,) in db.execute("SELECT payload FROM talent.raw_records ORDER BY record_id")]
-    mean = sum(count_tokens(candidate_input(p)[0], "gpt-4o-mini") for p in payloads) / 3
-    expected = estimate_price("openai", "gpt-4o-mini", estimate._system_prompt_tokens("candidate", "gpt-4o-mini") + round(mean),
-                              estimate.EXTRACT_OUTPUT_TOKENS).cost_usd
-    assert norm.per_partition_usd == expected > 0
-    vec = by_key["candidate_vectors"]
-    assert vec.partitions == 3 and vec.cost_usd > 0 and vec.method == "offline tokens (text-embedding-3-small)"
-    monkeypatch.delenv("TALENT_LLM_PROVIDER")
-    monkeypatch.delenv("TALENT_EMBEDDING_PROVIDER")
-    get_settings.cache_clear()
-    estimate.deployed_graph(("candidates",), fresh=True)  # back to the local definitions for later tests
+    try:
+        graph = estimate.deployed_graph(("candidates",), fresh=True)
+        for key in ("normalized_candidates", "candidate_vectors"):
+            assert graph[key].code_version.split(":")[1] == "openai"
+        result = estimate.estimate_deploy(db, instance, graph)
+        by_key = {a.asset_key: a for a in result.assets}
+        norm = by_key["normalized_candidates"]
+        assert norm.partitions == 3 and norm.method == "offline tokens (gpt-4o-mini)"
+        payloads = [p for (p,) in db.execute("SELECT payload FROM talent.raw_records ORDER BY record_id")]
+        # what the OpenAI provider would send: its system prompt and the record text, as chat messages
+        sent = [messages_tokens(extraction_messages("candidate", candidate_input(p)[0]), "gpt-4o-mini") for p in payloads]
+        assert all(n > count_tokens(candidate_input(p)[0], "gpt-4o-mini") + 250 for n, p in zip(sent, payloads, strict=True))
+        expected = estimate_price("openai", "gpt-4o-mini", round(sum(sent) / 3), estimate.EXTRACT_OUTPUT_TOKENS).cost_usd
+        assert norm.per_partition_usd == expected > 0
+        vec = by_key["candidate_vectors"]
+        assert vec.partitions == 3 and vec.cost_usd > 0 and vec.method == "offline tokens (text-embedding-3-small)"
+    finally:
+        monkeypatch.delenv("TALENT_LLM_PROVIDER")
+        monkeypatch.delenv("TALENT_EMBEDDING_PROVIDER")
+        get_settings.cache_clear()
+        estimate.deployed_graph(("candidates",), fresh=True)  # back to the local definitions for later tests
 
 
 def test_cli_budget_exit_code_new_records_and_backfill(materialized, db, monkeypatch) -> None:

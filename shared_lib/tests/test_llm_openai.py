@@ -208,3 +208,19 @@ def test_paid_calls_without_cache_count_again_on_replay(talent_env, pg_url, db, 
         with Meter(ctx, url=pg_url) as m:
             llm(transport, m).extract_profile("job", "same text", {})
     assert len(transport.requests) == 2 and len(rows(db)) == 2  # billed twice, counted twice
+
+
+def test_explanation_is_metered_and_cached(meter, db) -> None:
+    from talent_shared.providers.base import Profile
+
+    body = load(FIXTURES, "chat_completion_explanation")
+    transport = ReplayTransport(chat=[(200, body)])
+    c = llm(transport, meter)
+    cand = Profile(title="ICU nurse", skills=["triage"], seniority="mid", years_experience=5)
+    job = Profile(title="ICU RN", skills=["triage"], seniority="mid", years_experience=3)
+    text, _ = c.explain_match(cand, job, ["triage"])
+    again, _ = c.explain_match(cand, job, ["triage"])
+    assert text == again and text.startswith("She brings") and len(transport.requests) == 1
+    paid, hit = rows(db)
+    assert paid["cost_usd"] == genai_cost(body) and (paid["input_tokens"], paid["output_tokens"]) == (162, 23)
+    assert paid["partition_key"] is None and hit["cache_hit"] and hit["saved_usd"] == paid["cost_usd"]

@@ -85,30 +85,34 @@ def _provider_model(operation: str) -> tuple[str, str]:
     return s.llm_provider, (s.llm_model if s.llm_provider == "openai" else "rules-v1")
 
 
-def _system_prompt_tokens(entity: str, model: str) -> int:
+def input_tokens(asset_key: str, text: str, model: str) -> int:
+    """Prompt tokens one call of ``asset_key`` sends for ``text`` (record text, embedding text, or the
+    user message of an explanation), messages included as the providers build them."""
     from talent_shared.llm.encodings import count_tokens
-    from talent_shared.providers.openai_provider import SYSTEM_PROMPT
-    from talent_shared.taxonomy import SKILLS
+    from talent_shared.providers.base import EXPLAIN_SYSTEM_PROMPT, extraction_messages
+    from talent_shared.providers.local import messages_tokens
 
-    return count_tokens(SYSTEM_PROMPT.format(entity=entity, skills=", ".join(SKILLS)), model) + 12
+    entity, operation = LLM_ASSETS.get(asset_key, (None, "extract"))
+    if operation == "embed":
+        return count_tokens(text, model)
+    if operation == "explain":
+        return messages_tokens([{"content": EXPLAIN_SYSTEM_PROMPT}, {"content": text}], model)
+    return messages_tokens(extraction_messages(entity or "record", text), model)
 
 
 def offline_cost_per_partition(asset_key: str, sample_inputs: list[str]) -> Decimal:
     """Offline-counted tokens of typical inputs, priced for the configured provider and model."""
-    from talent_shared.llm.encodings import count_tokens
     from talent_shared.llm.pricing import estimate_price
 
-    entity, operation = LLM_ASSETS.get(asset_key, (None, "extract"))
+    _, operation = LLM_ASSETS.get(asset_key, (None, "extract"))
     provider, model = _provider_model(operation)
     if provider == "local":
         return Decimal(0)
-    mean_input = sum(count_tokens(t, model) for t in sample_inputs) / len(sample_inputs) if sample_inputs else 0
-    if operation == "embed":
-        tokens_in, tokens_out = round(mean_input or EMBED_TEXT_TOKENS), 0
-    elif operation == "explain":
-        tokens_in, tokens_out = round(mean_input or 150) + 20, EXPLAIN_OUTPUT_TOKENS
+    if sample_inputs:
+        tokens_in = round(sum(input_tokens(asset_key, t, model) for t in sample_inputs) / len(sample_inputs))
     else:
-        tokens_in, tokens_out = _system_prompt_tokens(entity or "record", model) + round(mean_input), EXTRACT_OUTPUT_TOKENS
+        tokens_in = {"embed": EMBED_TEXT_TOKENS, "explain": 200}.get(operation) or input_tokens(asset_key, "", model)
+    tokens_out = {"embed": 0, "explain": EXPLAIN_OUTPUT_TOKENS}.get(operation, EXTRACT_OUTPUT_TOKENS)
     p = estimate_price(provider, model, tokens_in, tokens_out)
     if not p.priced or p.cost_usd is None:
         raise LookupError(f"no price for {provider}/{model}: add it to talent.llm_prices")
@@ -129,9 +133,15 @@ def _sample_inputs(conn: psycopg.Connection, asset_key: str, partitions: list[st
         from talent_shared.profiles import load_profiles
 
         return [p.embedding_text() for p in load_profiles(conn, entity, sample).values()]
-    # explanations: two profiles as JSON
-    rows = conn.execute("SELECT profile FROM talent.profiles ORDER BY record_id LIMIT 2").fetchall()
-    return [json.dumps(rows[0][0]) + json.dumps(rows[-1][0])] if rows else []
+    # explanations: the user message for pairs of stored profiles
+    from talent_shared.providers.base import Profile, explanation_messages
+
+    cands = conn.execute("SELECT profile FROM talent.profiles WHERE entity = 'candidate' ORDER BY record_id LIMIT 20").fetchall()
+    jobs = conn.execute("SELECT profile FROM talent.profiles WHERE entity = 'job' ORDER BY record_id LIMIT 20").fetchall()
+    return [
+        explanation_messages(Profile.model_validate(c), Profile.model_validate(j))[1]["content"]
+        for (c,), (j,) in zip(cands, jobs, strict=False)
+    ]
 
 
 def _reader(entity: str):

@@ -17,6 +17,14 @@ from talent_shared.taxonomy import TAXONOMY_VERSION
 
 OPENAI_PROMPT_VERSION = f"extract-2+taxonomy-{TAXONOMY_VERSION}"
 
+EXTRACT_SYSTEM_PROMPT = (
+    "You turn a {entity} record into a structured profile for job matching. "
+    "Use only these canonical skill names: {skills}. "
+    "years_experience is the candidate's total years, or the job's minimum years. "
+    "seniority is one of intern, junior, mid, senior, lead, principal."
+)
+EXPLAIN_SYSTEM_PROMPT = "In one sentence, tell a recruiter why this candidate fits this job."
+
 Seniority = Literal["intern", "junior", "mid", "senior", "lead", "principal"]
 
 
@@ -74,3 +82,20 @@ class EmbeddingProvider(Protocol):
     dim: int
 
     def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, Usage]: ...
+
+
+def extraction_messages(entity: str, text: str) -> list[dict[str, str]]:
+    """The chat messages an extraction sends (the OpenAI provider sends them; the local one counts them)."""
+    from talent_shared.taxonomy import SKILLS
+
+    return [
+        {"role": "system", "content": EXTRACT_SYSTEM_PROMPT.format(entity=entity, skills=", ".join(SKILLS))},
+        {"role": "user", "content": text},
+    ]
+
+
+def explanation_messages(candidate: Profile, job: Profile) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": EXPLAIN_SYSTEM_PROMPT},
+        {"role": "user", "content": f"Candidate: {candidate.model_dump_json()}\nJob: {job.model_dump_json()}"},
+    ]

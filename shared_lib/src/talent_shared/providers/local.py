@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from talent_shared.llm.encodings import count_tokens
-from talent_shared.providers.base import Profile, Seniority, Usage
+from talent_shared.providers.base import Profile, Seniority, Usage, explanation_messages, extraction_messages
 from talent_shared.taxonomy import TAXONOMY_VERSION, canonical_skill, skills_in_text
 
 _YEARS = re.compile(r"(\d{1,2}(?:\.\d)?)\s*\+?\s*(?:years?|yrs?)\b", re.IGNORECASE)
@@ -32,6 +32,12 @@ _STOP_WORDS = (
     "who will have has years year experience looking seeking role team work"
 )
 _STOP = frozenset(_STOP_WORDS.split())
+
+
+def messages_tokens(messages: list[dict[str, str]], model: str = "gpt-4o") -> int:
+    """Prompt tokens of chat messages as OpenAI bills them: content plus ~3 per message and 3 to prime
+    the reply (OpenAI cookbook, "How to count tokens with tiktoken")."""
+    return sum(count_tokens(m["content"], model) + 3 for m in messages) + 3
 
 
 def _seniority(title: str, years: float) -> Seniority:
@@ -74,7 +80,8 @@ class LocalLLM:
             location=hints.get("location"),
             remote=remote,
         )
-        usage = Usage(self.name, self.model, "chat", count_tokens(text, "gpt-4o"), count_tokens(profile.model_dump_json(), "gpt-4o"))
+        usage = Usage(self.name, self.model, "chat", messages_tokens(extraction_messages(entity, text)),
+                      count_tokens(profile.model_dump_json(), "gpt-4o"))
         return profile, usage
 
     def explain_match(self, candidate: Profile, job: Profile, overlap: Sequence[str]) -> tuple[str, Usage]:
@@ -83,7 +90,8 @@ class LocalLLM:
             text = f"Shares {len(overlap)} of the role's skills ({shown}); {candidate.years_experience:g} years against {job.years_experience:g} asked."
         else:
             text = f"Similar profile to '{job.title}' but no listed skill in common."
-        return text, Usage(self.name, self.model, "chat", 0, count_tokens(text, "gpt-4o"))
+        return text, Usage(self.name, self.model, "chat", messages_tokens(explanation_messages(candidate, job)),
+                           count_tokens(text, "gpt-4o"))
 
 
 class LocalEmbedder:

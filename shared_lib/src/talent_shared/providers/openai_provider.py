@@ -18,17 +18,20 @@ from collections.abc import Sequence
 import numpy as np
 import openai
 
-from talent_shared.providers.base import OPENAI_PROMPT_VERSION, BilledCallError, Profile, Usage
-from talent_shared.taxonomy import SKILLS, canonical_skill
+from talent_shared.providers.base import (
+    EXTRACT_SYSTEM_PROMPT,
+    OPENAI_PROMPT_VERSION,
+    BilledCallError,
+    Profile,
+    Usage,
+    explanation_messages,
+    extraction_messages,
+)
+from talent_shared.taxonomy import canonical_skill
 
 PROMPT_VERSION = OPENAI_PROMPT_VERSION
 
-SYSTEM_PROMPT = (
-    "You turn a {entity} record into a structured profile for job matching. "
-    "Use only these canonical skill names: {skills}. "
-    "years_experience is the candidate's total years, or the job's minimum years. "
-    "seniority is one of intern, junior, mid, senior, lead, principal."
-)
+SYSTEM_PROMPT = EXTRACT_SYSTEM_PROMPT
 
 
 def _usage(model: str, operation: str, usage: object | None) -> Usage:
@@ -79,10 +82,7 @@ class OpenAILLM:
     def extract_profile(self, entity: str, text: str, hints: dict) -> tuple[Profile, Usage]:
         raw = self.client.chat.completions.with_raw_response.parse(
             model=self.model,
-            messages=[
-                {"role": "system", "content": SYSTEM_PROMPT.format(entity=entity, skills=", ".join(SKILLS))},
-                {"role": "user", "content": text},
-            ],
+            messages=extraction_messages(entity, text),  # type: ignore[arg-type]
             response_format=Profile,
             temperature=0,
         )
@@ -104,10 +104,7 @@ class OpenAILLM:
     def explain_match(self, candidate: Profile, job: Profile, overlap: Sequence[str]) -> tuple[str, Usage]:
         response = self.client.chat.completions.create(
             model=self.model,
-            messages=[
-                {"role": "system", "content": "In one sentence, tell a recruiter why this candidate fits this job."},
-                {"role": "user", "content": f"Candidate: {candidate.model_dump_json()}\nJob: {job.model_dump_json()}"},
-            ],
+            messages=explanation_messages(candidate, job),  # type: ignore[arg-type]
             max_tokens=80,
             temperature=0,
         )
