@@ -1,6 +1,5 @@
 """``matches``: one unpartitioned, incremental asset over the two vector assets of the other teams."""
 
-
 import dagster as dg
 
 from talent_matching.versions import CROSSJOIN_VERSION, SCORE_VERSION
