@@ -11,6 +11,7 @@ once and multiply in numpy instead (``crossjoin.py``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -36,21 +37,21 @@ def nearest(
     ``ef_search`` bounds the HNSW candidate list (at least ``k``, else the index returns fewer rows
     than asked). ``exact`` scans every row instead (ties broken by record id).
     """
+    stmt, params = _query(entity, vector, k, exact=exact)
+    with _planner(conn, k=k, ef_search=ef_search, exact=exact):
+        rows = conn.execute(stmt, params).fetchall()
+    return [(rid, float(dist)) for rid, dist in rows]
+
+
+def _query(entity: str, vector: Sequence[float] | np.ndarray, k: int, *, exact: bool) -> tuple[sql.Composed, tuple]:
     table = sql.Identifier("talent", TABLES[entity])
     query = np.asarray(vector, dtype=np.float32)
-    with _planner(conn, k=k, ef_search=ef_search, exact=exact):
-        if exact:
-            stmt = sql.SQL(
-                "SELECT record_id, embedding <=> %s AS distance FROM {} ORDER BY distance, record_id LIMIT %s"
-            ).format(table)
-            rows = conn.execute(stmt, (query, int(k))).fetchall()
-        else:
-            # the ORDER BY must be the bare distance expression for the planner to use the index
-            stmt = sql.SQL(
-                "SELECT record_id, embedding <=> %s AS distance FROM {} ORDER BY embedding <=> %s LIMIT %s"
-            ).format(table)
-            rows = conn.execute(stmt, (query, query, int(k))).fetchall()
-    return [(rid, float(dist)) for rid, dist in rows]
+    if exact:
+        stmt = "SELECT record_id, embedding <=> %s AS distance FROM {} ORDER BY distance, record_id LIMIT %s"
+        return sql.SQL(stmt).format(table), (query, int(k))
+    # the ORDER BY must be the bare distance expression for the planner to use the index
+    stmt = "SELECT record_id, embedding <=> %s AS distance FROM {} ORDER BY embedding <=> %s LIMIT %s"
+    return sql.SQL(stmt).format(table), (query, query, int(k))
 
 
 def nearest_jobs(
@@ -98,9 +99,24 @@ def uses_index(
     exact: bool = False,
 ) -> bool:
     """Whether :func:`nearest` (same settings) is answered by the HNSW index: for tests and benchmarks."""
-    table = sql.Identifier("talent", TABLES[entity])
-    query = np.asarray(vector, dtype=np.float32)
-    stmt = sql.SQL("EXPLAIN SELECT record_id FROM {} ORDER BY embedding <=> %s LIMIT %s").format(table)
-    with _planner(conn, k=k, ef_search=DEFAULT_EF_SEARCH, exact=exact):
-        plan = "\n".join(r[0] for r in conn.execute(stmt, (query, int(k))).fetchall())
-    return "hnsw" in plan.lower()
+    return "hnsw" in json.dumps(plan(conn, vector, k, entity=entity, exact=exact)).lower()
+
+
+def plan(
+    conn: psycopg.Connection,
+    vector: Sequence[float] | np.ndarray,
+    k: int = 10,
+    *,
+    entity: str = "job",
+    ef_search: int = DEFAULT_EF_SEARCH,
+    exact: bool = False,
+    analyze: bool = False,
+) -> dict:
+    """The plan of :func:`nearest`'s query under its settings (``EXPLAIN (FORMAT JSON)``); with
+    ``analyze`` it runs, and ``["Execution Time"]`` is the server's time without the client's."""
+    stmt, params = _query(entity, vector, k, exact=exact)
+    options = sql.SQL("ANALYZE, FORMAT JSON" if analyze else "FORMAT JSON")
+    stmt = sql.SQL("EXPLAIN ({}) {}").format(options, stmt)
+    with _planner(conn, k=k, ef_search=ef_search, exact=exact):
+        result = conn.execute(stmt, params).fetchone()[0]
+    return (json.loads(result) if isinstance(result, str) else result)[0]

@@ -1,0 +1,107 @@
+"""``python -m benchmarks [suite ...] [--rebuild]``: run suites, print, merge into .bench/results.json."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+
+from benchmarks.common import Suite, machine, save
+
+SUITES = ("nearest", "batch", "pipeline", "record")
+GROUPS = {"matching": ("nearest", "batch"), "platform": ("pipeline", "record"), "all": SUITES}
+TITLES = {
+    "nearest": "nearest: one candidate's top 10 jobs through pgvector HNSW (10k, 100k jobs)",
+    "batch": "batch: 1,000 new candidates x 100k jobs, cross-join code vs numpy",
+    "pipeline": "pipeline: 1,000 candidates + 200 jobs, landing to all matched",
+    "record": "record: one candidate dropped into a running platform, landing to matched",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("suites", nargs="*", help=f"any of {', '.join(SUITES + tuple(GROUPS))} (default: all)")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the cached 10k/100k job databases")
+    parser.add_argument("--markdown", action="store_true", help="print the last results as a Markdown table and exit")
+    args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown())
+        return 0
+    chosen: list[str] = []
+    for name in args.suites or ["all"]:
+        if name not in SUITES and name not in GROUPS:
+            parser.error(f"unknown suite {name!r}")
+        for suite in GROUPS.get(name, (name,)):
+            if suite not in chosen:
+                chosen.append(suite)
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    warnings.filterwarnings("ignore")
+    print(f"benchmarks: {', '.join(chosen)} on {machine()}", flush=True)
+    done: list[Suite] = []
+    failed = False
+    for name in chosen:
+        print(f"\n== {TITLES[name]}", flush=True)
+        suite = Suite(name)
+        started = time.perf_counter()
+        try:
+            _run(name, suite, args)
+        except Exception as exc:  # one suite failing must not lose the others' numbers
+            failed = True
+            suite.info["error"] = f"{type(exc).__name__}: {exc}"
+            print(f"  FAILED: {suite.info['error']}", flush=True)
+        suite.seconds = time.perf_counter() - started
+        print(f"  ({suite.seconds:.0f} s)", flush=True)
+        done.append(suite)
+        save(done)
+    path = save(done)
+    print(f"\nwritten to {path}")
+    return 1 if failed else 0
+
+
+def markdown() -> str:
+    """The results file as the table in benchmarks/README.md."""
+    import json
+
+    from benchmarks.common import RESULTS, _fmt
+
+    data = json.loads(RESULTS.read_text())
+    lines = ["| Suite | Metric | Value | Target | Met |", "|---|---|---|---|---|"]
+    for name in SUITES:
+        suite = data.get("suites", {}).get(name)
+        if not suite:
+            continue
+        load = suite["machine"].get("load_average_1m")
+        lines.append(f"| **{name}** | run {suite['started_at']}, {suite['seconds']:.0f} s, load avg {load} | | | |")
+        if suite["info"].get("error"):
+            lines.append(f"| | error: {suite['info']['error']} | | | |")
+        for m in suite["metrics"]:
+            met = "" if m["met"] is None else ("yes" if m["met"] else "**no**")
+            value = f"{_fmt(m['value'])} {m['unit']}".strip()
+            note = f" {m['note']}" if m.get("note") else ""
+            lines.append(f"| | {m['name'].strip()}{note} | {value} | {m['target']} | {met} |")
+    return "\n".join(lines)
+
+
+def _run(name: str, suite: Suite, args: argparse.Namespace) -> None:
+    if name == "nearest":
+        from benchmarks.matching import run_nearest
+
+        run_nearest(suite, rebuild=args.rebuild)
+    elif name == "batch":
+        from benchmarks.matching import run_batch
+
+        run_batch(suite)
+    elif name == "pipeline":
+        from benchmarks.platform import run_pipeline
+
+        run_pipeline(suite)
+    elif name == "record":
+        from benchmarks.platform import run_record
+
+        run_record(suite)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""Platform benchmarks: records through sensors, automation and Dagster runs, landing to matched.
+
+``pipeline``: 1,000 candidates + 200 jobs through ``talent local run --json`` (a fresh state: new
+embedded Postgres, code servers, daemon), the database polled meanwhile for when every record has
+its matches; then the same records through the same functions called directly in one process
+(parse + store, normalize, embed, run_matching). ``record``: a running platform
+(``running_platform(..., sensor_interval_seconds=1)``) with a base of 50 candidates + 20 jobs, then
+one candidate file at a time, timed until ``talent.matches`` has its rows, with the Dagster runs of
+each drop broken down (sensor pickup, queueing, run start, step time).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.common import BENCH, Suite, log, p50
+
+N_CANDIDATES, N_JOBS, SEED = 1_000, 200, 101
+BASE_CANDIDATES, BASE_JOBS, DROPS = 50, 20, 10
+
+
+def _clean_env() -> dict[str, str]:
+    """This process's environment without TALENT_* (a set database URL would bypass the fresh state)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TALENT_") and k != "DAGSTER_HOME"}
+    env["PYTHONWARNINGS"] = "ignore"
+    return env
+
+
+def _workdir(name: str) -> Path:
+    root = BENCH / "runs"
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
+
+
+def _bin(name: str) -> str:
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else name
+
+
+class MatchWatcher(threading.Thread):
+    """Polls the state's embedded Postgres until every candidate and job has its top-K rows."""
+
+    def __init__(self, pgdata: Path, candidates: int, jobs: int):
+        super().__init__(daemon=True)
+        self.pgdata, self.candidates, self.jobs = pgdata, candidates, jobs
+        self.first_record: float | None = None
+        self.all_matched: float | None = None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+
+        from talent_shared.db import embedded
+
+        conn = None
+        while not self.stop.is_set() and self.all_matched is None:
+            try:
+                if conn is None:
+                    if not embedded.is_running(self.pgdata):
+                        raise RuntimeError("not up")
+                    conn = psycopg.connect(embedded.embedded_url(self.pgdata), autocommit=True)
+                if self.first_record is None and conn.execute("SELECT count(*) FROM talent.raw_records").fetchone()[0]:
+                    self.first_record = time.monotonic()
+                c, j = conn.execute(
+                    "SELECT count(DISTINCT candidate_id) FILTER (WHERE candidate_rank IS NOT NULL),"
+                    " count(DISTINCT job_id) FILTER (WHERE job_rank IS NOT NULL) FROM talent.matches"
+                ).fetchone()
+                if c >= self.candidates and j >= self.jobs:
+                    self.all_matched = time.monotonic()
+            except Exception:
+                if conn is not None:
+                    conn.close()
+                    conn = None
+            self.stop.wait(0.5)
+        if conn is not None:
+            conn.close()
+
+
+def run_pipeline(suite: Suite) -> None:
+    work = _workdir("pipeline")
+    landing, state = work / "landing", work / "state"
+    env = _clean_env()
+    subprocess.run(
+        [
+            _bin("talent"),
+            "seed",
+            "--candidates",
+            str(N_CANDIDATES),
+            "--jobs",
+            str(N_JOBS),
+            "--out",
+            str(landing),
+            "--seed",
+            str(SEED),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    watcher = MatchWatcher(state / "pgdata", N_CANDIDATES, N_JOBS)
+    started = time.monotonic()
+    watcher.start()
+    proc = subprocess.run(
+        [_bin("talent"), "local", "run", "--landing", str(landing), "--state", str(state), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.monotonic() - started
+    watcher.stop.set()
+    watcher.join(5)
+    try:
+        summary = json.loads(proc.stdout)
+    except ValueError:
+        raise RuntimeError(f"talent local run failed ({proc.returncode}): {proc.stderr[-2000:]}") from None
+    runs = summary["runs"]
+    n_runs = runs.get("success", 0) + runs.get("failure", 0)
+    suite.info.update(
+        {
+            "command": f"talent local run --landing {landing} --state {state} --json",
+            "returncode": proc.returncode,
+            "summary": {
+                k: summary[k] for k in ("records", "materializations", "runs", "llm", "idle", "reason", "seconds")
+            },
+        }
+    )
+    log(f"runs {runs}, materializations {summary['materializations']}")
+    if watcher.all_matched is None:
+        raise RuntimeError(f"not every record was matched (idle={summary['idle']}: {summary['reason']})")
+    to_matched = watcher.all_matched - started
+    suite.add("talent local run: wall, start to exit", wall, "s")
+    suite.add("landing to all matched (from command start)", to_matched, "s", target="<= 180")
+    if watcher.first_record is not None:
+        suite.add("  of which: start until the first record is stored", watcher.first_record - started, "s")
+        suite.add("  of which: first record stored to all matched", watcher.all_matched - watcher.first_record, "s")
+    suite.add("  after all matched: idle detection and shutdown", wall - to_matched, "s")
+    suite.add("Dagster runs", n_runs, "runs", target="<= 50")
+    direct = _direct(landing, work / "direct")
+    for stage, seconds in direct.items():
+        suite.add(f"direct, one process: {stage}", seconds, "s")
+    total = direct["total"]
+    suite.add("orchestration overhead: landing to all matched / direct", to_matched / total, "x", target="<= 3")
+    suite.add("orchestration overhead: whole command / direct", wall / total, "x")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _direct(landing: Path, work: Path) -> dict[str, float]:
+    """The same records through the same functions, no Dagster: a fresh embedded Postgres."""
+    from talent_candidates.reading import candidate_input
+    from talent_jobs.reading import job_input
+    from talent_matching.crossjoin import run_matching
+    from talent_shared.db import embedded
+    from talent_shared.db.connection import connect
+    from talent_shared.db.migrations import migrate
+    from talent_shared.ingest import store
+    from talent_shared.ingest.parse import Accepted, Rejection, parse_bytes
+    from talent_shared.ingest.sources import LocalLanding
+    from talent_shared.llm.client import MeteredLLM
+    from talent_shared.llm.meter import Meter
+    from talent_shared.pipeline import NORMALIZE_LOGIC_VERSION
+    from talent_shared.profiles import normalize
+    from talent_shared.providers.factory import embedding_provider, llm_provider
+    from talent_shared.settings import Settings
+    from talent_shared.vectors import embed
+
+    settings = Settings(home=work)
+    times: dict[str, float] = {}
+    with embedded.running(work / "pgdata") as url:
+        with connect(url) as conn:
+            migrate(conn, dim=settings.embedding_dim)
+        with connect(url) as conn:
+            ids: dict[str, list[str]] = {"candidate": [], "job": []}
+            t = time.perf_counter()
+            zone = LocalLanding(landing)
+            for entity in ("candidate", "job"):
+                for landed in zone.list(entity):
+                    results = list(parse_bytes(entity, landed.name, zone.read(landed.name)))
+                    accepted = [r for r in results if isinstance(r, Accepted)]
+                    with conn.transaction():
+                        store.store_accepted(conn, entity, landed.name, accepted)
+                        store.store_rejections(
+                            conn, entity, landed.name, [r for r in results if isinstance(r, Rejection)]
+                        )
+                        store.mark_read(conn, entity, landed.name, landed.fingerprint)
+                    ids[entity] += [a.record.id for a in accepted]
+            conn.commit()
+            times["parse + store"] = time.perf_counter() - t
+            llm, embedder = llm_provider(settings), embedding_provider(settings)
+            t = time.perf_counter()
+            for entity, to_input in (("candidate", candidate_input), ("job", job_input)):
+                normalize(conn, entity, ids[entity], llm, to_input, NORMALIZE_LOGIC_VERSION)
+            conn.commit()
+            times["normalize"] = time.perf_counter() - t
+            t = time.perf_counter()
+            for entity in ("candidate", "job"):
+                embed(conn, entity, ids[entity], embedder)
+            conn.commit()
+            times["embed"] = time.perf_counter() - t
+            t = time.perf_counter()
+            with Meter(conn=conn) as meter:
+                metered = MeteredLLM(llm, meter)
+                report = run_matching(conn, k=settings.top_k, explain=lambda c, j, o: metered.explain_match(c, j, o)[0])
+            conn.commit()
+            times["run_matching"] = time.perf_counter() - t
+            assert len(report.changed_candidates) == N_CANDIDATES and len(report.changed_jobs) == N_JOBS
+    times["total"] = sum(times.values())
+    return times
+
+
+def run_record(suite: Suite) -> None:
+    from talent_shared.keys import RAW_CANDIDATES
+    from talent_shared.local.platform import running_platform
+    from talent_shared.seed import generate, write
+
+    work = _workdir("record")
+    landing, state = work / "landing", work / "state"
+    base_c, base_j = generate(BASE_CANDIDATES, BASE_JOBS, seed=SEED)
+    drops, _ = generate(DROPS, 0, seed=SEED + 1)
+    write(landing, base_c, base_j, prefix="base")
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("TALENT_")}
+    latencies: list[float] = []
+    breakdown: list[dict] = []
+    try:
+        started = time.monotonic()
+        with running_platform(state, str(landing), sensor_interval_seconds=1) as platform:
+            import psycopg
+
+            ready = time.monotonic()
+            instance = platform.instance()
+            with psycopg.connect(platform.database_url, autocommit=True) as conn:
+                _wait(lambda: _matched_counts(conn) >= (BASE_CANDIDATES, BASE_JOBS), 600, platform, "base matched")
+                base_matched = time.monotonic()
+                _wait(lambda: not _active_runs(instance), 300, platform, "base runs finished")
+                log(f"platform up in {ready - started:.0f}s, base matched {base_matched - ready:.0f}s later")
+                for record in drops:
+                    name = landing / "candidates" / f"drop-{record['id']}.json"
+                    tmp = name.with_suffix(".tmp")
+                    tmp.write_text(json.dumps(record))
+                    t0 = time.time()
+                    tmp.rename(name)
+                    _wait(lambda rid=record["id"]: _has_matches(conn, rid), 300, platform, f"{record['id']} matched")
+                    latency = time.time() - t0
+                    latencies.append(latency)
+                    _wait(lambda: not _active_runs(instance), 300, platform, "runs finished")
+                    stages = _stages(instance, RAW_CANDIDATES, record["id"], t0)
+                    breakdown.append({"latency": round(latency, 2), **stages})
+                    log(f"{record['id']}: {latency:.1f}s  {stages}")
+    finally:
+        os.environ.update(saved)
+    suite.info["drops"] = breakdown
+    suite.add(f"one record, landing to matched: p50 of {len(latencies)}", p50(latencies), "s", target="<= 20")
+    suite.add("  min", min(latencies), "s")
+    suite.add("  max", max(latencies), "s")
+    for key in ("sensor_pickup", "runs", "queued", "starting", "executing", "between_runs"):
+        values = [b[key] for b in breakdown if key in b]
+        if values:
+            suite.add(
+                f"  p50 {key.replace('_', ' ')} (s, or count for runs)", p50(values), "runs" if key == "runs" else "s"
+            )
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _wait(predicate, timeout: float, platform, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        platform.supervisor.check()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _matched_counts(conn) -> tuple[int, int]:
+    try:
+        return tuple(
+            conn.execute(
+                "SELECT count(DISTINCT candidate_id) FILTER (WHERE candidate_rank IS NOT NULL),"
+                " count(DISTINCT job_id) FILTER (WHERE job_rank IS NOT NULL) FROM talent.matches"
+            ).fetchone()
+        )
+    except Exception:
+        return (0, 0)
+
+
+def _has_matches(conn, candidate_id: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM talent.matches WHERE candidate_id = %s AND candidate_rank IS NOT NULL LIMIT 1", (candidate_id,)
+    ).fetchone()
+    return row is not None
+
+
+def _active_runs(instance) -> bool:
+    from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES, RunsFilter
+
+    return bool(instance.get_run_records(RunsFilter(statuses=list(NOT_FINISHED_STATUSES)), limit=1))
+
+
+def _stages(instance, raw_key, record_id: str, t0: float) -> dict:
+    """Where one record's time went: when the sensor stored it, and each run it caused."""
+    from dagster._core.event_api import AssetRecordsFilter
+    from dagster._core.storage.dagster_run import RunsFilter
+
+    out: dict = {}
+    page = instance.fetch_materializations(AssetRecordsFilter(asset_key=raw_key, asset_partitions=[record_id]), limit=1)
+    if page.records:
+        out["sensor_pickup"] = round(page.records[0].timestamp - t0, 2)
+    records = instance.get_run_records(RunsFilter(created_after=datetime.fromtimestamp(t0, tz=UTC)))
+    records = sorted(records, key=lambda r: r.create_timestamp)
+    out["runs"] = len(records)
+    queued = starting = executing = 0.0
+    detail = []
+    previous_end = None
+    between = 0.0
+    for r in records:
+        created = r.create_timestamp.timestamp()
+        run = r.dagster_run
+        start, end = r.start_time, r.end_time
+        stats = instance.get_run_stats(run.run_id)
+        launched = stats.launch_time or start
+        if previous_end is not None:
+            between += max(0.0, created - previous_end)
+        previous_end = end
+        if launched and start:
+            queued += launched - created
+            starting += start - launched
+        if start and end:
+            executing += end - start
+        keys = sorted(k.to_user_string() for k in (run.asset_selection or []))
+        detail.append(
+            {
+                "assets": keys,
+                "created": round(created - t0, 2),
+                "launched": round((launched or created) - t0, 2),
+                "started": round((start or created) - t0, 2),
+                "ended": round((end or created) - t0, 2),
+            }
+        )
+    out.update(
+        {
+            "queued": round(queued, 2),
+            "starting": round(starting, 2),
+            "executing": round(executing, 2),
+            "between_runs": round(between, 2),
+            "detail": detail,
+        }
+    )
+    return out
