@@ -16,9 +16,10 @@ whether or not anything is deployed.
    version (e.g. measured in staging), excluding cache hits (cause-driven re-runs have none);
 2. ``observed-model``: the same for the configured model (any code version);
 3. ``offline``: token counts of the actual inputs (a sample of up to ``SAMPLE`` stored records, counted
-   with the offline tiktoken encodings) priced with genai-prices for the configured model; the
-   output of an extraction is assumed to be ``EXTRACT_OUTPUT_TOKENS`` tokens. Local providers are
-   priced at 0. To see what a switch to OpenAI would cost, estimate with
+   with the offline tiktoken encodings, as the chat messages the provider sends) priced with
+   genai-prices for the configured model; the output length is the ledger's mean output tokens for
+   the asset (local providers count what they produce), else ``EXTRACT_OUTPUT_TOKENS`` /
+   ``EXPLAIN_OUTPUT_TOKENS``. Local providers are priced at 0. To see what a switch to OpenAI would cost, estimate with
    ``TALENT_LLM_PROVIDER=openai TALENT_EMBEDDING_PROVIDER=openai``: the definitions then carry OpenAI
    code versions, every partition is stale, and nothing is observed yet.
 
@@ -100,8 +101,20 @@ def input_tokens(asset_key: str, text: str, model: str) -> int:
     return messages_tokens(extraction_messages(entity or "record", text), model)
 
 
-def offline_cost_per_partition(asset_key: str, sample_inputs: list[str]) -> Decimal:
-    """Offline-counted tokens of typical inputs, priced for the configured provider and model."""
+def observed_output_tokens(conn: psycopg.Connection, asset_key: str) -> int | None:
+    """Mean output tokens per successful call of ``asset_key``, from any provider (the local ones count
+    the tokens of what they produce), over the observation window."""
+    (mean,) = conn.execute(
+        "SELECT avg(output_tokens) FROM talent.llm_usage WHERE asset_key = %s AND NOT cache_hit AND status = 'ok'"
+        " AND output_tokens > 0 AND created_at >= now() - interval '14 days'",
+        (asset_key,),
+    ).fetchone()
+    return None if mean is None else round(float(mean))
+
+
+def offline_cost_per_partition(asset_key: str, sample_inputs: list[str], output_tokens: int | None = None) -> Decimal:
+    """Offline-counted tokens of typical inputs, priced for the configured provider and model; the
+    output length is ``output_tokens`` (observed) or a fixed guess per operation."""
     from talent_shared.llm.pricing import estimate_price
 
     _, operation = LLM_ASSETS.get(asset_key, (None, "extract"))
@@ -113,6 +126,8 @@ def offline_cost_per_partition(asset_key: str, sample_inputs: list[str]) -> Deci
     else:
         tokens_in = {"embed": EMBED_TEXT_TOKENS, "explain": 200}.get(operation) or input_tokens(asset_key, "", model)
     tokens_out = {"embed": 0, "explain": EXPLAIN_OUTPUT_TOKENS}.get(operation, EXTRACT_OUTPUT_TOKENS)
+    if output_tokens is not None and operation != "embed":
+        tokens_out = output_tokens
     p = estimate_price(provider, model, tokens_in, tokens_out)
     if not p.priced or p.cost_usd is None:
         raise LookupError(f"no price for {provider}/{model}: add it to talent.llm_prices")
@@ -187,7 +202,9 @@ def cost_of(conn: psycopg.Connection, location: str, asset_key: str, code_versio
     found = observe(conn, location, asset_key, model=model)
     if found is not None:
         return found[0], f"observed-model ({found[1]} with {model})"
-    return offline_cost_per_partition(asset_key, _sample_inputs(conn, asset_key, partitions)), f"offline tokens ({model})"
+    out = observed_output_tokens(conn, asset_key)
+    cost = offline_cost_per_partition(asset_key, _sample_inputs(conn, asset_key, partitions), out)
+    return cost, f"offline tokens ({model})" + ("" if out is None or operation == "embed" else f", observed output {out}")
 
 
 # -- the graph as deployed, and the instance's state --------------------------------------------
@@ -392,7 +409,9 @@ def estimate_new_records(conn, n: int, entity: str = "candidate", graph: dict[st
             # no stored inputs for records that do not exist yet: price the sample of existing ones
             existing = [r for (r,) in conn.execute("SELECT record_id FROM talent.raw_records WHERE entity = %s LIMIT %s",
                                                    (LLM_ASSETS[item.asset_key][0], SAMPLE))]
-            item.per_partition_usd = offline_cost_per_partition(item.asset_key, _sample_inputs(conn, item.asset_key, existing))
+            item.per_partition_usd = offline_cost_per_partition(
+                item.asset_key, _sample_inputs(conn, item.asset_key, existing), observed_output_tokens(conn, item.asset_key)
+            )
             item.cost_usd = item.per_partition_usd * item.partitions
         item.partition_sample = []
         assets.append(item)
