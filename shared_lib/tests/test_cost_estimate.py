@@ -116,12 +116,14 @@ def test_switching_to_openai_is_priced_from_offline_tokens(materialized, db, mon
         result = estimate.estimate_deploy(db, instance, graph)
         by_key = {a.asset_key: a for a in result.assets}
         norm = by_key["normalized_candidates"]
-        assert norm.partitions == 3 and norm.method == "offline tokens (gpt-4o-mini)"
+        # output length: what the local extractor produced for these records, as counted in the ledger
+        (out,) = db.execute("SELECT round(avg(output_tokens)) FROM talent.llm_usage WHERE asset_key = 'normalized_candidates'").fetchone()
+        assert norm.partitions == 3 and norm.method == f"offline tokens (gpt-4o-mini), observed output {int(out)}"
         payloads = [p for (p,) in db.execute("SELECT payload FROM talent.raw_records ORDER BY record_id")]
         # what the OpenAI provider would send: its system prompt and the record text, as chat messages
         sent = [messages_tokens(extraction_messages("candidate", candidate_input(p)[0]), "gpt-4o-mini") for p in payloads]
         assert all(n > count_tokens(candidate_input(p)[0], "gpt-4o-mini") + 250 for n, p in zip(sent, payloads, strict=True))
-        expected = estimate_price("openai", "gpt-4o-mini", round(sum(sent) / 3), estimate.EXTRACT_OUTPUT_TOKENS).cost_usd
+        expected = estimate_price("openai", "gpt-4o-mini", round(sum(sent) / 3), int(out)).cost_usd
         assert norm.per_partition_usd == expected > 0
         vec = by_key["candidate_vectors"]
         assert vec.partitions == 3 and vec.cost_usd > 0 and vec.method == "offline tokens (text-embedding-3-small)"
