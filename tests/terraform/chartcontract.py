@@ -3,7 +3,7 @@
 Terraform cannot be planned here (no providers, no registry), so the checks read the HCL with
 python-hcl2 and evaluate the *literal* structures that reach the charts: the ``external_secrets``
 and ``platform_values`` arguments of ``module "platform_release"`` and the body of the
-``team_values`` output. References are resolved where the tree itself knows the answer
+``team_values`` output, all in ``stack/``, as ``envs/<env>`` calls it. References are resolved where the tree itself knows the answer
 (``var.X`` from ``terraform.tfvars`` or the default, literal ``local.X``, the ``for`` variable)
 and replaced by placeholders elsewhere (``module.*`` and function calls): a string placeholder,
 or a typed value from ``TYPED_REFERENCES`` for the few outputs that are not strings.
@@ -191,17 +191,50 @@ def env_dir(env: str) -> Path:
     return TERRAFORM / "envs" / env
 
 
-def env_context(env: str) -> Context:
+STACK_DIR = TERRAFORM / "stack"
+
+
+def _locals(parsed: dict[Path, dict]) -> dict[str, Any]:
+    locals_: dict[str, Any] = {}
+    for doc in parsed.values():
+        for entry in doc.get("locals", []):
+            locals_.update({k: v for k, v in entry.items() if k not in _META_KEYS})
+    return locals_
+
+
+def root_context(env: str) -> Context:
+    """envs/<env>: its variables (terraform.tfvars over the defaults)."""
     directory = env_dir(env)
     parsed = load_dir(directory)
     variables = {name: unquote_tree(body.get("default")) for _, name, body in blocks(parsed, "variable")}
     with (directory / "terraform.tfvars").open() as handle:
         variables.update({k: unquote_tree(v) for k, v in hcl2.load(handle).items() if k not in _META_KEYS})
-    locals_: dict[str, Any] = {}
-    for doc in parsed.values():
-        for entry in doc.get("locals", []):
-            locals_.update({k: v for k, v in entry.items() if k not in _META_KEYS})
-    return Context(variables, locals_)
+    return Context(variables, _locals(parsed))
+
+
+def stack_call(env: str) -> dict[str, Any]:
+    """The arguments of envs/<env>'s single `module "stack"` call."""
+    bodies = [body for _, label, body in blocks(load_dir(env_dir(env)), "module") if label == "stack"]
+    assert len(bodies) == 1, f"envs/{env}: expected one module 'stack'"
+    return bodies[0]
+
+
+def env_context(env: str) -> Context:
+    """What stack/ sees when envs/<env> calls it: its defaults, overridden by the root's arguments
+    (evaluated in the root); a null argument keeps the default where the variable is not nullable."""
+    root = root_context(env)
+    parsed = load_dir(STACK_DIR)
+    declared = {name: body for _, name, body in blocks(parsed, "variable")}
+    variables = {name: unquote_tree(body.get("default")) for name, body in declared.items()}
+    for name, argument in stack_call(env).items():
+        if name in _META_KEYS or name in ("source", "providers", "depends_on"):
+            continue
+        assert name in declared, f"envs/{env}: module stack passes undeclared {name!r}"
+        value = evaluate(argument, root)
+        if value is None and declared[name].get("nullable") is False:
+            continue
+        variables[name] = value
+    return Context(variables, _locals(parsed))
 
 
 def unquote_tree(node: Any) -> Any:
@@ -213,8 +246,9 @@ def unquote_tree(node: Any) -> Any:
 
 
 def module_arguments(env: str, module: str) -> dict[str, Any]:
-    bodies = [body for _, label, body in blocks(load_dir(env_dir(env)), "module") if label == module]
-    assert len(bodies) == 1, f"envs/{env}: expected one module {module!r}"
+    """A module call of stack/ (the same for every environment; ``env`` names whose values apply)."""
+    bodies = [body for _, label, body in blocks(load_dir(STACK_DIR), "module") if label == module]
+    assert len(bodies) == 1, f"stack (envs/{env}): expected one module {module!r}"
     return bodies[0]
 
 
@@ -234,7 +268,11 @@ def terraform_platform_values(env: str) -> dict[str, Any]:
 
 def terraform_team_values(env: str) -> dict[str, dict[str, Any]]:
     """The `team_values` output per team, evaluated (the shape `terraform output -json` prints)."""
-    outputs = {label: body for _, label, body in blocks(load_dir(env_dir(env)), "output")}
+    root_outputs = {label: body for _, label, body in blocks(load_dir(env_dir(env)), "output")}
+    assert root_outputs["team_values"]["value"] == "${module.stack.team_values}", (
+        f"envs/{env}: output team_values must re-export the stack's"
+    )
+    outputs = {label: body for _, label, body in blocks(load_dir(STACK_DIR), "output")}
     return evaluate_for_object(outputs["team_values"]["value"], env_context(env))
 
 

@@ -15,7 +15,9 @@ def _tf_dirs(base: Path) -> list[Path]:
     return sorted(d for d in base.iterdir() if d.is_dir() and any(d.glob("*.tf")))
 
 
-MODULE_DIRS = _tf_dirs(TERRAFORM / "modules")
+# stack/ is a module (lower-bound pins, standard files) that the roots envs/* call.
+STACK = TERRAFORM / "stack"
+MODULE_DIRS = [*_tf_dirs(TERRAFORM / "modules"), STACK]
 ROOT_DIRS = _tf_dirs(TERRAFORM / "envs")
 
 

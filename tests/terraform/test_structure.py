@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import filecmp
 import os
 import re
 import subprocess
@@ -11,7 +10,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from conftest import MODULE_DIRS, REPO, ROOT_DIRS, TERRAFORM
+from conftest import MODULE_DIRS, REPO, ROOT_DIRS, STACK, TERRAFORM
 from tfcheck import (
     blocks,
     check_module_pins,
@@ -28,7 +27,7 @@ ids = lambda d: str(d.relative_to(TERRAFORM))  # noqa: E731
 
 def test_tree_has_the_expected_modules_and_environments():
     assert {d.name for d in MODULE_DIRS} >= {
-        "network", "eks", "database", "storage", "registry", "team_iam", "secrets", "platform_release",
+        "network", "eks", "database", "storage", "registry", "team_iam", "secrets", "platform_release", "stack",
     }
     assert {d.name for d in ROOT_DIRS} == {"dev", "prod"}
 
@@ -82,10 +81,78 @@ def test_registry_modules_share_one_version_each():
     assert {s: v for s, v in seen.items() if len(v) > 1} == {}
 
 
-@pytest.mark.parametrize("name", ["versions.tf", "providers.tf", "main.tf", "variables.tf", "outputs.tf"])
-def test_environments_differ_only_in_tfvars(name: str):
-    dev, prod = TERRAFORM / "envs" / "dev" / name, TERRAFORM / "envs" / "prod" / name
-    assert filecmp.cmp(dev, prod, shallow=False), f"envs/dev/{name} and envs/prod/{name} drifted apart"
+def _env_files(env: str) -> dict[str, bytes]:
+    directory = TERRAFORM / "envs" / env
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")}
+
+
+def test_environments_differ_only_in_tfvars_and_backend():
+    """Same files, byte for byte, except the environment's values and its state key."""
+    dev, prod = _env_files("dev"), _env_files("prod")
+    assert sorted(dev) == sorted(prod)
+    differing = sorted(name for name in dev if dev[name] != prod[name])
+    assert differing == ["backend.hcl.example", "terraform.tfvars"]
+
+
+@pytest.mark.parametrize("directory", ROOT_DIRS, ids=ids)
+def test_roots_are_thin(directory: Path):
+    """A root configures providers and calls the stack once: no resource, data source or local."""
+    parsed = load_dir(directory)
+    assert sorted(p.name for p in parsed) == [
+        "main.tf", "moved.tf", "outputs.tf", "providers.tf", "variables.tf", "versions.tf",
+    ]
+    modules = {label: unquote(body["source"]) for _, label, body in blocks(parsed, "module")}
+    assert modules == {"stack": "../../stack"}
+    for kind in ("resource", "data", "locals"):
+        assert not any(doc.get(kind) for doc in parsed.values()), f"{directory}: a root holds {kind}"
+
+
+@pytest.mark.parametrize("directory", ROOT_DIRS, ids=ids)
+def test_roots_pass_every_variable_to_the_stack(directory: Path):
+    """Each root variable reaches the stack under its own name; the stack declares it."""
+    parsed = load_dir(directory)
+    declared = {name for _, name, _ in blocks(parsed, "variable")}
+    arguments = {k: v for k, v in _module_body(directory, "stack").items() if not k.startswith("__") and k != "source"}
+    assert arguments == {name: f"${{var.{name}}}" for name in declared}
+    stack_variables = {name for _, name, _ in blocks(load_dir(STACK), "variable")}
+    assert declared <= stack_variables
+
+
+def _stack_variables() -> dict[str, dict]:
+    return {name: body for _, name, body in blocks(load_dir(STACK), "variable")}
+
+
+def test_optional_root_variables_fall_back_to_the_stack_default():
+    """A root passes null for what tfvars leaves out: the stack variable must not accept null
+    (nullable = false), else null would replace its default."""
+    stack = _stack_variables()
+    for directory in ROOT_DIRS:
+        for _, name, body in blocks(load_dir(directory), "variable"):
+            if "default" not in body:
+                continue
+            assert body["default"] is None, f"{directory}: {name} must default to null (the stack holds defaults)"
+            if stack[name].get("default") is not None:
+                assert stack[name].get("nullable") is False, f"stack: variable {name!r} needs nullable = false"
+
+
+@pytest.mark.parametrize("directory", ROOT_DIRS, ids=ids)
+def test_roots_reexport_the_documented_outputs(directory: Path):
+    outputs = {label: body["value"] for _, label, body in blocks(load_dir(directory), "output")}
+    assert outputs == {name: f"${{module.stack.{name}}}" for name in outputs}
+    readme = (TERRAFORM / "README.md").read_text()
+    documented = set(re.findall(r"`([a-z_]+)`", readme.split("## Outputs", 1)[1].split("**Platform.**")[0]))
+    assert set(outputs) == documented
+    assert "team_values" in outputs
+
+
+@pytest.mark.parametrize("directory", ROOT_DIRS, ids=ids)
+def test_roots_move_the_state_of_every_stack_module(directory: Path):
+    """Before stack/ existed, the roots called the modules: every call has a `moved` block, so the
+    first plan after the refactoring moves state instead of replacing the database or the cluster."""
+    bare = lambda ref: unquote(ref).removeprefix("${").removesuffix("}")  # noqa: E731
+    moves = {bare(b["from"]): bare(b["to"]) for doc in load_dir(directory).values() for b in doc.get("moved", [])}
+    stack_modules = {label for _, label, _ in blocks(load_dir(STACK), "module")}
+    assert moves == {f"module.{m}": f"module.stack.module.{m}" for m in stack_modules}
 
 
 def _tfvars(env: str) -> dict:
@@ -109,8 +176,8 @@ def _variable_default(directory: Path, name: str):
     raise KeyError(name)
 
 
-@pytest.mark.parametrize("directory", ROOT_DIRS, ids=ids)
-def test_team_defaults(directory: Path):
+def test_team_defaults():
+    directory = STACK
     accounts = {k: unquote(v) for k, v in _variable_default(directory, "team_service_accounts").items()}
     # The ServiceAccounts helm/code-location creates for releases named after the teams.
     assert accounts == {

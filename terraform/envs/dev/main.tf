@@ -1,224 +1,29 @@
-# Identical in envs/dev and envs/prod (a test enforces it); environments differ only in
-# terraform.tfvars.
+# This environment is stack/ with the values of terraform.tfvars. Every .tf file here is the same in
+# envs/dev and envs/prod (tests/terraform/test_structure.py); only terraform.tfvars and
+# backend.hcl.example differ.
+module "stack" {
+  source = "../../stack"
 
-locals {
-  name = "talent-${var.environment}"
-
-  tags = merge(var.tags, {
-    Project     = "talent"
-    Environment = var.environment
-    ManagedBy   = "terraform"
-  })
-
-  # The Kubernetes Secrets the charts read (helm/README.md, "Before the first install"). Names and
-  # keys are the charts' contract: tests/terraform/test_chart_contract.py renders the charts and
-  # fails if any Secret or key they reference is not produced below.
-  k8s_secrets = {
-    postgresql = { name = "dagster-postgresql", key = "postgresql-password" }
-    database   = { name = "talent-database", key = "database-url" }
-    openai     = { name = "talent-openai", key = "api-key" }
-  }
-}
-
-module "network" {
-  source = "../../modules/network"
-
-  name               = local.name
-  cidr               = var.vpc_cidr
-  azs                = var.azs
-  single_nat_gateway = var.single_nat_gateway
-  tags               = local.tags
-}
-
-module "eks" {
-  source = "../../modules/eks"
-
-  cluster_name                 = local.name
-  cluster_version              = var.kubernetes_version
-  vpc_id                       = module.network.vpc_id
-  subnet_ids                   = module.network.private_subnet_ids
-  endpoint_public_access       = var.eks_endpoint_public_access
-  endpoint_public_access_cidrs = var.eks_endpoint_public_access_cidrs
-  access_entries               = var.eks_access_entries
-  node_instance_types          = var.node_instance_types
-  node_capacity_type           = var.node_capacity_type
-  node_min_size                = var.node_min_size
-  node_max_size                = var.node_max_size
-  node_desired_size            = var.node_desired_size
-  tags                         = local.tags
-}
-
-module "database" {
-  source = "../../modules/database"
-
-  identifier              = local.name
-  engine_version          = var.postgres_engine_version
-  instance_class          = var.db_instance_class
-  multi_az                = var.db_multi_az
-  backup_retention_period = var.db_backup_retention_period
-  vpc_id                  = module.network.vpc_id
-  db_subnet_group_name    = module.network.database_subnet_group_name
-  allowed_security_group_ids = {
-    eks_nodes = module.eks.node_security_group_id
-  }
-  tags = local.tags
-}
-
-module "storage" {
-  source = "../../modules/storage"
-
-  name_prefix                 = local.name
-  compute_logs_retention_days = var.compute_logs_retention_days
-  tags                        = local.tags
-}
-
-module "registry" {
-  source = "../../modules/registry"
-
-  name_prefix  = local.name
-  repositories = concat(keys(var.team_service_accounts), ["platform"])
-  tags         = local.tags
-}
-
-module "secrets" {
-  source = "../../modules/secrets"
-
-  name_prefix             = "talent/${var.environment}"
-  oidc_provider_arn       = module.eks.oidc_provider_arn
-  extra_sync_secret_arns  = [module.database.master_user_secret_arn]
-  extra_sync_kms_key_arns = [module.database.kms_key_arn]
-  tags                    = local.tags
-}
-
-# One least-privilege IRSA role per code location.
-module "team_iam" {
-  source   = "../../modules/team_iam"
-  for_each = var.team_service_accounts
-
-  team              = each.key
-  role_name         = "${local.name}-${each.key}"
-  oidc_provider_arn = module.eks.oidc_provider_arn
-  namespace         = var.kubernetes_namespace
-  service_account   = each.value
-  region            = var.region
-
-  landing_bucket_arn       = module.storage.bucket_arns["landing"]
-  landing_prefixes         = [for p in lookup(var.team_landing_prefixes, each.key, []) : "${var.landing_root_prefix}/${p}"]
-  io_manager_bucket_arn    = module.storage.bucket_arns["io-manager"]
-  io_manager_prefixes      = ["${each.key}/"]
-  io_manager_read_prefixes = lookup(var.team_io_manager_read_prefixes, each.key, [])
-  compute_logs_bucket_arn  = module.storage.bucket_arns["compute-logs"]
-  compute_logs_prefix      = var.compute_logs_prefix
-  compute_logs_access      = "write"
-  storage_kms_key_arn      = module.storage.kms_key_arn
-
-  secret_arns         = try(module.secrets.secret_arns_by_reader[each.key], [])
-  secrets_kms_key_arn = module.secrets.kms_key_arn
-
-  tags = local.tags
-}
-
-# The platform's webserver and daemon: read compute logs, nothing else.
-module "platform_iam" {
-  source = "../../modules/team_iam"
-
-  team              = "platform"
-  role_name         = "${local.name}-platform"
-  oidc_provider_arn = module.eks.oidc_provider_arn
-  namespace         = var.kubernetes_namespace
-  service_account   = var.platform_service_account
-  region            = var.region
-
-  landing_bucket_arn      = module.storage.bucket_arns["landing"]
-  io_manager_bucket_arn   = module.storage.bucket_arns["io-manager"]
-  compute_logs_bucket_arn = module.storage.bucket_arns["compute-logs"]
-  compute_logs_prefix     = var.compute_logs_prefix
-  compute_logs_access     = "read"
-  storage_kms_key_arn     = module.storage.kms_key_arn
-
-  tags = local.tags
-}
-
-module "platform_release" {
-  source = "../../modules/platform_release"
-
-  region                    = var.region
-  namespace                 = var.kubernetes_namespace
-  external_secrets_role_arn = module.secrets.sync_role_arn
-  platform_chart_path       = var.platform_chart_path
-
-  # Every value is read by the External Secrets Operator inside the cluster; Terraform only
-  # handles names, ARNs and templates, so no password or key reaches its state.
-  external_secrets = [
-    {
-      # DAGSTER_PG_PASSWORD of every Dagster pod: the RDS-managed master password.
-      name = local.k8s_secrets.postgresql.name
-      data = [
-        { secretKey = local.k8s_secrets.postgresql.key, remoteKey = module.database.master_user_secret_arn, property = "password" },
-      ]
-    },
-    {
-      # TALENT_DATABASE_URL (psycopg, pgvector tables in the same database), composed by the
-      # operator from the managed master secret: the URL only ever exists in the cluster.
-      name = local.k8s_secrets.database.name
-      data = [
-        { secretKey = "username", remoteKey = module.database.master_user_secret_arn, property = "username" },
-        { secretKey = "password", remoteKey = module.database.master_user_secret_arn, property = "password" },
-      ]
-      # urlquery escapes every reserved character but writes a space as "+", which libpq would
-      # keep as "+" in a URI: hence the replace.
-      template = {
-        "database-url" = "postgresql://{{ .username | urlquery | replace \"+\" \"%20\" }}:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?sslmode=require"
-      }
-    },
-    {
-      # OPENAI_API_KEY: the plain-string secret talent/<env>/openai-api-key, set out of band.
-      name = local.k8s_secrets.openai.name
-      data = [
-        { secretKey = local.k8s_secrets.openai.key, remoteKey = module.secrets.secret_names["openai-api-key"] },
-      ]
-    },
-  ]
-
-  # Only what the infrastructure knows, applied over helm/values/platform.yaml; every key must
-  # exist in helm/platform/values.schema.json (tests/terraform/test_chart_contract.py).
-  platform_values = {
-    image = {
-      repository = module.registry.repository_urls["platform"]
-    }
-    serviceAccount = {
-      annotations = {
-        "eks.amazonaws.com/role-arn" = module.platform_iam.role_arn
-      }
-    }
-    postgresql = {
-      host       = module.database.address
-      port       = module.database.port
-      database   = module.database.db_name
-      username   = module.database.master_username
-      secretName = local.k8s_secrets.postgresql.name
-      params = {
-        sslmode = "require" # rds.force_ssl = 1
-      }
-    }
-    app = {
-      databaseUrlSecret = {
-        name = local.k8s_secrets.database.name
-        key  = local.k8s_secrets.database.key
-      }
-    }
-    networkPolicy = {
-      database = {
-        to   = [{ ipBlock = { cidr = var.vpc_cidr } }]
-        port = module.database.port
-      }
-      apiServer = {
-        to    = [{ ipBlock = { cidr = var.vpc_cidr } }]
-        ports = [443]
-      }
-    }
-  }
-  platform_extra_values = var.platform_extra_values
-
-  depends_on = [module.eks]
+  environment                      = var.environment
+  region                           = var.region
+  tags                             = var.tags
+  vpc_cidr                         = var.vpc_cidr
+  azs                              = var.azs
+  single_nat_gateway               = var.single_nat_gateway
+  kubernetes_version               = var.kubernetes_version
+  eks_endpoint_public_access       = var.eks_endpoint_public_access
+  eks_endpoint_public_access_cidrs = var.eks_endpoint_public_access_cidrs
+  eks_access_entries               = var.eks_access_entries
+  node_instance_types              = var.node_instance_types
+  node_capacity_type               = var.node_capacity_type
+  node_min_size                    = var.node_min_size
+  node_max_size                    = var.node_max_size
+  node_desired_size                = var.node_desired_size
+  postgres_engine_version          = var.postgres_engine_version
+  db_instance_class                = var.db_instance_class
+  db_multi_az                      = var.db_multi_az
+  db_backup_retention_period       = var.db_backup_retention_period
+  compute_logs_retention_days      = var.compute_logs_retention_days
+  platform_chart_path              = var.platform_chart_path
+  platform_extra_values            = var.platform_extra_values
 }

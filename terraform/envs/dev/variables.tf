@@ -1,180 +1,122 @@
+# What an environment sets (terraform.tfvars) or an operator overrides (-var). null means the
+# stack's default (stack/variables.tf, which also validates every value).
+
 variable "environment" {
   description = "Environment name (dev, prod); part of every resource name."
   type        = string
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9]{1,7}$", var.environment))
-    error_message = "environment must be 2-8 lowercase letters or digits."
-  }
 }
 
 variable "region" {
-  description = "AWS region."
+  description = "AWS region of the providers and the stack."
   type        = string
-  default     = "eu-west-1"
 }
 
 variable "tags" {
   description = "Extra tags applied to every resource."
   type        = map(string)
-  default     = {}
+  default     = null
 }
 
 variable "vpc_cidr" {
   description = "CIDR block (/16) of the VPC."
   type        = string
-  default     = "10.0.0.0/16"
+  default     = null
 }
 
 variable "azs" {
   description = "Availability zone names (2 or 3) in var.region."
   type        = list(string)
-  default     = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+  default     = null
 }
 
 variable "single_nat_gateway" {
   description = "One shared NAT gateway instead of one per AZ."
   type        = bool
-  default     = false
+  default     = null
 }
 
 variable "kubernetes_version" {
   description = "EKS Kubernetes minor version."
   type        = string
-  default     = "1.33"
+  default     = null
 }
 
 variable "eks_endpoint_public_access" {
   description = "Expose the EKS API publicly (restricted to eks_endpoint_public_access_cidrs)."
   type        = bool
-  default     = false
+  default     = null
 }
 
 variable "eks_endpoint_public_access_cidrs" {
   description = "CIDRs allowed to reach a public EKS API endpoint."
   type        = list(string)
-  default     = []
+  default     = null
 }
 
 variable "eks_access_entries" {
   description = "EKS access entries for humans and CI (e.g. an SSO admin role)."
   type        = any
-  default     = {}
+  default     = null
 }
 
 variable "node_instance_types" {
   description = "Instance types of the managed node group."
   type        = list(string)
-  default     = ["m6i.large"]
+  default     = null
 }
 
 variable "node_capacity_type" {
   description = "ON_DEMAND or SPOT."
   type        = string
-  default     = "ON_DEMAND"
+  default     = null
 }
 
 variable "node_min_size" {
   description = "Minimum node count."
   type        = number
-  default     = 2
+  default     = null
 }
 
 variable "node_max_size" {
   description = "Maximum node count."
   type        = number
-  default     = 6
+  default     = null
 }
 
 variable "node_desired_size" {
   description = "Initial node count."
   type        = number
-  default     = 2
+  default     = null
 }
 
 variable "postgres_engine_version" {
   description = "RDS PostgreSQL version (16 or newer)."
   type        = string
-  default     = "16.8"
+  default     = null
 }
 
 variable "db_instance_class" {
   description = "RDS instance class."
   type        = string
-  default     = "db.t4g.medium"
+  default     = null
 }
 
 variable "db_multi_az" {
   description = "Multi-AZ RDS (true in prod)."
   type        = bool
-  default     = true
+  default     = null
 }
 
 variable "db_backup_retention_period" {
   description = "Days of RDS automated backups."
   type        = number
-  default     = 14
+  default     = null
 }
 
 variable "compute_logs_retention_days" {
   description = "Days Dagster compute logs are kept."
   type        = number
-  default     = 30
-}
-
-variable "compute_logs_prefix" {
-  description = "Prefix of Dagster's S3ComputeLogManager in the compute-logs bucket."
-  type        = string
-  default     = "dagster/"
-}
-
-variable "kubernetes_namespace" {
-  description = "Namespace of the platform and every code location."
-  type        = string
-  default     = "talent"
-}
-
-variable "team_service_accounts" {
-  description = "ServiceAccount of each team's code-location release (one IRSA role and one ECR repository per key). The chart names it <release>-code-server and takes no override, so keep the release name equal to the key."
-  type        = map(string)
-  default = {
-    candidates = "candidates-code-server"
-    jobs       = "jobs-code-server"
-    matching   = "matching-code-server"
-  }
-}
-
-variable "landing_root_prefix" {
-  description = "Root of the landing zone in the landing bucket (TALENT_LANDING = s3://<bucket>/<root>); team_landing_prefixes are relative to it."
-  type        = string
-  default     = "landing"
-
-  validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$", var.landing_root_prefix))
-    error_message = "landing_root_prefix must be a relative S3 prefix without leading or trailing '/'."
-  }
-}
-
-variable "team_landing_prefixes" {
-  description = "Landing-zone prefixes (relative to landing_root_prefix) each team reads and writes; teams not listed get none."
-  type        = map(list(string))
-  default = {
-    candidates = ["candidates/"]
-    jobs       = ["jobs/"]
-    matching   = []
-  }
-}
-
-variable "team_io_manager_read_prefixes" {
-  description = "Other teams' IO manager prefixes a team may read (cross-location loads); none by default."
-  type        = map(list(string))
-  default     = {}
-}
-
-variable "platform_service_account" {
-  description = "ServiceAccount of the platform's webserver and daemon: the chart names it <release>-dagster (release platform)."
-  type        = string
-  default     = "platform-dagster"
+  default     = null
 }
 
 variable "platform_chart_path" {
@@ -184,7 +126,7 @@ variable "platform_chart_path" {
 }
 
 variable "platform_extra_values" {
-  description = "Extra YAML documents for the platform release, applied after helm/values/platform.yaml and the infrastructure values (e.g. yamlencode({ image = { tag = \"<git-sha>\" } }))."
+  description = "Extra YAML documents for the platform release, applied last (e.g. yamlencode({ image = { tag = \"<git-sha>\" } }))."
   type        = list(string)
-  default     = []
+  default     = null
 }

@@ -1,99 +1,67 @@
-# `team_values` is the contract with helm/code-location: each entry is a values overlay, written
-# verbatim to helm/values/<team>.infra-<env>.yaml and passed after helm/values/<team>.yaml (see
-# terraform/README.md). Every key must exist in helm/code-location/values.schema.json
-# (tests/terraform/test_chart_contract.py validates and renders it).
+# The stack's outputs, unchanged (terraform/README.md, "Outputs"). `team_values` is the contract with
+# helm/code-location, written to helm/values/<team>.infra-<env>.yaml.
+
 output "team_values" {
   description = "Per team: the infrastructure overlay of helm/values/<team>.yaml (IRSA role annotation, ECR repository, landing zone, instance and app database Secrets, network peers)."
-  value = {
-    for team in keys(var.team_service_accounts) : team => {
-      serviceAccount = {
-        annotations = {
-          "eks.amazonaws.com/role-arn" = module.team_iam[team].role_arn
-        }
-      }
-      image = {
-        repository = module.registry.repository_urls[team]
-      }
-      platform = {
-        postgresqlSecretName = local.k8s_secrets.postgresql.name
-      }
-      env = {
-        TALENT_LANDING = "s3://${module.storage.bucket_names["landing"]}/${var.landing_root_prefix}"
-      }
-      secretEnv = {
-        TALENT_DATABASE_URL = { secretName = local.k8s_secrets.database.name, key = local.k8s_secrets.database.key }
-        OPENAI_API_KEY      = { secretName = local.k8s_secrets.openai.name, key = local.k8s_secrets.openai.key }
-      }
-      networkPolicy = {
-        database = {
-          to   = [{ ipBlock = { cidr = var.vpc_cidr } }]
-          port = module.database.port
-        }
-        apiServer = {
-          to    = [{ ipBlock = { cidr = var.vpc_cidr } }]
-          ports = [443]
-        }
-      }
-    }
-  }
+  value       = module.stack.team_values
 }
 
 output "cluster_name" {
   description = "EKS cluster name (aws eks update-kubeconfig --name ...)."
-  value       = module.eks.cluster_name
+  value       = module.stack.cluster_name
 }
 
 output "team_role_arns" {
   description = "IRSA role ARN per team (service account annotation eks.amazonaws.com/role-arn)."
-  value       = { for team, m in module.team_iam : team => m.role_arn }
+  value       = module.stack.team_role_arns
 }
 
 output "platform_role_arn" {
   description = "IRSA role ARN of the platform service account."
-  value       = module.platform_iam.role_arn
+  value       = module.stack.platform_role_arn
 }
 
 output "ecr_repository_urls" {
   description = "ECR repository URL per code location and for the platform image."
-  value       = module.registry.repository_urls
+  value       = module.stack.ecr_repository_urls
 }
 
 output "bucket_names" {
   description = "S3 bucket names keyed by purpose (landing, io-manager, compute-logs)."
-  value       = module.storage.bucket_names
+  value       = module.stack.bucket_names
 }
 
 output "rds_endpoint" {
   description = "host:port of the PostgreSQL instance."
-  value       = module.database.endpoint
+  value       = module.stack.rds_endpoint
 }
 
 output "rds_address" {
   description = "Host name of the PostgreSQL instance."
-  value       = module.database.address
+  value       = module.stack.rds_address
 }
 
 output "rds_master_user_secret_arn" {
   description = "ARN of the RDS-managed master credentials secret (synced into the cluster as the Secrets dagster-postgresql and talent-database)."
-  value       = module.database.master_user_secret_arn
+  value       = module.stack.rds_master_user_secret_arn
 }
 
 output "secret_names" {
   description = "Secrets Manager names of the application secrets (set their values out of band)."
-  value       = module.secrets.secret_names
+  value       = module.stack.secret_names
 }
 
 output "kubernetes_secret_names" {
   description = "Kubernetes Secrets the External Secrets Operator maintains in the namespace."
-  value       = module.platform_release.kubernetes_secret_names
+  value       = module.stack.kubernetes_secret_names
 }
 
 output "kubernetes_secret_keys" {
   description = "Keys of each Kubernetes Secret the External Secrets Operator maintains (what the charts' secretKeyRefs read)."
-  value       = module.platform_release.kubernetes_secret_keys
+  value       = module.stack.kubernetes_secret_keys
 }
 
 output "external_secrets_role_arn" {
   description = "IRSA role ARN of the External Secrets Operator controller."
-  value       = module.secrets.sync_role_arn
+  value       = module.stack.external_secrets_role_arn
 }
