@@ -27,7 +27,7 @@ ids = lambda d: str(d.relative_to(TERRAFORM))  # noqa: E731
 
 def test_tree_has_the_expected_modules_and_environments():
     assert {d.name for d in MODULE_DIRS} >= {
-        "network", "eks", "database", "storage", "registry", "team_iam", "secrets", "platform_release", "stack",
+        "network", "eks", "database", "storage", "registry", "team_iam", "secrets", "platform_release", "kms_key", "stack",
     }
     assert {d.name for d in ROOT_DIRS} == {"dev", "prod"}
 
@@ -202,11 +202,42 @@ def test_database_settings():
         assert body[flag] is True, flag
     assert body["skip_final_snapshot"] is False
     assert body["publicly_accessible"] is False
-    assert "aws_kms_key.this.arn" in body["kms_key_id"]
-    assert "aws_kms_key.this.arn" in body["master_user_secret_kms_key_id"]
+    assert "module.kms_key.arn" in body["kms_key_id"]
+    assert "module.kms_key.arn" in body["master_user_secret_kms_key_id"]
     # Version floor lives in the variable's validation.
     text = (TERRAFORM / "modules" / "database" / "variables.tf").read_text()
     assert ">= 16" in text
+
+
+KMS_CALLERS = {"database": "-rds", "registry": "-ecr", "storage": "-s3", "secrets": "-secrets"}
+
+
+def test_kms_keys_come_from_the_kms_key_module():
+    """One key definition (rotation on, account-delegating policy); every caller moves its old key."""
+    kms = load_dir(TERRAFORM / "modules" / "kms_key")
+    (key,) = [b['"this"'] for _, label, b in blocks(kms, "resource") if label == "aws_kms_key"]
+    assert key["enable_key_rotation"] is True
+    # One statement: the account's IAM decides who may use the key (no service or wildcard principal).
+    principals = re.findall(r"Principal = \{(.*?)\}, Action", key["policy"])
+    assert principals == ['AWS = "arn:${data.aws_partition.current.partition}:iam::'
+                          '${data.aws_caller_identity.current.account_id}:root"'], key["policy"]
+    for path in TERRAFORM.rglob("*.tf"):
+        if path.parent.name != "kms_key":
+            assert 'resource "aws_kms_key"' not in path.read_text(), f"{path}: use modules/kms_key"
+    for caller, suffix in KMS_CALLERS.items():
+        directory = TERRAFORM / "modules" / caller
+        body = _module_body(directory, "kms_key")
+        assert unquote(body["source"]) == "../kms_key"
+        assert unquote(body["alias"]).endswith(f"{suffix}"), caller
+        moves = {
+            unquote(b["from"]).removeprefix("${").removesuffix("}"): unquote(b["to"]).removeprefix("${").removesuffix("}")
+            for doc in load_dir(directory).values()
+            for b in doc.get("moved", [])
+        }
+        assert moves == {
+            "aws_kms_key.this": "module.kms_key.aws_kms_key.this",
+            "aws_kms_alias.this": "module.kms_key.aws_kms_alias.this",
+        }, caller
 
 
 def test_storage_buckets_are_locked_down():

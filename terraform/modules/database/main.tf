@@ -1,35 +1,24 @@
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
-
 locals {
   major_engine_version = split(".", var.engine_version)[0]
 }
 
 # One customer-managed key for storage, Performance Insights and the master-user secret.
-resource "aws_kms_key" "this" {
-  description             = "RDS ${var.identifier}: storage, Performance Insights and master user secret"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
+module "kms_key" {
+  source = "../kms_key"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-    ]
-  })
-
-  tags = var.tags
+  description = "RDS ${var.identifier}: storage, Performance Insights and master user secret"
+  alias       = "${var.identifier}-rds"
+  tags        = var.tags
 }
 
-resource "aws_kms_alias" "this" {
-  name          = "alias/${var.identifier}-rds"
-  target_key_id = aws_kms_key.this.key_id
+moved {
+  from = aws_kms_key.this
+  to   = module.kms_key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.this
+  to   = module.kms_key.aws_kms_alias.this
 }
 
 resource "aws_security_group" "this" {
@@ -74,7 +63,7 @@ module "this" {
   max_allocated_storage = var.max_allocated_storage
   storage_type          = "gp3"
   storage_encrypted     = true
-  kms_key_id            = aws_kms_key.this.arn
+  kms_key_id            = module.kms_key.arn
 
   db_name  = var.db_name
   username = var.master_username
@@ -82,7 +71,7 @@ module "this" {
 
   # RDS generates the password and keeps it in Secrets Manager: it never reaches Terraform state.
   manage_master_user_password   = true
-  master_user_secret_kms_key_id = aws_kms_key.this.arn
+  master_user_secret_kms_key_id = module.kms_key.arn
 
   iam_database_authentication_enabled = true
 
@@ -105,7 +94,7 @@ module "this" {
   auto_minor_version_upgrade = true
 
   performance_insights_enabled          = true
-  performance_insights_kms_key_id       = aws_kms_key.this.arn
+  performance_insights_kms_key_id       = module.kms_key.arn
   performance_insights_retention_period = 7
 
   create_monitoring_role = true

@@ -30,7 +30,7 @@ output "master_user_secret_arn" {
 
 output "kms_key_arn" {
   description = "ARN of the KMS key encrypting storage and the master user secret."
-  value       = aws_kms_key.this.arn
+  value       = module.kms_key.arn
 }
 
 output "security_group_id" {

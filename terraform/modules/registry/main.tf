@@ -1,30 +1,19 @@
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
+module "kms_key" {
+  source = "../kms_key"
 
-resource "aws_kms_key" "this" {
-  description             = "ECR repositories of ${var.name_prefix}"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-    ]
-  })
-
-  tags = var.tags
+  description = "ECR repositories of ${var.name_prefix}"
+  alias       = "${var.name_prefix}-ecr"
+  tags        = var.tags
 }
 
-resource "aws_kms_alias" "this" {
-  name          = "alias/${var.name_prefix}-ecr"
-  target_key_id = aws_kms_key.this.key_id
+moved {
+  from = aws_kms_key.this
+  to   = module.kms_key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.this
+  to   = module.kms_key.aws_kms_alias.this
 }
 
 resource "aws_ecr_repository" "this" {
@@ -40,7 +29,7 @@ resource "aws_ecr_repository" "this" {
 
   encryption_configuration {
     encryption_type = "KMS"
-    kms_key         = aws_kms_key.this.arn
+    kms_key         = module.kms_key.arn
   }
 
   tags = merge(var.tags, { Repository = each.key })

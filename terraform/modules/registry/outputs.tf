@@ -10,5 +10,5 @@ output "repository_arns" {
 
 output "kms_key_arn" {
   description = "ARN of the KMS key encrypting the repositories."
-  value       = aws_kms_key.this.arn
+  value       = module.kms_key.arn
 }

@@ -1,31 +1,21 @@
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
-resource "aws_kms_key" "this" {
-  description             = "Secrets Manager secrets of ${var.name_prefix}"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
+module "kms_key" {
+  source = "../kms_key"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-    ]
-  })
-
-  tags = var.tags
+  description = "Secrets Manager secrets of ${var.name_prefix}"
+  alias       = "${replace(var.name_prefix, "/", "-")}-secrets"
+  tags        = var.tags
 }
 
-resource "aws_kms_alias" "this" {
-  name          = "alias/${replace(var.name_prefix, "/", "-")}-secrets"
-  target_key_id = aws_kms_key.this.key_id
+moved {
+  from = aws_kms_key.this
+  to   = module.kms_key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.this
+  to   = module.kms_key.aws_kms_alias.this
 }
 
 # Containers only: no aws_secretsmanager_secret_version here, so no value ever enters the
@@ -36,7 +26,7 @@ resource "aws_secretsmanager_secret" "this" {
 
   name                    = "${var.name_prefix}/${each.key}"
   description             = each.value.description
-  kms_key_id              = aws_kms_key.this.arn
+  kms_key_id              = module.kms_key.arn
   recovery_window_in_days = var.recovery_window_in_days
 
   tags = merge(var.tags, { Readers = join(" ", sort(each.value.readers)) })
@@ -44,7 +34,7 @@ resource "aws_secretsmanager_secret" "this" {
 
 locals {
   sync_secret_arns = concat([for s in aws_secretsmanager_secret.this : s.arn], var.extra_sync_secret_arns)
-  sync_kms_keys    = concat([aws_kms_key.this.arn], var.extra_sync_kms_key_arns)
+  sync_kms_keys    = concat([module.kms_key.arn], var.extra_sync_kms_key_arns)
 }
 
 # Read-only access for the in-cluster External Secrets Operator: exactly these secrets.

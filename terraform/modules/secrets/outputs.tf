@@ -26,7 +26,7 @@ output "secret_keys_by_reader" {
 
 output "kms_key_arn" {
   description = "ARN of the KMS key encrypting the secrets."
-  value       = aws_kms_key.this.arn
+  value       = module.kms_key.arn
 }
 
 output "sync_role_arn" {

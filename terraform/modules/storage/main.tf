@@ -1,5 +1,4 @@
 data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 locals {
@@ -58,30 +57,22 @@ locals {
   }
 }
 
-resource "aws_kms_key" "this" {
-  description             = "S3 buckets of ${var.name_prefix}: landing zone, IO manager, compute logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
+module "kms_key" {
+  source = "../kms_key"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-    ]
-  })
-
-  tags = var.tags
+  description = "S3 buckets of ${var.name_prefix}: landing zone, IO manager, compute logs"
+  alias       = "${var.name_prefix}-s3"
+  tags        = var.tags
 }
 
-resource "aws_kms_alias" "this" {
-  name          = "alias/${var.name_prefix}-s3"
-  target_key_id = aws_kms_key.this.key_id
+moved {
+  from = aws_kms_key.this
+  to   = module.kms_key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.this
+  to   = module.kms_key.aws_kms_alias.this
 }
 
 module "this" {
@@ -110,7 +101,7 @@ module "this" {
     rule = {
       apply_server_side_encryption_by_default = {
         sse_algorithm     = "aws:kms"
-        kms_master_key_id = aws_kms_key.this.arn
+        kms_master_key_id = module.kms_key.arn
       }
       bucket_key_enabled = true
     }

@@ -10,5 +10,5 @@ output "bucket_arns" {
 
 output "kms_key_arn" {
   description = "ARN of the KMS key encrypting the buckets (roles that read or write objects need kms:Decrypt/GenerateDataKey on it)."
-  value       = aws_kms_key.this.arn
+  value       = module.kms_key.arn
 }

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 from talent_shared.taxonomy import TAXONOMY_VERSION
+
+if TYPE_CHECKING:  # numpy costs a noticeable share of a definitions import, which probes wait on
+    import numpy as np
 
 OPENAI_PROMPT_VERSION = f"extract-2+taxonomy-{TAXONOMY_VERSION}"
 

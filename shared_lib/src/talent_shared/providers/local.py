@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from talent_shared.llm.encodings import count_tokens
 from talent_shared.providers.base import Profile, Seniority, Usage, explanation_messages, extraction_messages
 from talent_shared.taxonomy import TAXONOMY_VERSION, canonical_skill, skills_in_text
+
+if TYPE_CHECKING:  # numpy is imported where vectors are made, not when definitions load
+    import numpy as np
 
 _YEARS = re.compile(r"(\d{1,2}(?:\.\d)?)\s*\+?\s*(?:years?|yrs?)\b", re.IGNORECASE)
 _SENIORITY_WORDS: list[tuple[Seniority, tuple[str, ...]]] = [
@@ -109,6 +111,8 @@ class LocalEmbedder:
         return value % self.dim, 1.0 if (value >> 63) & 1 else -1.0
 
     def _vector(self, text: str) -> np.ndarray:
+        import numpy as np
+
         vec = np.zeros(self.dim, dtype=np.float32)
         head, _, rest = text.partition(". ")
         skills = text.partition("skills:")[2]
@@ -125,6 +129,8 @@ class LocalEmbedder:
         return vec / norm if norm else vec
 
     def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, Usage]:
+        import numpy as np
+
         matrix = np.vstack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
         tokens = sum(count_tokens(t, "text-embedding-3-small") for t in texts)
         return matrix, Usage(self.name, self.model, "embeddings", tokens)
