@@ -240,6 +240,24 @@ def test_kms_keys_come_from_the_kms_key_module():
         }, caller
 
 
+def test_team_iam_statements_are_a_least_privilege_table():
+    """modules/team_iam lists its policy statements in local.statements: unique sids, named actions
+    only (no wildcard action or resource), and only the keys the policy document reads."""
+    parsed = load_dir(TERRAFORM / "modules" / "team_iam")
+    (statements,) = [entry["statements"] for doc in parsed.values() for entry in doc.get("locals", []) if "statements" in entry]
+    sids = [unquote(st["sid"]) for st in statements]
+    assert len(sids) == len(set(sids)) == 11
+    for st in statements:
+        keys = {k for k in st if not k.startswith("__")}
+        assert {"sid", "when", "actions", "resources"} <= keys <= {
+            "sid", "when", "actions", "resources", "list_prefixes", "via_service",
+        }, st
+        assert all("*" not in unquote(a) for a in st["actions"]), st
+        assert all(unquote(r) != "*" for r in (st["resources"] if isinstance(st["resources"], list) else [])), st
+    kms = {unquote(st["sid"]): unquote(st.get("via_service")) for st in statements if "kms:" in str(st["actions"])}
+    assert kms == {"StorageKmsViaS3": "s3", "SecretsKmsViaSecretsManager": "secretsmanager"}
+
+
 def test_storage_buckets_are_locked_down():
     body = _module_body(TERRAFORM / "modules" / "storage", "this")
     for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets",

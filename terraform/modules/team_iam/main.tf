@@ -7,126 +7,111 @@ locals {
 }
 
 # Least privilege: only this team's prefixes, only the secrets granted to it, and the KMS keys
-# only through the owning service.
-data "aws_iam_policy_document" "this" {
-  dynamic "statement" {
-    for_each = length(var.landing_prefixes) > 0 ? [1] : []
-    content {
-      sid       = "LandingList"
-      actions   = ["s3:ListBucket"]
-      resources = [var.landing_bucket_arn]
-      condition {
-        test     = "StringLike"
-        variable = "s3:prefix"
-        values   = [for p in var.landing_prefixes : "${p}*"]
-      }
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(var.landing_prefixes) > 0 ? [1] : []
-    content {
+# only through the owning service. One entry per statement, in policy order; a statement whose
+# `when` is false would grant nothing (no prefix, no secret) and is left out. `list_prefixes` adds
+# the condition StringLike s3:prefix = <prefix>*, `via_service` the condition
+# kms:ViaService = <service>.<region>.amazonaws.com.
+locals {
+  statements = [
+    {
+      sid           = "LandingList"
+      when          = length(var.landing_prefixes) > 0
+      actions       = ["s3:ListBucket"]
+      resources     = [var.landing_bucket_arn]
+      list_prefixes = var.landing_prefixes
+    },
+    {
       sid       = "LandingObjects"
+      when      = length(var.landing_prefixes) > 0
       actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"]
       resources = local.landing_objects
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(local.io_list_prefixes) > 0 ? [1] : []
-    content {
-      sid       = "IoManagerList"
-      actions   = ["s3:ListBucket"]
-      resources = [var.io_manager_bucket_arn]
-      condition {
-        test     = "StringLike"
-        variable = "s3:prefix"
-        values   = [for p in local.io_list_prefixes : "${p}*"]
-      }
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(var.io_manager_prefixes) > 0 ? [1] : []
-    content {
+    },
+    {
+      sid           = "IoManagerList"
+      when          = length(local.io_list_prefixes) > 0
+      actions       = ["s3:ListBucket"]
+      resources     = [var.io_manager_bucket_arn]
+      list_prefixes = local.io_list_prefixes
+    },
+    {
       sid       = "IoManagerReadWrite"
+      when      = length(var.io_manager_prefixes) > 0
       actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
       resources = local.io_rw_objects
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(var.io_manager_read_prefixes) > 0 ? [1] : []
-    content {
+    },
+    {
       sid       = "IoManagerReadOnly"
+      when      = length(var.io_manager_read_prefixes) > 0
       actions   = ["s3:GetObject"]
       resources = local.io_ro_objects
-    }
-  }
-
-  # Run and step pods upload their stdout/stderr; only the platform (webserver) reads them back.
-  dynamic "statement" {
-    for_each = var.compute_logs_access == "write" ? [1] : []
-    content {
+    },
+    # Run and step pods upload their stdout/stderr; only the platform (webserver) reads them back.
+    {
       sid       = "ComputeLogsWrite"
+      when      = var.compute_logs_access == "write"
       actions   = ["s3:PutObject"]
       resources = [local.compute_log_object]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.compute_logs_access == "read" ? [1] : []
-    content {
+    },
+    {
       sid       = "ComputeLogsRead"
+      when      = var.compute_logs_access == "read"
       actions   = ["s3:GetObject"]
       resources = [local.compute_log_object]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.compute_logs_access == "read" ? [1] : []
-    content {
-      sid       = "ComputeLogsList"
-      actions   = ["s3:ListBucket"]
-      resources = [var.compute_logs_bucket_arn]
-      condition {
-        test     = "StringLike"
-        variable = "s3:prefix"
-        values   = ["${var.compute_logs_prefix}*"]
-      }
-    }
-  }
-
-  statement {
-    sid       = "StorageKmsViaS3"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.storage_kms_key_arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["s3.${var.region}.amazonaws.com"]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(var.secret_arns) > 0 ? [1] : []
-    content {
+    },
+    {
+      sid           = "ComputeLogsList"
+      when          = var.compute_logs_access == "read"
+      actions       = ["s3:ListBucket"]
+      resources     = [var.compute_logs_bucket_arn]
+      list_prefixes = [var.compute_logs_prefix]
+    },
+    {
+      sid         = "StorageKmsViaS3"
+      when        = true
+      actions     = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources   = [var.storage_kms_key_arn]
+      via_service = "s3"
+    },
+    {
       sid       = "OwnSecrets"
+      when      = length(var.secret_arns) > 0
       actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
       resources = var.secret_arns
-    }
-  }
+    },
+    {
+      sid         = "SecretsKmsViaSecretsManager"
+      when        = length(var.secret_arns) > 0
+      actions     = ["kms:Decrypt"]
+      resources   = [var.secrets_kms_key_arn]
+      via_service = "secretsmanager"
+    },
+  ]
+}
 
+data "aws_iam_policy_document" "this" {
   dynamic "statement" {
-    for_each = length(var.secret_arns) > 0 ? [1] : []
+    for_each = [for s in local.statements : merge({ list_prefixes = null, via_service = null }, s) if s.when]
     content {
-      sid       = "SecretsKmsViaSecretsManager"
-      actions   = ["kms:Decrypt"]
-      resources = [var.secrets_kms_key_arn]
-      condition {
-        test     = "StringEquals"
-        variable = "kms:ViaService"
-        values   = ["secretsmanager.${var.region}.amazonaws.com"]
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
+
+      dynamic "condition" {
+        for_each = statement.value.list_prefixes != null ? [1] : []
+        content {
+          test     = "StringLike"
+          variable = "s3:prefix"
+          values   = [for p in statement.value.list_prefixes : "${p}*"]
+        }
+      }
+
+      dynamic "condition" {
+        for_each = statement.value.via_service != null ? [1] : []
+        content {
+          test     = "StringEquals"
+          variable = "kms:ViaService"
+          values   = ["${statement.value.via_service}.${var.region}.amazonaws.com"]
+        }
       }
     }
   }
