@@ -21,7 +21,11 @@ def _defs(code_version: str = "1") -> dg.Definitions:
 
 def _raw(instance: dg.DagsterInstance, partition: str, version: str) -> None:
     instance.report_runless_asset_event(
-        dg.AssetMaterialization("raw", partition=partition, tags={"dagster/data_version": version, "dagster/data_version_is_user_provided": "true"})
+        dg.AssetMaterialization(
+            "raw",
+            partition=partition,
+            tags={"dagster/data_version": version, "dagster/data_version_is_user_provided": "true"},
+        )
     )
 
 

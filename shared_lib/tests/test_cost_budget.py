@@ -37,7 +37,9 @@ def _observed(db, version: str, cost: str, n: int = 4, days_ago: int = 2) -> Non
 def _write(landing: Path, n: int) -> None:
     path = landing / "candidates" / "batch.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps({"id": f"c-{i}", "name": "A", "resume_text": "ICU nurse."}) + "\n" for i in range(n)))
+    path.write_text(
+        "".join(json.dumps({"id": f"c-{i}", "name": "A", "resume_text": "ICU nurse."}) + "\n" for i in range(n))
+    )
 
 
 def _tick(instance, cursor):
@@ -100,7 +102,10 @@ def test_asset_over_budget_fails_fast_with_the_reason(talent_env: Path, db) -> N
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("candidates", ids)
         result = dg.materialize(
-            assets[:2], instance=instance, selection=[assets[1]], raise_on_error=False,
+            assets[:2],
+            instance=instance,
+            selection=[assets[1]],
+            raise_on_error=False,
             tags={"dagster/asset_partition_range_start": ids[0], "dagster/asset_partition_range_end": ids[-1]},
         )
         assert not result.success
@@ -120,8 +125,12 @@ def test_meter_hard_cap_stops_mid_step(talent_env: Path, db, pg_url) -> None:
 
     body = load(Path(__file__).parent / "fixtures" / "openai", "chat_completion_profile")
     transport = ReplayTransport(default_chat=body)
-    with Meter(MeterContext(run_id="cap", code_location="candidates"), url=pg_url,
-               budget_usd=Decimal("0.0003"), spent_before_usd=Decimal(0)) as meter:
+    with Meter(
+        MeterContext(run_id="cap", code_location="candidates"),
+        url=pg_url,
+        budget_usd=Decimal("0.0003"),
+        spent_before_usd=Decimal(0),
+    ) as meter:
         llm = MeteredLLM(OpenAILLM(client(transport), "gpt-4o-mini"), meter)
         with pytest.raises(BudgetExceeded, match="budget of candidates exhausted"):
             for i in range(10):

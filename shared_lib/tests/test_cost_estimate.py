@@ -22,24 +22,40 @@ def materialized(talent_env: Path, db):
     """Three candidates normalized and embedded (local providers) in a persistent instance."""
     from talent_candidates.definitions import assets
 
-    store_records(db, "candidate", [
-        {"id": i, "name": "A", "resume_text": f"Senior ICU nurse {i}, 8 years, triage and critical care."} for i in IDS
-    ])
+    store_records(
+        db,
+        "candidate",
+        [
+            {"id": i, "name": "A", "resume_text": f"Senior ICU nurse {i}, 8 years, triage and critical care."}
+            for i in IDS
+        ],
+    )
     home = talent_env / "dagster"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         instance.add_dynamic_partitions("candidates", IDS)
         result = dg.materialize(
-            assets, instance=instance, selection=assets[1:],
+            assets,
+            instance=instance,
+            selection=assets[1:],
             tags={"dagster/asset_partition_range_start": IDS[0], "dagster/asset_partition_range_end": IDS[-1]},
         )
         assert result.success
         yield home, instance
 
 
-def _ledger(db, asset: str, version: str, cost: str, n: int, *, location: str = "candidates", run: str = "r-old",
-            days_ago: int = 1) -> None:
+def _ledger(
+    db,
+    asset: str,
+    version: str,
+    cost: str,
+    n: int,
+    *,
+    location: str = "candidates",
+    run: str = "r-old",
+    days_ago: int = 1,
+) -> None:
     for i in range(n):
         db.execute(
             "INSERT INTO talent.llm_usage (call_id, run_id, asset_key, partition_key, code_location, code_version,"
@@ -89,8 +105,12 @@ def test_code_bump_marks_partitions_and_downstream_stale_and_uses_observed_cost(
     _ledger(db, "normalized_candidates", "normalize-2:bumped", "0.0025", 3, run="after-deploy", days_ago=0)
     done = {r["code_location"]: r for r in reconcile(db, instance, {})}
     db.commit()
-    assert done["candidates"]["actual_usd"] == pytest.approx(0.0075) and done["candidates"]["estimate_usd"] == pytest.approx(0.006)
-    (actual,) = db.execute("SELECT actual_usd FROM talent.cost_estimates WHERE id = %s", (ids["candidates"],)).fetchone()
+    assert done["candidates"]["actual_usd"] == pytest.approx(0.0075) and done["candidates"][
+        "estimate_usd"
+    ] == pytest.approx(0.006)
+    (actual,) = db.execute(
+        "SELECT actual_usd FROM talent.cost_estimates WHERE id = %s", (ids["candidates"],)
+    ).fetchone()
     assert actual == Decimal("0.0075")
 
 
@@ -117,12 +137,18 @@ def test_switching_to_openai_is_priced_from_offline_tokens(materialized, db, mon
         by_key = {a.asset_key: a for a in result.assets}
         norm = by_key["normalized_candidates"]
         # output length: what the local extractor produced for these records, as counted in the ledger
-        (out,) = db.execute("SELECT round(avg(output_tokens)) FROM talent.llm_usage WHERE asset_key = 'normalized_candidates'").fetchone()
+        (out,) = db.execute(
+            "SELECT round(avg(output_tokens)) FROM talent.llm_usage WHERE asset_key = 'normalized_candidates'"
+        ).fetchone()
         assert norm.partitions == 3 and norm.method == f"offline tokens (gpt-4o-mini), observed output {int(out)}"
         payloads = [p for (p,) in db.execute("SELECT payload FROM talent.raw_records ORDER BY record_id")]
         # what the OpenAI provider would send: its system prompt and the record text, as chat messages
-        sent = [messages_tokens(extraction_messages("candidate", candidate_input(p)[0]), "gpt-4o-mini") for p in payloads]
-        assert all(n > count_tokens(candidate_input(p)[0], "gpt-4o-mini") + 250 for n, p in zip(sent, payloads, strict=True))
+        sent = [
+            messages_tokens(extraction_messages("candidate", candidate_input(p)[0]), "gpt-4o-mini") for p in payloads
+        ]
+        assert all(
+            n > count_tokens(candidate_input(p)[0], "gpt-4o-mini") + 250 for n, p in zip(sent, payloads, strict=True)
+        )
         expected = estimate_price("openai", "gpt-4o-mini", round(sum(sent) / 3), int(out)).cost_usd
         assert norm.per_partition_usd == expected > 0
         vec = by_key["candidate_vectors"]

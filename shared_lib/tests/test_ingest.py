@@ -43,13 +43,25 @@ BAD_FILES = {
     "badid.json": (json.dumps({**GOOD, "id": "../etc/passwd"}).encode(), 1, "id: String should match pattern"),
     "latin1.json": ('{"id": "c-4", "name": "Jos\xe9", "resume_text": "x"}'.encode("latin-1"), 1, "encoding: not UTF-8"),
     "empty.json": (b"  \n", None, "file: empty"),
-    "toolong.json": (json.dumps({**GOOD, "id": "c-5", "name": "n" * 201}).encode(), 1, "name: String should have at most 200"),
+    "toolong.json": (
+        json.dumps({**GOOD, "id": "c-5", "name": "n" * 201}).encode(),
+        1,
+        "name: String should have at most 200",
+    ),
     "array.json": (json.dumps([GOOD]).encode(), 1, "record: expected a JSON object, got list"),
     "hugeint.json": (b'{"id": "c-6", "name": "n", "resume_text": "x", "n": ' + b"9" * 5000 + b"}", 1, "json: "),
     "deep.json": (b"[" * 100_000 + b"]" * 100_000, 1, "json: "),
     "nan.json": (b'{"id": "c-7", "name": "n", "resume_text": "x", "score": NaN}', 1, "json: NaN is not a JSON number"),
-    "nul.json": (json.dumps({**GOOD, "id": "c-8", "resume_text": "a\u0000b"}).encode(), 1, "resume_text: contains a NUL character"),
-    "surrogate.json": (b'{"id": "c-9", "name": "\\ud800", "resume_text": "x"}', 1, "name: contains an unpaired surrogate"),
+    "nul.json": (
+        json.dumps({**GOOD, "id": "c-8", "resume_text": "a\u0000b"}).encode(),
+        1,
+        "resume_text: contains a NUL character",
+    ),
+    "surrogate.json": (
+        b'{"id": "c-9", "name": "\\ud800", "resume_text": "x"}',
+        1,
+        "name: contains an unpaired surrogate",
+    ),
 }
 
 
@@ -78,7 +90,11 @@ def test_every_bad_input_is_rejected_with_reason_and_good_records_pass(talent_en
             assert any(reason in r for r in [rejects.get((f"candidates/{name}", line), "")]), (name, rejects)
         assert rejects[("candidates/batch.jsonl", 2)].startswith("json: ")
         assert rejects[("candidates/batch.jsonl", 3)].startswith("skills.0: ")
-        assert db.execute("SELECT payload->>'resume_text' FROM talent.raw_records WHERE record_id = 'c-12'").fetchone()[0].startswith("'; DROP")
+        assert (
+            db.execute("SELECT payload->>'resume_text' FROM talent.raw_records WHERE record_id = 'c-12'")
+            .fetchone()[0]
+            .startswith("'; DROP")
+        )
 
         # the sensor keeps ticking: nothing new, nothing requested, files not re-read
         again = _tick(instance, result.cursor)
@@ -88,17 +104,34 @@ def test_every_bad_input_is_rejected_with_reason_and_good_records_pass(talent_en
 
 def test_changed_record_requests_only_its_partition(talent_env: Path, db) -> None:
     landing = talent_env / "landing"
-    _write(landing, "a.jsonl", (json.dumps({**GOOD, "id": "c-1"}) + "\n" + json.dumps({**GOOD, "id": "c-2"}) + "\n").encode())
+    _write(
+        landing,
+        "a.jsonl",
+        (json.dumps({**GOOD, "id": "c-1"}) + "\n" + json.dumps({**GOOD, "id": "c-2"}) + "\n").encode(),
+    )
     with dg.instance_for_test() as instance:
         first = _tick(instance, None)
         _apply(instance, first)
         assert len(first.asset_events) == 2
         # same content rewritten (new mtime): read again, but nothing changed
-        _write(landing, "a.jsonl", (json.dumps({**GOOD, "id": "c-2"}) + "\n" + json.dumps({**GOOD, "id": "c-1"}) + "\n").encode())
+        _write(
+            landing,
+            "a.jsonl",
+            (json.dumps({**GOOD, "id": "c-2"}) + "\n" + json.dumps({**GOOD, "id": "c-1"}) + "\n").encode(),
+        )
         same = _tick(instance, first.cursor)
         assert not same.asset_events
         # one record edited: exactly its partition, with a new data version
-        _write(landing, "a.jsonl", (json.dumps({**GOOD, "id": "c-2"}) + "\n" + json.dumps({**GOOD, "id": "c-1", "resume_text": "Chef."}) + "\n").encode())
+        _write(
+            landing,
+            "a.jsonl",
+            (
+                json.dumps({**GOOD, "id": "c-2"})
+                + "\n"
+                + json.dumps({**GOOD, "id": "c-1", "resume_text": "Chef."})
+                + "\n"
+            ).encode(),
+        )
         edited = _tick(instance, same.cursor)
         assert [e.partition for e in edited.asset_events] == ["c-1"]
         assert edited.asset_events[0].tags["dagster/data_version"] != first.asset_events[0].tags["dagster/data_version"]

@@ -29,17 +29,24 @@ N_RECORDS, KILL_AFTER = 6, 2
 def _run(home: Path, log: Path, kill_after: int, ids: list[str], env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(FIXTURES / "kill_run.py"), str(home), str(log), str(kill_after), ids[0], ids[-1]],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
 def test_kill_mid_run_then_retry_counts_every_billed_call_once(talent_env: Path, db, pg_url: str) -> None:
     from talent_shared.cost.exporter import LedgerCollector
 
-    ids = store_records(db, "candidate", [
-        {"id": f"c-{i}", "name": f"N{i}", "resume_text": f"ICU nurse number {i}, {i + 2} years of triage."}
-        for i in range(N_RECORDS)
-    ])
+    ids = store_records(
+        db,
+        "candidate",
+        [
+            {"id": f"c-{i}", "name": f"N{i}", "resume_text": f"ICU nurse number {i}, {i + 2} years of triage."}
+            for i in range(N_RECORDS)
+        ],
+    )
     home = talent_env / "dagster"
     home.mkdir()
     with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -51,7 +58,9 @@ def test_kill_mid_run_then_retry_counts_every_billed_call_once(talent_env: Path,
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     answered = log.read_text().splitlines()
     assert len(answered) == KILL_AFTER
-    rows = db.execute("SELECT run_id, status, cache_hit, cost_usd, partition_key FROM talent.llm_usage ORDER BY created_at").fetchall()
+    rows = db.execute(
+        "SELECT run_id, status, cache_hit, cost_usd, partition_key FROM talent.llm_usage ORDER BY created_at"
+    ).fetchall()
     assert [(s, hit, p) for _, s, hit, _, p in rows] == [("ok", False, "c-0"), ("ok", False, "c-1")]
     killed_run = rows[0][0]
     with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -66,8 +75,13 @@ def test_kill_mid_run_then_retry_counts_every_billed_call_once(talent_env: Path,
     body = json.loads((FIXTURES / "openai" / "chat_completion_profile.json").read_text())
     u = body["usage"]
     per_call = genai_prices.calc_price(
-        genai_prices.Usage(input_tokens=u["prompt_tokens"], cache_read_tokens=u["prompt_tokens_details"]["cached_tokens"],
-                           output_tokens=u["completion_tokens"]), model_ref=body["model"], provider_id="openai",
+        genai_prices.Usage(
+            input_tokens=u["prompt_tokens"],
+            cache_read_tokens=u["prompt_tokens_details"]["cached_tokens"],
+            output_tokens=u["completion_tokens"],
+        ),
+        model_ref=body["model"],
+        provider_id="openai",
     ).total_price
     # the provider answered each record exactly once: the retry got the first two from the cache
     assert len(answered) == N_RECORDS

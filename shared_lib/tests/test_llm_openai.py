@@ -29,9 +29,13 @@ def genai_cost(body: dict) -> Decimal:
     usage = body["usage"]
     cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or None
     return genai_prices.calc_price(
-        genai_prices.Usage(input_tokens=usage["prompt_tokens"], cache_read_tokens=cached,
-                           output_tokens=usage.get("completion_tokens", 0)),
-        model_ref=body["model"], provider_id="openai",
+        genai_prices.Usage(
+            input_tokens=usage["prompt_tokens"],
+            cache_read_tokens=cached,
+            output_tokens=usage.get("completion_tokens", 0),
+        ),
+        model_ref=body["model"],
+        provider_id="openai",
     ).total_price
 
 
@@ -47,8 +51,16 @@ def rows(db) -> list[dict]:
 
 @pytest.fixture
 def meter(talent_env, pg_url):
-    with Meter(MeterContext(run_id="run-1", step_key="normalized_candidates", asset_key="normalized_candidates",
-                            code_location="candidates", code_version="v1"), url=pg_url) as m:
+    with Meter(
+        MeterContext(
+            run_id="run-1",
+            step_key="normalized_candidates",
+            asset_key="normalized_candidates",
+            code_location="candidates",
+            code_version="v1",
+        ),
+        url=pg_url,
+    ) as m:
         yield m
 
 
@@ -68,7 +80,13 @@ def test_structured_output_is_priced_with_cached_tokens(meter, db) -> None:
     assert (row["input_tokens"], row["cached_tokens"], row["output_tokens"]) == (1843, 1536, 61)
     assert row["cost_usd"] == genai_cost(body) > 0
     # cached tokens are cheaper: the same call without them costs more
-    assert genai_cost(load(FIXTURES, "chat_completion_profile_uncached") | {"usage": {**body["usage"], "prompt_tokens_details": {}}}) > row["cost_usd"]
+    assert (
+        genai_cost(
+            load(FIXTURES, "chat_completion_profile_uncached")
+            | {"usage": {**body["usage"], "prompt_tokens_details": {}}}
+        )
+        > row["cost_usd"]
+    )
     assert row["priced"] and row["price_timestamp"] is not None and row["status"] == "ok"
     assert row["partition_key"] == "c-1" and row["asset_key"] == "normalized_candidates" and not row["cache_hit"]
     # the request really was a structured-output request
@@ -80,7 +98,9 @@ def test_structured_output_is_priced_with_cached_tokens(meter, db) -> None:
 
 def test_429_and_500_are_retried_by_the_client_then_one_row(meter, db) -> None:
     body = load(FIXTURES, "chat_completion_profile_uncached")
-    transport = ReplayTransport(chat=[(429, load(FIXTURES, "error_429")), (500, load(FIXTURES, "error_500")), (200, body)])
+    transport = ReplayTransport(
+        chat=[(429, load(FIXTURES, "error_429")), (500, load(FIXTURES, "error_500")), (200, body)]
+    )
     llm(transport, meter, max_retries=2).extract_profile("candidate", "ICU nurse.", HINTS)
 
     assert [s for _, s, _ in transport.requests] == [429, 500, 200]
@@ -140,7 +160,9 @@ def test_embeddings_are_priced_and_cached_per_text(meter, db) -> None:
     body = load(FIXTURES, "embeddings")
     transport = ReplayTransport(default_embeddings=body)
     embedder = MeteredEmbedder(OpenAIEmbedder(client(transport), "text-embedding-3-small", 8), meter)
-    first, usage = embedder.embed(["nurse. mid. skills: triage.", "chef. senior. skills: baking."], partitions=["c-1", "c-2"])
+    first, usage = embedder.embed(
+        ["nurse. mid. skills: triage.", "chef. senior. skills: baking."], partitions=["c-1", "c-2"]
+    )
     assert first.shape == (2, 8) and usage.input_tokens == 27
     second, _ = embedder.embed(["chef. senior. skills: baking.", "welder. junior."], partitions=["c-2", "c-3"])
 
@@ -161,8 +183,10 @@ def test_unknown_model_is_unpriced_unless_overridden(meter, db, pg_url) -> None:
     assert meter.metadata()["llm_unpriced_calls"] == 1
 
     db.execute("TRUNCATE talent.llm_prices")
-    db.execute("INSERT INTO talent.llm_prices (provider, model, input_per_mtok, cached_input_per_mtok, output_per_mtok)"
-               " VALUES ('openai', 'gpt-next-preview', 2, 0.5, 8)")
+    db.execute(
+        "INSERT INTO talent.llm_prices (provider, model, input_per_mtok, cached_input_per_mtok, output_per_mtok)"
+        " VALUES ('openai', 'gpt-next-preview', 2, 0.5, 8)"
+    )
     db.commit()
     with Meter(MeterContext(run_id="run-2"), url=pg_url) as m2:
         llm(ReplayTransport(chat=[(200, body)]), m2, model="gpt-next-preview").extract_profile("job", "b", {})

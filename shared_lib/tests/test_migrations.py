@@ -15,7 +15,10 @@ def test_migrate_is_idempotent_and_complete(pg_url: str) -> None:
 
 
 def test_dimension_change_is_refused(pg_url: str) -> None:
-    with connect(pg_url) as conn, pytest.raises(MigrationError, match=r"\[384\]-dimensional vectors but TALENT_EMBEDDING_DIM=1536"):
+    with (
+        connect(pg_url) as conn,
+        pytest.raises(MigrationError, match=r"\[384\]-dimensional vectors but TALENT_EMBEDDING_DIM=1536"),
+    ):
         migrate(conn, dim=1536)
 
 

@@ -33,14 +33,18 @@ def workspace_problems(defs_by_location: dict[str, dg.Definitions]) -> list[str]
         for key, node in nodes.items():
             for parent in node.parent_keys:
                 if parent not in owners:
-                    problems.append(f"{location}: {key.to_user_string()} depends on {parent.to_user_string()}, which no location owns")
+                    problems.append(
+                        f"{location}: {key.to_user_string()} depends on {parent.to_user_string()}, which no location owns"
+                    )
             if key not in owners:
                 problems.append(f"{location}: {key.to_user_string()} is referenced but no location owns it")
             elif location not in owners[key]:
                 owner = owners[key][0]
                 theirs = specs[owner][key]
                 if node.partitions_def != theirs.partitions_def:
-                    problems.append(f"{location}: stub of {key.to_user_string()} has other partitions than {owner}'s asset")
+                    problems.append(
+                        f"{location}: stub of {key.to_user_string()} has other partitions than {owner}'s asset"
+                    )
     return problems
 
 
@@ -61,7 +65,10 @@ def test_owners_match_the_contract(workspace) -> None:
 
 def test_cross_location_edges(workspace) -> None:
     graph = workspace["matching"].resolve_asset_graph()
-    assert {k.to_user_string() for k in graph.get(dg.AssetKey("matches")).parent_keys} == {"candidate_vectors", "job_vectors"}
+    assert {k.to_user_string() for k in graph.get(dg.AssetKey("matches")).parent_keys} == {
+        "candidate_vectors",
+        "job_vectors",
+    }
 
 
 def test_a_misspelt_dependency_is_caught(workspace) -> None:

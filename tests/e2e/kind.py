@@ -55,7 +55,11 @@ IMAGES = {
     **{f"talent-{t}": f"code_locations/{t}/Dockerfile" for t in TEAMS},
 }
 KIND_CONFIG = "tests/e2e/kind-config.yaml"
-MANIFESTS = ("tests/e2e/manifests/namespaces.yaml", "tests/e2e/manifests/postgres.yaml", "tests/e2e/manifests/landing.yaml")
+MANIFESTS = (
+    "tests/e2e/manifests/namespaces.yaml",
+    "tests/e2e/manifests/postgres.yaml",
+    "tests/e2e/manifests/landing.yaml",
+)
 ARTIFACTS = REPO / ".e2e-artifacts"
 WEBSERVER_PORT = 18080
 EXPORTER_PORT = 19108
@@ -119,10 +123,16 @@ def database_url(ctx: Context, db: str) -> str:
 def plan(ctx: Context) -> list[Step]:
     k, ns = ctx.kubectl, ["--namespace", NAMESPACE]
     steps: list[Step] = [
-        Step("create the cluster", [ctx.kind, "create", "cluster", "--name", CLUSTER, "--config", KIND_CONFIG, "--wait", "180s"], "setup"),
+        Step(
+            "create the cluster",
+            [ctx.kind, "create", "cluster", "--name", CLUSTER, "--config", KIND_CONFIG, "--wait", "180s"],
+            "setup",
+        ),
     ]
     for image, dockerfile in IMAGES.items():
-        steps.append(Step(f"build {image}", [ctx.docker, "build", "--file", dockerfile, "--tag", f"{image}:{TAG}", "."], "setup"))
+        steps.append(
+            Step(f"build {image}", [ctx.docker, "build", "--file", dockerfile, "--tag", f"{image}:{TAG}", "."], "setup")
+        )
     steps.append(Step("pull postgres", [ctx.docker, "pull", POSTGRES_IMAGE], "setup"))
     steps.append(
         Step(
@@ -135,17 +145,40 @@ def plan(ctx: Context) -> list[Step]:
     steps.append(
         Step(
             "postgres password",
-            [k, "--namespace", DB_NAMESPACE, "create", "secret", "generic", "postgres", f"--from-literal=password={ctx.pg_password}"],
+            [
+                k,
+                "--namespace",
+                DB_NAMESPACE,
+                "create",
+                "secret",
+                "generic",
+                "postgres",
+                f"--from-literal=password={ctx.pg_password}",
+            ],
             "setup",
             secret=ctx.pg_password,
         )
     )
     steps.append(Step("postgres with pgvector", [k, "apply", "--filename", MANIFESTS[1]], "setup"))
-    steps.append(Step("wait for postgres", [k, "--namespace", DB_NAMESPACE, "rollout", "status", "deployment/postgres", "--timeout", "300s"], "setup"))
+    steps.append(
+        Step(
+            "wait for postgres",
+            [k, "--namespace", DB_NAMESPACE, "rollout", "status", "deployment/postgres", "--timeout", "300s"],
+            "setup",
+        )
+    )
     steps.append(
         Step(
             "secret: Dagster instance password",
-            [k, *ns, "create", "secret", "generic", "dagster-postgresql", f"--from-literal=postgresql-password={ctx.pg_password}"],
+            [
+                k,
+                *ns,
+                "create",
+                "secret",
+                "generic",
+                "dagster-postgresql",
+                f"--from-literal=postgresql-password={ctx.pg_password}",
+            ],
             "setup",
             secret=ctx.pg_password,
         )
@@ -153,7 +186,15 @@ def plan(ctx: Context) -> list[Step]:
     steps.append(
         Step(
             "secret: talent database URL",
-            [k, *ns, "create", "secret", "generic", "talent-database", f"--from-literal=database-url={database_url(ctx, 'talent')}"],
+            [
+                k,
+                *ns,
+                "create",
+                "secret",
+                "generic",
+                "talent-database",
+                f"--from-literal=database-url={database_url(ctx, 'talent')}",
+            ],
             "setup",
             secret=ctx.pg_password,
         )
@@ -162,9 +203,21 @@ def plan(ctx: Context) -> list[Step]:
     steps.append(
         Step(
             "install the platform",
-            [ctx.helm, "upgrade", "--install", "platform", "helm/platform", *ns,
-             "--values", "helm/values/platform.yaml", "--values", "helm/values/kind/platform.yaml",
-             "--wait", "--timeout", "10m"],
+            [
+                ctx.helm,
+                "upgrade",
+                "--install",
+                "platform",
+                "helm/platform",
+                *ns,
+                "--values",
+                "helm/values/platform.yaml",
+                "--values",
+                "helm/values/kind/platform.yaml",
+                "--wait",
+                "--timeout",
+                "10m",
+            ],
             "deploy",
         )
     )
@@ -172,9 +225,21 @@ def plan(ctx: Context) -> list[Step]:
         steps.append(
             Step(
                 f"install {team}",
-                [ctx.helm, "upgrade", "--install", team, "helm/code-location", *ns,
-                 "--values", f"helm/values/{team}.yaml", "--values", f"helm/values/kind/{team}.yaml",
-                 "--wait", "--timeout", "10m"],
+                [
+                    ctx.helm,
+                    "upgrade",
+                    "--install",
+                    team,
+                    "helm/code-location",
+                    *ns,
+                    "--values",
+                    f"helm/values/{team}.yaml",
+                    "--values",
+                    f"helm/values/kind/{team}.yaml",
+                    "--wait",
+                    "--timeout",
+                    "10m",
+                ],
                 "deploy",
             )
         )
@@ -182,16 +247,38 @@ def plan(ctx: Context) -> list[Step]:
     steps.append(
         Step(
             "generate demo records",
-            [ctx.python, "-c", f"from pathlib import Path; from talent_shared.seed import generate, write; "
-             f"write(Path({str(demo)!r}), *generate({DEMO_CANDIDATES}, {DEMO_JOBS}, seed=7), prefix='e2e')"],
+            [
+                ctx.python,
+                "-c",
+                f"from pathlib import Path; from talent_shared.seed import generate, write; "
+                f"write(Path({str(demo)!r}), *generate({DEMO_CANDIDATES}, {DEMO_JOBS}, seed=7), prefix='e2e')",
+            ],
             "verify",
         )
     )
     steps.append(
         Step(
             "upload demo records into the landing volume",
-            ["tar", "-C", str(demo), "-cf", "-", ".", "|", k, *ns, "exec", "-i", "deployment/candidates-code-server",
-             "--", "tar", "-xf", "-", "-C", "/landing"],
+            [
+                "tar",
+                "-C",
+                str(demo),
+                "-cf",
+                "-",
+                ".",
+                "|",
+                k,
+                *ns,
+                "exec",
+                "-i",
+                "deployment/candidates-code-server",
+                "--",
+                "tar",
+                "-xf",
+                "-",
+                "-C",
+                "/landing",
+            ],
             "verify",
             action=lambda c: upload(c, demo),
         )
@@ -199,8 +286,19 @@ def plan(ctx: Context) -> list[Step]:
     steps.append(
         Step(
             "wait for every location and a materialization of matches (GraphQL)",
-            [k, *ns, "port-forward", "service/platform-webserver", f"{WEBSERVER_PORT}:80", "&",
-             "curl", "-sf", f"http://127.0.0.1:{WEBSERVER_PORT}/graphql", "--json", json.dumps({"query": MATCHES_QUERY})],
+            [
+                k,
+                *ns,
+                "port-forward",
+                "service/platform-webserver",
+                f"{WEBSERVER_PORT}:80",
+                "&",
+                "curl",
+                "-sf",
+                f"http://127.0.0.1:{WEBSERVER_PORT}/graphql",
+                "--json",
+                json.dumps({"query": MATCHES_QUERY}),
+            ],
             "verify",
             action=wait_for_matches,
         )
@@ -208,7 +306,16 @@ def plan(ctx: Context) -> list[Step]:
     steps.append(
         Step(
             "the matches step pod carried its limits",
-            [k, *ns, "get", "jobs", "--selector", "dagster/op=matches", "--output", "jsonpath={.items[*].spec.template.spec.containers[0].resources}"],
+            [
+                k,
+                *ns,
+                "get",
+                "jobs",
+                "--selector",
+                "dagster/op=matches",
+                "--output",
+                "jsonpath={.items[*].spec.template.spec.containers[0].resources}",
+            ],
             "verify",
             action=check_matches_limits,
         )
@@ -216,8 +323,17 @@ def plan(ctx: Context) -> list[Step]:
     steps.append(
         Step(
             "read the cost exporter's metrics",
-            [k, *ns, "port-forward", "service/platform-cost-exporter", f"{EXPORTER_PORT}:9108", "&",
-             "curl", "-sf", f"http://127.0.0.1:{EXPORTER_PORT}/metrics"],
+            [
+                k,
+                *ns,
+                "port-forward",
+                "service/platform-cost-exporter",
+                f"{EXPORTER_PORT}:9108",
+                "&",
+                "curl",
+                "-sf",
+                f"http://127.0.0.1:{EXPORTER_PORT}/metrics",
+            ],
             "verify",
             action=read_metrics,
         )
@@ -231,12 +347,24 @@ def teardown(ctx: Context, failed: bool) -> list[Step]:
         steps.append(
             Step(
                 "dump cluster info",
-                [ctx.kubectl, "cluster-info", "dump", "--namespaces", f"{NAMESPACE},{DB_NAMESPACE}", "--output-directory", str(ARTIFACTS / "cluster-info")],
+                [
+                    ctx.kubectl,
+                    "cluster-info",
+                    "dump",
+                    "--namespaces",
+                    f"{NAMESPACE},{DB_NAMESPACE}",
+                    "--output-directory",
+                    str(ARTIFACTS / "cluster-info"),
+                ],
                 "teardown",
             )
         )
         steps.append(
-            Step("dump events and pods", [ctx.kubectl, "get", "all,events,networkpolicies", "--all-namespaces", "--output", "wide"], "teardown")
+            Step(
+                "dump events and pods",
+                [ctx.kubectl, "get", "all,events,networkpolicies", "--all-namespaces", "--output", "wide"],
+                "teardown",
+            )
         )
     steps.append(Step("delete the cluster", [ctx.kind, "delete", "cluster", "--name", CLUSTER], "teardown"))
     return steps
@@ -259,8 +387,23 @@ def upload(ctx: Context, demo: Path) -> None:
         for path in sorted(demo.rglob("*")):
             tar.add(path, arcname=str(path.relative_to(demo)), recursive=False)
     subprocess.run(
-        [ctx.kubectl, "--namespace", NAMESPACE, "exec", "-i", "deployment/candidates-code-server", "--", "tar", "-xf", "-", "-C", "/landing"],
-        input=buf.getvalue(), check=True, timeout=120,
+        [
+            ctx.kubectl,
+            "--namespace",
+            NAMESPACE,
+            "exec",
+            "-i",
+            "deployment/candidates-code-server",
+            "--",
+            "tar",
+            "-xf",
+            "-",
+            "-C",
+            "/landing",
+        ],
+        input=buf.getvalue(),
+        check=True,
+        timeout=120,
     )
 
 
@@ -286,7 +429,9 @@ class PortForward:
 
 def graphql(port: int, query: str) -> dict:
     req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.load(resp)
@@ -300,7 +445,11 @@ def wait_for_matches(ctx: Context) -> None:
             try:
                 data = graphql(WEBSERVER_PORT, MATCHES_QUERY)["data"]
                 entries = data["workspaceOrError"]["locationEntries"]
-                loaded = {e["name"] for e in entries if (e["locationOrLoadError"] or {}).get("__typename") == "RepositoryLocation"}
+                loaded = {
+                    e["name"]
+                    for e in entries
+                    if (e["locationOrLoadError"] or {}).get("__typename") == "RepositoryLocation"
+                }
                 mats = (data.get("assetOrError") or {}).get("assetMaterializations") or []
                 last = {"loaded": sorted(loaded), "matches": mats}
                 if loaded == set(TEAMS) and mats:
@@ -315,7 +464,10 @@ def wait_for_matches(ctx: Context) -> None:
 def check_matches_limits(ctx: Context) -> None:
     out = subprocess.run(
         [ctx.kubectl, "--namespace", NAMESPACE, "get", "jobs", "--selector", "dagster/op=matches", "--output", "json"],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     jobs = json.loads(out.stdout)["items"]
     if not jobs:
@@ -328,9 +480,11 @@ def check_matches_limits(ctx: Context) -> None:
 
 
 def read_metrics(ctx: Context) -> None:
-    with PortForward(ctx, "service/platform-cost-exporter", EXPORTER_PORT, 9108):
-        with urllib.request.urlopen(f"http://127.0.0.1:{EXPORTER_PORT}/metrics", timeout=30) as resp:
-            body = resp.read().decode()
+    with (
+        PortForward(ctx, "service/platform-cost-exporter", EXPORTER_PORT, 9108),
+        urllib.request.urlopen(f"http://127.0.0.1:{EXPORTER_PORT}/metrics", timeout=30) as resp,
+    ):
+        body = resp.read().decode()
     talent = [line for line in body.splitlines() if line.startswith("talent_")]
     print("\n".join(talent[:20]) or body[:2000])
     if "# HELP" not in body:
@@ -390,7 +544,9 @@ def main(argv: Sequence[str]) -> int:
         print_plan(ctx)
         shutil.rmtree(ctx.workdir, ignore_errors=True)
         return 0
-    missing = [t for t in ("docker", "kind", "kubectl") if not shutil.which(t)] + ([] if Path(ctx.helm).exists() or shutil.which("helm") else ["helm"])
+    missing = [t for t in ("docker", "kind", "kubectl") if not shutil.which(t)] + (
+        [] if Path(ctx.helm).exists() or shutil.which("helm") else ["helm"]
+    )
     if missing:
         print(f"missing tools: {', '.join(missing)} (see helm/README.md)", file=sys.stderr)
         return 2

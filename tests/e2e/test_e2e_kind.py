@@ -29,7 +29,15 @@ def kind():
 
 @pytest.fixture
 def ctx(kind, tmp_path):
-    return kind.Context(helm="helm", kubectl="kubectl", kind="kind", docker="docker", python=sys.executable, pg_password="pw-for-tests-only", workdir=tmp_path)
+    return kind.Context(
+        helm="helm",
+        kubectl="kubectl",
+        kind="kind",
+        docker="docker",
+        python=sys.executable,
+        pg_password="pw-for-tests-only",
+        workdir=tmp_path,
+    )
 
 
 def _index(steps, predicate) -> int:
@@ -66,7 +74,9 @@ def test_teardown_always_deletes_the_cluster_and_dumps_on_failure(kind, ctx) -> 
     assert bad[0].argv[1:3] == ["cluster-info", "dump"] and bad[-1].argv[1:3] == ["delete", "cluster"]
 
 
-@pytest.mark.parametrize("fail_at", ["install the platform", "wait for every location and a materialization of matches (GraphQL)", None])
+@pytest.mark.parametrize(
+    "fail_at", ["install the platform", "wait for every location and a materialization of matches (GraphQL)", None]
+)
 def test_run_tears_down_even_on_failure(kind, ctx, fail_at) -> None:
     ran = []
 
@@ -119,7 +129,9 @@ def test_secrets_are_redacted_in_the_printed_plan(kind, ctx) -> None:
 
 
 def test_plan_command_prints_without_side_effects() -> None:
-    out = subprocess.run([sys.executable, str(HERE / "kind.py"), "plan"], capture_output=True, text=True, timeout=60, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, str(HERE / "kind.py"), "plan"], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
     assert out.returncode == 0, out.stderr
     assert "kind create cluster" in out.stdout and "kind delete cluster --name talent-e2e" in out.stdout
 
@@ -133,7 +145,12 @@ def test_manifests_validate(kind) -> None:
     for d in docs:
         kubernetes_validate.validate(d, "1.32.0", strict=True)
     kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
-    assert {("Namespace", "talent"), ("Deployment", "postgres"), ("Service", "postgres"), ("PersistentVolumeClaim", "talent-landing")} <= kinds
+    assert {
+        ("Namespace", "talent"),
+        ("Deployment", "postgres"),
+        ("Service", "postgres"),
+        ("PersistentVolumeClaim", "talent-landing"),
+    } <= kinds
     talent_ns = next(d for d in docs if d["kind"] == "Namespace" and d["metadata"]["name"] == "talent")
     assert talent_ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     pg = next(d for d in docs if d["kind"] == "Deployment")

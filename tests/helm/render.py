@@ -100,7 +100,9 @@ class Render:
 
 
 @functools.lru_cache(maxsize=64)
-def _template(chart: str, release: str, values: tuple[str, ...], sets: tuple[str, ...], show_only: tuple[str, ...], namespace: str) -> Render:
+def _template(
+    chart: str, release: str, values: tuple[str, ...], sets: tuple[str, ...], show_only: tuple[str, ...], namespace: str
+) -> Render:
     args = ["template", release, chart, "--namespace", namespace, "--kube-version", KUBE_VERSION]
     for v in values:
         args += ["-f", v]
@@ -184,7 +186,16 @@ def pod_specs(docs: Iterable[Mapping[str, Any]]) -> Iterator[tuple[str, Mapping[
 # --- the "restricted" Pod Security Standard ----------------------------------------------------
 # https://kubernetes.io/docs/concepts/security/pod-security-standards/ (restricted, v1.32), plus
 # what this project requires on top: numeric runAsUser and a read-only root filesystem.
-_ALLOWED_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+_ALLOWED_VOLUME_TYPES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
 _BASELINE_FORBIDDEN_POD = ("hostNetwork", "hostPID", "hostIPC")
 
 
@@ -203,7 +214,11 @@ def restricted_violations(spec: Mapping[str, Any]) -> list[str]:
         problems.append("pod: seccompProfile.type must be RuntimeDefault or Localhost")
     for sysctl in psc.get("sysctls") or []:
         problems.append(f"pod: sysctl {sysctl.get('name')} set")
-    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or []), *(spec.get("ephemeralContainers") or [])]
+    containers = [
+        *(spec.get("initContainers") or []),
+        *(spec.get("containers") or []),
+        *(spec.get("ephemeralContainers") or []),
+    ]
     if not containers:
         problems.append("pod: no containers")
     for c in containers:

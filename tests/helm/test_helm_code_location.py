@@ -8,7 +8,11 @@ import pytest
 TEAMS = ("candidates", "jobs", "matching")
 
 
-@pytest.fixture(scope="module", params=[(t, k) for t in TEAMS for k in (False, True)], ids=lambda p: f"{p[0]}-{'kind' if p[1] else 'prod'}")
+@pytest.fixture(
+    scope="module",
+    params=[(t, k) for t in TEAMS for k in (False, True)],
+    ids=lambda p: f"{p[0]}-{'kind' if p[1] else 'prod'}",
+)
 def team(render, request):
     name, kind = request.param
     return name, kind, render.render_team(name, kind=kind)
@@ -16,7 +20,7 @@ def team(render, request):
 
 def test_every_object_is_prefixed_by_the_release(render, team) -> None:
     name, _, out = team
-    for kind, obj in out.keys():
+    for kind, obj in out.keys():  # noqa: SIM118 - a Render, not a dict
         assert obj.startswith(f"{name}-code-server"), (kind, obj)
     for d in out.docs:
         assert d["metadata"]["namespace"] == render.NAMESPACE
@@ -41,7 +45,11 @@ def test_code_server_serves_the_location_over_grpc(render, team) -> None:
     svc = out.get("Service", f"{name}-code-server")
     assert svc["spec"]["ports"] == [{"name": "grpc", "port": 4000, "targetPort": "grpc", "protocol": "TCP"}]
     assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
-    assert render.current_image(out) == c["image"] == (f"talent-{name}:e2e" if kind else f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/talent-{name}:0.1.0")
+    assert (
+        render.current_image(out)
+        == c["image"]
+        == (f"talent-{name}:e2e" if kind else f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/talent-{name}:0.1.0")
+    )
     assert dep["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
 
 
@@ -96,7 +104,9 @@ def test_team_rbac_is_namespaced_and_minimal(render, team) -> None:
         (("pods",), ("get", "list", "watch")),
         (("pods/log",), ("get",)),
     }
-    assert out.one("RoleBinding")["subjects"] == [{"kind": "ServiceAccount", "name": f"{name}-code-server", "namespace": render.NAMESPACE}]
+    assert out.one("RoleBinding")["subjects"] == [
+        {"kind": "ServiceAccount", "name": f"{name}-code-server", "namespace": render.NAMESPACE}
+    ]
 
 
 def test_network_policies_cover_server_and_job_pods(render, team) -> None:
@@ -115,7 +125,7 @@ def test_no_kind_name_collision_across_releases(render, kind: bool) -> None:
     seen: dict[tuple[str, str], str] = {}
     releases = {"platform": render.render_platform(kind=kind), **{t: render.render_team(t, kind=kind) for t in TEAMS}}
     for release, out in releases.items():
-        for key in out.keys():
+        for key in out.keys():  # noqa: SIM118 - a Render, not a dict
             assert key not in seen, f"{key} rendered by both {seen[key]} and {release}"
             seen[key] = release
 
@@ -127,7 +137,10 @@ def test_workspace_hosts_are_the_team_services(render, kind: bool) -> None:
         team = render.render_team(server["location_name"], kind=kind)
         svc = team.get("Service", server["host"])
         assert svc["spec"]["ports"][0]["port"] == server["port"]
-        assert team.get("Deployment", server["host"])["spec"]["template"]["spec"]["containers"][0]["command"][-1] == server["location_name"]
+        assert (
+            team.get("Deployment", server["host"])["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+            == server["location_name"]
+        )
     assert sorted(s["location_name"] for s in servers) == sorted(TEAMS)
 
 
@@ -136,7 +149,10 @@ def test_same_secret_name_as_the_platform(render) -> None:
     for t in TEAMS:
         (c,) = render.render_team(t).get("Deployment", f"{t}-code-server")["spec"]["template"]["spec"]["containers"]
         pg = next(e for e in c["env"] if e["name"] == "DAGSTER_PG_PASSWORD")
-        assert pg["valueFrom"]["secretKeyRef"] == {"name": platform["postgres_password_secret"], "key": "postgresql-password"}
+        assert pg["valueFrom"]["secretKeyRef"] == {
+            "name": platform["postgres_password_secret"],
+            "key": "postgresql-password",
+        }
 
 
 @pytest.mark.parametrize(
@@ -151,7 +167,7 @@ def test_same_secret_name_as_the_platform(render) -> None:
         (["platform.postgresqlSecretName="], "platform.postgresqlSecretName is required"),
         (["env.OPENAI_API_KEY=sk-123"], "env.OPENAI_API_KEY looks like a credential"),
         (["env.TALENT_DATABASE_URL=postgresql://u:p@h/db"], "env.TALENT_DATABASE_URL looks like a credential"),
-        (["json:secretEnv.X={\"secretName\":\"s\"}"], "missing property 'key'"),
+        (['json:secretEnv.X={"secretName":"s"}'], "missing property 'key'"),
         (["codeServer.replica=2"], "additional properties 'replica' not allowed"),
         (["location.name=Candidates"], "at '/location/name'"),
     ],

@@ -17,18 +17,24 @@ def platform(render, request):
 
 def test_everything_namespaced_nothing_cluster_wide(render, platform) -> None:
     kinds = {d["kind"] for d in platform.docs}
-    assert not kinds & {"ClusterRole", "ClusterRoleBinding", "Namespace", "CustomResourceDefinition", "PodSecurityPolicy"}
+    assert not kinds & {
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Namespace",
+        "CustomResourceDefinition",
+        "PodSecurityPolicy",
+    }
     for d in platform.docs:
         assert d["metadata"]["namespace"] == render.NAMESPACE, d["metadata"]["name"]
 
 
 def test_instance_config_is_a_valid_dagster_instance(render, platform, tmp_path, monkeypatch) -> None:
     """dagster.yaml loads with dagster's own schema (no database connection is made)."""
+    from dagster._config import process_config
     from dagster._core.instance.config import dagster_instance_config
     from dagster._core.instance.ref import InstanceRef
     from dagster_k8s import K8sRunLauncher
     from dagster_postgres.utils import pg_url_from_config
-    from dagster._config import process_config
 
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -93,7 +99,10 @@ def test_webserver_and_daemon_mount_instance_and_workspace(render, platform) -> 
         assert mounts["/opt/dagster/dagster_home/dagster.yaml"]["subPath"] == "dagster.yaml"
         assert "/dagster-workspace/" in mounts and "/tmp" in mounts and "/opt/dagster/dagster_home" in mounts
         env = {e["name"]: e for e in c["env"]}
-        assert env["DAGSTER_PG_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "dagster-postgresql", "key": "postgresql-password"}
+        assert env["DAGSTER_PG_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": "dagster-postgresql",
+            "key": "postgresql-password",
+        }
         assert set(pod["metadata"]["annotations"]) >= {"checksum/dagster-instance", "checksum/dagster-workspace"}
         assert pod["spec"]["automountServiceAccountToken"] is True
         assert pod["spec"]["serviceAccountName"] == "platform-dagster"
@@ -116,7 +125,9 @@ def test_rbac_is_least_privilege(render, platform) -> None:
     ]
     binding = platform.one("RoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "platform-dagster", "namespace": render.NAMESPACE}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "platform-dagster", "namespace": render.NAMESPACE}
+    ]
 
 
 def test_migrate_hook_runs_both_migrations_before_install_and_upgrade(render, platform) -> None:
@@ -126,7 +137,9 @@ def test_migrate_hook_runs_both_migrations_before_install_and_upgrade(render, pl
     assert c["command"][-1] == "dagster instance migrate && talent db migrate"
     hook_cm = platform.get("ConfigMap", "platform-migrate-instance")
     assert hook_cm["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
-    assert int(hook_cm["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
+    assert int(hook_cm["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
+        job["metadata"]["annotations"]["helm.sh/hook-weight"]
+    )
     assert hook_cm["data"] == platform.get("ConfigMap", "platform-instance")["data"]
     env = {e["name"] for e in c["env"]}
     assert {"DAGSTER_PG_PASSWORD", "TALENT_DATABASE_URL", "TALENT_EMBEDDING_DIM"} <= env
@@ -159,7 +172,7 @@ def test_dashboards_and_rules_come_from_the_chart_files(render) -> None:
     rule_files = sorted(render.PLATFORM_CHART.glob("rules/*.yaml"))
     rules = prod.all("PrometheusRule")
     assert len(rules) == len(rule_files)
-    for path, rule in zip(rule_files, sorted(rules, key=lambda r: r["metadata"]["name"])):
+    for path, rule in zip(rule_files, sorted(rules, key=lambda r: r["metadata"]["name"]), strict=True):
         assert rule["spec"] == yaml.safe_load(path.read_text())
 
 
@@ -199,7 +212,12 @@ def test_checksums_stable_and_follow_the_config(render) -> None:
 def test_network_policies_default_deny_then_allow(render, platform) -> None:
     policies = {p["metadata"]["name"]: p["spec"] for p in platform.all("NetworkPolicy")}
     assert policies["platform-default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
-    assert {"platform-allow-dns", "platform-allow-database", "platform-allow-dagster", "platform-allow-webserver-ingress"} <= set(policies)
+    assert {
+        "platform-allow-dns",
+        "platform-allow-database",
+        "platform-allow-dagster",
+        "platform-allow-webserver-ingress",
+    } <= set(policies)
     grpc = policies["platform-allow-dagster"]["egress"][0]
     assert grpc["to"] == [{"podSelector": {"matchLabels": {"talent.io/role": "code-server"}}}]
 
@@ -215,7 +233,10 @@ def test_network_policies_default_deny_then_allow(render, platform) -> None:
         (["postgresql.secretName="], "postgresql.secretName is required"),
         (["app.databaseUrlSecret.name="], "app.databaseUrlSecret.name is required"),
         (["app.env.OPENAI_API_KEY=sk-123"], "app.env.OPENAI_API_KEY looks like a credential"),
-        (['json:codeLocations=[{"name":"jobs","host":"a","port":4000},{"name":"jobs","host":"b","port":4000}]'], 'location name "jobs" is listed twice'),
+        (
+            ['json:codeLocations=[{"name":"jobs","host":"a","port":4000},{"name":"jobs","host":"b","port":4000}]'],
+            'location name "jobs" is listed twice',
+        ),
         (["json:codeLocations=[]"], "minItems"),
         (["webserver.replica=2"], "additional properties 'replica' not allowed"),
         (["postgresql.scheme=postgres"], "at '/postgresql/scheme': value must be one of"),
@@ -230,5 +251,11 @@ def test_invalid_values_fail_with_a_clear_message(render, sets: list[str], messa
 
 def test_fail_messages_are_not_hidden_by_show_only(render) -> None:
     """dagster's helm_template renders twice because --show-only can hide a `fail`; ours fire anyway."""
-    with pytest.raises(render.HelmError, match="postgresql.host is required"):
-        render.template(render.PLATFORM_CHART, "platform", render.values_files("platform"), ["postgresql.host="], ["templates/service-webserver.yaml"])
+    with pytest.raises(render.HelmError, match=r"postgresql\.host is required"):
+        render.template(
+            render.PLATFORM_CHART,
+            "platform",
+            render.values_files("platform"),
+            ["postgresql.host="],
+            ["templates/service-webserver.yaml"],
+        )

@@ -14,7 +14,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TEAMS = ("candidates", "jobs", "matching")
-DOCKERFILES = {**{t: REPO / "code_locations" / t / "Dockerfile" for t in TEAMS}, "platform": REPO / "shared_lib" / "platform.Dockerfile"}
+DOCKERFILES = {
+    **{t: REPO / "code_locations" / t / "Dockerfile" for t in TEAMS},
+    "platform": REPO / "shared_lib" / "platform.Dockerfile",
+}
 
 
 def _hadolint() -> str:
@@ -42,7 +45,9 @@ def _instructions(path: Path) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("image", sorted(DOCKERFILES))
 def test_hadolint_clean(image: str) -> None:
-    result = subprocess.run([_hadolint(), "--no-color", str(DOCKERFILES[image])], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [_hadolint(), "--no-color", str(DOCKERFILES[image])], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -53,7 +58,7 @@ def test_shape(image: str) -> None:
     assert len(froms) == 2, "multi-stage: build + runtime"
     bases = {f.split()[0] for f in froms}
     assert len(bases) == 1 and re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", bases.pop())
-    runtime = ins[[i for i, (w, _) in enumerate(ins) if w == "FROM"][1]:]
+    runtime = ins[[i for i, (w, _) in enumerate(ins) if w == "FROM"][1] :]
     users = [rest for word, rest in runtime if word == "USER"]
     assert users and re.fullmatch(r"[1-9][0-9]*(:[1-9][0-9]*)?", users[-1]), "numeric non-root USER"
     assert not [w for w, _ in ins if w == "ENTRYPOINT"], "an ENTRYPOINT would prefix dagster's run/step args"
@@ -77,8 +82,12 @@ def test_location_image_installs_only_its_location(team: str) -> None:
 
 
 def test_dockerignore_sends_only_sources() -> None:
-    lines = [l.strip() for l in (REPO / ".dockerignore").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    lines = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert lines[0] == "*"
-    allowed = {l[1:] for l in lines if l.startswith("!")}
+    allowed = {line[1:] for line in lines if line.startswith("!")}
     assert {"constraints.txt", "shared_lib/src/", "code_locations/*/src/"} <= allowed
     assert not any(a.startswith((".venv", ".git", "tests", "helm", "terraform", ".tools")) for a in allowed)

@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 TEAMS = ("candidates", "jobs", "matching")
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}  # not in the core schemas; checked structurally
@@ -87,7 +86,17 @@ def test_restricted_check_catches_violations(render) -> None:
         "containers": [{"name": "c", "securityContext": {"runAsUser": 0, "capabilities": {"add": ["SYS_ADMIN"]}}}],
     }
     problems = " | ".join(render.restricted_violations(bad))
-    for expected in ("hostNetwork", "hostPath", "seccompProfile", "runAsNonRoot", "runAsUser", "allowPrivilegeEscalation", "drop ALL", "SYS_ADMIN", "readOnlyRootFilesystem"):
+    for expected in (
+        "hostNetwork",
+        "hostPath",
+        "seccompProfile",
+        "runAsNonRoot",
+        "runAsUser",
+        "allowPrivilegeEscalation",
+        "drop ALL",
+        "SYS_ADMIN",
+        "readOnlyRootFilesystem",
+    ):
         assert expected in problems, expected
 
 
@@ -97,7 +106,9 @@ def test_checkov_has_no_failed_check(rendered) -> None:
         _missing(f"checkov not found at {CHECKOV}; run `make tools`")
     result = subprocess.run(
         [str(CHECKOV), "-d", str(directory), "--framework", "kubernetes", "--compact", "-o", "json", "--skip-download"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode in (0, 1), f"checkov crashed ({result.returncode}):\n{result.stderr[-3000:]}"
     report = json.loads(result.stdout)
@@ -109,7 +120,9 @@ def test_checkov_has_no_failed_check(rendered) -> None:
     skipped = k8s["results"]["skipped_checks"]
     assert {s["check_id"] for s in skipped} <= {"CKV_K8S_15", "CKV_K8S_35", "CKV_K8S_38", "CKV_K8S_43", "CKV_K8S_9"}
     for s in skipped:
-        assert len((s.get("check_result") or {}).get("suppress_comment", "")) > 20, f"{s['check_id']} skipped without a reason"
+        assert len((s.get("check_result") or {}).get("suppress_comment", "")) > 20, (
+            f"{s['check_id']} skipped without a reason"
+        )
 
 
 def test_checkov_skips_are_annotations_with_reasons(rendered) -> None:

@@ -19,7 +19,6 @@ import sys
 from typing import Any
 
 import pytest
-import yaml
 
 TEAMS = ("candidates", "jobs", "matching")
 ARGS = ["dagster", "api", "execute_step", "{}"]
@@ -38,8 +37,8 @@ def _assets(team: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _launcher(render, kind: bool):
-    from dagster_k8s import K8sRunLauncher
     from dagster._config import process_config
+    from dagster_k8s import K8sRunLauncher
 
     config = render.instance_yaml(render.render_platform(kind=kind))["run_launcher"]["config"]
     processed = process_config(K8sRunLauncher.config_type(), config)
@@ -50,7 +49,12 @@ def _launcher(render, kind: bool):
 def effective_step_job(render, team: str, op_name: str, op_tags: dict[str, Any], kind: bool = False):
     """Returns (V1Job, merged K8sContainerContext) for one asset's step."""
     from dagster_k8s.container_context import K8sContainerContext
-    from dagster_k8s.job import DagsterK8sJobConfig, UserDefinedDagsterK8sConfig, construct_dagster_k8s_job, get_user_defined_k8s_config
+    from dagster_k8s.job import (
+        DagsterK8sJobConfig,
+        UserDefinedDagsterK8sConfig,
+        construct_dagster_k8s_job,
+        get_user_defined_k8s_config,
+    )
 
     lc = _launcher(render, kind)
     launcher_ctx = K8sContainerContext(
@@ -106,7 +110,9 @@ def test_every_asset_step_pod_carries_its_declared_resources(render, team: str, 
     report = []
     for op_name, tags in _assets(team):
         declared = get_user_defined_k8s_config(tags).container_config.get("resources")
-        assert declared and declared.get("requests") and declared.get("limits"), f"{team}/{op_name} declares no resources"
+        assert declared and declared.get("requests") and declared.get("limits"), (
+            f"{team}/{op_name} declares no resources"
+        )
         job, ctx = effective_step_job(render, team, op_name, tags, kind)
         body = _api_dict(job)
         pod = body["spec"]["template"]["spec"]
@@ -120,7 +126,9 @@ def test_every_asset_step_pod_carries_its_declared_resources(render, team: str, 
         assert body["spec"]["backoffLimit"] == 0
         env = {e["name"] for e in container["env"]}
         assert {"DAGSTER_PG_PASSWORD", "DAGSTER_HOME", "TALENT_DATABASE_URL"} <= env
-        assert [s["configMapRef"]["name"] for s in container["envFrom"] if "configMapRef" in s] == [f"{team}-code-server-env"]
+        assert [s["configMapRef"]["name"] for s in container["envFrom"] if "configMapRef" in s] == [
+            f"{team}-code-server-env"
+        ]
         assert body["spec"]["template"]["metadata"]["labels"]["talent.io/code-location"] == team
         assert container["image"] == render.current_image(render.render_team(team, kind=kind))
         report.append(f"{team}/{op_name}: requests={declared['requests']} limits={declared['limits']}")

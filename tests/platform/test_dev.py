@@ -57,7 +57,9 @@ def test_dev_serves_the_ui_with_three_locations_and_stops_cleanly(state_dir: Pat
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TALENT_")}
     env["TALENT_HOME"] = str(tmp_path)
-    proc = subprocess.Popen([TALENT, "dev", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [TALENT, "dev", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         deadline = time.monotonic() + 240
         data = None
@@ -66,13 +68,19 @@ def test_dev_serves_the_ui_with_three_locations_and_stops_cleanly(state_dir: Pat
             try:
                 data = _graphql(port)
                 entries = data["workspaceOrError"]["locationEntries"]
-                if len(entries) == 3 and all(e["locationOrLoadError"]["__typename"] == "RepositoryLocation" for e in entries):
+                if len(entries) == 3 and all(
+                    e["locationOrLoadError"]["__typename"] == "RepositoryLocation" for e in entries
+                ):
                     break
             except (OSError, KeyError, TypeError):
                 pass
             time.sleep(1)
         assert data is not None
-        assert sorted(e["name"] for e in data["workspaceOrError"]["locationEntries"]) == ["candidates", "jobs", "matching"]
+        assert sorted(e["name"] for e in data["workspaceOrError"]["locationEntries"]) == [
+            "candidates",
+            "jobs",
+            "matching",
+        ]
         edges = {
             ("/".join(dep["path"]), "/".join(node["assetKey"]["path"]))
             for node in data["assetNodes"]

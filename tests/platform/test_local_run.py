@@ -48,7 +48,10 @@ def _run(landing: Path, state: Path, timeout: float = 600) -> tuple[int, dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TALENT_")}
     proc = subprocess.run(
         [TALENT, "local", "run", "--landing", str(landing), "--state", str(state), "--json", "--timeout", str(timeout)],
-        capture_output=True, text=True, env=env, timeout=timeout + 120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout + 120,
     )
     assert _talent_processes(state) == [], "processes outlived talent local run"
     try:

@@ -8,7 +8,14 @@ from talent_jobs.definitions import defs
 from talent_shared.compute import K8S_CONFIG_TAG
 from talent_shared.testing import store_records
 
-RECORD = {"id": "j-1", "title": "Senior Backend Engineer", "description": "Python and Kubernetes on AWS, 5+ years.", "required_skills": ["Python"], "min_years_experience": 5, "remote": True}
+RECORD = {
+    "id": "j-1",
+    "title": "Senior Backend Engineer",
+    "description": "Python and Kubernetes on AWS, 5+ years.",
+    "required_skills": ["Python"],
+    "min_years_experience": 5,
+    "remote": True,
+}
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +59,16 @@ def test_normalizes_and_embeds_a_partition(talent_env, db) -> None:
         )
         assert result.success
         metadata = result.asset_materializations_for_node(
-            next(a.op.name for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.key.to_user_string() == "normalized_jobs")
+            next(
+                a.op.name
+                for a in defs.assets
+                if isinstance(a, dg.AssetsDefinition) and a.key.to_user_string() == "normalized_jobs"
+            )
         )[0].metadata
         assert metadata["llm_calls"].value == 1 and metadata["llm_input_tokens"].value > 0
     profile = db.execute("SELECT profile FROM talent.profiles WHERE record_id = %s", (record_id,)).fetchone()[0]
     assert profile["skills"] and profile["years_experience"] >= 5
-    (dims,) = db.execute("SELECT vector_dims(embedding) FROM talent.job_vectors WHERE record_id = %s", (record_id,)).fetchone()
+    (dims,) = db.execute(
+        "SELECT vector_dims(embedding) FROM talent.job_vectors WHERE record_id = %s", (record_id,)
+    ).fetchone()
     assert dims == 384

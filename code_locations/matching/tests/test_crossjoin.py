@@ -82,16 +82,25 @@ def test_recruiters_pick_ranks_in_top_three(talent_env, db) -> None:
     expected = json.loads((PROFESSIONS / "expected.json").read_text())
     expected.pop("_about")
     for entity, folder in (("candidate", "candidates"), ("job", "jobs")):
-        records = [json.loads(line) for f in sorted((PROFESSIONS / "landing" / folder).glob("*.jsonl")) for line in f.read_text().splitlines() if line.strip()]
+        records = [
+            json.loads(line)
+            for f in sorted((PROFESSIONS / "landing" / folder).glob("*.jsonl"))
+            for line in f.read_text().splitlines()
+            if line.strip()
+        ]
         _load(db, entity, records)
     run_matching(db, k=10, explain=lambda c, j, overlap: f"shares {', '.join(overlap)}")
     tops = {}
-    for cid, jid, rank in db.execute("SELECT candidate_id, job_id, candidate_rank FROM talent.matches WHERE candidate_rank <= 3"):
+    for cid, jid, rank in db.execute(
+        "SELECT candidate_id, job_id, candidate_rank FROM talent.matches WHERE candidate_rank <= 3"
+    ):
         tops.setdefault(cid, {})[rank] = jid
     assert set(tops) == set(expected)
     hits = sum(expected[c] in tops[c].values() for c in expected)
     assert hits / len(expected) >= 0.75, {c: tops[c] for c in expected if expected[c] not in tops[c].values()}
-    explained = db.execute("SELECT count(*) FROM talent.matches WHERE candidate_rank <= 3 AND explanation IS NOT NULL").fetchone()[0]
+    explained = db.execute(
+        "SELECT count(*) FROM talent.matches WHERE candidate_rank <= 3 AND explanation IS NOT NULL"
+    ).fetchone()[0]
     assert explained == 3 * len(expected)
 
 
@@ -102,5 +111,11 @@ def test_small_k_keeps_best(talent_env, db, k: int) -> None:
     _load(db, "job", jobs)
     run_matching(db, k=k)
     for cid in (c["id"] for c in cands):
-        ranks = [r for (r,) in db.execute("SELECT candidate_rank FROM talent.matches WHERE candidate_id = %s AND candidate_rank IS NOT NULL", (cid,))]
+        ranks = [
+            r
+            for (r,) in db.execute(
+                "SELECT candidate_rank FROM talent.matches WHERE candidate_id = %s AND candidate_rank IS NOT NULL",
+                (cid,),
+            )
+        ]
         assert sorted(ranks) == list(range(1, k + 1))

@@ -46,5 +46,7 @@ def test_matches_runs_and_explains(talent_env, db) -> None:
         assert metadata["changed_candidates"].value == 12 and metadata["changed_jobs"].value == 6
         again = dg.materialize([a for a in defs.assets], selection=[MATCHES], instance=instance)
         assert again.asset_materializations_for_node("matches")[0].metadata["rows_written"].value == 0
-    top = db.execute("SELECT count(*) FROM talent.matches WHERE candidate_rank <= 3 AND explanation IS NOT NULL").fetchone()[0]
+    top = db.execute(
+        "SELECT count(*) FROM talent.matches WHERE candidate_rank <= 3 AND explanation IS NOT NULL"
+    ).fetchone()[0]
     assert top == 12 * 3

@@ -7,7 +7,6 @@ run over many partitions can only give them all one data version; the two downst
 in single-run backfills over whatever partitions automation requests at once.
 """
 
-
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 

@@ -30,7 +30,9 @@ class _Record(BaseModel):
 
     def canonical_json(self) -> str:
         """Key-sorted JSON of what was received: the input to the content hash."""
-        return json.dumps(self.model_dump(mode="json", exclude_unset=True), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(
+            self.model_dump(mode="json", exclude_unset=True), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        )
 
     def content_hash(self) -> str:
         """The record's data version: equal content, equal hash, whatever the key order or source."""
@@ -85,7 +87,9 @@ def parse_record(entity: Entity, value: Any) -> RawRecord:
     not nullable), so explicit nulls are rejected rather than read as "absent".
     """
     if not isinstance(value, dict):
-        raise RecordRejected(f"record: expected a JSON object, got {type(value).__name__ if value is not None else 'null'}")
+        raise RecordRejected(
+            f"record: expected a JSON object, got {type(value).__name__ if value is not None else 'null'}"
+        )
     nulls = sorted(k for k, v in value.items() if v is None and k in MODELS[entity].model_fields)
     if nulls:
         raise RecordRejected("; ".join(f"{k}: must not be null" for k in nulls))

@@ -21,36 +21,105 @@ class Profession:
 
 
 PROFESSIONS: tuple[Profession, ...] = (
-    Profession("software", ("Backend Engineer", "Software Engineer", "Platform Engineer", "Python Developer"),
-               ("Python", "SQL", "Kubernetes", "Docker", "AWS", "Go", "Terraform", "CI/CD", "REST APIs", "Linux"),
-               ("built and ran services", "designed data pipelines", "automated deployments", "owned on-call")),
-    Profession("frontend", ("Frontend Engineer", "React Developer", "UI Engineer"),
-               ("JavaScript", "TypeScript", "React", "Node.js", "Figma", "GraphQL"),
-               ("shipped accessible interfaces", "built a design system", "improved page performance")),
-    Profession("data", ("Data Scientist", "Data Analyst", "Machine Learning Engineer"),
-               ("Python", "SQL", "Machine Learning", "Statistics", "Data Analysis", "ETL", "Excel"),
-               ("trained forecasting models", "built dashboards", "ran A/B tests")),
-    Profession("nursing", ("Registered Nurse", "ICU Nurse", "Pediatric Nurse", "Charge Nurse"),
-               ("Patient Care", "Medication Administration", "IV Therapy", "BLS", "ACLS", "EHR", "Wound Care", "Triage"),
-               ("cared for patients on a busy ward", "administered medication", "coordinated with physicians")),
-    Profession("accounting", ("Staff Accountant", "Senior Accountant", "Bookkeeper", "Financial Analyst"),
-               ("GAAP", "Reconciliation", "Accounts Payable", "Accounts Receivable", "Excel", "Tax Preparation", "Auditing", "Payroll"),
-               ("closed the books monthly", "prepared financial statements", "supported the annual audit")),
-    Profession("sales", ("Account Executive", "Sales Representative", "Business Development Manager"),
-               ("CRM", "Salesforce", "Lead Generation", "Negotiation", "Account Management", "B2B Sales", "Pipeline Management"),
-               ("exceeded quota", "built a pipeline from cold outreach", "managed key accounts")),
-    Profession("teaching", ("Primary School Teacher", "Math Teacher", "Special Education Teacher", "Science Teacher"),
-               ("Lesson Planning", "Classroom Management", "Curriculum Development", "Student Assessment", "Special Education", "Mathematics", "Literacy"),
-               ("taught mixed-ability classes", "designed a new curriculum", "mentored new teachers")),
-    Profession("culinary", ("Line Cook", "Sous Chef", "Pastry Chef", "Head Chef"),
-               ("Food Safety", "Menu Planning", "Knife Skills", "Pastry", "Line Cooking", "Kitchen Management"),
-               ("ran the grill station", "designed seasonal menus", "kept HACCP records")),
-    Profession("logistics", ("Warehouse Associate", "Logistics Coordinator", "Supply Chain Analyst"),
-               ("Forklift", "Inventory Management", "Logistics", "Excel", "Project Management"),
-               ("managed inbound shipments", "cut picking errors", "planned delivery routes")),
+    Profession(
+        "software",
+        ("Backend Engineer", "Software Engineer", "Platform Engineer", "Python Developer"),
+        ("Python", "SQL", "Kubernetes", "Docker", "AWS", "Go", "Terraform", "CI/CD", "REST APIs", "Linux"),
+        ("built and ran services", "designed data pipelines", "automated deployments", "owned on-call"),
+    ),
+    Profession(
+        "frontend",
+        ("Frontend Engineer", "React Developer", "UI Engineer"),
+        ("JavaScript", "TypeScript", "React", "Node.js", "Figma", "GraphQL"),
+        ("shipped accessible interfaces", "built a design system", "improved page performance"),
+    ),
+    Profession(
+        "data",
+        ("Data Scientist", "Data Analyst", "Machine Learning Engineer"),
+        ("Python", "SQL", "Machine Learning", "Statistics", "Data Analysis", "ETL", "Excel"),
+        ("trained forecasting models", "built dashboards", "ran A/B tests"),
+    ),
+    Profession(
+        "nursing",
+        ("Registered Nurse", "ICU Nurse", "Pediatric Nurse", "Charge Nurse"),
+        ("Patient Care", "Medication Administration", "IV Therapy", "BLS", "ACLS", "EHR", "Wound Care", "Triage"),
+        ("cared for patients on a busy ward", "administered medication", "coordinated with physicians"),
+    ),
+    Profession(
+        "accounting",
+        ("Staff Accountant", "Senior Accountant", "Bookkeeper", "Financial Analyst"),
+        (
+            "GAAP",
+            "Reconciliation",
+            "Accounts Payable",
+            "Accounts Receivable",
+            "Excel",
+            "Tax Preparation",
+            "Auditing",
+            "Payroll",
+        ),
+        ("closed the books monthly", "prepared financial statements", "supported the annual audit"),
+    ),
+    Profession(
+        "sales",
+        ("Account Executive", "Sales Representative", "Business Development Manager"),
+        (
+            "CRM",
+            "Salesforce",
+            "Lead Generation",
+            "Negotiation",
+            "Account Management",
+            "B2B Sales",
+            "Pipeline Management",
+        ),
+        ("exceeded quota", "built a pipeline from cold outreach", "managed key accounts"),
+    ),
+    Profession(
+        "teaching",
+        ("Primary School Teacher", "Math Teacher", "Special Education Teacher", "Science Teacher"),
+        (
+            "Lesson Planning",
+            "Classroom Management",
+            "Curriculum Development",
+            "Student Assessment",
+            "Special Education",
+            "Mathematics",
+            "Literacy",
+        ),
+        ("taught mixed-ability classes", "designed a new curriculum", "mentored new teachers"),
+    ),
+    Profession(
+        "culinary",
+        ("Line Cook", "Sous Chef", "Pastry Chef", "Head Chef"),
+        ("Food Safety", "Menu Planning", "Knife Skills", "Pastry", "Line Cooking", "Kitchen Management"),
+        ("ran the grill station", "designed seasonal menus", "kept HACCP records"),
+    ),
+    Profession(
+        "logistics",
+        ("Warehouse Associate", "Logistics Coordinator", "Supply Chain Analyst"),
+        ("Forklift", "Inventory Management", "Logistics", "Excel", "Project Management"),
+        ("managed inbound shipments", "cut picking errors", "planned delivery routes"),
+    ),
 )
 
-FIRST = ("Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jade", "Kofi", "Lena", "Mo", "Nia", "Omar", "Priya")
+FIRST = (
+    "Ana",
+    "Ben",
+    "Chen",
+    "Dara",
+    "Eli",
+    "Fatima",
+    "Gus",
+    "Hana",
+    "Ivan",
+    "Jade",
+    "Kofi",
+    "Lena",
+    "Mo",
+    "Nia",
+    "Omar",
+    "Priya",
+)
 LAST = ("Silva", "Okafor", "Novak", "Kim", "Larsen", "Haddad", "Moreau", "Tanaka", "Reyes", "Byrne", "Costa", "Ivanova")
 CITIES = ("Lisbon", "Berlin", "Austin", "Toronto", "Manchester", "Dublin", "Remote")
 SENIOR = (("Junior", 1, 2), ("", 3, 6), ("Senior", 7, 15))
@@ -101,7 +170,9 @@ def generate(candidates: int, jobs: int, seed: int = 0) -> tuple[list[dict], lis
     return [_candidate(rng, i, seed) for i in range(candidates)], [_job(rng, i, seed) for i in range(jobs)]
 
 
-def write(out: Path, candidates: list[dict], jobs: list[dict], *, per_file: int = 250, prefix: str = "seed") -> list[Path]:
+def write(
+    out: Path, candidates: list[dict], jobs: list[dict], *, per_file: int = 250, prefix: str = "seed"
+) -> list[Path]:
     written = []
     for folder, records in (("candidates", candidates), ("jobs", jobs)):
         target = out / folder

@@ -22,10 +22,18 @@ def _default_home() -> Path:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TALENT_", extra="ignore")
 
-    home: Path = Field(default_factory=_default_home, description="Local state: database, Dagster home, landing folder.")
-    database_url: str | None = Field(default=None, description="Postgres URL; unset means the embedded server under home.")
-    landing: str | None = Field(default=None, description="Landing zone: a folder or s3://bucket/prefix; unset means home/landing.")
-    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (tests, MinIO); unset means AWS.")
+    home: Path = Field(
+        default_factory=_default_home, description="Local state: database, Dagster home, landing folder."
+    )
+    database_url: str | None = Field(
+        default=None, description="Postgres URL; unset means the embedded server under home."
+    )
+    landing: str | None = Field(
+        default=None, description="Landing zone: a folder or s3://bucket/prefix; unset means home/landing."
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (tests, MinIO); unset means AWS."
+    )
 
     llm_provider: Literal["local", "openai"] = "local"
     embedding_provider: Literal["local", "openai"] = "local"

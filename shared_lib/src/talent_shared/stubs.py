@@ -13,10 +13,14 @@ from talent_shared.keys import CANDIDATE_VECTORS, JOB_VECTORS
 from talent_shared.partitions import candidates_partitions, jobs_partitions
 
 candidate_vectors_stub = dg.AssetSpec(
-    CANDIDATE_VECTORS, partitions_def=candidates_partitions, group_name="candidates",
+    CANDIDATE_VECTORS,
+    partitions_def=candidates_partitions,
+    group_name="candidates",
     description="Owned by the candidates location.",
 )
 job_vectors_stub = dg.AssetSpec(
-    JOB_VECTORS, partitions_def=jobs_partitions, group_name="jobs",
+    JOB_VECTORS,
+    partitions_def=jobs_partitions,
+    group_name="jobs",
     description="Owned by the jobs location.",
 )

@@ -16,8 +16,20 @@ from pathlib import Path
 import pytest
 
 TABLES = (
-    "ingested_sources", "inbox", "rejects", "raw_records", "profiles", "candidate_vectors", "job_vectors",
-    "matches", "match_inputs", "llm_usage", "llm_cache", "cost_estimates", "llm_budgets", "llm_prices",
+    "ingested_sources",
+    "inbox",
+    "rejects",
+    "raw_records",
+    "profiles",
+    "candidate_vectors",
+    "job_vectors",
+    "matches",
+    "match_inputs",
+    "llm_usage",
+    "llm_cache",
+    "cost_estimates",
+    "llm_budgets",
+    "llm_prices",
 )
 
 

@@ -83,7 +83,9 @@ def rejects(state: StateOpt = None, as_json: JsonOpt = False, limit: int = 200) 
         rows = conn.execute(
             "SELECT entity, source, line, reason, rejected_at FROM talent.rejects ORDER BY id DESC LIMIT %s", (limit,)
         ).fetchall()
-    items = [{"entity": e, "source": s, "line": line, "reason": r, "rejected_at": t.isoformat()} for e, s, line, r, t in rows]
+    items = [
+        {"entity": e, "source": s, "line": line, "reason": r, "rejected_at": t.isoformat()} for e, s, line, r, t in rows
+    ]
     if as_json:
         typer.echo(json.dumps(items, indent=2))
         return
@@ -106,7 +108,9 @@ def matches(
 
     if (candidate is None) == (job is None):
         raise typer.BadParameter("give exactly one of --candidate or --job")
-    me, other, rank = ("candidate_id", "job_id", "candidate_rank") if candidate else ("job_id", "candidate_id", "job_rank")
+    me, other, rank = (
+        ("candidate_id", "job_id", "candidate_rank") if candidate else ("job_id", "candidate_id", "job_rank")
+    )
     with database(state) as url, connect(url) as conn:
         rows = conn.execute(
             f"SELECT {other}, score, {rank}, similarity, skill_overlap, experience_fit, explanation FROM talent.matches"
@@ -115,8 +119,15 @@ def matches(
         ).fetchall()
     key = "job_id" if candidate else "candidate_id"
     items = [
-        {key: o, "score": round(s, 4), "rank": r, "similarity": round(sim, 4), "skill_overlap": round(ov, 4),
-         "experience_fit": round(fit, 4), "explanation": ex}
+        {
+            key: o,
+            "score": round(s, 4),
+            "rank": r,
+            "similarity": round(sim, 4),
+            "skill_overlap": round(ov, 4),
+            "experience_fit": round(fit, 4),
+            "explanation": ex,
+        }
         for o, s, r, sim, ov, fit, ex in rows
     ]
     if as_json:
@@ -183,7 +194,9 @@ def dev(
         with running_platform(home, str(landing), webserver_port=port, sensor_interval_seconds=5) as platform:
             view = load_workspace(platform.instance(), platform.workspace)
             typer.echo(f"Dagster UI: {platform.webserver_url}")
-            typer.echo(f"locations: {', '.join(sorted({loc for a in view.asset_graph.values() for loc in a['locations']}))}")
+            typer.echo(
+                f"locations: {', '.join(sorted({loc for a in view.asset_graph.values() for loc in a['locations']}))}"
+            )
             typer.echo(f"landing folder: {landing} (drop .json/.jsonl files under candidates/ or jobs/)")
             typer.echo(f"logs: {platform.state / 'logs'}; Ctrl-C stops everything")
             while True:
@@ -234,10 +247,16 @@ def serve_ingest(
 @cost_app.command("estimate")
 def cost_estimate(
     budget: Annotated[float | None, typer.Option(help="Exit 1 when the estimate is above this many USD.")] = None,
-    new_records: Annotated[int | None, typer.Option("--new-records", min=0, help="Cost of N new records instead.")] = None,
+    new_records: Annotated[
+        int | None, typer.Option("--new-records", min=0, help="Cost of N new records instead.")
+    ] = None,
     entity: Annotated[str, typer.Option(help="With --new-records: candidate or job.")] = "candidate",
-    backfill: Annotated[str | None, typer.Option(help="Cost of a backfill: ASSET or ASSET:P1,P2,... (plus downstream).")] = None,
-    reconcile_only: Annotated[bool, typer.Option("--reconcile", help="Only fill actual_usd of finished estimates.")] = False,
+    backfill: Annotated[
+        str | None, typer.Option(help="Cost of a backfill: ASSET or ASSET:P1,P2,... (plus downstream).")
+    ] = None,
+    reconcile_only: Annotated[
+        bool, typer.Option("--reconcile", help="Only fill actual_usd of finished estimates.")
+    ] = False,
     save: Annotated[bool, typer.Option(help="Record the estimate in talent.cost_estimates.")] = True,
     state: StateOpt = None,
     as_json: JsonOpt = False,
@@ -255,20 +274,31 @@ def cost_estimate(
     if state is not None:
         os.environ["TALENT_HOME"] = str(_state(state))
         get_settings.cache_clear()
-    home = Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") and state is None else Settings(home=_state(state)).dagster_home
+    home = (
+        Path(os.environ["DAGSTER_HOME"])
+        if os.environ.get("DAGSTER_HOME") and state is None
+        else Settings(home=_state(state)).dagster_home
+    )
     with database(state) as url, connect(url) as conn, dg.DagsterInstance.from_config(str(home)) as instance:
         graph = est.deployed_graph(fresh=True)  # as configured now, even if imported earlier
         deploy = est.estimate_deploy(conn, instance, graph)
-        still = {}
+        still: dict[str, set[str]] = {}
         for a in deploy.assets:
             if a.partitions or a.missing:
                 still.setdefault(a.code_location, set()).add(a.asset_key)
         reconciled = est.reconcile(conn, instance, still)
         conn.commit()
         if reconcile_only:
-            typer.echo(json.dumps({"reconciled": reconciled}, indent=2) if as_json else
-                       "\n".join(f"estimate {r['id']} ({r['code_location']}): estimated ${r['estimate_usd']:.6f},"
-                                 f" actual ${r['actual_usd']:.6f}" for r in reconciled) or "nothing to reconcile")
+            typer.echo(
+                json.dumps({"reconciled": reconciled}, indent=2)
+                if as_json
+                else "\n".join(
+                    f"estimate {r['id']} ({r['code_location']}): estimated ${r['estimate_usd']:.6f},"
+                    f" actual ${r['actual_usd']:.6f}"
+                    for r in reconciled
+                )
+                or "nothing to reconcile"
+            )
             return
         if new_records is not None:
             result = est.estimate_new_records(conn, new_records, entity, graph)
@@ -284,7 +314,10 @@ def cost_estimate(
     if as_json:
         typer.echo(json.dumps({**result.to_json(), "reconciled": reconciled}, indent=2))
     else:
-        typer.echo(f"{result.kind} estimate: ${result.total_usd:.6f}" + (f" (budget ${budget:.2f})" if budget is not None else ""))
+        typer.echo(
+            f"{result.kind} estimate: ${result.total_usd:.6f}"
+            + (f" (budget ${budget:.2f})" if budget is not None else "")
+        )
         for a in result.assets:
             typer.echo(
                 f"  {a.code_location:10} {a.asset_key:22} units {a.partitions:>6} (stale code {a.stale_code}, deps"
@@ -293,7 +326,9 @@ def cost_estimate(
         for loc, usd in result.by_location.items():
             typer.echo(f"  {loc}: ${usd:.6f}")
         for r in reconciled:
-            typer.echo(f"  reconciled estimate {r['id']} ({r['code_location']}): ${r['estimate_usd']:.6f} -> actual ${r['actual_usd']:.6f}")
+            typer.echo(
+                f"  reconciled estimate {r['id']} ({r['code_location']}): ${r['estimate_usd']:.6f} -> actual ${r['actual_usd']:.6f}"
+            )
     if result.over_budget:
         typer.echo(f"over budget: ${result.total_usd:.6f} > ${budget:.2f}", err=True)
         raise typer.Exit(1)

@@ -59,7 +59,7 @@ def daily_budget(conn: psycopg.Connection, location: str) -> Decimal:
 
 
 def spent_today(conn: psycopg.Connection, location: str) -> Decimal:
-    (spent,) = conn.execute(
+    (spent,) = conn.execute(  # type: ignore[misc]  # an aggregate always returns one row
         "SELECT coalesce(sum(cost_usd), 0) FROM talent.llm_usage"
         " WHERE code_location = %s AND created_at >= date_trunc('day', now(), 'UTC')",
         (location,),
@@ -130,13 +130,15 @@ def observed_cost_per_call(
     if model is not None:
         where.append("(model = %s OR model LIKE %s)")
         params += [model, model + "-%"]
-    total, calls = conn.execute(
+    total, calls = conn.execute(  # type: ignore[misc]  # an aggregate always returns one row
         f"SELECT coalesce(sum(cost_usd), 0), count(*) FROM talent.llm_usage WHERE {' AND '.join(where)}", params
     ).fetchone()
     return (Decimal(total) / calls, int(calls)) if calls else None
 
 
-def cost_per_record(conn: psycopg.Connection, location: str, sample_inputs: list[str] | None = None) -> tuple[Decimal, str]:
+def cost_per_record(
+    conn: psycopg.Connection, location: str, sample_inputs: list[str] | None = None
+) -> tuple[Decimal, str]:
     """Projected LLM cost of one new record in ``location``: the sum over its partitioned LLM assets of
     the observed mean per partition at the current code version (else any version); for an asset
     never observed, offline token counts of ``sample_inputs`` priced for the configured model."""
@@ -214,8 +216,11 @@ def preflight(context: dg.AssetExecutionContext, meter: Meter, partitions: int) 
     if not status.ok:
         raise dg.Failure(
             description=status.message(f"{ctx.asset_key} over {partitions} partition(s)"),
-            metadata={"budget_usd": float(status.budget), "spent_today_usd": float(status.spent),
-                      "projected_usd": float(status.projected)},
+            metadata={
+                "budget_usd": float(status.budget),
+                "spent_today_usd": float(status.spent),
+                "projected_usd": float(status.projected),
+            },
             allow_retries=False,
         )
     context.log.info(

@@ -104,7 +104,7 @@ def input_tokens(asset_key: str, text: str, model: str) -> int:
 def observed_output_tokens(conn: psycopg.Connection, asset_key: str) -> int | None:
     """Mean output tokens per successful call of ``asset_key``, from any provider (the local ones count
     the tokens of what they produce), over the observation window."""
-    (mean,) = conn.execute(
+    (mean,) = conn.execute(  # type: ignore[misc]  # an aggregate always returns one row
         "SELECT avg(output_tokens) FROM talent.llm_usage WHERE asset_key = %s AND NOT cache_hit AND status = 'ok'"
         " AND output_tokens > 0 AND created_at >= now() - interval '14 days'",
         (asset_key,),
@@ -151,8 +151,12 @@ def _sample_inputs(conn: psycopg.Connection, asset_key: str, partitions: list[st
     # explanations: the user message for pairs of stored profiles
     from talent_shared.providers.base import Profile, explanation_messages
 
-    cands = conn.execute("SELECT profile FROM talent.profiles WHERE entity = 'candidate' ORDER BY record_id LIMIT 20").fetchall()
-    jobs = conn.execute("SELECT profile FROM talent.profiles WHERE entity = 'job' ORDER BY record_id LIMIT 20").fetchall()
+    cands = conn.execute(
+        "SELECT profile FROM talent.profiles WHERE entity = 'candidate' ORDER BY record_id LIMIT 20"
+    ).fetchall()
+    jobs = conn.execute(
+        "SELECT profile FROM talent.profiles WHERE entity = 'job' ORDER BY record_id LIMIT 20"
+    ).fetchall()
     return [
         explanation_messages(Profile.model_validate(c), Profile.model_validate(j))[1]["content"]
         for (c,), (j,) in zip(cands, jobs, strict=False)
@@ -188,8 +192,14 @@ class AssetEstimate:
     partition_sample: list[str] = field(default_factory=list)
 
 
-def cost_of(conn: psycopg.Connection, location: str, asset_key: str, code_version: str | None, partitions: list[str],
-            units: int | None = None) -> tuple[Decimal, str]:
+def cost_of(
+    conn: psycopg.Connection,
+    location: str,
+    asset_key: str,
+    code_version: str | None,
+    partitions: list[str],
+    units: int | None = None,
+) -> tuple[Decimal, str]:
     """Cost of one unit (a partition; an explanation call for ``matches``) and how it was found."""
     from talent_shared.cost.budget import observed_cost_per_call, observed_cost_per_partition
 
@@ -204,7 +214,9 @@ def cost_of(conn: psycopg.Connection, location: str, asset_key: str, code_versio
         return found[0], f"observed-model ({found[1]} with {model})"
     out = observed_output_tokens(conn, asset_key)
     cost = offline_cost_per_partition(asset_key, _sample_inputs(conn, asset_key, partitions), out)
-    return cost, f"offline tokens ({model})" + ("" if out is None or operation == "embed" else f", observed output {out}")
+    return cost, f"offline tokens ({model})" + (
+        "" if out is None or operation == "embed" else f", observed output {out}"
+    )
 
 
 # -- the graph as deployed, and the instance's state --------------------------------------------
@@ -238,7 +250,10 @@ def deployed_graph(locations: tuple[str, ...] = LOCATIONS, *, fresh: bool = Fals
                 continue
             pdef = node.partitions_def
             graph[key.to_user_string()] = Node(
-                key.to_user_string(), location, node.code_version, sorted(p.to_user_string() for p in node.parent_keys),
+                key.to_user_string(),
+                location,
+                node.code_version,
+                sorted(p.to_user_string() for p in node.parent_keys),
                 getattr(pdef, "name", None) if pdef is not None else None,
             )
     return graph
@@ -252,13 +267,17 @@ def materialized_versions(instance: dg.DagsterInstance, node: Node) -> dict[str 
     key = dg.AssetKey.from_user_string(node.key)
     if node.partitions_def is None:
         event = instance.get_latest_materialization_event(key)
-        tags = (event.dagster_event.event_specific_data.materialization.tags or {}) if event and event.dagster_event else {}  # type: ignore[union-attr]
+        data = event.dagster_event.event_specific_data if event and event.dagster_event else None
+        materialization = getattr(data, "materialization", None)
+        tags = (materialization.tags or {}) if materialization is not None else {}
         return {None: tags.get(CODE_VERSION_TAG) if event else None}
     from dagster._core.event_api import AssetRecordsFilter
 
     partitions = instance.get_dynamic_partitions(node.partitions_def)
     # (get_latest_tags_by_partition only answers for a few whitelisted tags, not the code version)
-    latest_ids = instance.event_log_storage.get_latest_storage_id_by_partition(key, DagsterEventType.ASSET_MATERIALIZATION)
+    latest_ids = instance.event_log_storage.get_latest_storage_id_by_partition(
+        key, DagsterEventType.ASSET_MATERIALIZATION
+    )
     by_id = {sid: p for p, sid in latest_ids.items()}
     versions: dict[str | None, str | None] = {p: None for p in partitions}
     ids = sorted(by_id)
@@ -299,10 +318,17 @@ class Estimate:
                 return [conv(x) for x in v]
             return v
 
-        return conv({
-            "kind": self.kind, "total_usd": self.total_usd, "budget_usd": self.budget_usd, "over_budget": self.over_budget,
-            "by_location": self.by_location, "estimate_ids": self.ids, "assets": [asdict(a) for a in self.assets],
-        })
+        return conv(
+            {
+                "kind": self.kind,
+                "total_usd": self.total_usd,
+                "budget_usd": self.budget_usd,
+                "over_budget": self.over_budget,
+                "by_location": self.by_location,
+                "estimate_ids": self.ids,
+                "assets": [asdict(a) for a in self.assets],
+            }
+        )
 
 
 def _downstream(graph: dict[str, Node]) -> dict[str, list[str]]:
@@ -313,8 +339,13 @@ def _downstream(graph: dict[str, Node]) -> dict[str, list[str]]:
     return children
 
 
-def _charge(conn, graph: dict[str, Node], stale: dict[str, set[str | None]], causes: dict[str, dict[str, int]],
-            missing: dict[str, int]) -> list[AssetEstimate]:
+def _charge(
+    conn,
+    graph: dict[str, Node],
+    stale: dict[str, set[str | None]],
+    causes: dict[str, dict[str, int]],
+    missing: dict[str, int],
+) -> list[AssetEstimate]:
     out = []
     changed_candidates = len(stale.get("candidate_vectors", set()))
     for key in sorted(set(stale) | set(missing)):
@@ -324,13 +355,30 @@ def _charge(conn, graph: dict[str, Node], stale: dict[str, set[str | None]], cau
             per, method, units = Decimal(0), "no LLM calls", len(stale.get(key, ()))
         elif LLM_ASSETS[key][1] == "explain":
             units = EXPLAIN_TOP * changed_candidates if stale.get(key) else 0
-            per, method = cost_of(conn, node.location, key, node.code_version, []) if units else (Decimal(0), "nothing changes")
+            per, method = (
+                cost_of(conn, node.location, key, node.code_version, []) if units else (Decimal(0), "nothing changes")
+            )
         else:
             units = len(parts)
-            per, method = cost_of(conn, node.location, key, node.code_version, parts) if units else (Decimal(0), "nothing stale")
+            per, method = (
+                cost_of(conn, node.location, key, node.code_version, parts) if units else (Decimal(0), "nothing stale")
+            )
         c = causes.get(key, {})
-        out.append(AssetEstimate(key, node.location, node.code_version, units, c.get("code", 0), c.get("dependencies", 0),
-                                 missing.get(key, 0), per, per * units, method, parts[:5]))
+        out.append(
+            AssetEstimate(
+                key,
+                node.location,
+                node.code_version,
+                units,
+                c.get("code", 0),
+                c.get("dependencies", 0),
+                missing.get(key, 0),
+                per,
+                per * units,
+                method,
+                parts[:5],
+            )
+        )
     return out
 
 
@@ -372,8 +420,13 @@ def estimate_deploy(conn, instance: dg.DagsterInstance, graph: dict[str, Node] |
     return _finish(conn, "deploy", graph, _charge(conn, graph, stale, causes, missing))
 
 
-def estimate_backfill(conn, instance: dg.DagsterInstance, asset_key: str, partitions: list[str] | None,
-                      graph: dict[str, Node] | None = None) -> Estimate:
+def estimate_backfill(
+    conn,
+    instance: dg.DagsterInstance,
+    asset_key: str,
+    partitions: list[str] | None,
+    graph: dict[str, Node] | None = None,
+) -> Estimate:
     graph = graph or deployed_graph()
     if asset_key not in graph:
         raise KeyError(f"unknown asset {asset_key!r}; known: {', '.join(sorted(graph))}")
@@ -405,12 +458,24 @@ def estimate_new_records(conn, n: int, entity: str = "candidate", graph: dict[st
             item.partitions = EXPLAIN_TOP * n
             item.per_partition_usd, item.method = cost_of(conn, item.code_location, "matches", item.code_version, [])
             item.cost_usd = item.per_partition_usd * item.partitions
-        if item.asset_key in ("normalized_candidates", "normalized_jobs", "candidate_vectors", "job_vectors") and item.method.startswith("offline"):
+        if item.asset_key in (
+            "normalized_candidates",
+            "normalized_jobs",
+            "candidate_vectors",
+            "job_vectors",
+        ) and item.method.startswith("offline"):
             # no stored inputs for records that do not exist yet: price the sample of existing ones
-            existing = [r for (r,) in conn.execute("SELECT record_id FROM talent.raw_records WHERE entity = %s LIMIT %s",
-                                                   (LLM_ASSETS[item.asset_key][0], SAMPLE))]
+            existing = [
+                r
+                for (r,) in conn.execute(
+                    "SELECT record_id FROM talent.raw_records WHERE entity = %s LIMIT %s",
+                    (LLM_ASSETS[item.asset_key][0], SAMPLE),
+                )
+            ]
             item.per_partition_usd = offline_cost_per_partition(
-                item.asset_key, _sample_inputs(conn, item.asset_key, existing), observed_output_tokens(conn, item.asset_key)
+                item.asset_key,
+                _sample_inputs(conn, item.asset_key, existing),
+                observed_output_tokens(conn, item.asset_key),
             )
             item.cost_usd = item.per_partition_usd * item.partitions
         item.partition_sample = []
@@ -429,8 +494,13 @@ def record(conn, estimate: Estimate) -> dict[str, int]:
     """One ``talent.cost_estimates`` row per code location; returns their ids."""
     ids = {}
     for location, usd in estimate.by_location.items():
-        targets = [[a.asset_key, a.code_version] for a in estimate.assets if a.code_location == location and a.partitions]
-        detail = {"targets": targets, "assets": [a for a in estimate.to_json()["assets"] if a["code_location"] == location]}
+        targets = [
+            [a.asset_key, a.code_version] for a in estimate.assets if a.code_location == location and a.partitions
+        ]
+        detail = {
+            "targets": targets,
+            "assets": [a for a in estimate.to_json()["assets"] if a["code_location"] == location],
+        }
         (ids[location],) = conn.execute(
             "INSERT INTO talent.cost_estimates (code_location, estimate_usd, kind, detail) VALUES (%s, %s, %s, %s) RETURNING id",
             (location, usd, estimate.kind, json.dumps(detail)),
@@ -471,6 +541,10 @@ def reconcile(conn, instance: dg.DagsterInstance | None, still_stale: dict[str, 
                 (location, asset, version, created, next_at, next_at),
             ).fetchone()
             actual += Decimal(cost)
-        conn.execute("UPDATE talent.cost_estimates SET actual_usd = %s, reconciled_at = now() WHERE id = %s", (actual, est_id))
-        done.append({"id": est_id, "code_location": location, "estimate_usd": float(estimate_usd), "actual_usd": float(actual)})
+        conn.execute(
+            "UPDATE talent.cost_estimates SET actual_usd = %s, reconciled_at = now() WHERE id = %s", (actual, est_id)
+        )
+        done.append(
+            {"id": est_id, "code_location": location, "estimate_usd": float(estimate_usd), "actual_usd": float(actual)}
+        )
     return done

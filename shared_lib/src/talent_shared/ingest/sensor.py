@@ -52,9 +52,7 @@ class TickReport:
     rejected: int = 0
 
 
-def ingest_sources(
-    entity: Entity, zone: LandingZone, cursor: Cursor, *, limit: int, log=None
-) -> TickReport:
+def ingest_sources(entity: Entity, zone: LandingZone, cursor: Cursor, *, limit: int, log=None) -> TickReport:
     """Read new or changed files and new inbox rows into the database (one transaction per source)."""
     import psycopg
 
@@ -134,7 +132,8 @@ def _within_budget(entity: Entity, raw_key: dg.AssetKey, pending: list, cursor: 
             sample = [
                 json.dumps(p)
                 for (p,) in conn.execute(
-                    "SELECT payload FROM talent.raw_records WHERE entity = %s AND record_id = ANY(%s)", (entity, sample_ids)
+                    "SELECT payload FROM talent.raw_records WHERE entity = %s AND record_id = ANY(%s)",
+                    (entity, sample_ids),
                 )
             ]
             per_record, how = budget.cost_per_record(conn, location, sample)
@@ -209,7 +208,9 @@ def build_ingest_sensor(
             for r in pending
         ]
         cursor.seq = pending[-1].seq
-        context.log.info(f"{len(pending)} changed {entity} records, {len(new_keys)} new partitions, {report.rejected} rejected")
+        context.log.info(
+            f"{len(pending)} changed {entity} records, {len(new_keys)} new partitions, {report.rejected} rejected"
+        )
         if held:
             context.log.warning(held)
         return dg.SensorResult(

@@ -28,9 +28,7 @@ class StoredRecord:
 
 def store_accepted(conn: psycopg.Connection, entity: str, source: str, accepted: Iterable[Accepted]) -> int:
     """Upsert records whose content changed; returns how many changed."""
-    rows = [
-        (entity, a.record.id, a.record.content_hash(), a.record.canonical_json(), source, a.line) for a in accepted
-    ]
+    rows = [(entity, a.record.id, a.record.content_hash(), a.record.canonical_json(), source, a.line) for a in accepted]
     if not rows:
         return 0
     changed = 0

@@ -43,7 +43,9 @@ class ResponseCache:
         self.conn = conn
 
     def get(self, key: str) -> tuple[Any, Decimal] | None:
-        row = self.conn.execute("SELECT response, cost_usd FROM talent.llm_cache WHERE cache_key = %s", (key,)).fetchone()
+        row = self.conn.execute(
+            "SELECT response, cost_usd FROM talent.llm_cache WHERE cache_key = %s", (key,)
+        ).fetchone()
         return (row[0], Decimal(row[1])) if row else None
 
     def get_many(self, keys: Sequence[str]) -> dict[str, tuple[Any, Decimal]]:

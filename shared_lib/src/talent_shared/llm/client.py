@@ -39,13 +39,25 @@ def _maybe_billed_unknown(exc: BaseException) -> bool:
 
 
 def _usage_dict(u: Usage) -> dict[str, Any]:
-    return {"provider": u.provider, "model": u.model, "operation": u.operation, "input_tokens": u.input_tokens,
-            "output_tokens": u.output_tokens, "cached_tokens": u.cached_tokens}
+    return {
+        "provider": u.provider,
+        "model": u.model,
+        "operation": u.operation,
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "cached_tokens": u.cached_tokens,
+    }
 
 
 def _usage_from(d: dict[str, Any]) -> Usage:
-    return Usage(d["provider"], d["model"], d["operation"], int(d["input_tokens"]), int(d.get("output_tokens", 0)),
-                 int(d.get("cached_tokens", 0)))
+    return Usage(
+        d["provider"],
+        d["model"],
+        d["operation"],
+        int(d["input_tokens"]),
+        int(d.get("output_tokens", 0)),
+        int(d.get("cached_tokens", 0)),
+    )
 
 
 class _Metered:
@@ -78,26 +90,45 @@ class _Metered:
             if hit is not None:
                 response, cost = hit
                 original = _usage_from(response["usage"])
-                meter.record(call_id, Usage(original.provider, original.model, original.operation, 0), partitions=partitions,
-                             cache_hit=True, saved_usd=cost)
+                meter.record(
+                    call_id,
+                    Usage(original.provider, original.model, original.operation, 0),
+                    partitions=partitions,
+                    cache_hit=True,
+                    saved_usd=cost,
+                )
                 return decode(response["value"]), original
         meter.check_budget()
         started = time.perf_counter()
         try:
             value, usage = fn()
         except BilledCallError as exc:
-            meter.record(call_id, exc.usage, status=STATUS_BILLED_ERROR, latency_ms=monotonic_ms(started), partitions=partitions)
+            meter.record(
+                call_id, exc.usage, status=STATUS_BILLED_ERROR, latency_ms=monotonic_ms(started), partitions=partitions
+            )
             raise
         except Exception as exc:
-            meter.record(call_id, Usage(provider, model, operation, 0), status=STATUS_ERROR,  # type: ignore[arg-type]
-                         latency_ms=monotonic_ms(started), partitions=partitions, unknown_cost=_maybe_billed_unknown(exc))
+            meter.record(
+                call_id,
+                Usage(provider, model, operation, 0),  # type: ignore[arg-type]
+                status=STATUS_ERROR,
+                latency_ms=monotonic_ms(started),
+                partitions=partitions,
+                unknown_cost=_maybe_billed_unknown(exc),
+            )
             raise
         latency = monotonic_ms(started)
         with meter.transaction():
             row = meter.record(call_id, usage, latency_ms=latency, partitions=partitions)
             if self.cache_on:
-                self.cache.put(key, prompt_version, model, h, {"value": encode(value), "usage": _usage_dict(usage)},
-                               row.price.cost_usd or Decimal(0))
+                self.cache.put(
+                    key,
+                    prompt_version,
+                    model,
+                    h,
+                    {"value": encode(value), "usage": _usage_dict(usage)},
+                    row.price.cost_usd or Decimal(0),
+                )
         meter.check_budget()
         return value, usage
 
@@ -112,9 +143,14 @@ class MeteredLLM(_Metered):
         self.model = inner.model
         self.prompt_version = inner.prompt_version
 
-    def extract_profile(self, entity: str, text: str, hints: dict, *, partition: str | None = None) -> tuple[Profile, Usage]:
+    def extract_profile(
+        self, entity: str, text: str, hints: dict, *, partition: str | None = None
+    ) -> tuple[Profile, Usage]:
         return self._call(
-            prompt_version=self.prompt_version, model=self.model, provider=self.name, operation="chat",
+            prompt_version=self.prompt_version,
+            model=self.model,
+            provider=self.name,
+            operation="chat",
             request={"op": "extract_profile", "entity": entity, "text": text, "hints": hints},
             partitions=[partition] if partition else None,
             fn=lambda: self.inner.extract_profile(entity, text, hints),
@@ -126,9 +162,16 @@ class MeteredLLM(_Metered):
         self, candidate: Profile, job: Profile, overlap: Sequence[str], *, partition: str | None = None
     ) -> tuple[str, Usage]:
         return self._call(
-            prompt_version=self.prompt_version, model=self.model, provider=self.name, operation="chat",
-            request={"op": "explain_match", "candidate": candidate.model_dump(mode="json"),
-                     "job": job.model_dump(mode="json"), "overlap": list(overlap)},
+            prompt_version=self.prompt_version,
+            model=self.model,
+            provider=self.name,
+            operation="chat",
+            request={
+                "op": "explain_match",
+                "candidate": candidate.model_dump(mode="json"),
+                "job": job.model_dump(mode="json"),
+                "overlap": list(overlap),
+            },
             partitions=[partition] if partition else [],
             fn=lambda: self.inner.explain_match(candidate, job, overlap),
             encode=lambda t: t,
@@ -156,10 +199,15 @@ class MeteredEmbedder(_Metered):
         texts = list(texts)
         if not self.cache_on or not texts:
             return self._call(
-                prompt_version=self.prompt_version, model=self.model, provider=self.name, operation="embeddings",
-                request={"texts": texts}, partitions=partitions,
+                prompt_version=self.prompt_version,
+                model=self.model,
+                provider=self.name,
+                operation="embeddings",
+                request={"texts": texts},
+                partitions=partitions,
                 fn=lambda: self.inner.embed(texts),
-                encode=lambda m: None, decode=lambda _: None,  # never stored (cache off)
+                encode=lambda m: None,
+                decode=lambda _: None,  # never stored (cache off)
             )
         meter = self.meter
         hashes = [input_hash({"prompt_version": self.prompt_version, "model": self.model, "text": t}) for t in texts]
@@ -174,8 +222,13 @@ class MeteredEmbedder(_Metered):
                 matrix[i] = np.asarray(cached[keys[i]][0]["value"], dtype=np.float32)
             saved = sum((cached[keys[i]][1] for i in hit_idx), Decimal(0))
             call_id = meter.next_call_id(input_hash(["cached", [hashes[i] for i in hit_idx]]))
-            meter.record(call_id, Usage(self.name, self.model, "embeddings", 0), cache_hit=True, saved_usd=saved,
-                         partitions=[parts[i] for i in hit_idx] if parts else None)
+            meter.record(
+                call_id,
+                Usage(self.name, self.model, "embeddings", 0),
+                cache_hit=True,
+                saved_usd=saved,
+                partitions=[parts[i] for i in hit_idx] if parts else None,
+            )
         usage = Usage(self.name, self.model, "embeddings", 0)
         if missing:
             sent = [texts[i] for i in missing]
@@ -186,12 +239,23 @@ class MeteredEmbedder(_Metered):
             try:
                 fresh, usage = self.inner.embed(sent)
             except BilledCallError as exc:
-                meter.record(call_id, exc.usage, status=STATUS_BILLED_ERROR, latency_ms=monotonic_ms(started),
-                             partitions=sent_parts)
+                meter.record(
+                    call_id,
+                    exc.usage,
+                    status=STATUS_BILLED_ERROR,
+                    latency_ms=monotonic_ms(started),
+                    partitions=sent_parts,
+                )
                 raise
             except Exception as exc:
-                meter.record(call_id, usage, status=STATUS_ERROR, latency_ms=monotonic_ms(started),
-                             partitions=sent_parts, unknown_cost=_maybe_billed_unknown(exc))
+                meter.record(
+                    call_id,
+                    usage,
+                    status=STATUS_ERROR,
+                    latency_ms=monotonic_ms(started),
+                    partitions=sent_parts,
+                    unknown_cost=_maybe_billed_unknown(exc),
+                )
                 raise
             latency = monotonic_ms(started)
             with meter.transaction():
@@ -202,11 +266,19 @@ class MeteredEmbedder(_Metered):
 
                 counts = [max(count_tokens(t, self.model), 1) for t in sent]
                 whole = sum(counts)
-                self.cache.put_many([
-                    (keys[i], self.prompt_version, self.model, hashes[i], {"value": [float(x) for x in fresh[j]],
-                     "usage": _usage_dict(usage)}, total * counts[j] / whole)
-                    for j, i in enumerate(missing)
-                ])
+                self.cache.put_many(
+                    [
+                        (
+                            keys[i],
+                            self.prompt_version,
+                            self.model,
+                            hashes[i],
+                            {"value": [float(x) for x in fresh[j]], "usage": _usage_dict(usage)},
+                            total * counts[j] / whole,
+                        )
+                        for j, i in enumerate(missing)
+                    ]
+                )
             for j, i in enumerate(missing):
                 matrix[i] = fresh[j]
             meter.check_budget()

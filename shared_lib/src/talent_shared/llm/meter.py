@@ -120,7 +120,9 @@ class MeterContext:
             except KeyError:
                 location = context.repository_def.name
         try:
-            partitions: tuple[str, ...] = tuple(context.partition_keys) if context.has_partition_key_range or context.has_partition_key else ()
+            partitions: tuple[str, ...] = (
+                tuple(context.partition_keys) if context.has_partition_key_range or context.has_partition_key else ()
+            )
         except Exception:
             partitions = ()
         step_key = context.op_execution_context.get_step_execution_context().step.key
@@ -240,7 +242,14 @@ class Meter:
         cannot answer on a replay (cache off), a resumed step really pays again and must count again."""
         ctx = self.context
         self.seq += 1
-        parts = [ctx.run_id or "", ctx.step_key or "", ctx.asset_key or "", str(ctx.attempt), str(self.seq), request_hash]
+        parts = [
+            ctx.run_id or "",
+            ctx.step_key or "",
+            ctx.asset_key or "",
+            str(ctx.attempt),
+            str(self.seq),
+            request_hash,
+        ]
         if unique:
             parts.append(self.nonce)
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
@@ -283,9 +292,27 @@ class Meter:
             ON CONFLICT (call_id) DO NOTHING
             """,
             (
-                call_id, ctx.run_id, ctx.step_key, ctx.asset_key, label, ctx.code_location, ctx.code_version,
-                usage.provider, usage.model, usage.operation, usage.input_tokens, usage.cached_tokens,
-                usage.output_tokens, p.cost_usd, p.priced, p.timestamp, latency_ms, status, cache_hit, saved_usd, at,
+                call_id,
+                ctx.run_id,
+                ctx.step_key,
+                ctx.asset_key,
+                label,
+                ctx.code_location,
+                ctx.code_version,
+                usage.provider,
+                usage.model,
+                usage.operation,
+                usage.input_tokens,
+                usage.cached_tokens,
+                usage.output_tokens,
+                p.cost_usd,
+                p.priced,
+                p.timestamp,
+                latency_ms,
+                status,
+                cache_hit,
+                saved_usd,
+                at,
             ),
         )
         inserted = cur.rowcount == 1
@@ -303,7 +330,12 @@ class Meter:
         t.unpriced += int(not p.priced)
         t.models.add(usage.model)
         if not p.priced:
-            log.warning("LLM call %s on %s/%s could not be priced; recorded as unpriced", call_id[:12], usage.provider, usage.model)
+            log.warning(
+                "LLM call %s on %s/%s could not be priced; recorded as unpriced",
+                call_id[:12],
+                usage.provider,
+                usage.model,
+            )
         return LedgerRow(call_id, usage, p, status, cache_hit, saved_usd, latency_ms, label, inserted)
 
     # -- budget ------------------------------------------------------------------------------
@@ -340,7 +372,7 @@ class Meter:
 
     def run_totals(self) -> tuple[Decimal, int]:
         """The whole run's cost and calls so far, from the ledger (every step of the run)."""
-        cost, calls = self.conn.execute(
+        cost, calls = self.conn.execute(  # type: ignore[misc]  # an aggregate always returns one row
             "SELECT coalesce(sum(cost_usd), 0), count(*) FROM talent.llm_usage WHERE run_id = %s",
             (self.context.run_id,),
         ).fetchone()
@@ -350,6 +382,8 @@ class Meter:
         """Put the run's ledger total on the run as tags (cost is not a secret; tags are searchable)."""
         cost, calls = self.run_totals()
         tags = {RUN_COST_TAG: f"{cost:.6f}", RUN_CALLS_TAG: str(calls)}
+        if self.context.run_id is None:
+            return tags
         try:
             instance.add_run_tags(self.context.run_id, tags)
         except Exception:  # never fail a materialization over a tag

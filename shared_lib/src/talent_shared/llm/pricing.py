@@ -101,7 +101,9 @@ def price(usage: Usage, *, overrides: Overrides | None = None, at: datetime | No
     return Price(Decimal(calc.total_price), True, calc.auto_update_timestamp or at, "genai-prices")
 
 
-def estimate_price(provider: str, model: str, input_tokens: int, output_tokens: int, overrides: Overrides | None = None) -> Price:
+def estimate_price(
+    provider: str, model: str, input_tokens: int, output_tokens: int, overrides: Overrides | None = None
+) -> Price:
     """The price of a hypothetical call (estimates): same rules as a real one."""
     operation = "embeddings" if model.startswith("text-embedding") else "chat"
     return price(Usage(provider, model, operation, input_tokens, output_tokens), overrides=overrides)  # type: ignore[arg-type]

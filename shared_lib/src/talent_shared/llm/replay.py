@@ -80,7 +80,10 @@ class ReplayTransport(httpx.BaseTransport):
         elif self.defaults.get(endpoint) is not None:
             status, answer = 200, self.defaults[endpoint]  # type: ignore[assignment]
         else:
-            status, answer = 404, {"error": {"message": f"no recorded answer for {endpoint}", "type": "invalid_request_error"}}
+            status, answer = (
+                404,
+                {"error": {"message": f"no recorded answer for {endpoint}", "type": "invalid_request_error"}},
+            )
         if endpoint == "embeddings" and status == 200:
             answer = _embeddings_for(body, answer)
         self.requests.append((endpoint, status, body))
@@ -99,6 +102,9 @@ def client(transport: ReplayTransport, *, max_retries: int = 2):
     import openai
 
     return openai.OpenAI(
-        api_key="sk-test-replay", base_url="https://api.openai.com/v1", max_retries=max_retries,
-        http_client=httpx.Client(transport=transport),
+        api_key="sk-test-replay",
+        base_url="https://api.openai.com/v1",
+        max_retries=max_retries,
+        # openai's stubs name httpx under an alias mypy cannot match; it is the same class
+        http_client=httpx.Client(transport=transport),  # type: ignore[arg-type]
     )

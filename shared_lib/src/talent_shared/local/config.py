@@ -29,7 +29,11 @@ def instance_config(database_url: str, *, max_concurrent_runs: int = 4, automati
             "runs": {
                 "max_concurrent_runs": max_concurrent_runs,
                 "tag_concurrency_limits": [
-                    {"key": "dagster/code_location", "value": {"applyLimitPerUniqueValue": True}, "limit": RUNS_PER_LOCATION}
+                    {
+                        "key": "dagster/code_location",
+                        "value": {"applyLimitPerUniqueValue": True},
+                        "limit": RUNS_PER_LOCATION,
+                    }
                 ],
             },
             "pools": {"default_limit": 2},
@@ -37,7 +41,11 @@ def instance_config(database_url: str, *, max_concurrent_runs: int = 4, automati
         "run_monitoring": {"enabled": True, "start_timeout_seconds": 180, "poll_interval_seconds": 5},
         "sensors": {"use_threads": True, "num_workers": 4},
         # the asset daemon's own loop (default 30 s) bounds how often automation sensors can tick
-        "auto_materialize": {"minimum_interval_seconds": automation_interval_seconds, "use_threads": True, "num_workers": 3},
+        "auto_materialize": {
+            "minimum_interval_seconds": automation_interval_seconds,
+            "use_threads": True,
+            "num_workers": 3,
+        },
         "telemetry": {"enabled": False},
         "nux": {"enabled": False},
     }
@@ -45,13 +53,13 @@ def instance_config(database_url: str, *, max_concurrent_runs: int = 4, automati
 
 def workspace_config(ports: dict[str, int], host: str = "127.0.0.1") -> dict:
     return {
-        "load_from": [
-            {"grpc_server": {"host": host, "port": ports[name], "location_name": name}} for name in LOCATIONS
-        ]
+        "load_from": [{"grpc_server": {"host": host, "port": ports[name], "location_name": name}} for name in LOCATIONS]
     }
 
 
-def write_configs(dagster_home: Path, database_url: str, ports: dict[str, int], *, automation_interval_seconds: int = 30) -> Path:
+def write_configs(
+    dagster_home: Path, database_url: str, ports: dict[str, int], *, automation_interval_seconds: int = 30
+) -> Path:
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = instance_config(database_url, automation_interval_seconds=automation_interval_seconds)
     (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

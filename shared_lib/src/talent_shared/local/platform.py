@@ -82,7 +82,9 @@ def running_platform(
         with connect(database_url) as conn:
             migrate(conn, dim=settings.embedding_dim)
         ports = {name: free_port() for name in LOCATIONS}
-        workspace = write_configs(dagster_home, database_url, ports, automation_interval_seconds=sensor_interval_seconds)
+        workspace = write_configs(
+            dagster_home, database_url, ports, automation_interval_seconds=sensor_interval_seconds
+        )
         env = {
             **os.environ,
             **(extra_env or {}),
@@ -98,8 +100,19 @@ def running_platform(
         for name in LOCATIONS:
             supervisor.start(
                 f"code-server-{name}",
-                [_bin("dagster"), "api", "grpc", "-m", f"talent_{name}.definitions", "-h", "127.0.0.1",
-                 "-p", str(ports[name]), "--location-name", name],
+                [
+                    _bin("dagster"),
+                    "api",
+                    "grpc",
+                    "-m",
+                    f"talent_{name}.definitions",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(ports[name]),
+                    "--location-name",
+                    name,
+                ],
             )
         for name in LOCATIONS:
             _wait_grpc(ports[name], supervisor, timeout=120)

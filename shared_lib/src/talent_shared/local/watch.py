@@ -71,7 +71,9 @@ def idle_state(instance: dg.DagsterInstance, sensors: list[SensorRef], since: fl
     active = instance.get_run_records(RunsFilter(statuses=list(NOT_FINISHED_STATUSES)), limit=1)
     if active:
         return IdleState(False, "runs in progress")
-    if instance.get_backfills(filters=BulkActionsFilter(statuses=[BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING]), limit=1):
+    if instance.get_backfills(
+        filters=BulkActionsFilter(statuses=[BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING]), limit=1
+    ):
         return IdleState(False, "backfill in progress")
     last = last_activity(instance, since)
     ticks = {ref: instance.get_ticks(ref.origin_id, ref.selector_id, limit=5) for ref in sensors}
@@ -109,7 +111,9 @@ def _dt(ts: float):
     return datetime.fromtimestamp(ts, tz=UTC)
 
 
-def wait_idle(instance: dg.DagsterInstance, sensors: list[SensorRef], since: float, timeout: float, check=None) -> IdleState:
+def wait_idle(
+    instance: dg.DagsterInstance, sensors: list[SensorRef], since: float, timeout: float, check=None
+) -> IdleState:
     deadline = time.monotonic() + timeout
     state = IdleState(False, "not checked")
     while time.monotonic() < deadline:
@@ -167,9 +171,7 @@ def summarize(instance: dg.DagsterInstance, conn, since: float) -> Summary:
                     break
                 cursor = page.cursor
             summary.materializations[key.to_user_string()] = count
-    statuses = Counter(
-        r.dagster_run.status for r in instance.get_run_records(RunsFilter(created_after=started))
-    )
+    statuses = Counter(r.dagster_run.status for r in instance.get_run_records(RunsFilter(created_after=started)))
     summary.runs = {
         "success": statuses[DagsterRunStatus.SUCCESS],
         "failure": statuses[DagsterRunStatus.FAILURE] + statuses[DagsterRunStatus.CANCELED],

@@ -11,7 +11,9 @@ def _openai_client(settings: Settings):  # -> openai.OpenAI
 
     if settings.openai_api_key is None:
         raise RuntimeError("TALENT_LLM_PROVIDER=openai needs OPENAI_API_KEY (from a Kubernetes Secret)")
-    return openai.OpenAI(api_key=settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url, max_retries=3)
+    return openai.OpenAI(
+        api_key=settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url, max_retries=3
+    )
 
 
 def llm_code_version(settings: Settings | None = None) -> str:

@@ -82,8 +82,13 @@ class LocalLLM:
             location=hints.get("location"),
             remote=remote,
         )
-        usage = Usage(self.name, self.model, "chat", messages_tokens(extraction_messages(entity, text)),
-                      count_tokens(profile.model_dump_json(), "gpt-4o"))
+        usage = Usage(
+            self.name,
+            self.model,
+            "chat",
+            messages_tokens(extraction_messages(entity, text)),
+            count_tokens(profile.model_dump_json(), "gpt-4o"),
+        )
         return profile, usage
 
     def explain_match(self, candidate: Profile, job: Profile, overlap: Sequence[str]) -> tuple[str, Usage]:
@@ -92,8 +97,13 @@ class LocalLLM:
             text = f"Shares {len(overlap)} of the role's skills ({shown}); {candidate.years_experience:g} years against {job.years_experience:g} asked."
         else:
             text = f"Similar profile to '{job.title}' but no listed skill in common."
-        return text, Usage(self.name, self.model, "chat", messages_tokens(explanation_messages(candidate, job)),
-                           count_tokens(text, "gpt-4o"))
+        return text, Usage(
+            self.name,
+            self.model,
+            "chat",
+            messages_tokens(explanation_messages(candidate, job)),
+            count_tokens(text, "gpt-4o"),
+        )
 
 
 class LocalEmbedder:
