@@ -13,6 +13,9 @@ K = 10
 N_BATCH = 1_000  # new candidates in the batch benchmark
 N_QUERIES = 200  # single-candidate queries (other candidates than the batch's)
 TIE = 1e-5  # pgvector and numpy round float32 sums differently
+# 40 is pgvector's default; on the local hashing embedder's sparse vectors 200 is where recall@10
+# reaches 0.95 at 100k (README: where the time goes)
+EF = (40, 100, 200)
 
 
 def run_nearest(suite: Suite, *, rebuild: bool = False) -> None:
@@ -35,15 +38,16 @@ def run_nearest(suite: Suite, *, rebuild: bool = False) -> None:
                 assert uses_index(conn, queries[0], K), "the planner does not use the HNSW index"
                 for q in queries[:30]:  # warm the index pages into the buffer cache
                     nearest_jobs(conn, q, K)
-                lat40, lat100, found40, found100 = [], [], [], []
+                lat: dict[int, list[float]] = {ef: [] for ef in EF}
+                found: dict[int, list] = {ef: [] for ef in EF}
                 for q in queries:
-                    t = time.perf_counter()
-                    found40.append(nearest_jobs(conn, q, K, ef_search=40))
-                    lat40.append(time.perf_counter() - t)
-                    t = time.perf_counter()
-                    found100.append(nearest_jobs(conn, q, K, ef_search=100))
-                    lat100.append(time.perf_counter() - t)
-                server40 = [plan(conn, q, K, ef_search=40, analyze=True)["Execution Time"] for q in queries]
+                    for ef in EF:
+                        t = time.perf_counter()
+                        found[ef].append(nearest_jobs(conn, q, K, ef_search=ef))
+                        lat[ef].append(time.perf_counter() - t)
+                server_ms = {
+                    ef: [plan(conn, q, K, ef_search=ef, analyze=True)["Execution Time"] for q in queries] for ef in EF
+                }
                 exact, lat_exact = [], []
                 for q in queries:
                     t = time.perf_counter()
@@ -58,22 +62,32 @@ def run_nearest(suite: Suite, *, rebuild: bool = False) -> None:
                 lat_np.append(time.perf_counter() - t)
             distances = [1.0 - jobs.vectors @ q for q in queries]
             index = {rid: i for i, rid in enumerate(jobs.ids)}
-            target_ms = "<= 5" if n == 100_000 else ""
-            suite.add(f"top-10 p50, HNSW ef_search=40, {label} jobs", p50(lat40) * 1e3, "ms", target=target_ms)
-            suite.add(f"top-10 p95, HNSW ef_search=40, {label} jobs", percentile(lat40, 95) * 1e3, "ms")
-            suite.add(f"  server-side execution p50 (EXPLAIN ANALYZE), {label} jobs", p50(server40), "ms")
-            suite.add(f"top-10 p50, HNSW ef_search=100, {label} jobs", p50(lat100) * 1e3, "ms")
-            suite.add(f"top-10 p50, pgvector exact scan, {label} jobs", p50(lat_exact) * 1e3, "ms")
-            suite.add(f"top-10 p50, numpy exact (in memory), {label} jobs", p50(lat_np) * 1e3, "ms")
-            for ef, found in ((40, found40), (100, found100)):
-                recall, strict = _recall(found, exact, distances, index)
+            at_100k = n == 100_000
+            for ef in EF:
+                goal = at_100k and ef in (40, 200)
+                suite.add(
+                    f"top-10 p50, HNSW ef_search={ef}, {label} jobs",
+                    p50(lat[ef]) * 1e3,
+                    "ms",
+                    target="<= 5" if goal else "",
+                )
+                if ef == 40:
+                    suite.add(f"top-10 p95, HNSW ef_search=40, {label} jobs", percentile(lat[ef], 95) * 1e3, "ms")
+                suite.add(
+                    f"  server-side execution p50 (EXPLAIN ANALYZE), ef_search={ef}, {label} jobs",
+                    p50(server_ms[ef]),
+                    "ms",
+                )
+                recall, strict = _recall(found[ef], exact, distances, index)
                 suite.add(
                     f"recall@10 HNSW ef_search={ef} vs exact, {label} jobs",
                     recall,
                     "",
-                    target=">= 0.95" if n == 100_000 and ef == 40 else "",
+                    target=">= 0.95" if goal else "",
                     note=f"(same ids only: {strict:.3f})",
                 )
+            suite.add(f"top-10 p50, pgvector exact scan, {label} jobs", p50(lat_exact) * 1e3, "ms")
+            suite.add(f"top-10 p50, numpy exact (in memory), {label} jobs", p50(lat_np) * 1e3, "ms")
             _check_exact(exact, distances, index)
             suite.add(
                 f"HNSW build, {label} x 384 (2 cores){' [cached]' if info['cached'] else ''}",
@@ -148,4 +162,5 @@ def run_batch(suite: Suite, *, repeats: int = 3) -> None:
     suite.add("numpy: the matrix product alone", best["gemm"], "s", note=f"({flops / best['gemm'] / 1e9:.0f} GFLOP/s)")
     suite.add("crossjoin: hybrid score + top-10 (_best), 1,000 x 100k", best["crossjoin"], "s")
     suite.add("ratio crossjoin / numpy", best["crossjoin"] / best["numpy"], "x", target="<= 5")
+    suite.add("ratio crossjoin / the matrix product alone (the floor)", best["crossjoin"] / best["gemm"], "x")
     suite.add("crossjoin: each job's best among the 1,000 (_columns)", best["jobs_side"], "s")

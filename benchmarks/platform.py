@@ -26,6 +26,14 @@ from benchmarks.common import BENCH, Suite, log, p50
 
 N_CANDIDATES, N_JOBS, SEED = 1_000, 200, 101
 BASE_CANDIDATES, BASE_JOBS, DROPS = 50, 20, 10
+STAGES = (  # a drop's time, summed over the runs it caused
+    ("sensor_pickup", "file landed -> raw materialization (ingest sensor)", "s"),
+    ("runs", "Dagster runs", "runs"),
+    ("queued", "run created -> launched (queue)", "s"),
+    ("starting", "launched -> RUN_START (new run process)", "s"),
+    ("executing", "RUN_START -> run end (steps)", "s"),
+    ("between_runs", "a run's end -> the next run created (automation tick)", "s"),
+)
 
 
 def _clean_env() -> dict[str, str]:
@@ -144,6 +152,11 @@ def run_pipeline(suite: Suite) -> None:
         suite.add("  of which: first record stored to all matched", watcher.all_matched - watcher.first_record, "s")
     suite.add("  after all matched: idle detection and shutdown", wall - to_matched, "s")
     suite.add("Dagster runs", n_runs, "runs", target="<= 50")
+    for run in _run_breakdown(state / "pgdata"):
+        suite.info.setdefault("runs", []).append(run)
+        log(
+            f"run {run['run']}: {run['assets']} queued+launch {run['to_start']}s, steps {run['steps']}, {run['events']} events"
+        )
     direct = _direct(landing, work / "direct")
     for stage, seconds in direct.items():
         suite.add(f"direct, one process: {stage}", seconds, "s")
@@ -151,6 +164,53 @@ def run_pipeline(suite: Suite) -> None:
     suite.add("orchestration overhead: landing to all matched / direct", to_matched / total, "x", target="<= 3")
     suite.add("orchestration overhead: whole command / direct", wall / total, "x")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_breakdown(pgdata: Path) -> list[dict]:
+    """Each Dagster run of the pipeline benchmark: launch delay, step times, events written."""
+    import psycopg
+
+    from talent_shared.db import embedded
+
+    out = []
+    with embedded.running(pgdata) as url, psycopg.connect(url, autocommit=True) as conn:
+        runs = conn.execute(
+            "SELECT run_id, status, create_timestamp, start_time, end_time FROM runs ORDER BY create_timestamp"
+        ).fetchall()
+        for run_id, status, created, start, end in runs:
+            steps = conn.execute(
+                "SELECT step_key, dagster_event_type, timestamp FROM event_logs WHERE run_id = %s"
+                " AND dagster_event_type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE') ORDER BY id",
+                (run_id,),
+            ).fetchall()
+            events = dict(
+                conn.execute(
+                    "SELECT coalesce(dagster_event_type, 'log'), count(*) FROM event_logs WHERE run_id = %s GROUP BY 1",
+                    (run_id,),
+                ).fetchall()
+            )
+            began: dict[str, datetime] = {}
+            durations: dict[str, float] = {}
+            for key, kind, ts in steps:
+                if kind == "STEP_START":
+                    began[key] = ts
+                elif key in began:
+                    durations[key] = round((ts - began[key]).total_seconds(), 1)
+            created_ts = created.replace(tzinfo=UTC).timestamp() if created.tzinfo is None else created.timestamp()
+            out.append(
+                {
+                    "run": run_id[:8],
+                    "status": status,
+                    "assets": sorted(durations),
+                    "to_start": round((start or created_ts) - created_ts, 1),
+                    "wall": round((end or created_ts) - created_ts, 1),
+                    "steps": durations,
+                    "events": sum(events.values()),
+                    "materialization_events": events.get("ASSET_MATERIALIZATION", 0)
+                    + events.get("ASSET_MATERIALIZATION_PLANNED", 0),
+                }
+            )
+    return out
 
 
 def _direct(landing: Path, work: Path) -> dict[str, float]:
@@ -260,12 +320,10 @@ def run_record(suite: Suite) -> None:
     suite.add(f"one record, landing to matched: p50 of {len(latencies)}", p50(latencies), "s", target="<= 20")
     suite.add("  min", min(latencies), "s")
     suite.add("  max", max(latencies), "s")
-    for key in ("sensor_pickup", "runs", "queued", "starting", "executing", "between_runs"):
+    for key, label, unit in STAGES:
         values = [b[key] for b in breakdown if key in b]
         if values:
-            suite.add(
-                f"  p50 {key.replace('_', ' ')} (s, or count for runs)", p50(values), "runs" if key == "runs" else "s"
-            )
+            suite.add(f"  p50 per drop: {label}", p50(values), unit)
     shutil.rmtree(work, ignore_errors=True)
 
 
