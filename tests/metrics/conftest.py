@@ -1,14 +1,19 @@
 """Fixtures for the LLM cost metrics tests: a real embedded Postgres with a filled ledger, and the
 Prometheus command-line tools.
 
-The ledger is filled by :func:`fill_ledger` alone (plain SQL for now). When real pipeline runs
-write the ledger, replace its body; every assertion in test_exporter.py derives its expected
-values from whatever rows are in ``talent.llm_usage``, except ``test_known_rows`` which pins the
-SQL rows below.
+Two ways to fill the ledger:
+
+* :func:`fill_ledger` (``ledger_url``) writes known rows by SQL: test_exporter.py is a unit test of
+  the exporter, and ``test_known_rows`` pins those rows' figures;
+* :class:`PipelineRuns` (``pipeline_ledger``) fills it the way production does: the real assets of
+  the three code locations materialized in-process on seeded records, with the local providers and
+  then with the OpenAI ones (the official client over recorded payloads), and the deploy estimate
+  made and reconciled by ``talent cost estimate``. test_prometheus.py reads that one.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -19,6 +24,7 @@ import tempfile
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -209,10 +215,199 @@ def ledger_url(pg: tuple[str, Path]) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def ledger_filler():
-    """:func:`fill_ledger`, for tests that add a batch while something is watching."""
-    return fill_ledger
+# -- the ledger, from real pipeline runs ------------------------------------------------------
+
+OPENAI_FIXTURES = ROOT / "shared_lib" / "tests" / "fixtures" / "openai"
+LOCATION_MODULES = ("talent_candidates.definitions", "talent_jobs.definitions", "talent_matching.definitions")
+# Imported by the definitions: re-imported first so that matches' code version follows the settings.
+ASSET_MODULES = ("talent_matching.assets",)
+# A model genai-prices does not know: the calls are recorded unpriced (cost NULL).
+PREVIEW_MODEL = "gpt-9-preview"
+
+
+def _reimport_definitions() -> None:
+    """Re-import the loaded definitions modules: a code version is computed from the settings when its
+    module is imported, as in a code server that starts with the new environment."""
+    for name in (*ASSET_MODULES, *LOCATION_MODULES):
+        if name in sys.modules:
+            importlib.reload(sys.modules[name])
+
+
+class PipelineRuns:
+    """Real runs of the three code locations' assets in this process, on one Dagster test instance.
+
+    Records come from ``talent seed``'s generator, stored as the ingestion sensor stores them, with
+    their dynamic partitions added. Providers are switched as a deployment switches them (the
+    ``TALENT_*`` environment, then the definitions imported again). OpenAI's HTTP is answered by a
+    :class:`~talent_shared.llm.replay.ReplayTransport` given to the official client through the
+    provider factory's client hook, as ``shared_lib/tests/fixtures/kill_run.py`` does; nothing
+    above the HTTP layer is replaced.
+    """
+
+    def __init__(self, url: str, instance: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        from talent_shared.providers import factory
+
+        self.url = url
+        self.instance = instance
+        self.monkeypatch = monkeypatch
+        self.transport: Any = None
+        self.records: dict[str, list[str]] = {"candidate": [], "job": []}
+        self.runs: list[tuple[str, bool]] = []
+        monkeypatch.setattr(factory, "_openai_client", self._client)
+
+    def _client(self, settings: Any) -> Any:
+        from talent_shared.llm import replay
+
+        assert self.transport is not None, "an OpenAI call with no recorded answers set up"
+        return replay.client(self.transport)
+
+    @staticmethod
+    def payload(name: str) -> dict:
+        from talent_shared.llm import replay
+
+        return replay.load(OPENAI_FIXTURES, name)
+
+    def openai(self, **script: Any) -> Any:
+        """A transport answering profiles, embeddings and explanations from the recordings, unless
+        ``script`` says otherwise."""
+        from talent_shared.llm.replay import ReplayTransport
+
+        defaults = {
+            "default_chat": self.payload("chat_completion_profile"),
+            "default_embeddings": self.payload("embeddings"),
+        }
+        return ReplayTransport(**{**defaults, **script})
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def providers(self, kind: str, *, model: str | None = None) -> None:
+        from talent_shared.settings import get_settings
+
+        mp = self.monkeypatch
+        if kind == "openai":
+            mp.setenv("TALENT_LLM_PROVIDER", "openai")
+            mp.setenv("TALENT_EMBEDDING_PROVIDER", "openai")
+            mp.setenv("OPENAI_API_KEY", "sk-test-dummy")
+        else:
+            for name in ("TALENT_LLM_PROVIDER", "TALENT_EMBEDDING_PROVIDER", "OPENAI_API_KEY"):
+                mp.delenv(name, raising=False)
+        if model:
+            mp.setenv("TALENT_LLM_MODEL", model)
+        else:
+            mp.delenv("TALENT_LLM_MODEL", raising=False)
+        get_settings.cache_clear()
+        _reimport_definitions()
+
+    # -- what an operator does ------------------------------------------------------------------
+
+    def ingest(self, candidates: int, jobs: int, *, seed: int) -> None:
+        """``talent seed`` records, stored and partitioned as the ingestion sensors would."""
+        from talent_shared.seed import generate
+        from talent_shared.testing import store_records
+
+        generated = dict(zip(("candidate", "job"), generate(candidates, jobs, seed=seed), strict=True))
+        with connection.connect(self.url) as conn:
+            for entity, records in generated.items():
+                ids = store_records(conn, entity, records, source=f"seed-{seed}-{entity}s.jsonl")
+                self.instance.add_dynamic_partitions(f"{entity}s", ids)
+                self.records[entity].extend(ids)
+
+    def materialize(self, location: str, *, transport: Any = None, succeed: bool = True, new: int = 0) -> None:
+        """One run of a location's LLM assets: for candidates and jobs over their partitions (the last
+        ``new`` ones, or all), for matching its unpartitioned ``matches``."""
+        import dagster as dg
+
+        defs = importlib.import_module(f"talent_{location}.definitions").defs
+        executable = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
+        tags = {}
+        entity = {"candidates": "candidate", "jobs": "job"}.get(location)
+        if entity:
+            ids = self.records[entity][-new:] if new else self.records[entity]
+            tags = {"dagster/asset_partition_range_start": ids[0], "dagster/asset_partition_range_end": ids[-1]}
+        self.transport = transport
+        try:
+            result = dg.materialize(
+                list(defs.assets), selection=executable, instance=self.instance, tags=tags, raise_on_error=False
+            )
+        finally:
+            self.transport = None
+        self.runs.append((location, result.success))
+        assert result.success is succeed, f"{location}: run success {result.success}, expected {succeed}"
+
+    def cost_estimate(self, *args: str) -> dict:
+        """``talent cost estimate --json [args]`` against this database and instance."""
+        from typer.testing import CliRunner
+
+        from talent_shared.cli.app import app
+
+        result = CliRunner().invoke(app, ["cost", "estimate", "--json", *args])
+        assert result.exit_code == 0, (result.output, result.exception)
+        return json.loads(result.stdout)
+
+    # -- the story ------------------------------------------------------------------------------
+
+    def first_deploy(self) -> None:
+        """Batch 0: the platform runs on the local providers, then a deploy switches it to OpenAI.
+
+        The deploy is estimated by ``talent cost estimate`` first, then runs: the jobs location meets
+        a rate limit and server errors until the client's retries are spent (an ``error`` row), then
+        a refusal (a ``billed_error`` row) before its third run goes through. When nothing is stale
+        any more, ``talent cost estimate --reconcile`` fills in the actual cost.
+        """
+        self.ingest(6, 3, seed=0)
+        self.providers("local")
+        for location in ("candidates", "jobs", "matching"):
+            self.materialize(location)
+
+        self.providers("openai")
+        estimate = self.cost_estimate()
+        assert all(estimate["by_location"][loc] > 0 for loc in ("candidates", "jobs", "matching")), estimate
+        self.materialize("candidates", transport=self.openai())
+        rate_limited = (429, self.payload("error_429"))
+        server_error = (500, self.payload("error_500"))
+        self.materialize("jobs", transport=self.openai(chat=[rate_limited, server_error, server_error]), succeed=False)
+        refused = (200, self.payload("chat_completion_refusal"))
+        self.materialize("jobs", transport=self.openai(chat=[refused]), succeed=False)
+        self.materialize("jobs", transport=self.openai(chat=[rate_limited]))
+        self.materialize("matching", transport=self.openai(default_chat=self.payload("chat_completion_explanation")))
+        reconciled = {r["code_location"]: r for r in self.cost_estimate("--reconcile")["reconciled"]}
+        assert set(reconciled) == {"candidates", "jobs", "matching"}, reconciled
+        assert all(r["actual_usd"] > 0 for r in reconciled.values()), reconciled
+
+    def new_records(self) -> None:
+        """Batch 1: a few new records through OpenAI (their embeddings partly from the cache); the
+        matching location now explains with a preview model genai-prices cannot price."""
+        self.ingest(2, 1, seed=1)
+        self.materialize("candidates", transport=self.openai(), new=2)
+        self.materialize("jobs", transport=self.openai(), new=1)
+        self.providers("openai", model=PREVIEW_MODEL)
+        explanation = self.payload("chat_completion_explanation") | {"model": PREVIEW_MODEL}
+        self.materialize("matching", transport=self.openai(default_chat=explanation))
+
+
+@pytest.fixture(scope="module")
+def pipeline_ledger(pg: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRuns]:
+    """The ledger of real runs (batch 0 done); ``new_records()`` adds batch 1 from real runs too."""
+    import dagster as dg
+
+    from talent_shared.settings import get_settings
+
+    url, _ = pg
+    home = tmp_path_factory.mktemp("talent-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TALENT_DATABASE_URL", url)
+        mp.setenv("TALENT_HOME", str(home))
+        mp.setenv("TALENT_LANDING", str(home / "landing"))
+        try:
+            with dg.instance_for_test() as instance:
+                runs = PipelineRuns(url, instance, mp)
+                runs.first_deploy()
+                yield runs
+        finally:
+            mp.undo()
+            get_settings.cache_clear()
+            _reimport_definitions()  # leave the definitions as the rest of the session imported them
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
