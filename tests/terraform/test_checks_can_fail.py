@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tfcheck import check_module_pins, check_outputs, check_provider_pins, check_variables
 
-BAD_MODULE = '''
+BAD_MODULE = """
 variable "described" {
   description = "ok"
   type        = string
@@ -62,7 +62,7 @@ terraform {
     }
   }
 }
-'''
+"""
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -97,7 +97,7 @@ def test_provider_check_reports_missing_and_loose_versions(tmp_path: Path):
 
 
 def test_provider_check_reports_missing_block(tmp_path: Path):
-    assert check_provider_pins(_write(tmp_path, 'locals {\n  a = 1\n}\n'), exact=True) != []
+    assert check_provider_pins(_write(tmp_path, "locals {\n  a = 1\n}\n"), exact=True) != []
 
 
 def test_output_check_reports_missing_description(tmp_path: Path):
@@ -107,7 +107,7 @@ def test_output_check_reports_missing_description(tmp_path: Path):
 def test_clean_module_passes(tmp_path: Path):
     directory = _write(
         tmp_path,
-        '''
+        """
 variable "name" {
   description = "Name."
   type        = string
@@ -132,7 +132,7 @@ terraform {
     }
   }
 }
-''',
+""",
     )
     assert check_variables(directory) == []
     assert check_module_pins(directory) == []

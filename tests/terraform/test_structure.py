@@ -9,8 +9,6 @@ from pathlib import Path
 
 import hcl2
 import pytest
-
-from conftest import MODULE_DIRS, REPO, ROOT_DIRS, STACK, TERRAFORM
 from tfcheck import (
     blocks,
     check_module_pins,
@@ -21,13 +19,24 @@ from tfcheck import (
     unquote,
 )
 
+from conftest import MODULE_DIRS, REPO, ROOT_DIRS, STACK, TERRAFORM
+
 ALL_DIRS = MODULE_DIRS + ROOT_DIRS
 ids = lambda d: str(d.relative_to(TERRAFORM))  # noqa: E731
 
 
 def test_tree_has_the_expected_modules_and_environments():
     assert {d.name for d in MODULE_DIRS} >= {
-        "network", "eks", "database", "storage", "registry", "team_iam", "secrets", "platform_release", "kms_key", "stack",
+        "network",
+        "eks",
+        "database",
+        "storage",
+        "registry",
+        "team_iam",
+        "secrets",
+        "platform_release",
+        "kms_key",
+        "stack",
     }
     assert {d.name for d in ROOT_DIRS} == {"dev", "prod"}
 
@@ -99,7 +108,12 @@ def test_roots_are_thin(directory: Path):
     """A root configures providers and calls the stack once: no resource, data source or local."""
     parsed = load_dir(directory)
     assert sorted(p.name for p in parsed) == [
-        "main.tf", "moved.tf", "outputs.tf", "providers.tf", "variables.tf", "versions.tf",
+        "main.tf",
+        "moved.tf",
+        "outputs.tf",
+        "providers.tf",
+        "variables.tf",
+        "versions.tf",
     ]
     modules = {label: unquote(body["source"]) for _, label, body in blocks(parsed, "module")}
     assert modules == {"stack": "../../stack"}
@@ -181,7 +195,9 @@ def test_team_defaults():
     accounts = {k: unquote(v) for k, v in _variable_default(directory, "team_service_accounts").items()}
     # The ServiceAccounts helm/code-location creates for releases named after the teams.
     assert accounts == {
-        "candidates": "candidates-code-server", "jobs": "jobs-code-server", "matching": "matching-code-server",
+        "candidates": "candidates-code-server",
+        "jobs": "jobs-code-server",
+        "matching": "matching-code-server",
     }
     assert unquote(_variable_default(directory, "platform_service_account")) == "platform-dagster"
     assert unquote(_variable_default(directory, "landing_root_prefix")) == "landing"
@@ -197,8 +213,13 @@ def _module_body(directory: Path, name: str) -> dict:
 def test_database_settings():
     body = _module_body(TERRAFORM / "modules" / "database", "this")
     assert unquote(body["engine"]) == "postgres"
-    for flag in ("manage_master_user_password", "storage_encrypted", "deletion_protection",
-                 "iam_database_authentication_enabled", "performance_insights_enabled"):
+    for flag in (
+        "manage_master_user_password",
+        "storage_encrypted",
+        "deletion_protection",
+        "iam_database_authentication_enabled",
+        "performance_insights_enabled",
+    ):
         assert body[flag] is True, flag
     assert body["skip_final_snapshot"] is False
     assert body["publicly_accessible"] is False
@@ -219,8 +240,9 @@ def test_kms_keys_come_from_the_kms_key_module():
     assert key["enable_key_rotation"] is True
     # One statement: the account's IAM decides who may use the key (no service or wildcard principal).
     principals = re.findall(r"Principal = \{(.*?)\}, Action", key["policy"])
-    assert principals == ['AWS = "arn:${data.aws_partition.current.partition}:iam::'
-                          '${data.aws_caller_identity.current.account_id}:root"'], key["policy"]
+    assert principals == [
+        'AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"'
+    ], key["policy"]
     for path in TERRAFORM.rglob("*.tf"):
         if path.parent.name != "kms_key":
             assert 'resource "aws_kms_key"' not in path.read_text(), f"{path}: use modules/kms_key"
@@ -230,7 +252,9 @@ def test_kms_keys_come_from_the_kms_key_module():
         assert unquote(body["source"]) == "../kms_key"
         assert unquote(body["alias"]).endswith(f"{suffix}"), caller
         moves = {
-            unquote(b["from"]).removeprefix("${").removesuffix("}"): unquote(b["to"]).removeprefix("${").removesuffix("}")
+            unquote(b["from"]).removeprefix("${").removesuffix("}"): unquote(b["to"])
+            .removeprefix("${")
+            .removesuffix("}")
             for doc in load_dir(directory).values()
             for b in doc.get("moved", [])
         }
@@ -244,14 +268,25 @@ def test_team_iam_statements_are_a_least_privilege_table():
     """modules/team_iam lists its policy statements in local.statements: unique sids, named actions
     only (no wildcard action or resource), and only the keys the policy document reads."""
     parsed = load_dir(TERRAFORM / "modules" / "team_iam")
-    (statements,) = [entry["statements"] for doc in parsed.values() for entry in doc.get("locals", []) if "statements" in entry]
+    (statements,) = [
+        entry["statements"] for doc in parsed.values() for entry in doc.get("locals", []) if "statements" in entry
+    ]
     sids = [unquote(st["sid"]) for st in statements]
     assert len(sids) == len(set(sids)) == 11
     for st in statements:
         keys = {k for k in st if not k.startswith("__")}
-        assert {"sid", "when", "actions", "resources"} <= keys <= {
-            "sid", "when", "actions", "resources", "list_prefixes", "via_service",
-        }, st
+        assert (
+            {"sid", "when", "actions", "resources"}
+            <= keys
+            <= {
+                "sid",
+                "when",
+                "actions",
+                "resources",
+                "list_prefixes",
+                "via_service",
+            }
+        ), st
         assert all("*" not in unquote(a) for a in st["actions"]), st
         assert all(unquote(r) != "*" for r in (st["resources"] if isinstance(st["resources"], list) else [])), st
     kms = {unquote(st["sid"]): unquote(st.get("via_service")) for st in statements if "kms:" in str(st["actions"])}
@@ -260,8 +295,14 @@ def test_team_iam_statements_are_a_least_privilege_table():
 
 def test_storage_buckets_are_locked_down():
     body = _module_body(TERRAFORM / "modules" / "storage", "this")
-    for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets",
-                 "attach_deny_insecure_transport_policy", "attach_require_latest_tls_policy"):
+    for flag in (
+        "block_public_acls",
+        "block_public_policy",
+        "ignore_public_acls",
+        "restrict_public_buckets",
+        "attach_deny_insecure_transport_policy",
+        "attach_require_latest_tls_policy",
+    ):
         assert body[flag] is True, flag
     assert body["versioning"]["enabled"] is True
     assert "aws:kms" in str(body["server_side_encryption_configuration"])
@@ -275,7 +316,7 @@ def test_secret_values_never_enter_state():
     for directory in ALL_DIRS:
         parsed = load_dir(directory)
         for kind in ("resource", "data"):
-            for path, label, body in blocks(parsed, kind):
+            for path, label, _body in blocks(parsed, kind):
                 if label in ("aws_secretsmanager_secret_version", "kubernetes_secret", "kubernetes_secret_v1"):
                     offenders.append(f"{path}: {kind} {label}")
     assert offenders == []
@@ -286,7 +327,7 @@ def test_grafana_dashboard_sidecar_is_configured():
     sidecar = re.search(r"dashboards\s*=\s*\{(?P<body>[^}]*)\}", text)
     assert sidecar, "no grafana.sidecar.dashboards block"
     body = " ".join(sidecar["body"].split())
-    for expected in ('enabled = true', 'label = "grafana_dashboard"', 'labelValue = "1"', 'searchNamespace = "ALL"'):
+    for expected in ("enabled = true", 'label = "grafana_dashboard"', 'labelValue = "1"', 'searchNamespace = "ALL"'):
         assert expected in body
 
 

@@ -32,11 +32,22 @@ def run_checkov(directory: Path) -> dict:
         _missing(f"checkov not found at {CHECKOV}; run `make tools`")
     result = subprocess.run(
         [
-            str(CHECKOV), "-d", str(directory), "--framework", "terraform",
-            "--quiet", "--compact", "-o", "json",
-            "--download-external-modules", "false", "--skip-download",
+            str(CHECKOV),
+            "-d",
+            str(directory),
+            "--framework",
+            "terraform",
+            "--quiet",
+            "--compact",
+            "-o",
+            "json",
+            "--download-external-modules",
+            "false",
+            "--skip-download",
         ],
-        capture_output=True, text=True, timeout=240,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode in (0, 1), f"checkov crashed ({result.returncode}):\n{result.stderr[-3000:]}"
     report = json.loads(result.stdout)
@@ -69,10 +80,7 @@ def test_checkov_actually_scanned_the_tree(checkov_report: dict):
 def test_checkov_reports_an_insecure_resource(tmp_path: Path):
     """The harness sees failures: a mutable, unscanned, unencrypted repository must fail."""
     (tmp_path / "main.tf").write_text(
-        'resource "aws_ecr_repository" "bad" {\n'
-        '  name                 = "bad"\n'
-        '  image_tag_mutability = "MUTABLE"\n'
-        "}\n"
+        'resource "aws_ecr_repository" "bad" {\n  name                 = "bad"\n  image_tag_mutability = "MUTABLE"\n}\n'
     )
     report = run_checkov(tmp_path)
     failed_ids = {c["check_id"] for c in report["results"]["failed_checks"]}
@@ -92,6 +100,6 @@ def test_tofu_fmt_check():
 
 
 def test_tofu_fmt_check_detects_bad_formatting(tmp_path: Path):
-    (tmp_path / "main.tf").write_text('locals {\n  a = 1\n  bb   = 2\n}\n')
+    (tmp_path / "main.tf").write_text("locals {\n  a = 1\n  bb   = 2\n}\n")
     result = _tofu("fmt", "-check", "-recursive", str(tmp_path))
     assert result.returncode != 0

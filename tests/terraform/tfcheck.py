@@ -8,8 +8,9 @@ synthetic modules to prove that each check can fail.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import hcl2
 
@@ -107,9 +108,7 @@ def check_module_pins(directory: Path) -> list[str]:
             if version is None:
                 problems.append(f"{directory}: registry module {name!r} ({source}) has no version")
             elif not EXACT_VERSION.match(str(version)):
-                problems.append(
-                    f"{directory}: registry module {name!r} version {version!r} is not an exact pin"
-                )
+                problems.append(f"{directory}: registry module {name!r} version {version!r} is not an exact pin")
         elif "?ref=" not in source:
             problems.append(f"{directory}: module {name!r} source {source!r} is not pinned to a ref")
     return problems

@@ -118,5 +118,7 @@ def plan(
     options = sql.SQL("ANALYZE, FORMAT JSON" if analyze else "FORMAT JSON")
     stmt = sql.SQL("EXPLAIN ({}) {}").format(options, stmt)
     with _planner(conn, k=k, ef_search=ef_search, exact=exact):
-        result = conn.execute(stmt, params).fetchone()[0]
+        row = conn.execute(stmt, params).fetchone()
+        assert row is not None  # EXPLAIN always returns its plan
+        result = row[0]
     return (json.loads(result) if isinstance(result, str) else result)[0]
