@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -113,3 +114,66 @@ def state_dir() -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+class EntityLocationSuite:
+    """The checks every ingesting location's suite runs, written once.
+
+    A location's test module subclasses it as ``TestDefinitions`` and sets the class attributes;
+    pytest collects the inherited tests there (this base is not collected: no ``Test`` prefix).
+    """
+
+    defs: Any
+    entity: str
+    partitions: str  # the dynamic partitions' name, also the location's name
+    keys: tuple[str, str, str]  # raw, normalized, vectors
+    record: ClassVar[dict]  # one valid record with skills and >= 5 years
+    vectors_table: str
+
+    def test_owns_its_three_assets(self) -> None:
+        keys = {k.to_user_string() for k in self.defs.resolve_asset_graph().get_all_asset_keys()}
+        assert keys == set(self.keys)
+
+    def test_every_asset_has_a_code_version_and_executables_declare_resources(self) -> None:
+        from dagster_k8s.job import get_user_defined_k8s_config
+
+        from talent_shared.compute import K8S_CONFIG_TAG
+
+        graph = self.defs.resolve_asset_graph()
+        for key in graph.get_all_asset_keys():
+            node = graph.get(key)
+            assert node.code_version, key
+            if node.is_executable:
+                assert K8S_CONFIG_TAG in node.assets_def.op.tags, key
+                resources = get_user_defined_k8s_config(node.assets_def.op.tags).container_config["resources"]
+                assert resources["requests"] and resources["limits"], key
+
+    def test_sensors_run_by_default(self) -> None:
+        import dagster as dg
+
+        sensors = {s.name: s for s in self.defs.sensors}
+        assert set(sensors) == {f"{self.partitions}_ingest", f"{self.partitions}_automation"}
+        assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
+
+    def test_in_process_executor_locally(self) -> None:
+        assert self.defs.resolve_implicit_global_asset_job_def().executor_def.name == "in_process"
+
+    def test_normalizes_and_embeds_a_partition(self, talent_env, db) -> None:
+        import dagster as dg
+
+        (record_id,) = store_records(db, self.entity, [self.record])
+        executable = [a for a in self.defs.assets if isinstance(a, dg.AssetsDefinition)]
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions(self.partitions, [record_id])
+            result = dg.materialize(executable, partition_key=record_id, instance=instance)
+            assert result.success
+            normalize_op = next(a.op.name for a in executable if a.key.to_user_string() == self.keys[1])
+            metadata = result.asset_materializations_for_node(normalize_op)[0].metadata
+            assert metadata["llm_calls"].value == 1
+            assert int(metadata["llm_input_tokens"].value) > 0  # type: ignore[arg-type]
+        (profile,) = db.execute("SELECT profile FROM talent.profiles WHERE record_id = %s", (record_id,)).fetchone()
+        assert profile["skills"] and profile["years_experience"] >= 5
+        (dims,) = db.execute(
+            f"SELECT vector_dims(embedding) FROM talent.{self.vectors_table} WHERE record_id = %s", (record_id,)
+        ).fetchone()
+        assert dims == 384
