@@ -19,6 +19,18 @@ import dagster as dg
 AC = dg.AutomationCondition
 
 
+def automation_sensor(location: str, target: dg.AssetSelection) -> dg.AutomationConditionSensorDefinition:
+    """A location's own automation sensor, running by default (Dagster's default one starts stopped)."""
+    from talent_shared.settings import get_settings
+
+    return dg.AutomationConditionSensorDefinition(
+        f"{location}_automation",
+        target=target,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=get_settings().sensor_interval_seconds,
+    )
+
+
 def input_or_code_changed() -> dg.AutomationCondition:
     newly_missing = AC.missing().newly_true().with_label("newly_missing")
     # a parent updated by the same run that also updated this asset has been consumed already

@@ -3,11 +3,11 @@
 import dagster as dg
 
 from talent_jobs.reading import job_input
+from talent_shared.automation import automation_sensor
 from talent_shared.compute import executor
 from talent_shared.keys import JOB_VECTORS, NORMALIZED_JOBS, RAW_JOBS
 from talent_shared.partitions import jobs_partitions
 from talent_shared.pipeline import EntityKeys, entity_pipeline
-from talent_shared.settings import get_settings
 
 assets, ingest_sensor = entity_pipeline(
     "job",
@@ -21,12 +21,7 @@ defs = dg.Definitions(
     assets=assets,
     sensors=[
         ingest_sensor,
-        dg.AutomationConditionSensorDefinition(
-            "jobs_automation",
-            target=dg.AssetSelection.all(),
-            default_status=dg.DefaultSensorStatus.RUNNING,
-            minimum_interval_seconds=get_settings().sensor_interval_seconds,
-        ),
+        automation_sensor("jobs", dg.AssetSelection.all()),
     ],
     executor=executor(),
 )
