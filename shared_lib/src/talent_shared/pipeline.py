@@ -7,6 +7,7 @@ run over many partitions can only give them all one data version; the two downst
 in single-run backfills over whatever partitions automation requests at once.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,22 @@ def usage_metadata(meter: "Meter") -> dict[str, Any]:
     return meter.metadata()
 
 
+def _run_metered(
+    context: dg.AssetExecutionContext, work: Callable[[Any, list[str], "Meter"], Any]
+) -> dg.MaterializeResult:
+    """An LLM asset's step over its partitions: budget preflight, the work, its metered result."""
+    from talent_shared.cost.budget import preflight
+    from talent_shared.db import connect
+    from talent_shared.llm.meter import Meter
+
+    ids = list(context.partition_keys)
+    with Meter.for_asset(context) as meter:
+        preflight(context, meter, len(ids))
+        with connect() as conn:
+            work(conn, ids, meter)
+        return metered_step(context, meter, len(ids))
+
+
 def metered_step(
     context: dg.AssetExecutionContext, meter: "Meter", records: int, extra: dict[str, Any] | None = None
 ) -> dg.MaterializeResult:
@@ -95,18 +112,15 @@ def entity_pipeline(
         description=f"Structured {entity} profile (skills, seniority, years, title, location, remote).",
     )
     def _normalized(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        from talent_shared.cost.budget import preflight
-        from talent_shared.db import connect
-        from talent_shared.llm.meter import Meter
         from talent_shared.profiles import normalize
         from talent_shared.providers.factory import llm_provider
 
-        ids = list(context.partition_keys)
-        with Meter.for_asset(context) as meter:
-            preflight(context, meter, len(ids))
-            with connect() as conn:
-                normalize(conn, entity, ids, llm_provider(), to_input, NORMALIZE_LOGIC_VERSION, meter=meter)
-            return metered_step(context, meter, len(ids))
+        return _run_metered(
+            context,
+            lambda conn, ids, meter: normalize(
+                conn, entity, ids, llm_provider(), to_input, NORMALIZE_LOGIC_VERSION, meter=meter
+            ),
+        )
 
     @dg.asset(
         key=keys.vectors,
@@ -121,18 +135,12 @@ def entity_pipeline(
         description=f"Embedding of each {entity} profile in pgvector.",
     )
     def _vectors(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        from talent_shared.cost.budget import preflight
-        from talent_shared.db import connect
-        from talent_shared.llm.meter import Meter
         from talent_shared.providers.factory import embedding_provider
         from talent_shared.vectors import embed
 
-        ids = list(context.partition_keys)
-        with Meter.for_asset(context) as meter:
-            preflight(context, meter, len(ids))
-            with connect() as conn:
-                embed(conn, entity, ids, embedding_provider(), meter=meter)
-            return metered_step(context, meter, len(ids))
+        return _run_metered(
+            context, lambda conn, ids, meter: embed(conn, entity, ids, embedding_provider(), meter=meter)
+        )
 
     sensor = build_ingest_sensor(entity, keys.raw, partitions)
     return [raw, _normalized, _vectors], sensor
