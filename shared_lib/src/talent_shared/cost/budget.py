@@ -67,6 +67,21 @@ def spent_today(conn: psycopg.Connection, location: str) -> Decimal:
     return Decimal(spent)
 
 
+def _observations(
+    location: str, asset_key: str, code_version: str | None, model: str | None, days: int
+) -> tuple[list[str], list]:
+    """The ledger rows an observed mean is taken over: paid calls of one asset in the window."""
+    where = ["code_location = %s", "asset_key = %s", "NOT cache_hit", "created_at >= now() - make_interval(days => %s)"]
+    params: list = [location, asset_key, days]
+    if code_version is not None:
+        where.append("code_version = %s")
+        params.append(code_version)
+    if model is not None:  # the configured model, or its dated snapshots (gpt-4o-mini-2024-07-18)
+        where.append("(model = %s OR model LIKE %s)")
+        params += [model, model + "-%"]
+    return where, params
+
+
 def observed_cost_per_partition(
     conn: psycopg.Connection,
     location: str,
@@ -82,14 +97,7 @@ def observed_cost_per_partition(
     A partition materialized twice (two runs) counts twice, so a retried call's second bill is in the
     mean. Filters by ``code_version`` or by ``model`` when given.
     """
-    where = ["code_location = %s", "asset_key = %s", "NOT cache_hit", "created_at >= now() - make_interval(days => %s)"]
-    params: list = [location, asset_key, days]
-    if code_version is not None:
-        where.append("code_version = %s")
-        params.append(code_version)
-    if model is not None:  # the configured model, or its dated snapshots (gpt-4o-mini-2024-07-18)
-        where.append("(model = %s OR model LIKE %s)")
-        params += [model, model + "-%"]
+    where, params = _observations(location, asset_key, code_version, model, days)
     rows = conn.execute(
         f"SELECT run_id, partition_key, coalesce(sum(cost_usd), 0) FROM talent.llm_usage WHERE {' AND '.join(where)}"
         " GROUP BY run_id, partition_key",
@@ -122,14 +130,7 @@ def observed_cost_per_call(
     days: int = OBSERVATION_DAYS,
 ) -> tuple[Decimal, int] | None:
     """Mean cost of one paid call of ``asset_key`` (for ``matches``: one explanation)."""
-    where = ["code_location = %s", "asset_key = %s", "NOT cache_hit", "created_at >= now() - make_interval(days => %s)"]
-    params: list = [location, asset_key, days]
-    if code_version is not None:
-        where.append("code_version = %s")
-        params.append(code_version)
-    if model is not None:
-        where.append("(model = %s OR model LIKE %s)")
-        params += [model, model + "-%"]
+    where, params = _observations(location, asset_key, code_version, model, days)
     total, calls = conn.execute(  # type: ignore[misc]  # an aggregate always returns one row
         f"SELECT coalesce(sum(cost_usd), 0), count(*) FROM talent.llm_usage WHERE {' AND '.join(where)}", params
     ).fetchone()
