@@ -18,7 +18,7 @@ STAMP := $(VENV)/.installed
 export TIKTOKEN_CACHE_DIR := $(CURDIR)/.tools/tiktoken
 export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup tools dev test test-shared test-candidates test-jobs test-matching test-platform lint bench e2e-kind e2e-kind-plan constraints clean
+.PHONY: help setup tools dev test test-shared test-candidates test-jobs test-matching test-platform lint bench e2e e2e-kind e2e-kind-plan docker docker-down images cluster-bin cluster-up cluster-down constraints clean
 
 help:
 	@echo "make dev    run the platform locally (embedded Postgres, daemon, webserver, 3 code servers)"
@@ -100,6 +100,31 @@ e2e-kind-plan: setup
 
 e2e-kind: setup tools
 	$(PY) tests/e2e/kind.py run
+
+## e2e: the same end-to-end on a real single-node Kubernetes built on this machine (tests/e2e/cluster)
+e2e: setup tools docker images cluster-bin
+	$(PY) tests/e2e/local.py run
+
+## docker: a Docker daemon for the image builds and the cluster (started here when none answers)
+docker:
+	tests/e2e/cluster/docker.sh up
+
+docker-down:
+	tests/e2e/cluster/docker.sh down
+
+## images: the four product images and the e2e Postgres, built here (tests/e2e/images)
+images: docker
+	tests/e2e/images/build.sh
+
+## cluster-up / cluster-down: the local Kubernetes (binaries built from Go modules into .tools/k8s)
+cluster-bin:
+	tests/e2e/cluster/build.sh
+
+cluster-up: docker cluster-bin
+	tests/e2e/cluster/cluster.sh up
+
+cluster-down:
+	tests/e2e/cluster/cluster.sh down
 
 ## constraints: re-pin every version from a fresh venv after changing a dependency list (keeps the
 ## current pins for what did not change: uv prefers the versions already named in constraints.txt)
