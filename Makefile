@@ -102,7 +102,7 @@ e2e-kind: setup tools
 	$(PY) tests/e2e/kind.py run
 
 ## e2e: the same end-to-end on a real single-node Kubernetes built on this machine (tests/e2e/cluster)
-e2e: setup tools docker images cluster-bin
+e2e: setup tools docker cluster-bin
 	$(PY) tests/e2e/local.py run
 
 ## docker: a Docker daemon for the image builds and the cluster (started here when none answers)

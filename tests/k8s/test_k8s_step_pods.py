@@ -122,7 +122,7 @@ def test_every_asset_step_pod_carries_its_declared_resources(render, team: str, 
         assert ctx.namespace == render.NAMESPACE
         assert pod["serviceAccountName"] == f"{team}-code-server"
         assert pod["automountServiceAccountToken"] is True
-        assert body["spec"]["ttlSecondsAfterFinished"] == (300 if kind else 600)
+        assert body["spec"]["ttlSecondsAfterFinished"] == (7200 if kind else 600)
         assert body["spec"]["backoffLimit"] == 0
         env = {e["name"] for e in container["env"]}
         assert {"DAGSTER_PG_PASSWORD", "DAGSTER_HOME", "TALENT_DATABASE_URL"} <= env

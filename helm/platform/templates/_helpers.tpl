@@ -168,6 +168,18 @@ checkov.io/skip{{ $n }}: {{ . }}
       key: postgresql-password
 {{- end -}}
 
+{{/* The instance's storage: all the migration hook needs. */}}
+{{- define "platform.storageConfig" -}}
+{{- toYaml (dict "storage" (dict "postgres" (dict "postgres_db" (dict
+      "username" .Values.postgresql.username
+      "password" (dict "env" "DAGSTER_PG_PASSWORD")
+      "hostname" (required "postgresql.host is required: the Dagster instance database host" .Values.postgresql.host)
+      "db_name" .Values.postgresql.database
+      "port" (int .Values.postgresql.port)
+      "scheme" .Values.postgresql.scheme
+      "params" .Values.postgresql.params))) "telemetry" (dict "enabled" false)) -}}
+{{- end -}}
+
 {{/* The instance's dagster.yaml. */}}
 {{- define "platform.instanceConfig" -}}
 {{- $rl := .Values.runLauncher -}}
@@ -180,14 +192,7 @@ checkov.io/skip{{ $n }}: {{ . }}
 {{- $tagLimits := list (dict "key" "dagster/code_location" "value" (dict "applyLimitPerUniqueValue" true) "limit" $d.runCoordinator.perCodeLocationLimit) -}}
 {{- $tagLimits = concat $tagLimits $d.runCoordinator.extraTagConcurrencyLimits -}}
 {{- $instance := dict
-  "storage" (dict "postgres" (dict "postgres_db" (dict
-      "username" .Values.postgresql.username
-      "password" (dict "env" "DAGSTER_PG_PASSWORD")
-      "hostname" (required "postgresql.host is required: the Dagster instance database host" .Values.postgresql.host)
-      "db_name" .Values.postgresql.database
-      "port" (int .Values.postgresql.port)
-      "scheme" .Values.postgresql.scheme
-      "params" .Values.postgresql.params)))
+  "storage" (include "platform.storageConfig" . | fromYaml).storage
   "run_launcher" (dict
     "module" "dagster_k8s"
     "class" "K8sRunLauncher"

@@ -1,0 +1,1062 @@
+"""The end-to-end run of the whole platform on a real Kubernetes cluster, for any cluster.
+
+One harness, two clusters: :class:`LocalCluster` (a single-node Kubernetes built on this machine,
+``tests/e2e/cluster/cluster.sh``) and :class:`KindCluster` (kind on a machine with Docker and
+internet). A cluster only has to bring itself up, hand over a kubeconfig, load images into its
+runtime and take itself down; everything the run checks is read from the API server, from
+Dagster's GraphQL API and from the databases, never scraped from logs.
+
+The run, in order (``plan`` prints it):
+
+1. cluster up; images built (``tests/e2e/images/build.sh``) and loaded, never pulled;
+2. namespaces enforcing the restricted Pod Security Standard, Secrets, Postgres with pgvector;
+3. ``helm upgrade --install`` of the platform (hooks included) and of the three team releases;
+   every pod Ready and admitted;
+4. a burst of records, one of them malformed, dropped into the landing zone; while it runs, a run
+   pod is deleted (run monitoring fails the run, the retry completes it) and then the daemon pod
+   (it resumes); afterwards Postgres is restarted and a second burst must still go through;
+5. every valid record has its top-K; every run was a Job of the K8sRunLauncher; every asset step
+   was its own Job whose pod's requests and limits equal what the asset declares;
+6. the cost exporter, scraped through its Service from inside the cluster, agrees with the ledger;
+7. ``helm upgrade`` of the candidates team with a bumped code version re-runs exactly that team's
+   stale assets and ``matches`` and changes no object of another release; ``helm rollback`` works;
+8. ``.e2e-artifacts/summary.json`` from what was read; on failure, logs, events, describe output
+   and Dagster run logs in ``.e2e-artifacts/``; the cluster is torn down in every case.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / ".e2e-artifacts"
+NAMESPACE = "talent"
+DB_NAMESPACE = "talent-db"
+TAG = "e2e"
+BUMP_TAG = "e2e-bump"
+TEAMS = ("candidates", "jobs", "matching")
+PLATFORM_IMAGE = f"talent-platform:{TAG}"
+POSTGRES_IMAGE = f"talent-postgres:{TAG}"
+TEAM_IMAGES = {t: f"talent-{t}:{TAG}" for t in TEAMS}
+IMAGES = (PLATFORM_IMAGE, *TEAM_IMAGES.values(), POSTGRES_IMAGE)
+MANIFESTS = (
+    "tests/e2e/manifests/namespaces.yaml",
+    "tests/e2e/manifests/postgres.yaml",
+    "tests/e2e/manifests/landing.yaml",
+)
+TOP_K = 10
+BURST = (24, 8)  # candidates, jobs of the first burst
+SECOND_BURST = (6, 2)
+WAIT_S = 25 * 60
+REDACTED = "***"
+# What the code-version bump changes: the candidates team's normalization logic version. Only
+# the candidates image is rebuilt with it, so only that location sees the new version.
+BUMP_FILE = "shared_lib/src/talent_shared/pipeline.py"
+BUMP_FROM = 'NORMALIZE_LOGIC_VERSION = "normalize-1"'
+BUMP_TO = 'NORMALIZE_LOGIC_VERSION = "normalize-1-e2e-bump"'
+
+
+# --- clusters --------------------------------------------------------------------------------------
+class Cluster(Protocol):
+    """What the harness needs of a cluster; nothing else in it is specific to one."""
+
+    name: str
+    kubeconfig: Path
+    base_image: str | None  # the Python base the product images are built on (None: the default)
+
+    def up_argv(self) -> list[str]: ...
+    def up(self) -> None: ...
+    def load(self, images: list[str]) -> None: ...
+    def down(self) -> None: ...
+    def dump(self, dest: Path) -> None: ...
+
+
+@dataclass
+class LocalCluster:
+    """A real single-node Kubernetes on this machine (tests/e2e/cluster/cluster.sh)."""
+
+    name: str = "local"
+    kubeconfig: Path = REPO / ".tools" / "k8s" / "kubeconfig"
+    base_image: str | None = "talent/python-base:3.11-bookworm"
+    script: str = "tests/e2e/cluster/cluster.sh"
+
+    def up_argv(self) -> list[str]:
+        return [self.script, "up"]
+
+    def up(self) -> None:
+        sh(self.up_argv())
+
+    def load(self, images: list[str]) -> None:
+        sh([self.script, "load", *images])
+
+    def down(self) -> None:
+        sh([self.script, "down"])
+        sh([self.script, "check-clean"])
+
+    def dump(self, dest: Path) -> None:
+        sh([self.script, "logs", str(dest / "cluster")], check=False)
+
+
+@dataclass
+class KindCluster:
+    """kind, on a machine with Docker and internet (official base and node images)."""
+
+    name: str = "talent-e2e"
+    kubeconfig: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "talent-e2e-kind.kubeconfig")
+    base_image: str | None = "python:3.11.14-slim-bookworm"
+    config: str = "tests/e2e/kind-config.yaml"
+
+    def up_argv(self) -> list[str]:
+        return [
+            tool("kind"),
+            "create",
+            "cluster",
+            "--name",
+            self.name,
+            "--config",
+            self.config,
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "--wait",
+            "180s",
+        ]
+
+    def up(self) -> None:
+        sh(self.up_argv())
+
+    def load(self, images: list[str]) -> None:
+        sh([tool("kind"), "load", "docker-image", "--name", self.name, *images])
+
+    def down(self) -> None:
+        sh([tool("kind"), "delete", "cluster", "--name", self.name, "--kubeconfig", str(self.kubeconfig)])
+
+    def dump(self, dest: Path) -> None:
+        sh([tool("kind"), "export", "logs", str(dest / "cluster"), "--name", self.name], check=False)
+
+
+# --- small tools -----------------------------------------------------------------------------------
+def tool(name: str) -> str:
+    for local in (REPO / ".tools" / "k8s" / "bin" / name, REPO / ".tools" / "bin" / name):
+        if local.exists():
+            return str(local)
+    return shutil.which(name) or name
+
+
+def sh(argv: list[str], *, check: bool = True, env: dict[str, str] | None = None, timeout: float = 3600) -> int:
+    print(f"    $ {' '.join(shlex.quote(a) for a in argv)}", flush=True)
+    return subprocess.run(argv, cwd=REPO, check=check, env=env, timeout=timeout).returncode
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def quantity(value: str | int | float) -> float:
+    """A Kubernetes quantity as a number (cpu in cores, memory in bytes), for comparing equal values
+    written differently (``1`` and ``1000m``, ``1Gi`` and ``1073741824``)."""
+    s = str(value)
+    units = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    m = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", s)
+    if not m:
+        raise ValueError(f"not a quantity: {value!r}")
+    return float(m.group(1)) * units.get(m.group(2), 1.0)
+
+
+def same_resources(a: dict, b: dict) -> bool:
+    keys = set(a) | set(b)
+    return all(k in a and k in b and quantity(a[k]) == quantity(b[k]) for k in keys)
+
+
+@dataclass
+class Step:
+    """One step of the run: ``argv`` is what ``plan`` prints (the equivalent command), ``action``
+    does it. ``secret`` is replaced by *** wherever the step is printed."""
+
+    name: str
+    phase: str  # setup | deploy | verify | faults | upgrade
+    argv: list[str]
+    action: Callable[[], None]
+    secret: str | None = None
+
+    def shell(self) -> str:
+        shown = [a.replace(self.secret, REDACTED) if self.secret else a for a in self.argv]
+        return " ".join(a if a in {"|", "&", "&&"} else shlex.quote(a) for a in shown)
+
+
+class PortForward:
+    def __init__(self, e2e: E2E, target: str, remote: int, namespace: str = NAMESPACE):
+        self.local = free_port()
+        self.argv = [e2e.kubectl, "--namespace", namespace, "port-forward", target, f"{self.local}:{remote}"]
+        self.env = e2e.env
+
+    def __enter__(self) -> PortForward:
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.env)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"port-forward exited: {self.proc.stderr.read().decode()[-500:]}")  # type: ignore[union-attr]
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.local)) == 0:
+                    return self
+            time.sleep(0.3)
+        raise RuntimeError(f"port-forward did not come up: {' '.join(self.argv)}")
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# --- the run ---------------------------------------------------------------------------------------
+RUNS_QUERY = """
+query Runs($cursor: String) {
+  runsOrError(limit: 500, cursor: $cursor) {
+    ... on Runs { results { runId status tags { key value } assetSelection { path } } }
+  }
+}
+"""
+LOCATIONS_QUERY = """
+{ workspaceOrError { ... on Workspace { locationEntries { name locationOrLoadError { __typename } } } } }
+"""
+MATERIALIZATIONS_QUERY = """
+query Mats($key: AssetKeyInput!, $after: String) {
+  assetOrError(assetKey: $key) {
+    ... on Asset { assetMaterializations(limit: 100000, afterTimestampMillis: $after) { runId partition timestamp } }
+  }
+}
+"""
+RUN_LOGS_QUERY = """
+query Logs($runId: ID!) {
+  logsForRun(runId: $runId, limit: 2000) {
+    ... on EventConnection { events { __typename message timestamp level stepKey } }
+  }
+}
+"""
+
+
+class E2E:
+    def __init__(self, cluster: Cluster, *, pg_password: str | None = None):
+        self.cluster = cluster
+        self.kubectl = tool("kubectl")
+        self.helm = tool("helm")
+        self.python = sys.executable
+        self.pg_password = pg_password or secrets.token_urlsafe(24)
+        self.workdir = Path(tempfile.mkdtemp(prefix="talent-e2e-"))
+        self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+        self.summary: dict[str, Any] = {"cluster": cluster.name, "faults": [], "timings_s": {}}
+        self.landed: dict[str, set[str]] = {"candidate": set(), "job": set()}
+        self.bad_lines = 0
+        self.started = time.monotonic()
+        self._pod_log: dict[str, dict] = {}  # every run/step pod seen, by name, as last read
+        self._watching = threading.Event()
+
+    # -- kubectl / helm / graphql / sql -----------------------------------------------------------
+    def k(
+        self,
+        *args: str,
+        namespace: str | None = NAMESPACE,
+        check: bool = True,
+        input: bytes | None = None,
+        timeout: float = 300,
+    ) -> str:
+        argv = [self.kubectl, *(["--namespace", namespace] if namespace else []), *args]
+        out = subprocess.run(argv, env=self.env, capture_output=True, input=input, timeout=timeout)
+        if check and out.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv[:6])}... failed: {out.stderr.decode()[-2000:]}")
+        return out.stdout.decode()
+
+    def kjson(self, *args: str, namespace: str | None = NAMESPACE) -> dict:
+        return json.loads(self.k(*args, "--output", "json", namespace=namespace))
+
+    def helm_argv(self, release: str, chart: str, values: list[str], *extra: str) -> list[str]:
+        argv = [self.helm, "upgrade", "--install", release, chart, "--namespace", NAMESPACE]
+        for v in values:
+            argv += ["--values", v]
+        return [*argv, *extra, "--wait", "--timeout", "15m"]
+
+    def graphql(self, port: int, query: str, variables: dict | None = None) -> dict:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/graphql",
+            data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            body = json.load(resp)
+        if body.get("errors"):
+            raise RuntimeError(f"GraphQL errors: {body['errors']}")
+        return body["data"]
+
+    @contextlib.contextmanager
+    def webserver(self) -> Iterator[int]:
+        with PortForward(self, "service/platform-webserver", 80) as pf:
+            yield pf.local
+
+    @contextlib.contextmanager
+    def database(self, db: str = "talent") -> Iterator[Any]:
+        import psycopg
+
+        with PortForward(self, "service/postgres", 5432, namespace=DB_NAMESPACE) as pf:
+            conn = psycopg.connect(
+                host="127.0.0.1", port=pf.local, user="dagster", password=self.pg_password, dbname=db, autocommit=True
+            )
+            try:
+                yield conn
+            finally:
+                conn.close()
+
+    def sql(self, query: str, *params: Any) -> list[tuple]:
+        with self.database() as conn:
+            return conn.execute(query, params).fetchall()
+
+    def database_url(self, db: str) -> str:
+        return f"postgresql://dagster:{self.pg_password}@postgres.{DB_NAMESPACE}.svc.cluster.local:5432/{db}"
+
+    def runs(self, port: int) -> list[dict]:
+        return self.graphql(port, RUNS_QUERY)["runsOrError"]["results"]
+
+    # -- the plan ---------------------------------------------------------------------------------
+    def plan(self) -> list[Step]:
+        k, ns = self.kubectl, ["--namespace", NAMESPACE]
+        build_env = f"TALENT_BASE_IMAGE={self.cluster.base_image}" if self.cluster.base_image else ""
+        steps = [
+            Step("cluster up", "setup", self.cluster.up_argv(), self.cluster.up),
+            Step(
+                "build the images",
+                "setup",
+                [*([build_env] if build_env else []), "tests/e2e/images/build.sh"],
+                self.build_images,
+            ),
+            Step(
+                "load the images into the cluster", "setup", ["load", *IMAGES], lambda: self.cluster.load(list(IMAGES))
+            ),
+            Step(
+                "namespaces (restricted Pod Security Standard)",
+                "setup",
+                [k, "apply", "-f", MANIFESTS[0]],
+                lambda: self.k("apply", "-f", str(REPO / MANIFESTS[0]), namespace=None),
+            ),
+            Step(
+                "secrets",
+                "setup",
+                [
+                    k,
+                    *ns,
+                    "create",
+                    "secret",
+                    "generic",
+                    "dagster-postgresql",
+                    f"--from-literal=postgresql-password={self.pg_password}",
+                    "&&",
+                    "...",
+                ],
+                self.create_secrets,
+                secret=self.pg_password,
+            ),
+            Step("postgres with pgvector", "setup", [k, "apply", "-f", MANIFESTS[1]], self.install_postgres),
+            Step(
+                "landing volume",
+                "setup",
+                [k, "apply", "-f", MANIFESTS[2]],
+                lambda: self.k("apply", "-f", str(REPO / MANIFESTS[2]), namespace=None),
+            ),
+            Step(
+                "install the platform (hooks included)",
+                "deploy",
+                self.helm_argv("platform", "helm/platform", self.values("platform")),
+                lambda: self.helm_install("platform", "helm/platform", self.values("platform")),
+            ),
+        ]
+        for team in TEAMS:
+            steps.append(
+                Step(
+                    f"install {team}",
+                    "deploy",
+                    self.helm_argv(team, "helm/code-location", self.values(team)),
+                    lambda t=team: self.helm_install(t, "helm/code-location", self.values(t)),
+                )
+            )
+        steps += [
+            Step("every pod Ready and admitted", "deploy", [k, *ns, "get", "pods,replicasets,events"], self.check_pods),
+            Step(
+                "burst: records and a malformed line into the landing zone",
+                "verify",
+                [
+                    "tar",
+                    "-c",
+                    "...",
+                    "|",
+                    k,
+                    *ns,
+                    "exec",
+                    "-i",
+                    "deployment/candidates-code-server",
+                    "--",
+                    "tar",
+                    "-x",
+                    "-C",
+                    "/landing",
+                ],
+                lambda: self.land(*BURST, seed=1),
+            ),
+            Step(
+                "fault: delete a run's pod while it runs",
+                "faults",
+                [k, *ns, "delete", "pod", "-l", "app.kubernetes.io/component=run_worker"],
+                self.fault_run_pod,
+            ),
+            Step(
+                "fault: delete the daemon pod during the burst",
+                "faults",
+                [k, *ns, "delete", "pod", "-l", "app.kubernetes.io/component=daemon"],
+                self.fault_daemon,
+            ),
+            Step("every valid record matched", "verify", ["graphql", "+", "sql"], self.wait_all_matched),
+            Step(
+                "fault: restart Postgres, then a second burst",
+                "faults",
+                [k, "-n", DB_NAMESPACE, "delete", "pod", "-l", "app.kubernetes.io/name=postgres"],
+                self.fault_postgres,
+            ),
+            Step(
+                "fault: the malformed record is a reject, the records beside it matched",
+                "faults",
+                ["sql", "talent.rejects"],
+                self.fault_bad_record,
+            ),
+            Step(
+                "runs were K8sRunLauncher Jobs, steps k8s_job_executor Jobs sized per asset",
+                "verify",
+                [k, *ns, "get", "jobs,pods", "-l", "dagster/run-id"],
+                self.check_runs_and_steps,
+            ),
+            Step(
+                "cost exporter through its Service agrees with the ledger",
+                "verify",
+                [k, *ns, "run", "scrape", "--image", PLATFORM_IMAGE, "--", "python", "-c", "urlopen(...)"],
+                self.check_exporter,
+            ),
+            Step("no LLM call counted twice", "verify", ["sql", "talent.llm_usage"], self.check_ledger),
+            Step(
+                "helm upgrade candidates with a bumped code version; rollback",
+                "upgrade",
+                self.helm_argv(
+                    "candidates", "helm/code-location", self.values("candidates"), "--set", f"image.tag={BUMP_TAG}"
+                ),
+                self.upgrade_and_rollback,
+            ),
+        ]
+        return steps
+
+    def values(self, release: str) -> list[str]:
+        return [f"helm/values/{release}.yaml", f"helm/values/kind/{release}.yaml"]
+
+    # -- setup ------------------------------------------------------------------------------------
+    def build_images(self) -> None:
+        env = dict(os.environ)
+        if self.cluster.base_image:
+            env["TALENT_BASE_IMAGE"] = self.cluster.base_image
+        t0 = time.monotonic()
+        sh(["tests/e2e/images/build.sh"], env=env)
+        self.summary["timings_s"]["images_build"] = round(time.monotonic() - t0, 1)
+
+    def create_secrets(self) -> None:
+        for ns, name, key, value in (
+            (DB_NAMESPACE, "postgres", "password", self.pg_password),
+            (NAMESPACE, "dagster-postgresql", "postgresql-password", self.pg_password),
+            (NAMESPACE, "talent-database", "database-url", self.database_url("talent")),
+        ):
+            manifest = {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "Opaque",
+                "metadata": {"name": name, "namespace": ns},
+                "stringData": {key: value},
+            }
+            self.k("apply", "-f", "-", namespace=None, input=json.dumps(manifest).encode())
+
+    def install_postgres(self) -> None:
+        self.k("apply", "-f", str(REPO / MANIFESTS[1]), namespace=None)
+        self.k("rollout", "status", "deployment/postgres", "--timeout", "300s", namespace=DB_NAMESPACE)
+
+    def helm_install(self, release: str, chart: str, values: list[str], *extra: str) -> None:
+        t0 = time.monotonic()
+        sh(self.helm_argv(release, chart, values, *extra), env=self.env)
+        self.summary["timings_s"][f"helm_{release}"] = round(time.monotonic() - t0, 1)
+
+    def check_pods(self) -> None:
+        ns = self.kjson("get", "namespace", NAMESPACE, namespace=None)
+        enforce = ns["metadata"]["labels"].get("pod-security.kubernetes.io/enforce")
+        assert enforce == "restricted", f"namespace {NAMESPACE} enforces {enforce!r}, not restricted"
+        deadline = time.monotonic() + 300
+        while True:
+            pods = self.kjson("get", "pods")["items"]
+            long_running = [p for p in pods if "dagster/run-id" not in p["metadata"].get("labels", {})]
+            not_ready = [
+                p["metadata"]["name"]
+                for p in long_running
+                if p["status"].get("phase") != "Succeeded"
+                and not any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
+            ]
+            if not not_ready:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"pods not Ready after 300 s: {not_ready}")
+            time.sleep(5)
+        # Admission: a pod the namespace refused never exists; its ReplicaSet says so.
+        for rs in self.kjson("get", "replicasets")["items"]:
+            want, have = rs["spec"].get("replicas", 0), rs["status"].get("replicas", 0)
+            assert have >= want, f"ReplicaSet {rs['metadata']['name']} has {have}/{want} pods: refused at admission?"
+            for c in rs["status"].get("conditions", []):
+                assert c["type"] != "ReplicaFailure", f"{rs['metadata']['name']}: {c.get('message')}"
+        events = self.kjson("get", "events")["items"]
+        refused = [e["message"] for e in events if "violates PodSecurity" in e.get("message", "")]
+        assert not refused, f"pods refused by Pod Security admission: {refused}"
+        self.summary["pods"] = [
+            {
+                "name": p["metadata"]["name"],
+                "images": [c["image"] for c in p["spec"]["containers"]],
+                "phase": p["status"].get("phase"),
+            }
+            for p in long_running
+        ]
+        print(f"    {len(long_running)} pods Ready in {NAMESPACE}, none refused by the restricted policy")
+        self.start_pod_watch()
+
+    # -- records ----------------------------------------------------------------------------------
+    def land(self, candidates: int, jobs: int, *, seed: int, malformed: bool = True) -> None:
+        """Writes records to the landing volume through the candidates code server (tar over
+        ``kubectl exec``: no S3 server needed). The first burst carries one malformed line in the
+        middle of a candidates file: it must be rejected, and the records beside it matched."""
+        from talent_shared.seed import generate
+
+        cands, jobs_ = generate(candidates, jobs, seed=seed)
+        files: dict[str, bytes] = {}
+        lines = [json.dumps(c) for c in cands]
+        if malformed:
+            bad = dict(cands[0], id=f"bad-{seed}", years_experience="seven")  # wrong type: rejected
+            lines.insert(len(lines) // 2, json.dumps(bad))
+            self.bad_lines += 1
+            self.bad_source = f"candidates/e2e-{seed}.jsonl"
+        files[f"candidates/e2e-{seed}.jsonl"] = "\n".join(lines).encode() + b"\n"
+        files[f"jobs/e2e-{seed}.jsonl"] = "".join(json.dumps(j) + "\n" for j in jobs_).encode()
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+        self.k(
+            "exec",
+            "-i",
+            "deployment/candidates-code-server",
+            "--",
+            "tar",
+            "-x",
+            "-f",
+            "-",
+            "-C",
+            "/landing",
+            input=buf.getvalue(),
+        )
+        self.landed["candidate"] |= {c["id"] for c in cands}
+        self.landed["job"] |= {j["id"] for j in jobs_}
+        self.summary.setdefault("landing_times", []).append(time.time())
+        print(f"    landed {len(cands)} candidates and {len(jobs_)} jobs (seed {seed})")
+
+    def matched_state(self) -> dict[str, Any]:
+        rows = self.sql(
+            """
+            SELECT 'candidate', r.record_id, count(m.job_id) FROM talent.raw_records r
+              LEFT JOIN talent.matches m ON m.candidate_id = r.record_id AND m.candidate_rank IS NOT NULL
+             WHERE r.entity = 'candidate' GROUP BY r.record_id
+            UNION ALL
+            SELECT 'job', r.record_id, count(m.candidate_id) FROM talent.raw_records r
+              LEFT JOIN talent.matches m ON m.job_id = r.record_id AND m.job_rank IS NOT NULL
+             WHERE r.entity = 'job' GROUP BY r.record_id
+            """
+        )
+        accepted = {"candidate": {}, "job": {}}
+        for entity, rid, n in rows:
+            accepted[entity][rid] = n
+        return accepted
+
+    def all_matched(self) -> tuple[bool, dict]:
+        state = self.matched_state()
+        n_c, n_j = len(self.landed["candidate"]), len(self.landed["job"])
+        want = {"candidate": min(TOP_K, n_j), "job": min(TOP_K, n_c)}
+        missing = {e: sorted(i for i in self.landed[e] if state[e].get(i, 0) < want[e]) for e in ("candidate", "job")}
+        return not any(missing.values()), {e: len(v) for e, v in missing.items()}
+
+    def wait_all_matched(self) -> None:
+        t0 = time.monotonic()
+        deadline = t0 + WAIT_S
+        last: Any = None
+        while time.monotonic() < deadline:
+            try:
+                done, last = self.all_matched()
+                if done and not self.in_flight():
+                    break
+            except Exception as exc:  # Postgres or a port-forward may be restarting
+                last = repr(exc)
+            time.sleep(10)
+        else:
+            raise TimeoutError(f"records not all matched after {WAIT_S}s; missing per entity: {last}")
+        elapsed = round(time.monotonic() - t0, 1)
+        self.summary["timings_s"].setdefault("landing_to_all_matched", []).append(elapsed)
+        print(f"    every landed record has its top-{TOP_K} ({elapsed} s after the wait began)")
+
+    def in_flight(self) -> bool:
+        with self.webserver() as port:
+            runs = self.runs(port)
+        return any(r["status"] in {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"} for r in runs)
+
+    # -- pods seen over the whole run (Jobs are kept by a TTL, but a deleted run pod is gone) --------
+    def start_pod_watch(self) -> None:
+        def watch() -> None:
+            while not self._watching.is_set():
+                with contextlib.suppress(Exception):
+                    for p in self.kjson("get", "pods", "-l", "dagster/run-id")["items"]:
+                        self._pod_log[p["metadata"]["name"]] = p
+                self._watching.wait(3)
+
+        threading.Thread(target=watch, daemon=True, name="pod-watch").start()
+
+    # -- faults -----------------------------------------------------------------------------------
+    def fault(self, name: str, passed: bool, detail: str) -> None:
+        self.summary["faults"].append({"name": name, "passed": passed, "detail": detail})
+        print(f"    fault {name}: {'passed' if passed else 'FAILED'}: {detail}")
+        if not passed:
+            raise AssertionError(f"fault {name}: {detail}")
+
+    def wait_for(self, what: str, probe: Callable[[], Any], timeout: float = 600, every: float = 2) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                got = probe()
+                if got:
+                    return got
+            time.sleep(every)
+        raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+
+    def fault_run_pod(self) -> None:
+        """Deletes the first run worker pod seen Running. Run monitoring must fail that run and the
+        run-retry daemon must start a retry that succeeds."""
+
+        def running_run_pod() -> dict | None:
+            for p in self.kjson("get", "pods", "-l", "app.kubernetes.io/component=run_worker")["items"]:
+                if p["status"].get("phase") == "Running":
+                    return p
+            return None
+
+        pod = self.wait_for("a run pod Running", running_run_pod, timeout=900, every=1)
+        run_id = pod["metadata"]["labels"]["dagster/run-id"]
+        self.k("delete", "pod", pod["metadata"]["name"], "--wait=false")
+        print(f"    deleted run pod {pod['metadata']['name']} of run {run_id}")
+
+        def outcome() -> dict | None:
+            with self.webserver() as port:
+                runs = {r["runId"]: r for r in self.runs(port)}
+            if runs.get(run_id, {}).get("status") != "FAILURE":
+                return None
+            retries = [r for r in runs.values() if {"key": "dagster/parent_run_id", "value": run_id} in r["tags"]]
+            if retries and retries[0]["status"] == "SUCCESS":
+                return {"failed": run_id, "retry": retries[0]["runId"]}
+            return None
+
+        result = self.wait_for("the deleted run failed and its retry succeeded", outcome, timeout=900, every=10)
+        self.fault("run pod deleted", True, f"run {result['failed']} failed; retry {result['retry']} succeeded")
+
+    def fault_daemon(self) -> None:
+        before = self.kjson("get", "pods", "-l", "app.kubernetes.io/component=daemon")["items"]
+        names = [p["metadata"]["name"] for p in before]
+        self.land(*SECOND_BURST, seed=2, malformed=False)
+        self.k("delete", "pod", *names, "--wait=false")
+        self.k("rollout", "status", "deployment/platform-daemon", "--timeout", "300s")
+        self.wait_all_matched()
+        self.fault("daemon pod deleted during a burst", True, f"deleted {names}; the new daemon finished the burst")
+
+    def fault_postgres(self) -> None:
+        before = self.matched_state()
+        self.k("delete", "pod", "-l", "app.kubernetes.io/name=postgres", namespace=DB_NAMESPACE)
+        self.k("rollout", "status", "deployment/postgres", "--timeout", "300s", namespace=DB_NAMESPACE)
+        after = self.wait_for("postgres answers again", self.matched_state, timeout=300, every=5)
+        kept = all(set(before[e]) <= set(after[e]) for e in before)
+        self.land(*SECOND_BURST, seed=3, malformed=False)
+        self.wait_all_matched()
+        self.fault(
+            "postgres restarted",
+            kept,
+            f"{sum(len(v) for v in before.values())} records kept across the restart; a burst after it matched",
+        )
+
+    def fault_bad_record(self) -> None:
+        rows = self.sql("SELECT source, line, reason FROM talent.rejects WHERE source LIKE %s", f"%{self.bad_source}")
+        done, _ = self.all_matched()
+        passed = len(rows) == self.bad_lines and done
+        detail = f"rejects: {[(s, ln, r[:80]) for s, ln, r in rows]}; every good record beside it matched: {done}"
+        self.fault("malformed record", passed, detail)
+
+    # -- checks -----------------------------------------------------------------------------------
+    def declared_resources(self) -> dict[str, dict]:
+        """What each asset declares (its op tags), read from the locations' own definitions."""
+        from dagster_k8s.job import get_user_defined_k8s_config
+
+        declared = {}
+        for team in TEAMS:
+            module = __import__(f"talent_{team}.definitions", fromlist=["defs"])
+            for assets_def in module.defs.assets or []:
+                if not getattr(assets_def, "is_executable", False):
+                    continue
+                resources = get_user_defined_k8s_config(assets_def.op.tags).container_config.get("resources")
+                if resources:
+                    for key in assets_def.keys:
+                        declared[key.to_user_string()] = resources
+        return declared
+
+    def check_runs_and_steps(self) -> None:
+        with self.webserver() as port:
+            runs = self.runs(port)
+        jobs = {j["metadata"]["name"]: j for j in self.kjson("get", "jobs")["items"]}
+        summary_runs = []
+        for r in runs:
+            job_name = f"dagster-run-{r['runId']}"
+            summary_runs.append({"run_id": r["runId"], "status": r["status"], "k8s_job": job_name})
+            run_job = jobs.get(job_name)
+            pod_seen = any(p["metadata"]["labels"].get("dagster/run-id") == r["runId"] for p in self._pod_log.values())
+            assert run_job is not None or pod_seen, f"run {r['runId']} has no Kubernetes Job {job_name}"
+            if run_job is not None:
+                labels = run_job["spec"]["template"]["metadata"]["labels"]
+                assert labels.get("app.kubernetes.io/component") == "run_worker", (job_name, labels)
+        self.summary["runs"] = summary_runs
+        declared = self.declared_resources()
+        steps = []
+        for pod in self._pod_log.values():
+            labels = pod["metadata"]["labels"]
+            if labels.get("app.kubernetes.io/component") != "step_worker":
+                continue
+            asset = labels["dagster/op"]
+            res = pod["spec"]["containers"][0].get("resources", {})
+            want = declared[asset]
+            steps.append(
+                {
+                    "asset": asset,
+                    "pod": pod["metadata"]["name"],
+                    "run_id": labels["dagster/run-id"],
+                    "requests": res.get("requests", {}),
+                    "limits": res.get("limits", {}),
+                    "declared_requests": want["requests"],
+                    "declared_limits": want["limits"],
+                }
+            )
+        assert steps, "no step pod was seen: the runs did not use k8s_job_executor"
+        bad = [
+            s
+            for s in steps
+            if not (
+                same_resources(s["requests"], s["declared_requests"])
+                and same_resources(s["limits"], s["declared_limits"])
+            )
+        ]
+        self.summary["step_pods"] = steps
+        executed = {s["asset"] for s in steps}
+        assert executed >= set(declared), f"assets that never ran as a step pod: {set(declared) - executed}"
+        print(f"    {len(runs)} runs, each a K8sRunLauncher Job; {len(steps)} step pods:")
+        print(f"    {'asset':24} {'requests':28} {'limits':28} declared equal")
+        seen = set()
+        for s in steps:
+            if s["asset"] in seen:
+                continue
+            seen.add(s["asset"])
+            fmt = lambda d: ", ".join(f"{k}={v}" for k, v in sorted(d.items()))  # noqa: E731
+            print(f"    {s['asset']:24} {fmt(s['requests']):28} {fmt(s['limits']):28} {s not in bad}")
+        assert not bad, f"step pods whose resources differ from what the asset declares: {bad[:3]}"
+
+    def check_exporter(self) -> None:
+        """Scrapes the exporter from a pod inside the cluster, through its Service."""
+        url = "http://platform-cost-exporter:9108/metrics"
+        script = f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=30).read().decode())"
+        overrides = {
+            "spec": {
+                "automountServiceAccountToken": False,
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": 10001,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "containers": [
+                    {
+                        "name": "scrape",
+                        "image": PLATFORM_IMAGE,
+                        "command": ["python", "-c", script],
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                    }
+                ],
+            }
+        }
+        body = self.k(
+            "run",
+            "scrape-exporter",
+            "--rm",
+            "-i",
+            "--restart=Never",
+            "--quiet",
+            f"--image={PLATFORM_IMAGE}",
+            "--image-pull-policy=IfNotPresent",
+            f"--overrides={json.dumps(overrides)}",
+            timeout=300,
+        )
+        series: dict[str, float] = {}
+        for line in body.splitlines():
+            if line.startswith("talent_llm_requests_total{"):
+                labels, value = line.rsplit(" ", 1)
+                series[labels] = float(value)
+        assert series, f"no talent_llm_requests_total series in the exporter's output: {body[:500]}"
+        exported = sum(series.values())
+        ledger = self.sql("SELECT count(*) FROM talent.llm_usage")[0][0]
+        cost_line = [ln for ln in body.splitlines() if ln.startswith("talent_llm_cost_usd_total{")]
+        exported_cost = sum(float(ln.rsplit(" ", 1)[1]) for ln in cost_line)
+        ledger_cost = float(self.sql("SELECT coalesce(sum(cost_usd), 0) FROM talent.llm_usage")[0][0])
+        self.summary["exporter"] = {
+            "requests_exported": exported,
+            "requests_in_ledger": ledger,
+            "cost_exported_usd": exported_cost,
+            "cost_in_ledger_usd": ledger_cost,
+            "series": len(series),
+        }
+        assert exported == ledger, f"exporter counts {exported} LLM requests, the ledger {ledger}"
+        assert abs(exported_cost - ledger_cost) < 1e-6, (exported_cost, ledger_cost)
+        print(f"    exporter: {exported:.0f} requests, ${exported_cost:.6f} = ledger ({len(series)} series)")
+
+    def check_ledger(self) -> None:
+        """A call billed twice would be two priced, non-cached rows for the same asset, partition,
+        operation and code version (retries reuse the call id or hit the cache)."""
+        dupes = self.sql(
+            """
+            SELECT asset_key, partition_key, operation, code_version, count(*) FROM talent.llm_usage
+             WHERE NOT cache_hit AND status = 'ok' AND operation <> 'explain'
+             GROUP BY 1, 2, 3, 4 HAVING count(*) > 1
+            """
+        )
+        assert not dupes, f"LLM calls counted twice: {dupes[:5]}"
+        self.summary["ledger"] = {
+            "rows": self.sql("SELECT count(*) FROM talent.llm_usage")[0][0],
+            "cache_hits": self.sql("SELECT count(*) FROM talent.llm_usage WHERE cache_hit")[0][0],
+        }
+
+    # -- upgrade ----------------------------------------------------------------------------------
+    def build_bumped_image(self) -> None:
+        ctx = self.workdir / "bump"
+        for rel in (
+            "constraints.txt",
+            "constraints-tools.txt",
+            ".dockerignore",
+            "shared_lib",
+            "code_locations/candidates",
+        ):
+            src, dst = REPO / rel, ctx / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_dir():
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "tests"))
+            else:
+                shutil.copy2(src, dst)
+        target = ctx / BUMP_FILE
+        text = target.read_text()
+        assert BUMP_FROM in text, f"{BUMP_FILE} no longer says {BUMP_FROM}: update the e2e's bump"
+        target.write_text(text.replace(BUMP_FROM, BUMP_TO))
+        image = f"talent-candidates:{BUMP_TAG}"
+        argv = [
+            "docker",
+            "build",
+            "--network",
+            "host",
+            "--file",
+            "code_locations/candidates/Dockerfile",
+            "--tag",
+            image,
+        ]
+        if self.cluster.base_image:
+            argv += ["--build-arg", f"BASE_IMAGE={self.cluster.base_image}"]
+        t0 = time.monotonic()
+        subprocess.run([*argv, "."], cwd=ctx, check=True, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+        self.summary["timings_s"]["bumped_image_build"] = round(time.monotonic() - t0, 1)
+        self.cluster.load([image])
+
+    def resource_versions(self, exclude_release: str) -> dict[str, str]:
+        kinds = "deployments,services,configmaps,secrets,serviceaccounts,roles,rolebindings,networkpolicies"
+        out = {}
+        for item in self.kjson("get", kinds)["items"]:
+            labels = item["metadata"].get("labels") or {}
+            if labels.get("app.kubernetes.io/instance") == exclude_release or "dagster/run-id" in labels:
+                continue
+            out[f"{item['kind']}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+        return out
+
+    def materializations_since(self, port: int, asset: str, since_ms: int) -> list[dict]:
+        data = self.graphql(port, MATERIALIZATIONS_QUERY, {"key": {"path": [asset]}, "after": str(since_ms)})
+        return (data.get("assetOrError") or {}).get("assetMaterializations") or []
+
+    def upgrade_and_rollback(self) -> None:
+        self.build_bumped_image()
+        before = self.resource_versions(exclude_release="candidates")
+        since_ms = int(time.time() * 1000)
+        self.helm_install(
+            "candidates", "helm/code-location", self.values("candidates"), "--set", f"image.tag={BUMP_TAG}"
+        )
+        n_cand = len(self.landed["candidate"])
+
+        def rerun_done() -> dict | None:
+            with self.webserver() as port:
+                counts = {
+                    a: len(self.materializations_since(port, a, since_ms))
+                    for a in ("normalized_candidates", "candidate_vectors", "matches", "normalized_jobs", "job_vectors")
+                }
+                busy = any(r["status"] in {"QUEUED", "STARTING", "STARTED"} for r in self.runs(port))
+            ready = counts["normalized_candidates"] >= n_cand and counts["candidate_vectors"] >= n_cand
+            return counts if ready and counts["matches"] >= 1 and not busy else None
+
+        counts = self.wait_for("the bumped team's assets and matches re-ran", rerun_done, timeout=WAIT_S, every=10)
+        time.sleep(20)  # one more automation tick: nothing else may follow
+        with self.webserver() as port:
+            for a in ("normalized_jobs", "job_vectors"):
+                counts[a] = len(self.materializations_since(port, a, since_ms))
+        after = self.resource_versions(exclude_release="candidates")
+        changed = sorted(k for k in before if after.get(k) != before[k])
+        self.summary["upgrade"] = {"materializations_after_upgrade": counts, "other_releases_changed": changed}
+        assert counts["normalized_jobs"] == 0 and counts["job_vectors"] == 0, f"a jobs asset re-ran: {counts}"
+        assert counts["normalized_candidates"] == n_cand, counts
+        assert not changed, f"the candidates upgrade changed objects of other releases: {changed}"
+        sh([self.helm, "rollback", "candidates", "--namespace", NAMESPACE, "--wait", "--timeout", "10m"], env=self.env)
+        image = self.kjson("get", "deployment", "candidates-code-server")["spec"]["template"]["spec"]["containers"][0][
+            "image"
+        ]
+        assert image == TEAM_IMAGES["candidates"], f"rollback left image {image}"
+        self.k("rollout", "status", "deployment/candidates-code-server", "--timeout", "300s")
+        self.summary["upgrade"]["rollback_image"] = image
+        print(f"    upgrade re-ran {counts}; no other release changed; rollback back to {image}")
+
+    # -- reporting --------------------------------------------------------------------------------
+    def finish_summary(self) -> None:
+        with contextlib.suppress(Exception):
+            self.summary["kubernetes_version"] = self.kjson("version", namespace=None)["serverVersion"]["gitVersion"]
+        with contextlib.suppress(Exception):
+            state = self.matched_state()
+            rejected = self.sql("SELECT count(*) FROM talent.rejects")[0][0]
+            self.summary["records"] = {
+                "landed": sum(len(v) for v in self.landed.values()) + self.bad_lines,
+                "accepted": sum(len(v) for v in state.values()),
+                "rejected": rejected,
+                "matched": sum(1 for e in state for n in state[e].values() if n > 0),
+            }
+        self.summary.setdefault("runs", [])
+        self.summary.setdefault("step_pods", [])
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "summary.json").write_text(json.dumps(self.summary, indent=2, default=str))
+
+    def dump(self) -> None:
+        """Everything needed to debug a failure, into .e2e-artifacts/ (ignored by git)."""
+        ARTIFACTS.mkdir(exist_ok=True)
+        for ns in (NAMESPACE, DB_NAMESPACE, "kube-system", "local-path-storage"):
+            for what in ("get all,events,pvc,jobs -o wide", "describe pods", "describe jobs"):
+                with contextlib.suppress(Exception):
+                    name = what.split()[0] + "-" + what.split()[1].split(",")[0]
+                    (ARTIFACTS / f"{ns}.{name}.txt").write_text(self.k(*what.split(), namespace=ns, check=False))
+            with contextlib.suppress(Exception):
+                logs = ARTIFACTS / "pod-logs" / ns
+                logs.mkdir(parents=True, exist_ok=True)
+                for pod in self.kjson("get", "pods", namespace=ns)["items"]:
+                    name = pod["metadata"]["name"]
+                    text = self.k("logs", name, "--all-containers", "--tail", "2000", namespace=ns, check=False)
+                    (logs / f"{name}.log").write_text(text)
+        with contextlib.suppress(Exception), self.webserver() as port:
+            runs_dir = ARTIFACTS / "dagster-runs"
+            runs_dir.mkdir(exist_ok=True)
+            for r in self.runs(port):
+                if r["status"] != "SUCCESS":
+                    data = self.graphql(port, RUN_LOGS_QUERY, {"runId": r["runId"]})
+                    (runs_dir / f"{r['runId']}.json").write_text(json.dumps(data, indent=1))
+        with contextlib.suppress(Exception):
+            self.cluster.dump(ARTIFACTS)
+        print(f"    failure artifacts in {ARTIFACTS}")
+
+    def print_plan(self) -> None:
+        for i, step in enumerate(self.plan(), 1):
+            print(f"# {i:2d}. [{step.phase}] {step.name}\n{step.shell()}")
+        print("# always, last: summary.json; on failure a dump into .e2e-artifacts/; then the cluster is torn down")
+
+    def run(self, only: Callable[[Step], bool] = lambda s: True) -> int:
+        if ARTIFACTS.exists():
+            shutil.rmtree(ARTIFACTS)
+        ARTIFACTS.mkdir()
+        failed = False
+        try:
+            for step in self.plan():
+                if not only(step):
+                    continue
+                t0 = time.monotonic()
+                print(f"==> [{t0 - self.started:6.0f}s] {step.name}", flush=True)
+                step.action()
+                self.summary["timings_s"].setdefault("steps", {})[step.name] = round(time.monotonic() - t0, 1)
+        except BaseException as exc:  # KeyboardInterrupt too: the cluster must not outlive the run
+            failed = True
+            print(f"!!! e2e failed: {exc!r}", file=sys.stderr, flush=True)
+            self.summary["error"] = repr(exc)
+            with contextlib.suppress(BaseException):
+                self.dump()
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+        finally:
+            self._watching.set()
+            with contextlib.suppress(BaseException):
+                self.finish_summary()
+            t0 = time.monotonic()
+            try:
+                print("==> cluster down", flush=True)
+                self.cluster.down()
+            except Exception as exc:
+                failed = True
+                print(f"!!! teardown failed: {exc!r}", file=sys.stderr)
+            self.summary["timings_s"]["cluster_down"] = round(time.monotonic() - t0, 1)
+            self.summary["passed"] = not failed
+            (ARTIFACTS / "summary.json").write_text(json.dumps(self.summary, indent=2, default=str))
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        print(f"e2e {'FAILED' if failed else 'passed'} in {time.monotonic() - self.started:.0f}s")
+        return 1 if failed else 0
+
+
+def main(cluster: Cluster, argv: list[str], doc: str) -> int:
+    if len(argv) != 1 or argv[0] not in {"plan", "run"}:
+        print(doc, file=sys.stderr)
+        return 2
+    e2e = E2E(cluster, pg_password="(generated per run)" if argv[0] == "plan" else None)
+    if argv[0] == "plan":
+        e2e.print_plan()
+        shutil.rmtree(e2e.workdir, ignore_errors=True)
+        return 0
+    return e2e.run()
