@@ -5,7 +5,10 @@
 #   docker build -f shared_lib/platform.Dockerfile -t talent-platform:<immutable tag> .
 # The charts set the command of every container; the default below is the webserver.
 
-FROM python:3.11.14-slim-bookworm AS build
+# The base of both stages: the official Python image by default; a machine that cannot pull it
+# builds a stand-in from Debian's packages (tests/e2e/images/build.sh) and passes it here.
+ARG BASE_IMAGE=python:3.11.14-slim-bookworm
+FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_NO_CACHE=1 \
     UV_LINK_MODE=copy
@@ -18,7 +21,7 @@ RUN uv pip install --python /opt/venv/bin/python --compile-bytecode --constraint
         "./shared_lib[platform]" \
  && /opt/venv/bin/python -m talent_shared.llm.encodings seed /opt/tiktoken
 
-FROM python:3.11.14-slim-bookworm
+FROM ${BASE_IMAGE}
 RUN python -m pip uninstall --yes --quiet pip setuptools wheel \
  && groupadd --system --gid 10001 talent \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin talent
