@@ -13,7 +13,7 @@
 # guessing keeps the images on the official base wherever it exists, and an offline machine
 # finds out in a fraction of a second (the registry lookup fails at once).
 #
-# The legacy builder (DOCKER_BUILDKIT=0: docker.io 20.10 has no buildx) with the host's network, so
+# The legacy builder (DOCKER_BUILDKIT=0: Debian's Docker 20.10 has no buildx) with the host's network, so
 # pip and uv reach the package index without depending on docker's bridge and NAT rules (which a
 # local Kubernetes also edits). Re-runs are fast when nothing changed: every layer comes from
 # docker's cache. Each image's build time and size are printed; build logs go to $LOG_DIR.

@@ -9,7 +9,7 @@
 #
 # The build context (made by build.sh) holds host-ca.crt: the CA certificates the host trusts, added
 # to Debian's store here so that pip and uv in the product builds trust what the host's pip trusts
-# (a machine whose HTTPS egress is re-signed by a local CA reaches PyPI only that way). The file may
+# (a machine whose HTTPS egress is re-signed by a local CA reaches the package index only that way). The file may
 # be empty. SSL_CERT_FILE points uv (which has its own roots otherwise) at the same store.
 ARG DEBIAN_IMAGE=local/debian:bookworm
 FROM ${DEBIAN_IMAGE}
