@@ -178,6 +178,9 @@ def test_up_smoke_down_clean(up: None) -> None:
         if c["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class") == "true"
     ]
     assert default == ["local-path"]
+    # check-clean sees a running cluster (so its silence after `down` means something).
+    dirty = subprocess.run([str(CLUSTER), "check-clean"], capture_output=True, text=True, timeout=120)
+    assert dirty.returncode != 0 and "docker containers" in dirty.stderr, dirty.stderr
 
     kubectl("apply", "-f", "-", input=SMOKE)
     kubectl("-n", "smoke", "wait", "--for=condition=Ready", "pod/web", "pod/client", "--timeout=180s", timeout=200)

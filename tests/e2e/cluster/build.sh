@@ -14,7 +14,7 @@ COREDNS_VERSION=v1.11.3
 LOCAL_PATH_VERSION=v0.0.30
 PAUSE_VERSION=3.10
 # Bump when the build commands below change, so existing binaries get rebuilt.
-RECIPE=1
+RECIPE=2
 K8S_BINARIES="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm"
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -105,8 +105,8 @@ fi
 say "coredns $COREDNS_VERSION, local-path-provisioner $LOCAL_PATH_VERSION"
 GOFLAGS=$(go env GOFLAGS | sed 's/-mod=mod//') GOBIN=$BIN $NICE go install -trimpath -ldflags "-s -w" \
   "github.com/coredns/coredns@$COREDNS_VERSION"
-GOFLAGS=$(go env GOFLAGS | sed 's/-mod=mod//') GOBIN=$BIN $NICE go install -trimpath -ldflags "-s -w" \
-  "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
+GOFLAGS=$(go env GOFLAGS | sed 's/-mod=mod//') GOBIN=$BIN $NICE go install -trimpath \
+  -ldflags "-s -w -X main.VERSION=$LOCAL_PATH_VERSION" "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
 
 # --- pause: the C source ships in the kubernetes module.
 say "pause $PAUSE_VERSION"

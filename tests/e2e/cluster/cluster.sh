@@ -37,6 +37,8 @@ die() { echo "cluster.sh: $*" >&2; exit 1; }
 kubectl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
 # The legacy builder's deprecation notice on every build is noise; the output matters on failure.
 quiet() { local out; out=$("$@" 2>&1) || { echo "$out" >&2; return 1; }; }
+# /proc/sys rather than sysctl(8): procps may not be installed on the host.
+sysctl_get() { cat "/proc/sys/${1//.//}"; }
 running() { [ "$(docker inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null)" = true ]; }
 phase() { docker exec "$NAME" cat /run/talent/phase 2>/dev/null || true; }
 
@@ -97,7 +99,7 @@ record_sysctls() {
   mkdir -p "$STATE"
   # Kept from an earlier up that never came down: those are the real originals.
   [ -f "$STATE/sysctls" ] && return 0
-  for k in $SYSCTLS; do echo "$k=$(sysctl -n "$k")"; done > "$STATE/sysctls.tmp"
+  for k in $SYSCTLS; do echo "$k=$(sysctl_get "$k")"; done > "$STATE/sysctls.tmp"
   mv "$STATE/sysctls.tmp" "$STATE/sysctls"
   cp "$STATE/sysctls" "$STATE/sysctls.original"
 }
@@ -189,8 +191,11 @@ up() {
   {
     echo "ID=$(docker inspect -f '{{.Id}}' "$NAME")"
     echo "IP=$(docker inspect -f '{{.NetworkSettings.IPAddress}}' "$NAME")"
+    # The host end of the node's veth, by its index (ip(8) may be missing on the host).
     iflink=$(docker exec "$NAME" cat /sys/class/net/eth0/iflink)
-    echo "VETH=$(ip -o link | awk -F': ' -v i="$iflink" '$1 == i {sub(/@.*/, "", $2); print $2}')"
+    for dev in /sys/class/net/*; do
+      [ "$(cat "$dev/ifindex")" = "$iflink" ] && echo "VETH=${dev##*/}"
+    done
   } > "$STATE/last-run.env"
   touch "$STATE/active"
 
@@ -258,7 +263,7 @@ down() {
   fi
   if [ -f "$STATE/sysctls" ]; then
     while IFS='=' read -r k v; do
-      [ "$(sysctl -n "$k")" = "$v" ] || sysctl -qw "$k=$v" || true
+      [ "$(sysctl_get "$k")" = "$v" ] || echo "$v" > "/proc/sys/${k//.//}" || true
     done < "$STATE/sysctls"
     rm -f "$STATE/sysctls"
   fi
@@ -282,7 +287,7 @@ check_clean() {
   [ ! -f "$STATE/sysctls" ] || left+=("sysctls recorded at up were not restored ($STATE/sysctls)")
   if [ -f "$STATE/sysctls.original" ]; then
     while IFS='=' read -r k v; do
-      [ "$(sysctl -n "$k")" = "$v" ] || left+=("sysctl $k is $(sysctl -n "$k"), was $v before up")
+      [ "$(sysctl_get "$k")" = "$v" ] || left+=("sysctl $k is $(sysctl_get "$k"), was $v before up")
     done < "$STATE/sysctls.original"
   fi
   if timeout 20 docker info >/dev/null 2>&1; then
@@ -301,7 +306,8 @@ check_clean() {
   [ -z "$out" ] || left+=("processes: $(echo "$out" | tr '\n' ' ')")
   out=$(grep -E "kubelet|/etc/talent|k8s\.io|/run/containerd/io\.containerd|$NAME${id:+|$id}" /proc/self/mountinfo | awk '{print $5}' || true)
   [ -z "$out" ] || left+=("mounts: $(echo "$out" | tr '\n' ' ')")
-  out=$(ip -o link show | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -Ex "cni0|flannel.*|cali.*|${veth:-no-veth-recorded}" || true)
+  out=""
+  for dev in cni0 $veth; do [ ! -e "/sys/class/net/$dev" ] || out+="$dev "; done
   [ -z "$out" ] || left+=("network interfaces: $(echo "$out" | tr '\n' ' ')")
   if command -v iptables-save >/dev/null; then
     out=$( { iptables-save; ip6tables-save 2>/dev/null || true; } | grep -E -- "KUBE-|CNI-|TALENT-${ip:+|${ip}[:/]}${port:+|--dport ${port}( |\$)}" || true)
