@@ -22,9 +22,11 @@ LABEL=talent.cluster=$NAME
 VOLUME=$NAME-containerd
 NODE_REPO=local/talent-k8s-node
 DEBIAN_IMAGE=local/debian:bookworm
-# What the node's containerd must hold before the kubelet starts; the helper pod of
-# local-path-provisioner runs the Debian image.
-CLUSTER_IMAGES=(local/pause:3.10 local/coredns:v1.11.3 local/local-path-provisioner:v0.0.30 "$DEBIAN_IMAGE")
+# What the node's containerd must hold before the kubelet starts. The helper pod of
+# local-path-provisioner runs the Debian image, which is only needed by the first PVC: it is
+# loaded while the kubelet starts, and before `up` returns.
+BOOT_IMAGES=(local/pause:3.10 local/coredns:v1.11.3 local/local-path-provisioner:v0.0.30)
+HELPER_IMAGE=$DEBIAN_IMAGE
 NODE_BINARIES="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm etcd"
 # The sysctls the kubelet sets are global to the machine. node.sh shadows them inside the node so
 # the host keeps its values; these are recorded anyway and restored by `down` as a second line.
@@ -194,15 +196,16 @@ up() {
     # The host end of the node's veth, by its index (ip(8) may be missing on the host).
     iflink=$(docker exec "$NAME" cat /sys/class/net/eth0/iflink)
     for dev in /sys/class/net/*; do
-      [ "$(cat "$dev/ifindex")" = "$iflink" ] && echo "VETH=${dev##*/}"
+      if [ "$(cat "$dev/ifindex")" = "$iflink" ]; then echo "VETH=${dev##*/}"; fi
     done
   } > "$STATE/last-run.env"
   touch "$STATE/active"
 
   wait_phase certs etcd kube-apiserver controllers images
   local t2=$SECONDS
-  load_images "${CLUSTER_IMAGES[@]}"
+  load_images "${BOOT_IMAGES[@]}"
   docker exec "$NAME" touch /run/talent/images-loaded
+  load_images "$HELPER_IMAGE"
   say "cluster images loaded in $((SECONDS - t2)) s"
 
   wait_phase running
