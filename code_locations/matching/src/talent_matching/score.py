@@ -152,13 +152,25 @@ def _lexical(c_lex: np.ndarray, j_lex: np.ndarray) -> np.ndarray:
     return c_lex @ j_lex.T
 
 
+def _fit_table(under: float, over: float) -> np.ndarray:
+    """seniority_fit for every (candidate level, job level), indexed by level + 1 (unknown = 0)."""
+    levels = [UNKNOWN_LEVEL, *sorted(LEVELS.values())]
+    table = np.ones((len(levels), len(levels)), np.float32)
+    for a, c in enumerate(levels):
+        for b, j in enumerate(levels):
+            if c >= 0 and j >= 0:
+                table[a, b] = max(0.0, 1.0 - under * max(0.0, j - c) - over * max(0.0, c - j))
+    return table
+
+
+def _index(levels: np.ndarray) -> np.ndarray:
+    return levels.astype(np.intp) + 1
+
+
 def _seniority(c_levels: np.ndarray, j_levels: np.ndarray) -> np.ndarray:
-    gap = c_levels[:, None] - j_levels[None, :]  # > 0: the candidate is above the job's level
-    fit = np.float32(1.0) - np.float32(UNDER) * np.maximum(-gap, np.float32(0.0))
-    fit -= np.float32(OVER) * np.maximum(gap, np.float32(0.0))
-    np.maximum(fit, np.float32(0.0), out=fit)
-    fit[(c_levels < 0)[:, None] | (j_levels < 0)[None, :]] = 1.0
-    return fit
+    """The (nc, nj) seniority_fit matrix: one gather from the level table (a handful of levels, so
+    no full-size arithmetic temporaries)."""
+    return _fit_table(UNDER, OVER)[_index(c_levels)[:, None], _index(j_levels)[None, :]]
 
 
 def score_parts(candidates: Side, jobs: Side) -> Parts:
@@ -291,11 +303,7 @@ def pair_terms(
         lexical = (candidates.lexical[rows] * jobs.lexical[cols]).sum(axis=1, dtype=np.float32)
     else:
         lexical = np.zeros(len(rows), np.float32)
-    gap = candidates.levels[rows] - jobs.levels[cols]
-    seniority = np.float32(1.0) - np.float32(UNDER) * np.maximum(-gap, np.float32(0.0))
-    seniority -= np.float32(OVER) * np.maximum(gap, np.float32(0.0))
-    np.maximum(seniority, np.float32(0.0), out=seniority)
-    seniority[(candidates.levels[rows] < 0) | (jobs.levels[cols] < 0)] = 1.0
+    seniority = _fit_table(UNDER, OVER)[_index(candidates.levels[rows]), _index(jobs.levels[cols])]
     return overlap, fit, lexical, seniority
 
 
