@@ -157,3 +157,25 @@ def test_dev_set_ranks_the_recruiters_pick_first(talent_env, db) -> None:
     assert firsts / len(expected) >= 0.9, {c: ranked[c][:2] for c, j in expected.items() if ranked[c][0][1] != j}
     assert all(j in [jid for _, jid in ranked[c][:3]] for c, j in expected.items())
     assert all(lst[0][0] > lst[1][0] for lst in ranked.values())
+
+
+def test_talent_matches_shows_every_part(talent_env, db) -> None:
+    from typer.testing import CliRunner
+
+    from talent_shared.cli.app import app
+
+    cands, jobs = generate(4, 3, seed=6)
+    _load(db, "candidate", cands)
+    _load(db, "job", jobs)
+    run_matching(db, k=3, explain=lambda c, j, overlap: "fits")
+    db.commit()
+    runner = CliRunner()
+    result = runner.invoke(app, ["matches", "--candidate", cands[0]["id"], "--json"])
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.output)
+    assert len(items) == 3
+    parts = ("similarity", "lexical", "skill_overlap", "experience_fit", "seniority_fit")
+    assert all(set(parts) <= set(item) for item in items)
+    assert items[0]["explanation"].startswith("fits [score ") and "seniority" in items[0]["explanation"]
+    text = runner.invoke(app, ["matches", "--candidate", cands[0]["id"]]).output
+    assert "lexical" in text and "seniority" in text
