@@ -179,3 +179,20 @@ def test_talent_matches_shows_every_part(talent_env, db) -> None:
     assert items[0]["explanation"].startswith("fits [score ") and "seniority" in items[0]["explanation"]
     text = runner.invoke(app, ["matches", "--candidate", cands[0]["id"]]).output
     assert "lexical" in text and "seniority" in text
+
+
+def test_a_new_score_or_k_recomputes_everything(talent_env, db, monkeypatch) -> None:
+    """The code version of ``matches`` changes with the score, the cross-join and K: the run it
+    triggers must rescore every row, not find no changed vector and write nothing."""
+    import talent_matching.crossjoin as crossjoin
+
+    cands, jobs = generate(6, 4, seed=7)
+    _load(db, "candidate", cands)
+    _load(db, "job", jobs)
+    run_matching(db, k=2)
+    assert not run_matching(db, k=2).changed_candidates
+    wider = run_matching(db, k=3)
+    assert len(wider.changed_candidates) == 6 and len(wider.changed_jobs) == 4
+    assert db.execute("SELECT max(candidate_rank) FROM talent.matches").fetchone()[0] == 3
+    monkeypatch.setattr(crossjoin, "SCORE_VERSION", "hybrid-test")
+    assert len(run_matching(db, k=3).changed_candidates) == 6

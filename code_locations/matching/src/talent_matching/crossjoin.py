@@ -6,6 +6,9 @@ the vector versions in ``match_inputs`` (what the last run consumed) with the ve
 scores only the changed rows and columns (batched matrix products, see ``score.py``), merges the
 new scores into the untouched entities' lists, and rewrites only rows whose lists moved. Dagster
 cannot see per-pair versions across this wide edge, so these row-level versions are the record.
+Each recorded version carries the score and cross-join versions and K (``@hybrid-2/crossjoin-2/k10``):
+when the code version of ``matches`` changes with one of them, every row counts as changed and the
+run recomputes everything, instead of finding no changed vector and writing nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 import psycopg
 
 from talent_matching.score import Components, Side, block_scores, contenders, first_k, pair_terms, score_block
+from talent_matching.versions import CROSSJOIN_VERSION, SCORE_VERSION
 from talent_shared.lexical import DIM as LEXICAL_DIM
 from talent_shared.profiles import load_profiles
 from talent_shared.providers.base import Profile
@@ -171,16 +175,19 @@ def run_matching(
     report = MatchReport()
     cand, cand_profiles = load_side(conn, "candidate")
     jobs, job_profiles = load_side(conn, "job")
+    stamp = f"@{SCORE_VERSION}/{CROSSJOIN_VERSION}/k{k}"  # what these rows were matched with
     consumed = {
         (e, r): v for e, r, v in conn.execute("SELECT entity, record_id, data_version FROM talent.match_inputs")
     }
     changed_c = [
         i
         for i, (rid, v) in enumerate(zip(cand.ids, cand.versions, strict=True))
-        if consumed.get(("candidate", rid)) != v
+        if consumed.get(("candidate", rid)) != v + stamp
     ]
     changed_j = [
-        i for i, (rid, v) in enumerate(zip(jobs.ids, jobs.versions, strict=True)) if consumed.get(("job", rid)) != v
+        i
+        for i, (rid, v) in enumerate(zip(jobs.ids, jobs.versions, strict=True))
+        if consumed.get(("job", rid)) != v + stamp
     ]
     removed_c = {r for (e, r) in consumed if e == "candidate"} - set(cand.ids)
     removed_j = {r for (e, r) in consumed if e == "job"} - set(jobs.ids)
@@ -328,7 +335,7 @@ def run_matching(
             INSERT INTO talent.match_inputs (entity, record_id, data_version) VALUES (%s, %s, %s)
             ON CONFLICT (entity, record_id) DO UPDATE SET data_version = EXCLUDED.data_version
             """,
-            [("candidate", c_new.ids[i], c_new.versions[i]) for i in range(len(c_new))]
-            + [("job", j_new.ids[i], j_new.versions[i]) for i in range(len(j_new))],
+            [("candidate", c_new.ids[i], c_new.versions[i] + stamp) for i in range(len(c_new))]
+            + [("job", j_new.ids[i], j_new.versions[i] + stamp) for i in range(len(j_new))],
         )
     return report
