@@ -10,9 +10,10 @@ import warnings
 
 from benchmarks.common import Suite, machine, save
 
-SUITES = ("nearest", "batch", "pipeline", "record")
+SUITES = ("quality", "nearest", "batch", "pipeline", "record")
 GROUPS = {"matching": ("nearest", "batch"), "platform": ("pipeline", "record"), "all": SUITES}
 TITLES = {
+    "quality": "quality: top-1/top-3/MRR of matches vs BM25 and dense-only on labelled sets",
     "nearest": "nearest: one candidate's top 10 jobs through pgvector HNSW (10k, 100k jobs)",
     "batch": "batch: 1,000 new candidates x 100k jobs, cross-join code vs numpy",
     "pipeline": "pipeline: 1,000 candidates + 200 jobs, landing to all matched",
@@ -85,7 +86,11 @@ def markdown() -> str:
 
 
 def _run(name: str, suite: Suite, args: argparse.Namespace) -> None:
-    if name == "nearest":
+    if name == "quality":
+        from benchmarks.quality import run_quality
+
+        run_quality(suite)
+    elif name == "nearest":
         from benchmarks.matching import run_nearest
 
         run_nearest(suite, rebuild=args.rebuild)

@@ -22,7 +22,7 @@ from benchmarks.common import BENCH, log
 
 DIM = 384
 JOBS_SEED, CANDIDATES_SEED = 11, 12
-DATA_VERSION = "v1"  # bump when the generation below changes: the cache is keyed by it
+DATA_VERSION = "v2"  # bump when the generation below changes: the cache is keyed by it (v2: + lexical)
 
 
 @dataclass
@@ -32,17 +32,20 @@ class Dataset:
     skills: np.ndarray  # (n, |taxonomy|) float32 multi-hot, as talent_matching.score.Side builds it
     years: np.ndarray  # (n,) float32
     build_seconds: float  # generation + extraction + embedding, when it was built
+    lexical: np.ndarray  # (n, talent_shared.lexical.DIM) float32: the lexical vectors of the same texts
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def head(self, n: int) -> Dataset:
-        return Dataset(self.ids[:n], self.vectors[:n], self.skills[:n], self.years[:n], self.build_seconds)
+        return Dataset(
+            self.ids[:n], self.vectors[:n], self.skills[:n], self.years[:n], self.build_seconds, self.lexical[:n]
+        )
 
     def side(self):
         from talent_matching.score import Side
 
-        return Side(list(self.ids), list(self.ids), self.vectors, self.skills, self.years)
+        return Side(list(self.ids), list(self.ids), self.vectors, self.skills, self.years, self.lexical)
 
 
 def _job_text(profile, record: dict) -> str:
@@ -72,11 +75,14 @@ def _build(entity: str, n: int, seed: int) -> Dataset:
     else:
         texts = [_job_text(p, r) for p, r in zip(profiles, records, strict=True)]
     vectors, _ = embedder.embed(texts)
+    from talent_shared import lexical
+
+    lex = np.vstack([lexical.vector(t) for t in texts])
     ids = [r["id"] for r in records]
-    side = Side.build(ids, ids, vectors, profiles)
+    side = Side.build(ids, ids, vectors, profiles, lex)
     seconds = time.perf_counter() - started
     log(f"built {n:,} {entity}s in {seconds:.1f}s (extraction {t_extract:.1f}s, {len(set(texts)):,} distinct texts)")
-    return Dataset(ids, side.vectors, side.skills, side.years, seconds)
+    return Dataset(ids, side.vectors, side.skills, side.years, seconds, side.lexical)
 
 
 def load(entity: str, n: int) -> Dataset:
@@ -86,7 +92,12 @@ def load(entity: str, n: int) -> Dataset:
     if path.exists():
         with np.load(path) as z:
             return Dataset(
-                z["ids"].tolist(), z["vectors"], z["skills"].astype(np.float32), z["years"], float(z["build_seconds"])
+                z["ids"].tolist(),
+                z["vectors"],
+                z["skills"].astype(np.float32),
+                z["years"],
+                float(z["build_seconds"]),
+                z["lexical"],
             )
     data = _build(entity, n, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +109,7 @@ def load(entity: str, n: int) -> Dataset:
         skills=data.skills.astype(np.uint8),
         years=data.years,
         build_seconds=data.build_seconds,
+        lexical=data.lexical,
     )
     tmp.replace(path)
     return data

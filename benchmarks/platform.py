@@ -261,8 +261,8 @@ def _direct(landing: Path, work: Path) -> dict[str, float]:
             conn.commit()
             times["normalize"] = time.perf_counter() - t
             t = time.perf_counter()
-            for entity in ("candidate", "job"):
-                embed(conn, entity, ids[entity], embedder)
+            for entity, to_input in (("candidate", candidate_input), ("job", job_input)):
+                embed(conn, entity, ids[entity], embedder, to_input=to_input)
             conn.commit()
             times["embed"] = time.perf_counter() - t
             t = time.perf_counter()

@@ -12,21 +12,29 @@ from talent_shared.ingest.parse import Accepted, parse_bytes
 from talent_shared.ingest.store import store_accepted
 from talent_shared.profiles import normalize
 from talent_shared.providers.local import LocalEmbedder, LocalLLM
+from talent_shared.providers.minilm import MiniLMEmbedder
 from talent_shared.seed import generate
 from talent_shared.vectors import embed
 
 PROFESSIONS = Path(__file__).resolve().parents[3] / "tests" / "data" / "professions"
+DEV = Path(__file__).resolve().parents[3] / "tests" / "data" / "quality" / "dev"
 K = 5
+READERS = {"candidate": candidate_input, "job": job_input}
 
 
-def _load(db, entity: str, records: list[dict]) -> list[str]:
+def _load(db, entity: str, records: list[dict], *, model: bool = False) -> list[str]:
+    """Store, normalize and embed: with ``model``, as the vectors assets do (the local model, the
+    record's own words and the lexical vectors); else the fast hashing embedder on profile text."""
     data = "\n".join(json.dumps(r) for r in records).encode()
     accepted = [r for r in parse_bytes(entity, "test.jsonl", data) if isinstance(r, Accepted)]
     assert len(accepted) == len(records)
     store_accepted(db, entity, "test.jsonl", accepted)
     ids = [a.record.id for a in accepted]
-    normalize(db, entity, ids, LocalLLM(), candidate_input if entity == "candidate" else job_input, "test")
-    embed(db, entity, ids, LocalEmbedder(384))
+    normalize(db, entity, ids, LocalLLM(), READERS[entity], "test")
+    if model:
+        embed(db, entity, ids, MiniLMEmbedder(), to_input=READERS[entity])
+    else:
+        embed(db, entity, ids, LocalEmbedder(384))
     return ids
 
 
@@ -43,17 +51,18 @@ def _from_scratch(db) -> dict:
     return _table(db)
 
 
-def test_incremental_equals_full_recompute(talent_env, db) -> None:
+@pytest.mark.parametrize("model", [False, True], ids=["hashing", "model"])
+def test_incremental_equals_full_recompute(talent_env, db, model: bool) -> None:
     cands, jobs = generate(60, 25, seed=3)
-    _load(db, "candidate", cands[:40])
-    _load(db, "job", jobs[:15])
+    _load(db, "candidate", cands[:40], model=model)
+    _load(db, "job", jobs[:15], model=model)
     first = run_matching(db, k=K)
     assert len(first.changed_candidates) == 40 and len(first.changed_jobs) == 15
     # new records on both sides, and one edited candidate
-    _load(db, "candidate", cands[40:])
-    _load(db, "job", jobs[15:])
+    _load(db, "candidate", cands[40:], model=model)
+    _load(db, "job", jobs[15:], model=model)
     edited = {**cands[0], "resume_text": "Pastry chef: baking, patisserie, food safety.", "skills": ["Pastry"]}
-    _load(db, "candidate", [edited])
+    _load(db, "candidate", [edited], model=model)
     second = run_matching(db, k=K)
     assert sorted(second.changed_candidates) == sorted([c["id"] for c in cands[40:]] + [cands[0]["id"]])
     assert len(second.changed_jobs) == 10
@@ -119,3 +128,71 @@ def test_small_k_keeps_best(talent_env, db, k: int) -> None:
             )
         ]
         assert sorted(ranks) == list(range(1, k + 1))
+
+
+def test_dev_set_ranks_the_recruiters_pick_first(talent_env, db) -> None:
+    """The tuning set of ``benchmarks quality`` through the real embedding path: the labelled job
+    first for almost every candidate, in the top 3 for all, and never a tie between two jobs."""
+    expected = json.loads((DEV / "expected.json").read_text())
+    expected.pop("_about")
+    for entity, folder in (("candidate", "candidates"), ("job", "jobs")):
+        records = [
+            json.loads(line)
+            for line in (
+                DEV / "landing" / folder / "people.jsonl"
+                if entity == "candidate"
+                else DEV / "landing" / folder / "openings.jsonl"
+            )
+            .read_text()
+            .splitlines()
+        ]
+        _load(db, entity, records, model=True)
+    run_matching(db, k=5)
+    ranked: dict[str, list[tuple[float, str]]] = {}
+    for cid, jid, score in db.execute(
+        "SELECT candidate_id, job_id, score FROM talent.matches WHERE candidate_rank IS NOT NULL ORDER BY candidate_rank"
+    ):
+        ranked.setdefault(cid, []).append((score, jid))
+    firsts = sum(ranked[c][0][1] == j for c, j in expected.items())
+    assert firsts / len(expected) >= 0.9, {c: ranked[c][:2] for c, j in expected.items() if ranked[c][0][1] != j}
+    assert all(j in [jid for _, jid in ranked[c][:3]] for c, j in expected.items())
+    assert all(lst[0][0] > lst[1][0] for lst in ranked.values())
+
+
+def test_talent_matches_shows_every_part(talent_env, db) -> None:
+    from typer.testing import CliRunner
+
+    from talent_shared.cli.app import app
+
+    cands, jobs = generate(4, 3, seed=6)
+    _load(db, "candidate", cands)
+    _load(db, "job", jobs)
+    run_matching(db, k=3, explain=lambda c, j, overlap: "fits")
+    db.commit()
+    runner = CliRunner()
+    result = runner.invoke(app, ["matches", "--candidate", cands[0]["id"], "--json"])
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.output)
+    assert len(items) == 3
+    parts = ("similarity", "lexical", "skill_overlap", "experience_fit", "seniority_fit")
+    assert all(set(parts) <= set(item) for item in items)
+    assert items[0]["explanation"].startswith("fits [score ") and "seniority" in items[0]["explanation"]
+    text = runner.invoke(app, ["matches", "--candidate", cands[0]["id"]]).output
+    assert "lexical" in text and "seniority" in text
+
+
+def test_a_new_score_or_k_recomputes_everything(talent_env, db, monkeypatch) -> None:
+    """The code version of ``matches`` changes with the score, the cross-join and K: the run it
+    triggers must rescore every row, not find no changed vector and write nothing."""
+    import talent_matching.crossjoin as crossjoin
+
+    cands, jobs = generate(6, 4, seed=7)
+    _load(db, "candidate", cands)
+    _load(db, "job", jobs)
+    run_matching(db, k=2)
+    assert not run_matching(db, k=2).changed_candidates
+    wider = run_matching(db, k=3)
+    assert len(wider.changed_candidates) == 6 and len(wider.changed_jobs) == 4
+    assert db.execute("SELECT max(candidate_rank) FROM talent.matches").fetchone()[0] == 3
+    monkeypatch.setattr(crossjoin, "SCORE_VERSION", "hybrid-test")
+    assert len(run_matching(db, k=3).changed_candidates) == 6

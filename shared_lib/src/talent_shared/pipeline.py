@@ -29,7 +29,7 @@ RUN_COST_TAG = "talent/llm_cost_usd"  # = talent_shared.llm.meter.RUN_COST_TAG, 
 # loads definitions: health probes wait on that load (dagster-on-kubernetes notes §5).
 
 NORMALIZE_LOGIC_VERSION = "normalize-1"
-EMBED_LOGIC_VERSION = "embed-1"
+EMBED_LOGIC_VERSION = "embed-2"  # 2: the record's own words embedded, plus the lexical vector
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,9 @@ def normalized_code_version() -> str:
 
 
 def vectors_code_version() -> str:
-    return f"{EMBED_LOGIC_VERSION}:{embedding_code_version()}"
+    from talent_shared.lexical import LEXICAL_VERSION  # stdlib only: cheap to import
+
+    return f"{EMBED_LOGIC_VERSION}+{LEXICAL_VERSION}:{embedding_code_version()}"
 
 
 def usage_metadata(meter: "Meter") -> dict[str, Any]:
@@ -139,7 +141,8 @@ def entity_pipeline(
         from talent_shared.vectors import embed
 
         return _run_metered(
-            context, lambda conn, ids, meter: embed(conn, entity, ids, embedding_provider(), meter=meter)
+            context,
+            lambda conn, ids, meter: embed(conn, entity, ids, embedding_provider(), meter=meter, to_input=to_input),
         )
 
     sensor = build_ingest_sensor(entity, keys.raw, partitions)

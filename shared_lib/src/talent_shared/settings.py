@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     )
 
     llm_provider: Literal["local", "openai"] = "local"
-    embedding_provider: Literal["local", "openai"] = "local"
+    # local: all-MiniLM-L6-v2 on onnxruntime (384-d); hashing: the feature-hashing test embedder
+    embedding_provider: Literal["local", "hashing", "openai"] = "local"
     llm_model: str = "gpt-4o-mini"
     embedding_model: str = "text-embedding-3-small"
     embedding_dim: int = Field(default=384, ge=8, le=2000)

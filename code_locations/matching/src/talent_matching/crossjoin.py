@@ -6,6 +6,9 @@ the vector versions in ``match_inputs`` (what the last run consumed) with the ve
 scores only the changed rows and columns (batched matrix products, see ``score.py``), merges the
 new scores into the untouched entities' lists, and rewrites only rows whose lists moved. Dagster
 cannot see per-pair versions across this wide edge, so these row-level versions are the record.
+Each recorded version carries the score and cross-join versions and K (``@hybrid-2/crossjoin-2/k10``):
+when the code version of ``matches`` changes with one of them, every row counts as changed and the
+run recomputes everything, instead of finding no changed vector and writing nothing.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ import numpy as np
 import psycopg
 
 from talent_matching.score import Components, Side, block_scores, contenders, first_k, pair_terms, score_block
+from talent_matching.versions import CROSSJOIN_VERSION, SCORE_VERSION
+from talent_shared.lexical import DIM as LEXICAL_DIM
 from talent_shared.profiles import load_profiles
 from talent_shared.providers.base import Profile
 
 BLOCK = 512
-Entry = tuple[float, float, float, float]  # score, similarity, skill overlap, experience fit
+# score, similarity, skill overlap, experience fit, lexical, seniority fit
+Entry = tuple[float, float, float, float, float, float]
 
 
 @dataclass
@@ -36,12 +42,19 @@ class MatchReport:
 
 def load_side(conn: psycopg.Connection, entity: str) -> tuple[Side, dict[str, Profile]]:
     table = {"candidate": "candidate_vectors", "job": "job_vectors"}[entity]
-    rows = conn.execute(f"SELECT record_id, data_version, embedding FROM talent.{table} ORDER BY record_id").fetchall()
+    rows = conn.execute(
+        f"SELECT record_id, data_version, embedding, lexical FROM talent.{table} ORDER BY record_id"
+    ).fetchall()
     profiles = load_profiles(conn, entity)
     rows = [r for r in rows if r[0] in profiles]
     arrays = [_array(r[2]) for r in rows]
     vectors = np.vstack(arrays) if arrays else np.zeros((0, 1), np.float32)
-    side = Side.build([r[0] for r in rows], [r[1] for r in rows], vectors, [profiles[r[0]] for r in rows])
+    lexical = np.zeros((len(rows), LEXICAL_DIM), np.float32)
+    for i, r in enumerate(rows):
+        if r[3] is not None:  # rows embedded before the lexical signal existed have none
+            lexical[i] = _array(r[3])
+    ids, versions = [r[0] for r in rows], [r[1] for r in rows]
+    side = Side.build(ids, versions, vectors, [profiles[r[0]] for r in rows], lexical, candidates=entity == "candidate")
     return side, profiles
 
 
@@ -85,14 +98,13 @@ def _lists(rows: Side, cols: Side, k: int, *, transpose: bool, ties: bool) -> di
         if not ties:
             keep = first_k(r, k)
             r, c, rounded = r[keep], c[keep], rounded[keep]
-        overlap, fit = pair_terms(cols, block, c, r) if transpose else pair_terms(block, cols, r, c)
+        terms = pair_terms(cols, block, c, r) if transpose else pair_terms(block, cols, r, c)
         entries = zip(
             r.tolist(),
             c.tolist(),
             rounded.tolist(),
             similarity[r, c].tolist(),
-            overlap.tolist(),
-            fit.tolist(),
+            *(t.tolist() for t in terms),
             strict=True,
         )
         for row, col, *entry in entries:
@@ -101,11 +113,18 @@ def _lists(rows: Side, cols: Side, k: int, *, transpose: bool, ties: bool) -> di
 
 
 def _t(comp: Components) -> Components:
-    return Components(comp.score.T, comp.similarity.T, comp.overlap.T, comp.fit.T)
+    return Components(comp.score.T, comp.similarity.T, comp.overlap.T, comp.fit.T, comp.lexical.T, comp.seniority.T)
 
 
 def _entry(comp: Components, r: int, c: int) -> Entry:
-    return (float(comp.score[r, c]), float(comp.similarity[r, c]), float(comp.overlap[r, c]), float(comp.fit[r, c]))
+    return (
+        float(comp.score[r, c]),
+        float(comp.similarity[r, c]),
+        float(comp.overlap[r, c]),
+        float(comp.fit[r, c]),
+        float(comp.lexical[r, c]),
+        float(comp.seniority[r, c]),
+    )
 
 
 def _columns(
@@ -131,6 +150,15 @@ def _columns(
     return out
 
 
+def parts_text(entry: Entry) -> str:
+    """The score's parts as the explanations show them."""
+    score, sim, overlap, fit, lexical, seniority = entry
+    return (
+        f"[score {score:.3f}: meaning {sim:.2f}, shared words {lexical:.2f}, skills {overlap:.2f},"
+        f" years {fit:.2f}, seniority {seniority:.2f}]"
+    )
+
+
 def _merge(old: dict[str, Entry], drop: set[str], new: dict[str, Entry], k: int) -> dict[str, Entry]:
     merged = {key: val for key, val in old.items() if key not in drop}
     merged.update(new)
@@ -147,16 +175,19 @@ def run_matching(
     report = MatchReport()
     cand, cand_profiles = load_side(conn, "candidate")
     jobs, job_profiles = load_side(conn, "job")
+    stamp = f"@{SCORE_VERSION}/{CROSSJOIN_VERSION}/k{k}"  # what these rows were matched with
     consumed = {
         (e, r): v for e, r, v in conn.execute("SELECT entity, record_id, data_version FROM talent.match_inputs")
     }
     changed_c = [
         i
         for i, (rid, v) in enumerate(zip(cand.ids, cand.versions, strict=True))
-        if consumed.get(("candidate", rid)) != v
+        if consumed.get(("candidate", rid)) != v + stamp
     ]
     changed_j = [
-        i for i, (rid, v) in enumerate(zip(jobs.ids, jobs.versions, strict=True)) if consumed.get(("job", rid)) != v
+        i
+        for i, (rid, v) in enumerate(zip(jobs.ids, jobs.versions, strict=True))
+        if consumed.get(("job", rid)) != v + stamp
     ]
     removed_c = {r for (e, r) in consumed if e == "candidate"} - set(cand.ids)
     removed_j = {r for (e, r) in consumed if e == "job"} - set(jobs.ids)
@@ -170,19 +201,25 @@ def run_matching(
     changed_c_ids, changed_j_ids = set(c_new.ids), set(j_new.ids)
 
     old_rows = conn.execute(
-        "SELECT candidate_id, job_id, score, similarity, skill_overlap, experience_fit, candidate_rank, job_rank,"
-        " explanation FROM talent.matches"
+        "SELECT candidate_id, job_id, score, similarity, skill_overlap, experience_fit, lexical, seniority_fit,"
+        " candidate_rank, job_rank, explanation FROM talent.matches"
     ).fetchall()
     old_c: dict[str, dict[str, Entry]] = {}
     old_j: dict[str, dict[str, Entry]] = {}
     old_explanations: dict[tuple[str, str], str] = {}
-    for c, j, s, sim, ov, fit, crank, jrank, text in old_rows:
+    for c, j, s, sim, ov, fit, lex, sen, crank, jrank, text in old_rows:
         if text and c not in changed_c_ids and j not in changed_j_ids:
             old_explanations[(c, j)] = text
         if crank is not None:
-            old_c.setdefault(c, {})[j] = (s, sim, ov, fit)
+            old_c.setdefault(c, {})[j] = (s, sim, ov, fit, lex, sen)
         if jrank is not None:
-            old_j.setdefault(j, {})[c] = (s, sim, ov, fit)
+            old_j.setdefault(j, {})[c] = (s, sim, ov, fit, lex, sen)
+    # each kept list in its stored rank order: an untouched list is written back with these ranks
+    # (dict equality ignores order, so the row order of the SELECT must not decide them)
+    c_rank = {(c, j): r for c, j, *_, r, _, _ in old_rows if r is not None}
+    j_rank = {(c, j): r for c, j, *_, r, _ in old_rows if r is not None}
+    old_c = {c: dict(sorted(e.items(), key=lambda kv: c_rank[(c, kv[0])])) for c, e in old_c.items()}
+    old_j = {j: dict(sorted(e.items(), key=lambda kv: j_rank[(kv[0], j)])) for j, e in old_j.items()}
 
     lists_c = _best(c_new, jobs, k)  # changed candidates against every job
     lists_j = _best(j_new, cand, k, transpose=True)  # changed jobs against every candidate
@@ -251,7 +288,7 @@ def run_matching(
                     continue
                 cp, jp = cand_profiles[cid], job_profiles[jid]
                 overlap = sorted(set(cp.skills) & set(jp.skills))
-                explanations[(cid, jid)] = explain(cp, jp, overlap)
+                explanations[(cid, jid)] = f"{explain(cp, jp, overlap)} {parts_text(list_c(cid)[jid])}"
         report.explained = len(explanations)
 
     with conn.cursor() as cur:
@@ -271,6 +308,8 @@ def run_matching(
                 e[1],
                 e[2],
                 e[3],
+                e[4],
+                e[5],
                 cand_version[cid],
                 job_version[jid],
                 explanations.get((cid, jid), old_explanations.get((cid, jid))),
@@ -281,8 +320,8 @@ def run_matching(
         cur.executemany(
             """
             INSERT INTO talent.matches (candidate_id, job_id, score, candidate_rank, job_rank, similarity,
-                skill_overlap, experience_fit, candidate_version, job_version, explanation)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                skill_overlap, experience_fit, lexical, seniority_fit, candidate_version, job_version, explanation)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             """,
             rows,
         )
@@ -296,7 +335,7 @@ def run_matching(
             INSERT INTO talent.match_inputs (entity, record_id, data_version) VALUES (%s, %s, %s)
             ON CONFLICT (entity, record_id) DO UPDATE SET data_version = EXCLUDED.data_version
             """,
-            [("candidate", c_new.ids[i], c_new.versions[i]) for i in range(len(c_new))]
-            + [("job", j_new.ids[i], j_new.versions[i]) for i in range(len(j_new))],
+            [("candidate", c_new.ids[i], c_new.versions[i] + stamp) for i in range(len(c_new))]
+            + [("job", j_new.ids[i], j_new.versions[i] + stamp) for i in range(len(j_new))],
         )
     return report

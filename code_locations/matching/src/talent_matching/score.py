@@ -1,11 +1,34 @@
 """The hybrid match score, vectorised over blocks of candidates and jobs.
 
-``score = 0.6 * max(cosine, 0) + 0.3 * skill_overlap + 0.1 * experience_fit`` where
-``skill_overlap`` is the share of the job's skills the candidate has and ``experience_fit`` is the
-candidate's years over the job's minimum, capped at 1 (1 when the job asks for none). Vector
-similarity carries meaning the taxonomy misses; the two explicit terms keep a recruiter's hard
-requirements from being drowned by wording. Change the weights here and bump ``SCORE_VERSION`` in
-``versions.py``.
+``score = W_SIM * max(cosine, 0) + W_SKILLS * skill_overlap + W_EXPERIENCE * experience_fit
++ W_LEXICAL * max(lexical, 0) + W_SENIORITY * seniority_fit`` where
+
+- ``cosine`` is the dense similarity of the two records' embeddings (their own words, see
+  ``talent_shared.vectors``), carrying meaning: "torch" near "PyTorch", "iOS" near "SwiftUI";
+- ``lexical`` is the cosine of their hashed term vectors (``talent_shared.lexical``): the words
+  that set two near-identical postings apart (Swift vs Kotlin at the same company) and that an
+  embedding blurs. It needs no corpus statistics, so a pair's score never changes when other
+  records arrive, and the incremental cross-join stays equal to a recompute;
+- ``skill_overlap`` is the share of the job's taxonomy skills the candidate has;
+- ``experience_fit`` is the candidate's years over the job's minimum, capped at 1 (1 when the job
+  asks for none): under-qualification;
+- ``seniority_fit`` is 1 minus ``UNDER`` per level the candidate is below the job and ``OVER`` per
+  level above it (intern < junior < mid < senior < lead < principal), so fit works both ways: a
+  9-year senior prefers the senior job to the junior one.
+
+A candidate whose profile says nothing about experience (0 years and the default "junior": no
+years field, no "N years" in the text, no level word in the title) is not a junior, just unknown:
+both experience terms are 1 for them (``years`` = ``UNKNOWN_YEARS``, level ``UNKNOWN_LEVEL``)
+rather than pushing them towards entry-level jobs.
+
+Vectors are put on a grid of 2^-11 (``on_grid``) before they are multiplied: every product is
+then a multiple of 2^-22 and every partial sum of a dot product (at most ~1 in magnitude for unit
+vectors) is exact in float32, so a similarity has the same bits whatever the block shape, BLAS
+kernel or summation order, and the incremental cross-join equals a recompute to the last bit even
+with dense embeddings (whose float32 sums otherwise differ in the 7th decimal between a 1 x n and
+a 512 x n product). The grid moves a cosine by ~1e-4 at most.
+
+Change the weights here and bump ``SCORE_VERSION`` in ``versions.py``.
 """
 
 from __future__ import annotations
@@ -18,40 +41,83 @@ import numpy as np
 from talent_shared.providers.base import Profile
 from talent_shared.taxonomy import SKILLS
 
-W_SIM, W_SKILLS, W_EXPERIENCE = 0.6, 0.3, 0.1
+# tuned on tests/data/quality/dev (benchmarks/quality.py); they sum to 1, so a score is at most 1
+W_SIM, W_SKILLS, W_EXPERIENCE, W_LEXICAL, W_SENIORITY = 0.4, 0.1, 0.05, 0.25, 0.2
+UNDER, OVER = 0.25, 0.25  # seniority_fit lost per level below / above the job's
+LEVELS = {"intern": 0, "junior": 1, "mid": 2, "senior": 3, "lead": 4, "principal": 5}
+UNKNOWN_LEVEL = -1.0  # a candidate without any evidence of experience: seniority_fit 1
+UNKNOWN_YEARS = 70.0  # the contract's maximum: experience_fit 1
+GRID = np.float32(2.0**-11)
 _SKILL_INDEX = {name: i for i, name in enumerate(SKILLS)}
+
+
+def on_grid(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` rounded to multiples of ``GRID`` (float32): their dot products are exact."""
+    out = np.asarray(vectors, dtype=np.float32) / GRID
+    np.rint(out, out=out)
+    out *= GRID
+    return out
 
 
 @dataclass
 class Side:
-    """One side of the cross-join, aligned by row: ids, unit vectors, skills and years."""
+    """One side of the cross-join, aligned by row: ids, unit vectors, skills, years, lexical vectors
+    and seniority levels. ``lexical`` may have 0 columns (no lexical evidence: that term is 0)."""
 
     ids: list[str]
     versions: list[str]
     vectors: np.ndarray  # (n, d) float32, L2-normalised
     skills: np.ndarray  # (n, |taxonomy|) float32 multi-hot
     years: np.ndarray  # (n,) float32
+    lexical: np.ndarray | None = None  # (n, L) float32, unit length or zero rows
+    levels: np.ndarray | None = None  # (n,) float32, LEVELS of the profiles' seniority
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        if self.lexical is None:
+            self.lexical = np.zeros((n, 0), np.float32)
+        if self.levels is None:
+            self.levels = np.full(n, LEVELS["mid"], np.float32)
 
     @classmethod
     def build(
-        cls, ids: Sequence[str], versions: Sequence[str], vectors: np.ndarray, profiles: Sequence[Profile]
+        cls,
+        ids: Sequence[str],
+        versions: Sequence[str],
+        vectors: np.ndarray,
+        profiles: Sequence[Profile],
+        lexical: np.ndarray | None = None,
+        *,
+        candidates: bool = False,
     ) -> Side:
         skills = np.zeros((len(ids), len(_SKILL_INDEX)), dtype=np.float32)
         for row, profile in enumerate(profiles):
             for skill in profile.skills:
                 if skill in _SKILL_INDEX:
                     skills[row, _SKILL_INDEX[skill]] = 1.0
-        years = np.asarray([p.years_experience for p in profiles], dtype=np.float32)
-        return cls(list(ids), list(versions), np.asarray(vectors, dtype=np.float32), skills, years)
+        unknown = [candidates and p.years_experience == 0 and p.seniority == "junior" for p in profiles]
+        years = np.asarray(
+            [UNKNOWN_YEARS if u else p.years_experience for p, u in zip(profiles, unknown, strict=True)],
+            dtype=np.float32,
+        )
+        levels = np.asarray(
+            [UNKNOWN_LEVEL if u else LEVELS[p.seniority] for p, u in zip(profiles, unknown, strict=True)],
+            dtype=np.float32,
+        )
+        lex = None if lexical is None else on_grid(lexical)
+        return cls(list(ids), list(versions), on_grid(vectors), skills, years, lex, levels)
 
     def take(self, rows: Sequence[int]) -> Side:
         idx = np.asarray(rows, dtype=np.int64)
+        assert self.lexical is not None and self.levels is not None
         return Side(
             [self.ids[i] for i in idx],
             [self.versions[i] for i in idx],
             self.vectors[idx],
             self.skills[idx],
             self.years[idx],
+            self.lexical[idx],
+            self.levels[idx],
         )
 
     def __len__(self) -> int:
@@ -64,6 +130,8 @@ class Components:
     similarity: np.ndarray
     overlap: np.ndarray
     fit: np.ndarray
+    lexical: np.ndarray
+    seniority: np.ndarray
 
 
 @dataclass
@@ -74,15 +142,44 @@ class Parts:
     similarity: np.ndarray
     overlap: np.ndarray
     fit: np.ndarray
+    lexical: np.ndarray
+    seniority: np.ndarray
+
+
+def _lexical(c_lex: np.ndarray, j_lex: np.ndarray) -> np.ndarray:
+    if c_lex.shape[1] == 0 or j_lex.shape[1] == 0:
+        return np.zeros((c_lex.shape[0], j_lex.shape[0]), np.float32)
+    return c_lex @ j_lex.T
+
+
+def _fit_table(under: float, over: float) -> np.ndarray:
+    """seniority_fit for every (candidate level, job level), indexed by level + 1 (unknown = 0)."""
+    levels = [UNKNOWN_LEVEL, *sorted(LEVELS.values())]
+    table = np.ones((len(levels), len(levels)), np.float32)
+    for a, c in enumerate(levels):
+        for b, j in enumerate(levels):
+            if c >= 0 and j >= 0:
+                table[a, b] = max(0.0, 1.0 - under * max(0.0, j - c) - over * max(0.0, c - j))
+    return table
+
+
+def _index(levels: np.ndarray) -> np.ndarray:
+    return levels.astype(np.intp) + 1
+
+
+def _seniority(c_levels: np.ndarray, j_levels: np.ndarray) -> np.ndarray:
+    """The (nc, nj) seniority_fit matrix: one gather from the level table (a handful of levels, so
+    no full-size arithmetic temporaries)."""
+    return _fit_table(UNDER, OVER)[_index(c_levels)[:, None], _index(j_levels)[None, :]]
 
 
 def score_parts(candidates: Side, jobs: Side) -> Parts:
     """The float32 arithmetic of the score, every operation in the order of the formula.
 
-    In place where it can be: on 512 x 100k blocks each full-size temporary is a 200 MB pass over
-    memory, and those passes, not the matrix product, were most of the time (benchmarks/README.md).
-    Bit for bit the values of the plain expression.
+    Bit for bit the values ``block_scores`` computes tile by tile.
     """
+    assert candidates.lexical is not None and jobs.lexical is not None
+    assert candidates.levels is not None and jobs.levels is not None
     similarity = candidates.vectors @ jobs.vectors.T
     job_skill_counts = jobs.skills.sum(axis=1)
     overlap = candidates.skills @ jobs.skills.T
@@ -93,13 +190,20 @@ def score_parts(candidates: Side, jobs: Side) -> Parts:
     np.minimum(fit, np.float32(1.0), out=fit)
     if not asks.all():
         fit[:, ~asks] = 1.0
+    lexical = _lexical(candidates.lexical, jobs.lexical)
+    seniority = _seniority(candidates.levels, jobs.levels)
     score = np.maximum(similarity, np.float32(0.0))
     score *= np.float32(W_SIM)
     term = np.multiply(overlap, np.float32(W_SKILLS))
     score += term
     np.multiply(fit, np.float32(W_EXPERIENCE), out=term)
     score += term
-    return Parts(score, similarity, overlap, fit)
+    np.maximum(lexical, np.float32(0.0), out=term)
+    term *= np.float32(W_LEXICAL)
+    score += term
+    np.multiply(seniority, np.float32(W_SENIORITY), out=term)
+    score += term
+    return Parts(score, similarity, overlap, fit, lexical, seniority)
 
 
 TILE = 1 << 21  # elements per tile of the elementwise pass (8 MB of float32: stays in cache)
@@ -113,12 +217,14 @@ def block_scores(
     out_score: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(score, similarity)``, float32, shape (nc, nj): ``score_parts``' values without its
-    full-size overlap and fit matrices (see :func:`pair_terms` for the few pairs that need them).
+    full-size term matrices (see :func:`pair_terms` for the few pairs that need them).
 
     One matrix product for the similarities (the same call as ``score_block``, so the same bits),
     then the rest of the formula tile by tile in cache, into ``out_score`` when given: allocating
     and first-touching 200 MB temporaries per term cost more than the product itself.
     """
+    assert candidates.lexical is not None and jobs.lexical is not None
+    assert candidates.levels is not None and jobs.levels is not None
     similarity = np.matmul(candidates.vectors, jobs.vectors.T, out=out_similarity)
     score = np.empty_like(similarity) if out_score is None else out_score
     counts = np.maximum(jobs.skills.sum(axis=1), 1.0)
@@ -132,40 +238,59 @@ def block_scores(
             _fill(
                 score[:, j],
                 similarity[:, j],
-                candidates.skills,
-                candidates.years,
-                jobs.skills[j],
-                counts[j],
-                need[j],
-                asks[j],
+                _lexical(candidates.lexical, jobs.lexical[j]),
+                candidates,
+                _Cols(jobs.skills[j], counts[j], need[j], asks[j], jobs.levels[j]),
             )
     else:
         step = max(1, TILE // max(nj, 1))
+        cols = _Cols(jobs.skills, counts, need, asks, jobs.levels)
         for i0 in range(0, nc, step):
             i = slice(i0, i0 + step)
-            _fill(score[i], similarity[i], candidates.skills[i], candidates.years[i], jobs.skills, counts, need, asks)
+            rows = candidates.take(range(i0, min(i0 + step, nc)))
+            _fill(score[i], similarity[i], _lexical(rows.lexical, jobs.lexical), rows, cols)  # type: ignore[arg-type]
     return score, similarity
 
 
-def _fill(out, similarity, c_skills, c_years, j_skills, counts, need, asks) -> None:
-    """``0.6 * max(sim, 0) + 0.3 * overlap + 0.1 * fit`` into ``out``, in the formula's order."""
+@dataclass
+class _Cols:
+    skills: np.ndarray
+    counts: np.ndarray
+    need: np.ndarray
+    asks: np.ndarray
+    levels: np.ndarray
+
+
+def _fill(out, similarity, lexical, rows: Side, cols: _Cols) -> None:
+    """The formula into ``out``, in ``score_parts``' order (``lexical`` is overwritten)."""
+    assert rows.levels is not None
     np.maximum(similarity, np.float32(0.0), out=out)
     out *= np.float32(W_SIM)
-    term = c_skills @ j_skills.T
-    term /= counts[None, :]
+    term = rows.skills @ cols.skills.T
+    term /= cols.counts[None, :]
     term *= np.float32(W_SKILLS)
     out += term
-    np.divide(c_years[:, None], need[None, :], out=term)
+    np.divide(rows.years[:, None], cols.need[None, :], out=term)
     np.minimum(term, np.float32(1.0), out=term)
-    if not asks.all():
-        term[:, ~asks] = 1.0
+    if not cols.asks.all():
+        term[:, ~cols.asks] = 1.0
     term *= np.float32(W_EXPERIENCE)
     out += term
+    np.maximum(lexical, np.float32(0.0), out=lexical)
+    lexical *= np.float32(W_LEXICAL)
+    out += lexical
+    seniority = _seniority(rows.levels, cols.levels)
+    seniority *= np.float32(W_SENIORITY)
+    out += seniority
 
 
-def pair_terms(candidates: Side, jobs: Side, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Skill overlap and experience fit (float32) of the pairs ``(candidates[rows], jobs[cols])``:
-    the same values as ``score_parts``' matrices at those positions."""
+def pair_terms(
+    candidates: Side, jobs: Side, rows: np.ndarray, cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Skill overlap, experience fit, lexical similarity and seniority fit (float32) of the pairs
+    ``(candidates[rows], jobs[cols])``: the same values as ``score_parts``' matrices there."""
+    assert candidates.lexical is not None and jobs.lexical is not None
+    assert candidates.levels is not None and jobs.levels is not None
     j_skills = jobs.skills[cols]
     overlap = (candidates.skills[rows] * j_skills).sum(axis=1, dtype=np.float32)
     overlap /= np.maximum(j_skills.sum(axis=1), 1.0)
@@ -174,7 +299,12 @@ def pair_terms(candidates: Side, jobs: Side, rows: np.ndarray, cols: np.ndarray)
     fit = candidates.years[rows] / np.where(asks, need, np.float32(1.0))
     np.minimum(fit, np.float32(1.0), out=fit)
     fit[~asks] = 1.0
-    return overlap, fit
+    if candidates.lexical.shape[1] and jobs.lexical.shape[1]:
+        lexical = (candidates.lexical[rows] * jobs.lexical[cols]).sum(axis=1, dtype=np.float32)
+    else:
+        lexical = np.zeros(len(rows), np.float32)
+    seniority = _fit_table(UNDER, OVER)[_index(candidates.levels[rows]), _index(jobs.levels[cols])]
+    return overlap, fit, lexical, seniority
 
 
 def _rounded(score: np.ndarray) -> np.ndarray:
@@ -186,7 +316,7 @@ def _rounded(score: np.ndarray) -> np.ndarray:
 def score_block(candidates: Side, jobs: Side) -> Components:
     """Scores of every candidate in the block against every job in the block, shape (nc, nj)."""
     parts = score_parts(candidates, jobs)
-    return Components(_rounded(parts.score), parts.similarity, parts.overlap, parts.fit)
+    return Components(_rounded(parts.score), parts.similarity, parts.overlap, parts.fit, parts.lexical, parts.seniority)
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:

@@ -4,5 +4,5 @@ Bump ``SCORE_VERSION`` with any change to ``score.py`` and ``CROSSJOIN_VERSION``
 ``crossjoin.py``: they make up the code version of ``matches``, so a change re-runs it.
 """
 
-SCORE_VERSION = "hybrid-1"
-CROSSJOIN_VERSION = "crossjoin-1"
+SCORE_VERSION = "hybrid-2"  # 2: + lexical term, two-way seniority fit, new weights
+CROSSJOIN_VERSION = "crossjoin-2"  # 2: reads the lexical vectors, writes the new components

@@ -113,7 +113,8 @@ def matches(
     )
     with database(state) as url, connect(url) as conn:
         rows = conn.execute(
-            f"SELECT {other}, score, {rank}, similarity, skill_overlap, experience_fit, explanation FROM talent.matches"
+            f"SELECT {other}, score, {rank}, similarity, skill_overlap, experience_fit, lexical, seniority_fit,"
+            f" explanation FROM talent.matches"
             f" WHERE {me} = %s AND {rank} IS NOT NULL ORDER BY {rank} LIMIT %s",
             (candidate or job, top),
         ).fetchall()
@@ -126,9 +127,11 @@ def matches(
             "similarity": round(sim, 4),
             "skill_overlap": round(ov, 4),
             "experience_fit": round(fit, 4),
+            "lexical": round(lex, 4),
+            "seniority_fit": round(sen, 4),
             "explanation": ex,
         }
-        for o, s, r, sim, ov, fit, ex in rows
+        for o, s, r, sim, ov, fit, lex, sen, ex in rows
     ]
     if as_json:
         typer.echo(json.dumps(items, indent=2))
@@ -136,7 +139,11 @@ def matches(
     if not items:
         typer.echo("no matches")
     for item in items:
-        typer.echo(f"{item['rank']:>3}. {item[key]:<24} {item['score']:.3f}  {item['explanation'] or ''}")
+        parts = (
+            f"similarity {item['similarity']:.2f}, lexical {item['lexical']:.2f}, skills {item['skill_overlap']:.2f},"
+            f" years {item['experience_fit']:.2f}, seniority {item['seniority_fit']:.2f}"
+        )
+        typer.echo(f"{item['rank']:>3}. {item[key]:<24} {item['score']:.3f}  ({parts})  {item['explanation'] or ''}")
 
 
 @local_app.command("run")

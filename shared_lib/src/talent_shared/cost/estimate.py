@@ -82,7 +82,10 @@ def _provider_model(operation: str) -> tuple[str, str]:
 
     s = get_settings()
     if operation == "embed":
-        return s.embedding_provider, (s.embedding_model if s.embedding_provider == "openai" else "hashing-v1")
+        from talent_shared.providers.factory import embedding_model_name
+
+        provider = "local" if s.embedding_provider == "hashing" else s.embedding_provider
+        return provider, embedding_model_name(s)
     return s.llm_provider, (s.llm_model if s.llm_provider == "openai" else "rules-v1")
 
 
@@ -145,9 +148,15 @@ def _sample_inputs(conn: psycopg.Connection, asset_key: str, partitions: list[st
         ).fetchall()
         return [reader(p)[0] for (p,) in rows]
     if operation == "embed" and entity:
-        from talent_shared.profiles import load_profiles
+        from talent_shared.vectors import texts_for
 
-        return [p.embedding_text() for p in load_profiles(conn, entity, sample).values()]
+        present = [
+            r
+            for (r,) in conn.execute(
+                "SELECT record_id FROM talent.profiles WHERE entity = %s AND record_id = ANY(%s)", (entity, sample)
+            )
+        ]
+        return list(texts_for(conn, entity, sorted(present), _reader(entity)).values())
     # explanations: the user message for pairs of stored profiles
     from talent_shared.providers.base import Profile, explanation_messages
 

@@ -204,6 +204,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0005_lexical_signal",
+        """
+        -- The lexical half of the match score (talent_shared.lexical): each record's own words as a
+        -- 512-bucket hashed term vector, written with its embedding; NULL for rows embedded before
+        -- it (matching reads NULL as no lexical evidence). ``matches.lexical`` is that term of a
+        -- pair, next to the other components.
+        ALTER TABLE talent.candidate_vectors ADD COLUMN IF NOT EXISTS lexical vector(512);
+        ALTER TABLE talent.job_vectors ADD COLUMN IF NOT EXISTS lexical vector(512);
+        ALTER TABLE talent.matches ADD COLUMN IF NOT EXISTS lexical double precision NOT NULL DEFAULT 0;
+        ALTER TABLE talent.matches ADD COLUMN IF NOT EXISTS seniority_fit double precision NOT NULL DEFAULT 1;
+        """,
+    ),
 ]
 
 

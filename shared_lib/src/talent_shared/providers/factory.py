@@ -31,10 +31,17 @@ def llm_code_version(settings: Settings | None = None) -> str:
     return f"local:{LocalLLM.model}:{LocalLLM.prompt_version}"
 
 
+def embedding_model_name(settings: Settings | None = None) -> str:
+    """The model the configured embedder runs (without importing it: definitions load quickly)."""
+    settings = settings or get_settings()
+    if settings.embedding_provider == "openai":
+        return settings.embedding_model
+    return "hashing-v1" if settings.embedding_provider == "hashing" else "all-MiniLM-L6-v2-int8"
+
+
 def embedding_code_version(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
-    model = settings.embedding_model if settings.embedding_provider == "openai" else "hashing-v1"
-    return f"{settings.embedding_provider}:{model}:{settings.embedding_dim}"
+    return f"{settings.embedding_provider}:{embedding_model_name(settings)}:{settings.embedding_dim}"
 
 
 def llm_provider(settings: Settings | None = None, *, client=None) -> LLMProvider:
@@ -55,6 +62,10 @@ def embedding_provider(settings: Settings | None = None, *, client=None) -> Embe
         from talent_shared.providers.openai_provider import OpenAIEmbedder
 
         return OpenAIEmbedder(client or _openai_client(settings), settings.embedding_model, settings.embedding_dim)
-    from talent_shared.providers.local import LocalEmbedder
+    if settings.embedding_provider == "hashing":
+        from talent_shared.providers.local import LocalEmbedder
 
-    return LocalEmbedder(settings.embedding_dim)
+        return LocalEmbedder(settings.embedding_dim)
+    from talent_shared.providers.minilm import MiniLMEmbedder
+
+    return MiniLMEmbedder(settings.embedding_dim)
