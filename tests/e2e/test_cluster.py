@@ -265,9 +265,17 @@ def _start_up_and_wait_for(phases: set[str]) -> subprocess.Popen[bytes]:
     return proc
 
 
+@pytest.fixture
+def down_after() -> Iterator[None]:
+    """Whatever the test's outcome, the next test (or the next CI job) starts from nothing."""
+    yield
+    subprocess.run([str(CLUSTER), "down"], check=False, timeout=300)
+
+
+@pytest.mark.usefixtures("down_after")
 def test_interrupted_up_tears_itself_down() -> None:
-    # While the cluster images are loaded: the control plane runs, the kubelet not yet.
-    proc = _start_up_and_wait_for({"images"})
+    # With the control plane starting (the phases after it last seconds each, too short to poll).
+    proc = _start_up_and_wait_for({"kube-apiserver", "controllers", "images", "kubelet", "addons"})
     os.killpg(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=300) != 0
     # Its trap already ran `down`; a second one must be harmless.
@@ -276,11 +284,13 @@ def test_interrupted_up_tears_itself_down() -> None:
     assert_clean()
 
 
+@pytest.mark.usefixtures("down_after")
 def test_killed_up_is_cleaned_by_down() -> None:
     # SIGKILL leaves no trap to run, with pods (cgroups, mounts, network namespaces) being made.
-    proc = _start_up_and_wait_for({"running"})
-    time.sleep(5)
-    os.killpg(proc.pid, signal.SIGKILL)
+    proc = _start_up_and_wait_for({"addons", "running"})
+    time.sleep(1)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
     assert _container_exists()
     cluster("down", timeout=300)
