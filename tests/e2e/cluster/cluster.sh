@@ -9,6 +9,7 @@
 #   cluster.sh logs DIR        copy every component's log (and pod logs) to DIR
 #   cluster.sh down            remove everything of the cluster; safe when nothing is up
 #   cluster.sh check-clean     exit 1, saying what, if anything of the cluster is left
+#   cluster.sh images          only build the node image and the cluster images
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -338,5 +339,5 @@ case "${1:-}" in
   down) down ;;
   check-clean) check_clean ;;
   images) images ;;
-  *) echo "usage: $0 up | load IMAGE... | logs DIR | down | check-clean" >&2; exit 2 ;;
+  *) echo "usage: $0 up | load IMAGE... | logs DIR | down | check-clean | images" >&2; exit 2 ;;
 esac
