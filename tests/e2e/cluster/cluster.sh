@@ -36,6 +36,16 @@ UP_TIMEOUT=${TALENT_CLUSTER_UP_TIMEOUT:-600}
 export DOCKER_BUILDKIT=0
 
 say() { echo "cluster.sh: $*"; }
+# The container name is one per machine; a checkout must not remove a cluster another checkout
+# (another engineer's e2e run) is using. TALENT_CLUSTER_FORCE=1 overrides.
+owner() { docker inspect -f '{{index .Config.Labels "talent.cluster.root"}}' "$NAME" 2>/dev/null || true; }
+guard_owner() {
+  local o
+  o=$(owner)
+  if running && [ -n "$o" ] && [ "$o" != "$ROOT" ] && [ "${TALENT_CLUSTER_FORCE:-}" != 1 ]; then
+    die "$NAME is running for the checkout at $o: leaving it (its cluster.sh down removes it; TALENT_CLUSTER_FORCE=1 to remove it from here, or TALENT_CLUSTER_NAME for a second cluster)"
+  fi
+}
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 kubectl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
 # The legacy builder's deprecation notice on every build is noise; the output matters on failure.
@@ -166,6 +176,7 @@ up() {
     say "already up; kubeconfig: $KUBECONFIG_OUT"
     return 0
   fi
+  guard_owner
   if docker inspect "$NAME" >/dev/null 2>&1; then
     say "a stale $NAME is there: removing it first"
     down
@@ -184,7 +195,7 @@ up() {
   # Not --privileged: runc then asks for every capability, and root here lacks CAP_SYS_RESOURCE.
   # node.sh does the rest of what --privileged would (writable /sys and cgroups).
   # containerd's root is a volume because overlayfs cannot stack on the container's overlay root.
-  docker run -d --name "$NAME" --hostname "$NAME" --label "$LABEL" \
+  docker run -d --name "$NAME" --hostname "$NAME" --label "$LABEL" --label "talent.cluster.root=$ROOT" \
     --cap-add ALL --cap-drop SYS_RESOURCE \
     --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
     --security-opt systempaths=unconfined \
@@ -260,6 +271,7 @@ down() {
   local t0=$SECONDS id=""
   if [ -f "$STATE/last-run.env" ]; then id=$(sed -n 's/^ID=//p' "$STATE/last-run.env"); fi
   if command -v docker >/dev/null && timeout 20 docker info >/dev/null 2>&1; then
+    guard_owner
     { docker ps -aq --filter "label=$LABEL"; docker ps -aq --filter "name=^/$NAME\$"; } | sort -u |
       xargs -r docker rm -f -v >/dev/null 2>&1 || true
     { docker volume ls -q --filter "label=$LABEL"; docker volume ls -q --filter "name=^$VOLUME\$"; } | sort -u |
