@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "tests/e2e/cluster/cluster.sh"
 KUBECTL = ROOT / ".tools/k8s/bin/kubectl"
 KUBECONFIG = ROOT / ".tools/k8s/kubeconfig"
-NODE = os.environ.get("TALENT_CLUSTER_NAME", "talent-k8s")
+CONTAINER = os.environ.get("TALENT_CLUSTER_NAME", "talent-k8s")
+NODE = "talent-k8s"  # fixed in tests/e2e/cluster/node/, whatever the container is called
 ARTIFACTS = ROOT / ".e2e-artifacts/cluster"
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(3600)]
@@ -246,11 +247,11 @@ def test_clean_after_down() -> None:
 
 
 def _container_exists() -> bool:
-    return subprocess.run(["docker", "inspect", NODE], capture_output=True).returncode == 0
+    return subprocess.run(["docker", "inspect", CONTAINER], capture_output=True).returncode == 0
 
 
 def _phase() -> str:
-    done = subprocess.run(["docker", "exec", NODE, "cat", "/run/talent/phase"], capture_output=True, text=True)
+    done = subprocess.run(["docker", "exec", CONTAINER, "cat", "/run/talent/phase"], capture_output=True, text=True)
     return done.stdout.strip()
 
 

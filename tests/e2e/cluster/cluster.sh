@@ -19,6 +19,8 @@ K8S=${TALENT_K8S_TOOLS:-$ROOT/.tools/k8s}
 BIN=$K8S/bin
 STATE=$K8S/state
 KUBECONFIG_OUT=$K8S/kubeconfig
+# The Kubernetes node's name is fixed in node/ (kubeadm, kubelet, kube-proxy), whatever the container's.
+NODE_NAME=talent-k8s
 LABEL=talent.cluster=$NAME
 VOLUME=$NAME-containerd
 NODE_REPO=local/talent-k8s-node
@@ -223,7 +225,7 @@ up() {
   wait_phase running
   write_kubeconfig
   local left=$((deadline - SECONDS))
-  kubectl wait --for=condition=Ready "node/$NAME" --timeout="${left}s" >/dev/null
+  kubectl wait --for=condition=Ready "node/$NODE_NAME" --timeout="${left}s" >/dev/null
   kubectl -n kube-system rollout status deployment/coredns --timeout="$((deadline - SECONDS))s" >/dev/null
   kubectl -n local-path-storage rollout status deployment/local-path-provisioner --timeout="$((deadline - SECONDS))s" >/dev/null
   # Through the Service IP, so kube-proxy's rules are exercised too.
