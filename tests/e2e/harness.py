@@ -34,6 +34,7 @@ import re
 import secrets
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -251,7 +252,7 @@ query Mats($key: AssetKeyInput!, $after: String) {
 RUN_LOGS_QUERY = """
 query Logs($runId: ID!) {
   logsForRun(runId: $runId, limit: 2000) {
-    ... on EventConnection { events { __typename message timestamp level stepKey } }
+    ... on EventConnection { events { __typename ... on MessageEvent { message timestamp level stepKey } } }
   }
 }
 """
@@ -1050,7 +1051,15 @@ class E2E:
         return 1 if failed else 0
 
 
+def interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(cluster: Cluster, argv: list[str], doc: str) -> int:
+    # SIGTERM (CI's timeout, a killed make) and SIGINT unwind through run()'s teardown; a shell
+    # that starts the run in the background would otherwise leave SIGINT ignored.
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     if len(argv) != 1 or argv[0] not in {"plan", "run"}:
         print(doc, file=sys.stderr)
         return 2

@@ -101,6 +101,7 @@ def test_team_rbac_is_namespaced_and_minimal(render, team) -> None:
     role = out.one("Role")
     assert {(tuple(r["resources"]), tuple(r["verbs"])) for r in role["rules"]} == {
         (("jobs",), ("create", "get", "list", "watch", "delete")),
+        (("jobs/status",), ("get",)),  # the step handler's health check (read_namespaced_job_status)
         (("pods",), ("get", "list", "watch")),
         (("pods/log",), ("get",)),
     }

@@ -120,6 +120,8 @@ def test_rbac_is_least_privilege(render, platform) -> None:
     role = platform.one("Role")
     assert role["rules"] == [
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
+        # run monitoring reads Job health through the status subresource (found on a real cluster)
+        {"apiGroups": ["batch"], "resources": ["jobs/status"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     ]
@@ -145,7 +147,9 @@ def test_migrate_hook_runs_both_migrations_before_install_and_upgrade(render, pl
     hook_instance = yaml.safe_load(hook_cm["data"]["dagster.yaml"])
     instance = yaml.safe_load(platform.get("ConfigMap", "platform-instance")["data"]["dagster.yaml"])
     assert hook_instance["storage"] == instance["storage"]
-    assert "run_launcher" not in hook_instance and job["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    assert (
+        "run_launcher" not in hook_instance and job["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    )
     env = {e["name"] for e in c["env"]}
     assert {"DAGSTER_PG_PASSWORD", "TALENT_DATABASE_URL", "TALENT_EMBEDDING_DIM"} <= env
 
