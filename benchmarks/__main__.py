@@ -10,13 +10,14 @@ import warnings
 
 from benchmarks.common import Suite, machine, save
 
-SUITES = ("nearest", "batch", "pipeline", "record")
+SUITES = ("nearest", "batch", "pipeline", "record", "ingest")
 GROUPS = {"matching": ("nearest", "batch"), "platform": ("pipeline", "record"), "all": SUITES}
 TITLES = {
     "nearest": "nearest: one candidate's top 10 jobs through pgvector HNSW (10k, 100k jobs)",
     "batch": "batch: 1,000 new candidates x 100k jobs, cross-join code vs numpy",
     "pipeline": "pipeline: 1,000 candidates + 200 jobs, landing to all matched",
     "record": "record: one candidate dropped into a running platform, landing to matched",
+    "ingest": "ingest: talent serve-ingest under open-loop load: the rate held for 60 s at p99 <= 250 ms, then 2x",
 }
 
 
@@ -101,6 +102,10 @@ def _run(name: str, suite: Suite, args: argparse.Namespace) -> None:
         from benchmarks.platform import run_record
 
         run_record(suite)
+    elif name == "ingest":
+        from benchmarks.ingest import run_ingest
+
+        run_ingest(suite)
 
 
 if __name__ == "__main__":
