@@ -40,6 +40,7 @@ P99_TARGET_MS = 250.0
 REQUEST_TIMEOUT = 10.0
 MAX_CONNECTIONS = 256
 MAX_RATE = 6000.0
+IDLE_SECONDS = 3.0
 
 
 @dataclass
@@ -52,7 +53,8 @@ class Result:
     shed: int = 0
     shed_without_retry_after: int = 0
     other: dict[int, int] = field(default_factory=dict)
-    timeouts: int = 0
+    timeouts: int = 0  # no answer within REQUEST_TIMEOUT
+    connection_errors: int = 0
     latencies_ms: list[float] = field(default_factory=list)  # of 202s
     all_latencies_ms: list[float] = field(default_factory=list)
     lag_ms: float = 0.0  # how far behind schedule the generator fell at worst
@@ -73,6 +75,7 @@ class Result:
             self.shed == 0
             and not self.other
             and self.timeouts == 0
+            and self.connection_errors == 0
             and self.p(0.99, accepted_only=False) <= P99_TARGET_MS
             and self.achieved >= 0.95 * self.rate
             and self.lag_ms < 100
@@ -82,7 +85,7 @@ class Result:
         return (
             f"{self.rate:7.0f}/s for {self.seconds:.0f}s: sent {self.sent} ({self.achieved:.0f}/s),"
             f" 202 {self.accepted_new}+{self.accepted_duplicate} dup, 503 {self.shed}, other {self.other},"
-            f" timeouts {self.timeouts}, p50 {self.p(0.5, False):.1f} ms, p99 all {self.p(0.99, False):.1f} ms,"
+            f" timeouts {self.timeouts}, connection errors {self.connection_errors}, p50 {self.p(0.5, False):.1f} ms, p99 all {self.p(0.99, False):.1f} ms,"
             f" p99 202 {self.p(0.99):.1f} ms, generator lag {self.lag_ms:.0f} ms"
         )
 
@@ -152,7 +155,7 @@ class Connection:
 
 async def _phase(port: int, rate: float, seconds: float, records: Records) -> Result:
     result = Result(rate, seconds)
-    idle: list[Connection] = []
+    idle: list[tuple[Connection, float]] = []
     opened = 0
     open_lock = asyncio.Semaphore(MAX_CONNECTIONS)
     tasks: set[asyncio.Task] = set()
@@ -161,21 +164,45 @@ async def _phase(port: int, rate: float, seconds: float, records: Records) -> Re
         nonlocal opened
         body = json.dumps(record).encode()
         async with open_lock:  # at most MAX_CONNECTIONS requests in flight, each on its own connection
-            conn = idle.pop() if idle else None
+            now = time.perf_counter()
+            conn = None
+            while idle:  # the server closes keep-alive connections idle for 5 s: don't reuse those
+                candidate, last_used = idle.pop()
+                if now - last_used < IDLE_SECONDS:
+                    conn = candidate
+                    break
+                candidate.close()
             try:
-                if conn is None:
-                    opened += 1
-                    conn = Connection(*await asyncio.open_connection("127.0.0.1", port))
-                status, headers, payload = await asyncio.wait_for(conn.post("/v1/candidates", body), REQUEST_TIMEOUT)
-            except (TimeoutError, OSError, ConnectionError, asyncio.IncompleteReadError):
+                for attempt in range(2):
+                    reused = conn is not None
+                    if conn is None:
+                        opened += 1
+                        conn = Connection(*await asyncio.open_connection("127.0.0.1", port))
+                    try:
+                        status, headers, payload = await asyncio.wait_for(
+                            conn.post("/v1/candidates", body), REQUEST_TIMEOUT
+                        )
+                        break
+                    except (ConnectionError, asyncio.IncompleteReadError):
+                        # a reused connection the server had just closed: retry once on a new one
+                        conn.close()
+                        conn = None
+                        if not reused or attempt:
+                            raise
+            except TimeoutError:
                 result.timeouts += 1
+                if conn is not None:
+                    conn.close()
+                return
+            except (OSError, ConnectionError, asyncio.IncompleteReadError):
+                result.connection_errors += 1
                 if conn is not None:
                     conn.close()
                 return
             if headers.get("connection", "").lower() == "close":
                 conn.close()
             else:
-                idle.append(conn)
+                idle.append((conn, time.perf_counter()))
         latency = (time.perf_counter() - scheduled) * 1000
         result.all_latencies_ms.append(latency)
         if status == 202:
@@ -215,7 +242,7 @@ async def _phase(port: int, rate: float, seconds: float, records: Records) -> Re
         result.sent += 1
     if tasks:
         await asyncio.wait(tasks, timeout=REQUEST_TIMEOUT + 5)
-    for conn in idle:
+    for conn, _ in idle:
         conn.close()
     return result
 
@@ -280,6 +307,8 @@ def run_ingest(
             phases.append((name, result))
             return result
 
+        # 0. warm up (pool connections, code paths); checked like the rest, not a candidate rate
+        run("warm-up", start_rate / 2, 5)
         # 1. search (10 s steps)
         rate, best = start_rate, 0.0
         for _ in range(12):
@@ -319,8 +348,8 @@ def run_ingest(
             )
             suite.add(f"{label}: p99, accepted only", r.p(0.99), "ms")
             suite.add(
-                f"{label}: timeouts / other statuses / 503 without Retry-After",
-                r.timeouts + sum(r.other.values()) + r.shed_without_retry_after,
+                f"{label}: timeouts, connection errors, other statuses, 503 without Retry-After",
+                r.timeouts + r.connection_errors + sum(r.other.values()) + r.shed_without_retry_after,
                 "",
                 target="<= 0",
             )
