@@ -6,8 +6,8 @@ keep-alive connections (raw HTTP/1.1 on asyncio, so the client costs little CPU)
 latency from the request's *scheduled* time, so a slow server cannot hide its queue by slowing the
 client down (no coordinated omission).
 
-1. Search: 10 s steps from ``--start`` requests/s up by x1.25 while p99 <= 250 ms, nothing is
-   shed and the generator keeps the rate; the last step that passed is the candidate.
+1. Search: 10 s steps from 200 requests/s up by x1.25 while p99 <= 250 ms, at most 0.5 % is shed
+   and the generator keeps the rate; the last step that passed is the candidate.
 2. Hold: that rate for 60 s (backed off by 15 % and tried again, at most twice, if it misses).
 3. Overload: twice the held rate for 60 s: how much is shed (503 + Retry-After), the accepted p99.
 
@@ -72,7 +72,7 @@ class Result:
 
     def ok(self) -> bool:
         return (
-            self.shed == 0
+            self.shed <= 0.005 * self.sent  # a stall of the shared machine may shed a handful
             and not self.other
             and self.timeouts == 0
             and self.connection_errors == 0
