@@ -7,8 +7,10 @@ latency from the request's *scheduled* time, so a slow server cannot hide its qu
 client down (no coordinated omission).
 
 1. Search: 10 s steps from 200 requests/s up by x1.25 while p99 <= 250 ms, at most 0.5 % is shed
-   and the generator keeps the rate; the last step that passed is the candidate.
-2. Hold: that rate for 60 s (backed off by 15 % and tried again, at most twice, if it misses).
+   and the generator keeps the rate (a step that misses is run once more before the search ends);
+   the last step that passed is the candidate.
+2. Hold: that rate for 60 s (backed off by 20 % and tried again, at most four times, if it misses;
+   the last try is reported either way).
 3. Overload: twice the held rate for 60 s: how much is shed (503 + Retry-After), the accepted p99.
 
 Every phase checks that every 202 became an inbox row (and nothing else did), that an identical
@@ -315,20 +317,20 @@ def run_ingest(
             if rate > MAX_RATE:
                 break
             step = run("search", rate, step_seconds)
-            if not step.ok():
-                break
+            if not step.ok() and not run("search again", rate, step_seconds).ok():
+                break  # missed twice: a single stall of the shared machine does not end the search
             best = rate
             rate *= 1.25
         if best == 0.0:
             best = start_rate / 2
         # 2. hold for 60 s
         held = None
-        for _ in range(3):
+        for _ in range(5):
             result = run("hold", best, hold_seconds)
             if result.ok():
                 held = result
                 break
-            best *= 0.85
+            best *= 0.8
         if held is None:
             held = result
         # 3. twice that
