@@ -79,8 +79,7 @@ class Result:
             and self.timeouts == 0
             and self.connection_errors == 0
             and self.p(0.99, accepted_only=False) <= P99_TARGET_MS
-            and self.achieved >= 0.95 * self.rate
-            and self.lag_ms < 100
+            and self.achieved >= 0.95 * self.rate  # the generator's own stalls are in p99 (scheduled time)
         )
 
     def line(self) -> str:
