@@ -18,7 +18,7 @@ STAMP := $(VENV)/.installed
 export TIKTOKEN_CACHE_DIR := $(CURDIR)/.tools/tiktoken
 export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup tools dev test test-shared test-candidates test-jobs test-matching test-platform lint bench e2e e2e-kind e2e-kind-plan docker docker-down images cluster-bin cluster-up cluster-down constraints clean
+.PHONY: help setup tools dev test test-shared test-hostile test-candidates test-jobs test-matching test-platform lint bench e2e e2e-kind e2e-kind-plan docker docker-down images cluster-bin cluster-up cluster-down constraints clean
 
 help:
 	@echo "make dev    run the platform locally (embedded Postgres, daemon, webserver, 3 code servers)"
@@ -80,6 +80,10 @@ test: setup tools
 
 test-shared: setup
 	$(PY) -m pytest shared_lib/tests
+
+# The property tests of hostile input with >= 10,000 generated inputs per entity (make test runs ~1,000).
+test-hostile: setup
+	TALENT_HYPOTHESIS_PROFILE=thorough $(PY) -m pytest shared_lib/tests/test_hostile_input.py -s
 
 test-candidates test-jobs test-matching: test-%: setup
 	$(PY) -m pytest code_locations/$*/tests

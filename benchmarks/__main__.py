@@ -10,7 +10,7 @@ import warnings
 
 from benchmarks.common import Suite, machine, save
 
-SUITES = ("quality", "nearest", "batch", "pipeline", "record")
+SUITES = ("quality", "nearest", "batch", "pipeline", "record", "ingest")
 GROUPS = {"matching": ("nearest", "batch"), "platform": ("pipeline", "record"), "all": SUITES}
 TITLES = {
     "quality": "quality: top-1/top-3/MRR of matches vs BM25 and dense-only on labelled sets",
@@ -18,6 +18,7 @@ TITLES = {
     "batch": "batch: 1,000 new candidates x 100k jobs, cross-join code vs numpy",
     "pipeline": "pipeline: 1,000 candidates + 200 jobs, landing to all matched",
     "record": "record: one candidate dropped into a running platform, landing to matched",
+    "ingest": "ingest: talent serve-ingest under open-loop load: the rate held for 60 s at p99 <= 250 ms, then 2x",
 }
 
 
@@ -106,6 +107,10 @@ def _run(name: str, suite: Suite, args: argparse.Namespace) -> None:
         from benchmarks.platform import run_record
 
         run_record(suite)
+    elif name == "ingest":
+        from benchmarks.ingest import run_ingest
+
+        run_ingest(suite)
 
 
 if __name__ == "__main__":

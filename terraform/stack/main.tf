@@ -208,6 +208,14 @@ module "platform_release" {
         key  = local.k8s_secrets.database.key
       }
     }
+    computeLogs = {
+      manager = "s3"
+      s3 = {
+        bucket = module.storage.bucket_names["compute-logs"]
+        prefix = var.compute_logs_prefix
+        region = var.region
+      }
+    }
     networkPolicy = {
       database = {
         to   = [{ ipBlock = { cidr = var.vpc_cidr } }]

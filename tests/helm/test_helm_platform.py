@@ -50,7 +50,7 @@ def test_instance_config_is_a_valid_dagster_instance(render, platform, tmp_path,
     assert launcher.value["postgres_password_secret"] == "dagster-postgresql"
     assert ref.run_coordinator_data.class_name == "QueuedRunCoordinator"
     assert ref.storage_data.class_name == "DagsterPostgresStorage"
-    assert ref.compute_logs_data.class_name == "NoOpComputeLogManager"
+    assert ref.compute_logs_data.class_name in ("S3ComputeLogManager", "LocalComputeLogManager")  # never NoOp
 
     # The Postgres driver trap: the URL dagster-postgres builds must use psycopg2.
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", "s3cr3t")
@@ -268,3 +268,29 @@ def test_fail_messages_are_not_hidden_by_show_only(render) -> None:
             ["postgresql.host="],
             ["templates/service-webserver.yaml"],
         )
+
+
+def test_step_logs_go_to_the_compute_logs_bucket_in_production_and_to_a_folder_on_kind(render) -> None:
+    """S3ComputeLogManager (dagster-aws) with a config its own schema accepts; LocalComputeLogManager
+    on kind; never NoOp. The bucket is Terraform's compute-logs bucket (platform_values)."""
+    from dagster._config import process_config
+    from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
+    from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
+
+    prod = render.instance_yaml(render.render_platform())["compute_logs"]
+    assert (prod["module"], prod["class"]) == ("dagster_aws.s3.compute_log_manager", "S3ComputeLogManager")
+    checked = process_config(S3ComputeLogManager.config_type(), prod["config"])
+    assert checked.success, checked.errors
+    assert prod["config"]["prefix"] == "dagster"  # Terraform's "dagster/" without the slash: keys dagster/storage/...
+    assert prod["config"]["bucket"].startswith("talent-") and "compute-logs" in prod["config"]["bucket"]
+    kind = render.instance_yaml(render.render_platform(kind=True))["compute_logs"]
+    assert kind["class"] == "LocalComputeLogManager"
+    assert process_config(LocalComputeLogManager.config_type(), kind["config"]).success
+    with pytest.raises(render.HelmError) as err:
+        render.render_platform(sets=["computeLogs.s3.bucket="])
+    assert "computeLogs.s3.bucket is required" in err.value.stderr
+    with pytest.raises(render.HelmError) as err:
+        render.render_platform(sets=["computeLogs.manager=noop"])
+    assert "/computeLogs/manager" in err.value.stderr
+    minio = render.instance_yaml(render.render_platform(sets=["computeLogs.s3.endpointUrl=http://minio:9000"]))
+    assert minio["compute_logs"]["config"]["endpoint_url"] == "http://minio:9000"

@@ -177,7 +177,8 @@ PLATFORM_LAYERS = [cc.load_yaml(cc.VALUES_DIR / "platform.yaml")]
 
 
 def test_platform_values_with_the_guessed_keys_are_rejected():
-    """The values terraform/ passed before: serviceAccount.name and computeLogs do not exist."""
+    """The values terraform/ passed before: serviceAccount.name does not exist, and computeLogs takes
+    its bucket and prefix under computeLogs.s3, not at its top."""
     ctx = cc.Context({"platform_service_account": "talent-platform", "compute_logs_prefix": "dagster/"}, {})
     values = cc.evaluate(
         _hcl_value("""{
@@ -187,7 +188,7 @@ def test_platform_values_with_the_guessed_keys_are_rejected():
         ctx,
     )
     problems = "\n".join(cc.check_values(cc.PLATFORM_CHART, PLATFORM_LAYERS, values, "platform"))
-    assert "'computeLogs' was unexpected" in problems
+    assert "computeLogs: Additional properties are not allowed ('bucket', 'prefix' were unexpected)" in problems
     assert "serviceAccount: Additional properties are not allowed ('name' was unexpected)" in problems
 
 
@@ -213,7 +214,7 @@ def test_set_blocks_with_unknown_keys_are_rejected():
         == []
     )
     assert cc.check_set_blocks(["computeLogs.bucket", "image.tags", "codeLocations[0].hostname"], SCHEMA_PLATFORM) == [
-        "set 'computeLogs.bucket': 'computeLogs' is not a key of the chart's values.schema.json",
+        "set 'computeLogs.bucket': 'bucket' is not a key of the chart's values.schema.json",
         "set 'image.tags': 'tags' is not a key of the chart's values.schema.json",
         "set 'codeLocations[0].hostname': 'hostname' is not a key of the chart's values.schema.json",
     ]

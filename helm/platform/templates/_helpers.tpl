@@ -180,6 +180,25 @@ checkov.io/skip{{ $n }}: {{ . }}
       "params" .Values.postgresql.params))) "telemetry" (dict "enabled" false)) -}}
 {{- end -}}
 
+{{/* Where steps' stdout/stderr go: S3 (dagster-aws) on a cluster, a local folder otherwise; never NoOp. */}}
+{{- define "platform.computeLogs" -}}
+{{- $c := .Values.computeLogs -}}
+{{- if eq $c.manager "s3" -}}
+{{- $cfg := dict
+  "bucket" (required "computeLogs.s3.bucket is required with computeLogs.manager s3 (Terraform output bucket_names[\"compute-logs\"])" $c.s3.bucket)
+  "prefix" (trimSuffix "/" $c.s3.prefix)
+  "skip_empty_files" true
+  "upload_interval" (int $c.s3.uploadIntervalSeconds) -}}
+{{- with $c.s3.region }}{{ $_ := set $cfg "region" . }}{{ end -}}
+{{- with $c.s3.endpointUrl }}{{ $_ := set $cfg "endpoint_url" . }}{{ end -}}
+{{- toYaml (dict "module" "dagster_aws.s3.compute_log_manager" "class" "S3ComputeLogManager" "config" $cfg) -}}
+{{- else if eq $c.manager "local" -}}
+{{- toYaml (dict "module" "dagster._core.storage.local_compute_log_manager" "class" "LocalComputeLogManager" "config" (dict "base_dir" $c.local.baseDir)) -}}
+{{- else -}}
+{{- fail (printf "computeLogs.manager must be s3 or local, not %q" $c.manager) -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The instance's dagster.yaml. */}}
 {{- define "platform.instanceConfig" -}}
 {{- $rl := .Values.runLauncher -}}
@@ -234,7 +253,7 @@ checkov.io/skip{{ $n }}: {{ . }}
     "max_retries" (int $d.runRetries.maxRetries)
     "retry_on_asset_or_op_failure" $d.runRetries.retryOnAssetOrOpFailure)
   "scheduler" (dict "module" "dagster._core.scheduler" "class" "DagsterDaemonScheduler")
-  "compute_logs" (dict "module" "dagster._core.storage.noop_compute_log_manager" "class" "NoOpComputeLogManager")
+  "compute_logs" (include "platform.computeLogs" . | fromYaml)
   "telemetry" (dict "enabled" false)
 -}}
 {{- if not (kindIs "invalid" $d.poolDefaultLimit) -}}

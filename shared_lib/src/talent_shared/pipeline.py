@@ -81,6 +81,12 @@ def metered_step(
     tags = meter.tag_run(context.instance)
     metadata: dict[str, Any] = {"records": records, **usage_metadata(meter), **(extra or {})}
     metadata["llm_run_cost_usd"] = float(tags[RUN_COST_TAG])
+    # the step's summary on stdout: what the UI shows in the step's captured logs
+    print(
+        f"{context.asset_key.to_user_string()}: {records} records,"
+        f" {metadata.get('llm_calls', 0)} LLM calls, run cost ${metadata['llm_run_cost_usd']:.6f}",
+        flush=True,
+    )
     return dg.MaterializeResult(metadata=metadata)
 
 

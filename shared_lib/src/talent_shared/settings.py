@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     daily_budget_usd: float = Field(default=25.0, ge=0)
     ingest_token: SecretStr | None = Field(default=None, description="Bearer token the webhook accepts.")
     ingest_hmac_secret: SecretStr | None = Field(default=None, description="Shared secret for X-Talent-Signature.")
+    ingest_pool_size: int = Field(default=8, ge=1, le=100, description="Webhook: pooled database connections.")
+    ingest_queue: int = Field(default=32, ge=0, description="Webhook: requests that may wait for a connection.")
+    ingest_queue_timeout_seconds: float = Field(
+        default=1.0, gt=0, description="Webhook: longest wait for a connection before a 503."
+    )
 
     @property
     def state_dir(self) -> Path:

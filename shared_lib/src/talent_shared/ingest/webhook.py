@@ -18,7 +18,14 @@ Authentication (either scheme, whichever is configured; both may be):
 Answers: 202 ``{"id", "duplicate"}``; 400 ``{"error", "field", "reason"}`` for bad JSON, bad UTF-8,
 a non-object or a record the contract refuses; 401; 409 when an ``Idempotency-Key`` is reused for
 different content; 413 when the body exceeds the limit (counted while it streams in, never read in
-full first); 415 for anything but ``application/json`` (UTF-8); 503 when the database is down.
+full first); 415 for anything but ``application/json`` (UTF-8); 503 with ``Retry-After`` when the
+database is down or the receiver is saturated.
+
+Load: writes go through one ``psycopg_pool`` pool (``pool_size`` connections, autocommit, so a 202 is
+sent only after its row is committed). At most ``pool_size + queue`` requests hold or wait for a
+connection; one more is shed at once with 503 ``{"error": "overloaded"}`` and ``Retry-After: 1``, and
+one that waited ``queue_timeout`` seconds for a connection is shed the same way. Nothing waits
+without bound, and a shed request wrote nothing, so the producer's retry is always safe.
 
 Logs carry entity, record id, status and reason only: never a record's contents, never headers.
 """
@@ -31,13 +38,15 @@ import json
 import logging
 import math
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -52,6 +61,9 @@ ENDPOINTS: dict[str, Entity] = {"candidates": "candidate", "jobs": "job"}
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # a record's text fields alone may reach ~400 KB of UTF-8
 SIGNATURE_TOLERANCE_SECONDS = 300
 BODY_TIMEOUT_SECONDS = 30.0
+DEFAULT_POOL_SIZE = 8
+DEFAULT_QUEUE = 32
+DEFAULT_QUEUE_TIMEOUT_SECONDS = 1.0
 SIGNATURE_HEADER = "x-talent-signature"
 TIMESTAMP_HEADER = "x-talent-timestamp"
 IDEMPOTENCY_HEADER = "idempotency-key"
@@ -142,8 +154,8 @@ def _check_content_type(request: Request) -> None:
             raise Refused(415, "unsupported_media_type", "the body must be UTF-8")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed ``limit``."""
+async def _read_body(request: Request, limit: int, timeout: float = BODY_TIMEOUT_SECONDS) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed ``limit``, 408 after ``timeout`` s."""
     too_large = Refused(413, "payload_too_large", f"the body exceeds {limit} bytes", headers={"Connection": "close"})
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -154,14 +166,16 @@ async def _read_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        with anyio.fail_after(BODY_TIMEOUT_SECONDS):
+        with anyio.fail_after(timeout):
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
                     raise too_large
                 chunks.append(chunk)
     except TimeoutError:
-        raise Refused(408, "request_timeout", f"the body took longer than {BODY_TIMEOUT_SECONDS:g} s") from None
+        raise Refused(
+            408, "request_timeout", f"the body took longer than {timeout:g} s", headers={"Connection": "close"}
+        ) from None
     except ClientDisconnect:
         raise Refused(400, "client_disconnected", "the client went away mid-body") from None
     return b"".join(chunks)
@@ -232,33 +246,119 @@ def _idempotency_key(request: Request, record: RawRecord) -> str:
     return f"key:{given}"
 
 
+class _Shed(Exception):
+    """No connection for this request within the bounds: answer 503 and write nothing."""
+
+    def __init__(self, reason: str, retry_after: int):
+        super().__init__(reason)
+        self.reason, self.retry_after = reason, retry_after
+
+
+class _Inbox:
+    """The pooled writer: a bounded number of requests hold or wait for a connection, never more."""
+
+    def __init__(self, settings: Settings, pool_size: int, queue: int, queue_timeout: float):
+        self.settings = settings
+        self.pool_size, self.queue, self.queue_timeout = pool_size, queue, queue_timeout
+        self.capacity = pool_size + queue
+        self.inflight = 0  # touched only on the event loop
+        self.holding = 0  # threads holding a connection, under _lock
+        self.threads = anyio.CapacityLimiter(self.capacity)  # enough threads: none queue unseen
+        self._pool: Any = None
+        self._lock = threading.Lock()
+
+    def pool(self) -> Any:
+        with self._lock:
+            if self._pool is None:
+                from psycopg_pool import ConnectionPool
+
+                from talent_shared.db.connection import SEARCH_PATH, database_url
+
+                self._pool = ConnectionPool(
+                    database_url(self.settings),
+                    min_size=self.pool_size,
+                    max_size=self.pool_size,
+                    max_waiting=self.queue,
+                    timeout=self.queue_timeout,
+                    kwargs={"autocommit": True, "options": SEARCH_PATH},
+                    name="talent-ingest",
+                    open=False,
+                )
+                self._pool.open(wait=False)
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def write(self, entity: Entity, value: dict, record: RawRecord, key: str) -> bool | None:
+        """True: new; False: a duplicate of the same content; None: the key holds other content."""
+        from psycopg_pool import PoolTimeout, TooManyRequests
+
+        from talent_shared.ingest.store import write_inbox
+
+        pool = self.pool()
+        try:
+            with pool.connection() as conn:
+                with self._lock:
+                    self.holding += 1
+                try:
+                    if write_inbox(conn, entity, value, key):
+                        return True
+                    row = conn.execute(
+                        "SELECT payload FROM talent.inbox WHERE entity = %s AND idempotency_key = %s", (entity, key)
+                    ).fetchone()
+                finally:
+                    with self._lock:
+                        self.holding -= 1
+        except (PoolTimeout, TooManyRequests) as exc:
+            with self._lock:
+                busy = self.holding > 0
+            if not busy:  # nobody holds a connection and none could be had: the database, not the load
+                raise _Shed("no database connection", 5) from exc
+            raise _Shed(f"no free connection within {self.queue_timeout:g} s", 1) from exc
+        try:
+            return False if row and parse_record(entity, row[0]).content_hash() == record.content_hash() else None
+        except RecordRejected:
+            return None
+
+    async def store(self, entity: Entity, value: dict, record: RawRecord, key: str) -> bool | None:
+        if self.inflight >= self.capacity:
+            raise _Shed(f"{self.capacity} requests already hold or wait for a connection", 1)
+        self.inflight += 1
+        try:
+            return await anyio.to_thread.run_sync(self.write, entity, value, record, key, limiter=self.threads)
+        finally:
+            self.inflight -= 1
+
+
 def create_app(
     settings: Settings,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     clock: Callable[[], float] = time.time,
+    pool_size: int | None = None,
+    queue: int | None = None,
+    queue_timeout: float | None = None,
+    body_timeout: float = BODY_TIMEOUT_SECONDS,
 ) -> Starlette:
-    """The receiver; refuses to exist without a bearer token or an HMAC secret in ``settings``."""
+    """The receiver; refuses to exist without a bearer token or an HMAC secret in ``settings``.
+
+    ``pool_size``, ``queue`` and ``queue_timeout`` default to ``TALENT_INGEST_POOL_SIZE``,
+    ``TALENT_INGEST_QUEUE`` and ``TALENT_INGEST_QUEUE_TIMEOUT_SECONDS`` (see the module doc).
+    """
     token, secret = _secret(settings.ingest_token), _secret(settings.ingest_hmac_secret)
     if token is None and secret is None:
         raise ValueError("set TALENT_INGEST_TOKEN or TALENT_INGEST_HMAC_SECRET: the webhook never runs open")
     auth = _Auth(token, secret, clock)
-
-    def store(entity: Entity, value: dict, record: RawRecord, key: str) -> bool | None:
-        """True: new; False: a duplicate of the same content; None: the key holds other content."""
-        from talent_shared.db.connection import connect, database_url
-        from talent_shared.ingest.store import write_inbox
-
-        with connect(database_url(settings), vector=False) as conn:
-            if write_inbox(conn, entity, value, key):
-                return True
-            row = conn.execute(
-                "SELECT payload FROM talent.inbox WHERE entity = %s AND idempotency_key = %s", (entity, key)
-            ).fetchone()
-        try:
-            return False if row and parse_record(entity, row[0]).content_hash() == record.content_hash() else None
-        except RecordRejected:
-            return None
+    inbox = _Inbox(
+        settings,
+        pool_size or settings.ingest_pool_size,
+        settings.ingest_queue if queue is None else queue,
+        queue_timeout or settings.ingest_queue_timeout_seconds,
+    )
 
     async def receive(request: Request) -> Response:
         endpoint = request.url.path.rsplit("/", 1)[-1]
@@ -266,7 +366,7 @@ def create_app(
         try:
             method = auth.before_body(request)
             _check_content_type(request)
-            body = await _read_body(request, max_body_bytes)
+            body = await _read_body(request, max_body_bytes, body_timeout)
             method = method or auth.verify_body(request, endpoint, body)
             value = _decode(body)
             record = _validate(entity, value)
@@ -277,7 +377,13 @@ def create_app(
         import psycopg
 
         try:
-            outcome = await run_in_threadpool(store, entity, value, record, key)
+            outcome = await inbox.store(entity, value, record, key)
+        except _Shed as shed:
+            error = "overloaded" if shed.retry_after == 1 else "unavailable"
+            log.warning("refused %s %s: 503 %s: %s", entity, record.id, error, shed.reason)
+            return Refused(
+                503, error, f"{shed.reason}; retry", headers={"Retry-After": str(shed.retry_after)}
+            ).response()
         except psycopg.Error as exc:
             # the message may quote data; the class and SQLSTATE are enough to diagnose
             log.error("inbox write failed for %s %s: %s %s", entity, record.id, type(exc).__name__, exc.sqlstate or "")
@@ -303,6 +409,15 @@ def create_app(
             headers=exc.headers,
         )
 
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(inbox.close)
+
     routes = [Route(f"/v1/{endpoint}", receive, methods=["POST"]) for endpoint in ENDPOINTS]
     routes.append(Route("/healthz", healthz, methods=["GET"]))
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
+    app.state.inbox = inbox
+    return app

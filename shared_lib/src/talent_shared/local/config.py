@@ -1,7 +1,8 @@
 """The Dagster instance and workspace files of the local platform.
 
 Same shape as production (Postgres storage, queued runs with a limit per code location, one gRPC
-server per location) so that what works here works on the cluster; only the run launcher differs.
+server per location) so that what works here works on the cluster; only the run launcher and where
+step logs are kept differ (a local folder here, S3 on the cluster).
 """
 
 from __future__ import annotations
@@ -16,9 +17,15 @@ from talent_shared.keys import LOCATIONS
 RUNS_PER_LOCATION = 2
 
 
-def instance_config(database_url: str, *, max_concurrent_runs: int = 4, automation_interval_seconds: int = 30) -> dict:
+def instance_config(
+    database_url: str,
+    *,
+    max_concurrent_runs: int = 4,
+    automation_interval_seconds: int = 30,
+    compute_logs_dir: Path | None = None,
+) -> dict:
     storage_url = dagster_storage_url(database_url)
-    return {
+    config: dict = {
         "storage": {"postgres": {"postgres_url": storage_url}},
         "run_coordinator": {
             "module": "dagster._core.run_coordinator",
@@ -49,6 +56,14 @@ def instance_config(database_url: str, *, max_concurrent_runs: int = 4, automati
         "telemetry": {"enabled": False},
         "nux": {"enabled": False},
     }
+    if compute_logs_dir is not None:
+        # steps' stdout/stderr, read back by the UI (Dagster's local manager; S3 on the cluster)
+        config["compute_logs"] = {
+            "module": "dagster._core.storage.local_compute_log_manager",
+            "class": "LocalComputeLogManager",
+            "config": {"base_dir": str(compute_logs_dir)},
+        }
+    return config
 
 
 def workspace_config(ports: dict[str, int], host: str = "127.0.0.1") -> dict:
@@ -61,7 +76,11 @@ def write_configs(
     dagster_home: Path, database_url: str, ports: dict[str, int], *, automation_interval_seconds: int = 30
 ) -> Path:
     dagster_home.mkdir(parents=True, exist_ok=True)
-    config = instance_config(database_url, automation_interval_seconds=automation_interval_seconds)
+    config = instance_config(
+        database_url,
+        automation_interval_seconds=automation_interval_seconds,
+        compute_logs_dir=dagster_home / "compute_logs",
+    )
     (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     workspace = dagster_home / "workspace.yaml"
     workspace.write_text(yaml.safe_dump(workspace_config(ports), sort_keys=False))
