@@ -245,7 +245,7 @@ LOCATIONS_QUERY = """
 MATERIALIZATIONS_QUERY = """
 query Mats($key: AssetKeyInput!, $after: String) {
   assetOrError(assetKey: $key) {
-    ... on Asset { assetMaterializations(limit: 100000, afterTimestampMillis: $after) { runId partition timestamp } }
+    ... on Asset { assetMaterializations(limit: 10000, afterTimestampMillis: $after) { runId partition timestamp } }
   }
 }
 """
@@ -654,13 +654,16 @@ class E2E:
 
     def wait_for(self, what: str, probe: Callable[[], Any], timeout: float = 600, every: float = 2) -> Any:
         deadline = time.monotonic() + timeout
+        last: Exception | None = None
         while time.monotonic() < deadline:
-            with contextlib.suppress(Exception):
+            try:
                 got = probe()
                 if got:
                     return got
+            except Exception as exc:  # a restarting pod or port-forward: try again, but say so
+                last = exc
             time.sleep(every)
-        raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+        raise TimeoutError(f"{what}: not within {timeout:.0f} s (last error: {last!r})")
 
     def fault_run_pod(self) -> None:
         """Deletes the first run worker pod seen Running. Run monitoring must fail that run and the
