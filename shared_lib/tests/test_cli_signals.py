@@ -135,6 +135,10 @@ def test_command_stopped_by_a_signal_leaves_nothing_running(state: Path, command
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+            # This case has failed already; stop what the SIGKILL left so the next cases start clean.
+            from talent_shared.db.embedded import stop
+
+            stop(state / "pgdata")
     # killed by the signal itself would mean no handler ran, hence no stop
     assert proc.returncode != -sig, out
     time.sleep(0.2)

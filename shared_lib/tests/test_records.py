@@ -1,4 +1,5 @@
-"""The record models accept exactly what the JSON Schemas in shared/contracts accept."""
+"""The record models accept exactly what the contract's JSON Schemas accept (the product keeps its
+own copy of them, in talent_shared/contracts/)."""
 
 import json
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 
 from talent_shared.records import RecordRejected, parse_record
 
-CONTRACTS = Path(__file__).resolve().parents[2] / ".." / "shared" / "contracts"
+CONTRACTS = Path(__file__).resolve().parents[1] / "src" / "talent_shared" / "contracts"
 
 
 def _schema(entity: str) -> dict:

@@ -85,6 +85,12 @@ def running_platform(
         workspace = write_configs(
             dagster_home, database_url, ports, automation_interval_seconds=sensor_interval_seconds
         )
+        # Dagster's storage schema is created here, once: three code servers starting together on a
+        # fresh database otherwise race to create the same tables (DuplicateTable, a failed start).
+        import dagster as dg
+
+        with dg.DagsterInstance.from_config(str(dagster_home)):
+            pass
         env = {
             **os.environ,
             **(extra_env or {}),
