@@ -924,7 +924,9 @@ class E2E:
         out = {}
         for item in self.kjson("get", kinds)["items"]:
             labels = item["metadata"].get("labels") or {}
-            if labels.get("app.kubernetes.io/instance") == exclude_release or "dagster/run-id" in labels:
+            ours = labels.get("app.kubernetes.io/instance") == exclude_release
+            helm_record = labels.get("owner") == "helm" and labels.get("name") == exclude_release  # its history
+            if ours or helm_record or "dagster/run-id" in labels:
                 continue
             out[f"{item['kind']}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
         return out
