@@ -353,12 +353,7 @@ class E2E:
             Step(
                 "load the images into the cluster", "setup", ["load", *IMAGES], lambda: self.cluster.load(list(IMAGES))
             ),
-            Step(
-                "namespaces (restricted Pod Security Standard)",
-                "setup",
-                [k, "apply", "-f", MANIFESTS[0]],
-                lambda: self.k("apply", "-f", str(REPO / MANIFESTS[0]), namespace=None),
-            ),
+            self.apply_step("namespaces (restricted Pod Security Standard)", MANIFESTS[0]),
             Step(
                 "secrets",
                 "setup",
@@ -377,12 +372,7 @@ class E2E:
                 secret=self.pg_password,
             ),
             Step("postgres with pgvector", "setup", [k, "apply", "-f", MANIFESTS[1]], self.install_postgres),
-            Step(
-                "landing volume",
-                "setup",
-                [k, "apply", "-f", MANIFESTS[2]],
-                lambda: self.k("apply", "-f", str(REPO / MANIFESTS[2]), namespace=None),
-            ),
+            self.apply_step("landing volume", MANIFESTS[2]),
             Step(
                 "install the platform (hooks included)",
                 "deploy",
@@ -471,6 +461,12 @@ class E2E:
         ]
         return steps
 
+    def apply(self, manifest: str) -> None:
+        self.k("apply", "-f", str(REPO / manifest), namespace=None)
+
+    def apply_step(self, name: str, manifest: str) -> Step:
+        return Step(name, "setup", [self.kubectl, "apply", "-f", manifest], lambda: self.apply(manifest))
+
     def values(self, release: str) -> list[str]:
         return [f"helm/values/{release}.yaml", f"helm/values/kind/{release}.yaml"]
 
@@ -499,7 +495,7 @@ class E2E:
             self.k("apply", "-f", "-", namespace=None, input=json.dumps(manifest).encode())
 
     def install_postgres(self) -> None:
-        self.k("apply", "-f", str(REPO / MANIFESTS[1]), namespace=None)
+        self.apply(MANIFESTS[1])
         self.k("rollout", "status", "deployment/postgres", "--timeout", "300s", namespace=DB_NAMESPACE)
 
     def helm_install(self, release: str, chart: str, values: list[str], *extra: str) -> None:
