@@ -143,7 +143,7 @@ def cost_per_record(
     """Projected LLM cost of one new record in ``location``: the sum over its partitioned LLM assets of
     the observed mean per partition at the current code version (else any version); for an asset
     never observed, offline token counts of ``sample_inputs`` priced for the configured model."""
-    from talent_shared.cost.estimate import offline_cost_per_partition, owned_llm_assets
+    from talent_shared.cost.offline import offline_cost_per_partition, owned_llm_assets
 
     total = Decimal(0)
     how = []

@@ -15,11 +15,12 @@ whether or not anything is deployed.
 1. ``observed``: the ledger's mean cost per partition-materialization of that asset at the new code
    version (e.g. measured in staging), excluding cache hits (cause-driven re-runs have none);
 2. ``observed-model``: the same for the configured model (any code version);
-3. ``offline``: token counts of the actual inputs (a sample of up to ``SAMPLE`` stored records, counted
-   with the offline tiktoken encodings, as the chat messages the provider sends) priced with
-   genai-prices for the configured model; the output length is the ledger's mean output tokens for
-   the asset (local providers count what they produce), else ``EXTRACT_OUTPUT_TOKENS`` /
-   ``EXPLAIN_OUTPUT_TOKENS``. Local providers are priced at 0. To see what a switch to OpenAI would cost, estimate with
+3. ``offline`` (:mod:`talent_shared.cost.offline`): token counts of the actual inputs (a sample of
+   up to ``SAMPLE`` stored records, counted with the offline tiktoken encodings, as the chat
+   messages the provider sends) priced with genai-prices for the configured model; the output
+   length is the ledger's mean output tokens for the asset (local providers count what they
+   produce), else ``EXTRACT_OUTPUT_TOKENS`` / ``EXPLAIN_OUTPUT_TOKENS``. Local providers are priced
+   at 0. To see what a switch to OpenAI would cost, estimate with
    ``TALENT_LLM_PROVIDER=openai TALENT_EMBEDDING_PROVIDER=openai``: the definitions then carry OpenAI
    code versions, every partition is stale, and nothing is observed yet.
 
@@ -40,68 +41,19 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from talent_shared.cost.offline import LLM_ASSETS, offline_cost_per_partition, provider_model
+
 if TYPE_CHECKING:
     import dagster as dg
     import psycopg
 
 LOCATIONS = ("candidates", "jobs", "matching")
-ENTITY_OF = {"candidates": "candidate", "jobs": "job"}
-# LLM assets: key -> (entity, operation)
-LLM_ASSETS: dict[str, tuple[str | None, str]] = {
-    "normalized_candidates": ("candidate", "extract"),
-    "candidate_vectors": ("candidate", "embed"),
-    "normalized_jobs": ("job", "extract"),
-    "job_vectors": ("job", "embed"),
-    "matches": (None, "explain"),
-}
 EXPLAIN_TOP = 3  # run_matching's explain_top
-EXTRACT_OUTPUT_TOKENS = 80  # a Profile as JSON
-EXPLAIN_OUTPUT_TOKENS = 40  # one sentence (max_tokens=80)
-EMBED_TEXT_TOKENS = 30  # "title. seniority. skills: ..." when no profile is stored yet
 SAMPLE = 200
 CODE_VERSION_TAG = "dagster/code_version"
 
 
 # -- what an asset costs per partition ----------------------------------------------------------
-
-
-def owned_llm_assets(location: str) -> list[tuple[str, str]]:
-    """(asset key, code version as deployed) of a location's partitioned LLM assets, without loading
-    its definitions (the ingestion sensor runs inside the location)."""
-    from talent_shared.pipeline import normalized_code_version, vectors_code_version
-
-    entity = ENTITY_OF.get(location)
-    if entity is None:
-        return []
-    plural = f"{entity}s"
-    return [(f"normalized_{plural}", normalized_code_version()), (f"{entity}_vectors", vectors_code_version())]
-
-
-def _provider_model(operation: str) -> tuple[str, str]:
-    from talent_shared.settings import get_settings
-
-    s = get_settings()
-    if operation == "embed":
-        from talent_shared.providers.factory import embedding_model_name
-
-        provider = "local" if s.embedding_provider == "hashing" else s.embedding_provider
-        return provider, embedding_model_name(s)
-    return s.llm_provider, (s.llm_model if s.llm_provider == "openai" else "rules-v1")
-
-
-def input_tokens(asset_key: str, text: str, model: str) -> int:
-    """Prompt tokens one call of ``asset_key`` sends for ``text`` (record text, embedding text, or the
-    user message of an explanation), messages included as the providers build them."""
-    from talent_shared.llm.encodings import count_tokens
-    from talent_shared.providers.base import EXPLAIN_SYSTEM_PROMPT, extraction_messages
-    from talent_shared.providers.local import messages_tokens
-
-    entity, operation = LLM_ASSETS.get(asset_key, (None, "extract"))
-    if operation == "embed":
-        return count_tokens(text, model)
-    if operation == "explain":
-        return messages_tokens([{"content": EXPLAIN_SYSTEM_PROMPT}, {"content": text}], model)
-    return messages_tokens(extraction_messages(entity or "record", text), model)
 
 
 def observed_output_tokens(conn: psycopg.Connection, asset_key: str) -> int | None:
@@ -113,28 +65,6 @@ def observed_output_tokens(conn: psycopg.Connection, asset_key: str) -> int | No
         (asset_key,),
     ).fetchone()
     return None if mean is None else round(float(mean))
-
-
-def offline_cost_per_partition(asset_key: str, sample_inputs: list[str], output_tokens: int | None = None) -> Decimal:
-    """Offline-counted tokens of typical inputs, priced for the configured provider and model; the
-    output length is ``output_tokens`` (observed) or a fixed guess per operation."""
-    from talent_shared.llm.pricing import estimate_price
-
-    _, operation = LLM_ASSETS.get(asset_key, (None, "extract"))
-    provider, model = _provider_model(operation)
-    if provider == "local":
-        return Decimal(0)
-    if sample_inputs:
-        tokens_in = round(sum(input_tokens(asset_key, t, model) for t in sample_inputs) / len(sample_inputs))
-    else:
-        tokens_in = {"embed": EMBED_TEXT_TOKENS, "explain": 200}.get(operation) or input_tokens(asset_key, "", model)
-    tokens_out = {"embed": 0, "explain": EXPLAIN_OUTPUT_TOKENS}.get(operation, EXTRACT_OUTPUT_TOKENS)
-    if output_tokens is not None and operation != "embed":
-        tokens_out = output_tokens
-    p = estimate_price(provider, model, tokens_in, tokens_out)
-    if not p.priced or p.cost_usd is None:
-        raise LookupError(f"no price for {provider}/{model}: add it to talent.llm_prices")
-    return p.cost_usd
 
 
 def _sample_inputs(conn: psycopg.Connection, asset_key: str, partitions: list[str]) -> list[str]:
@@ -213,7 +143,7 @@ def cost_of(
     from talent_shared.cost.budget import observed_cost_per_call, observed_cost_per_partition
 
     _, operation = LLM_ASSETS[asset_key]
-    _, model = _provider_model(operation)
+    _, model = provider_model(operation)
     observe = observed_cost_per_call if operation == "explain" else observed_cost_per_partition
     found = observe(conn, location, asset_key, code_version=code_version)
     if found is not None:
