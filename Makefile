@@ -12,13 +12,13 @@ TOOLS := $(CURDIR)/.tools/bin
 HELM_VERSION := v3.19.5
 TOFU_VERSION := v1.12.6
 LOCATIONS := candidates jobs matching
-PACKAGES := shared_lib[platform] $(addprefix code_locations/,$(LOCATIONS))
+PACKAGES := shared_lib platform $(addprefix code_locations/,$(LOCATIONS))
 STAMP := $(VENV)/.installed
 # Encodings tiktoken would otherwise download on first use (see shared/notes/llm-cost-and-metrics.md).
 export TIKTOKEN_CACHE_DIR := $(CURDIR)/.tools/tiktoken
 export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup tools dev test test-shared test-hostile test-candidates test-jobs test-matching test-platform lint bench e2e e2e-kind e2e-kind-plan docker docker-down images cluster-bin cluster-up cluster-down constraints clean
+.PHONY: help setup tools dev test test-shared test-tooling test-hostile test-candidates test-jobs test-matching test-platform lint bench e2e e2e-kind e2e-kind-plan docker docker-down images cluster-bin cluster-up cluster-down constraints clean
 
 help:
 	@echo "make dev    run the platform locally (embedded Postgres, daemon, webserver, 3 code servers)"
@@ -35,7 +35,7 @@ $(VENV)/bin/python:
 $(UV): $(VENV)/bin/python
 	$(PY) -m pip install --quiet --disable-pip-version-check --constraint constraints-tools.txt uv
 
-$(STAMP): $(UV) constraints.txt requirements-dev.txt shared_lib/pyproject.toml $(addsuffix /pyproject.toml,$(addprefix code_locations/,$(LOCATIONS)))
+$(STAMP): $(UV) constraints.txt requirements-dev.txt shared_lib/pyproject.toml platform/pyproject.toml $(addsuffix /pyproject.toml,$(addprefix code_locations/,$(LOCATIONS)))
 	$(UV) pip install --quiet --python $(PY) --constraints constraints.txt \
 		$(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
 	@touch $@
@@ -80,6 +80,9 @@ test: setup tools
 
 test-shared: setup
 	$(PY) -m pytest shared_lib/tests
+
+test-tooling: setup
+	$(PY) -m pytest platform/tests
 
 # The property tests of hostile input with >= 10,000 generated inputs per entity (make test runs ~1,000).
 test-hostile: setup

@@ -1,6 +1,6 @@
 """The benchmark data: 100k jobs and 1,000+ candidates, embeddings of text, cached under ``.bench/``.
 
-Records come from ``talent_shared.seed.generate``, profiles from the local rule extractor, vectors
+Records come from ``talent_platform.seed.generate``, profiles from the local rule extractor, vectors
 from ``LocalEmbedder`` (384-d): embeddings of text, never random vectors (random vectors say nothing
 about HNSW recall on text, performance notes). Candidates are embedded exactly as the pipeline does
 (``Profile.embedding_text``). Jobs are embedded from a richer text, the profile's title,
@@ -60,8 +60,8 @@ def _build(entity: str, n: int, seed: int) -> Dataset:
     from talent_candidates.reading import candidate_input
     from talent_jobs.reading import job_input
     from talent_matching.score import Side
+    from talent_platform.seed import generate
     from talent_shared.providers.local import LocalEmbedder, LocalLLM
-    from talent_shared.seed import generate
 
     started = time.perf_counter()
     cands, jobs = generate(n if entity == "candidate" else 0, n if entity == "job" else 0, seed)

@@ -277,9 +277,9 @@ def _direct(landing: Path, work: Path) -> dict[str, float]:
 
 
 def run_record(suite: Suite) -> None:
+    from talent_platform.local.platform import running_platform
+    from talent_platform.seed import generate, write
     from talent_shared.keys import RAW_CANDIDATES
-    from talent_shared.local.platform import running_platform
-    from talent_shared.seed import generate, write
 
     work = _workdir("record")
     landing, state = work / "landing", work / "state"

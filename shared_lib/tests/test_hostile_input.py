@@ -257,7 +257,7 @@ ERRORS = {"invalid_record", "invalid_json", "invalid_encoding", "invalid_header"
 def client(talent_env: Path, monkeypatch: pytest.MonkeyPatch):
     from starlette.testclient import TestClient
 
-    from talent_shared.ingest.webhook import create_app
+    from talent_platform.webhook import create_app
     from talent_shared.settings import get_settings
 
     monkeypatch.setenv("TALENT_INGEST_TOKEN", TOKEN)
@@ -318,7 +318,7 @@ def test_generated_inputs_tried() -> None:
 
 
 def _app(secret: str = "hmac-secret-0123456789", **kwargs):
-    from talent_shared.ingest.webhook import create_app
+    from talent_platform.webhook import create_app
     from talent_shared.settings import Settings
 
     return create_app(
@@ -332,7 +332,7 @@ def test_a_replayed_signature_outside_the_window_is_401(offset: int) -> None:
     """A signature that was valid when captured, replayed (or pre-dated) beyond 300 s: refused."""
     from starlette.testclient import TestClient
 
-    from talent_shared.ingest.webhook import sign
+    from talent_platform.webhook import sign
 
     now = 2_000_000_000.0
     body = json.dumps(good_record("candidate", 1)).encode()
@@ -353,7 +353,7 @@ def test_token_and_signature_are_compared_in_constant_time(monkeypatch: pytest.M
 
     from starlette.testclient import TestClient
 
-    from talent_shared.ingest import webhook
+    from talent_platform import webhook
 
     calls: list[tuple[int, int]] = []
     real = hmac_module.compare_digest

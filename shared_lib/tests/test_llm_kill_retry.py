@@ -37,7 +37,7 @@ def _run(home: Path, log: Path, kill_after: int, ids: list[str], env: dict) -> s
 
 
 def test_kill_mid_run_then_retry_counts_every_billed_call_once(talent_env: Path, db, pg_url: str) -> None:
-    from talent_shared.cost.exporter import LedgerCollector
+    from talent_platform.cost.exporter import LedgerCollector
 
     ids = store_records(
         db,

@@ -29,17 +29,3 @@ def test_vector_extension_and_tables(pg_url: str) -> None:
             "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'talent.job_vectors'::regclass AND attname = 'embedding'"
         ).fetchone()
     assert version.startswith("0.8") and dims == 384
-
-
-def test_talent_db_migrate_command(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from typer.testing import CliRunner
-
-    from talent_shared.cli.app import app
-    from talent_shared.settings import get_settings
-
-    monkeypatch.setenv("TALENT_DATABASE_URL", pg_url)
-    get_settings.cache_clear()
-    result = CliRunner().invoke(app, ["db", "migrate"])
-    get_settings.cache_clear()
-    assert result.exit_code == 0, result.output
-    assert "up to date" in result.output

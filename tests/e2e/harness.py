@@ -547,7 +547,7 @@ class E2E:
         """Writes records to the landing volume through the candidates code server (tar over
         ``kubectl exec``: no S3 server needed). The first burst carries one malformed line in the
         middle of a candidates file: it must be rejected, and the records beside it matched."""
-        from talent_shared.seed import generate
+        from talent_platform.seed import generate
 
         cands, jobs_ = generate(candidates, jobs, seed=seed)
         files: dict[str, bytes] = {}

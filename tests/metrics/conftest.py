@@ -29,11 +29,13 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# The shared library may not be installed in the venv (editable install comes with `make setup`).
-try:
-    import talent_shared  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the environment
-    sys.path.insert(0, str(ROOT / "shared_lib" / "src"))
+# The shared library and the tooling may not be installed in the venv (editable installs come with
+# `make setup`).
+for _package, _src in (("talent_shared", "shared_lib"), ("talent_platform", "platform")):
+    try:
+        importlib.import_module(_package)
+    except ImportError:  # pragma: no cover - depends on the environment
+        sys.path.insert(0, str(ROOT / _src / "src"))
 
 from talent_shared.db import connection, embedded, migrations  # noqa: E402
 
@@ -302,7 +304,7 @@ class PipelineRuns:
 
     def ingest(self, candidates: int, jobs: int, *, seed: int) -> None:
         """``talent seed`` records, stored and partitioned as the ingestion sensors would."""
-        from talent_shared.seed import generate
+        from talent_platform.seed import generate
         from talent_shared.testing import store_records
 
         generated = dict(zip(("candidate", "job"), generate(candidates, jobs, seed=seed), strict=True))
@@ -338,7 +340,7 @@ class PipelineRuns:
         """``talent cost estimate --json [args]`` against this database and instance."""
         from typer.testing import CliRunner
 
-        from talent_shared.cli.app import app
+        from talent_platform.cli import app
 
         result = CliRunner().invoke(app, ["cost", "estimate", "--json", *args])
         assert result.exit_code == 0, (result.output, result.exception)

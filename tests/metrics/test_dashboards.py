@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from talent_shared.cost import dashboards
-from talent_shared.cost.exporter import LedgerCollector
+from talent_platform.cost import dashboards
+from talent_platform.cost.exporter import LedgerCollector
 
 METRIC = re.compile(r"\btalent_[a-z0-9_]+\b")
 
@@ -34,7 +34,7 @@ def test_committed_json_is_generated(paths: dict[str, Path]) -> None:
     assert {p.name for p in directory.glob("*.json")} == set(dashboards.DASHBOARDS)
     assert dashboards.stale(directory) == [], (
         "helm/platform/dashboards is stale or hand-edited: run "
-        "`python -m talent_shared.cost.dashboards helm/platform/dashboards` and commit the result"
+        "`python -m talent_platform.cost.dashboards helm/platform/dashboards` and commit the result"
     )
 
 

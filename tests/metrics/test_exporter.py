@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from talent_shared.cost.exporter import LATENCY_BUCKETS, LedgerCollector, make_registry, serve
+from talent_platform.cost.exporter import LATENCY_BUCKETS, LedgerCollector, make_registry, serve
 from talent_shared.db import connection, embedded
 
 DEFAULT_BUDGET = 25.0
@@ -252,10 +252,16 @@ def test_blocking_serve_stops_on_sigterm(paths: dict[str, Path]) -> None:
         port = sock.getsockname()[1]
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(paths["root"] / "shared_lib" / "src"), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join(
+            [
+                str(paths["root"] / "shared_lib" / "src"),
+                str(paths["root"] / "platform" / "src"),
+                os.environ.get("PYTHONPATH", ""),
+            ]
+        ),
     }
     code = (
-        "from talent_shared.cost.exporter import serve;"
+        "from talent_platform.cost.exporter import serve;"
         f"serve(port={port}, url='postgresql://nobody@127.0.0.1:1/none', addr='127.0.0.1', budgets=dict)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

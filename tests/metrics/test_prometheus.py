@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from talent_shared.cost.exporter import ExporterServer, serve
+from talent_platform.cost.exporter import ExporterServer, serve
 
 SCRAPE_INTERVAL = "1s"
 # Grafana's variables for a dashboard opened on the last 5 minutes: every window covers all the

@@ -118,7 +118,7 @@ def _free_port() -> int:
 
 def _webhook_traffic(env: dict[str, str], outputs: list[str]) -> None:
     """Producers posting through serve-ingest: good records by token and signature, and bad ones."""
-    from talent_shared.ingest.webhook import sign
+    from talent_platform.webhook import sign
 
     port = _free_port()
     proc = subprocess.Popen(
@@ -218,7 +218,7 @@ def test_no_secret_in_any_file_under_the_state_folder(platform_state) -> None:
 
 
 def test_no_secret_in_any_database_row_or_metric_or_output(platform_state) -> None:
-    from talent_shared.cost.exporter import serve
+    from talent_platform.cost.exporter import serve
     from talent_shared.db import embedded
 
     state, outputs = platform_state

@@ -50,7 +50,7 @@ def _graphql(url: str, query: str, variables: dict | None = None) -> dict:
 
 
 def test_a_steps_stdout_is_read_back_through_graphql(state_dir: Path) -> None:
-    from talent_shared.local.platform import running_platform
+    from talent_platform.local.platform import running_platform
 
     landing = REPO / "tests" / "data" / "professions" / "landing"
     with running_platform(state_dir, str(landing), webserver_port=_free_port()) as platform:

@@ -68,7 +68,7 @@ def test_images_are_pushed_between_the_registry_and_the_full_apply_which_names_t
     assert "-target" not in full and "platform_extra_values" in full and "$GIT_SHA" in full
     loop = next(c for c in commands if c.startswith("for image in"))
     assert set(loop.split(" in ", 1)[1].split(";")[0].split()) == {"platform", "candidates", "jobs", "matching"}
-    for dockerfile in ("shared_lib/platform.Dockerfile", *(f"code_locations/{t}/Dockerfile" for t in ("jobs",))):
+    for dockerfile in ("platform/Dockerfile", *(f"code_locations/{t}/Dockerfile" for t in ("jobs",))):
         assert (REPO / dockerfile).exists()
 
 

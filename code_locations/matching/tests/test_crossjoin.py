@@ -8,12 +8,12 @@ import pytest
 from talent_candidates.reading import candidate_input
 from talent_jobs.reading import job_input
 from talent_matching.crossjoin import run_matching
+from talent_platform.seed import generate
 from talent_shared.ingest.parse import Accepted, parse_bytes
 from talent_shared.ingest.store import store_accepted
 from talent_shared.profiles import normalize
 from talent_shared.providers.local import LocalEmbedder, LocalLLM
 from talent_shared.providers.minilm import MiniLMEmbedder
-from talent_shared.seed import generate
 from talent_shared.vectors import embed
 
 PROFESSIONS = Path(__file__).resolve().parents[3] / "tests" / "data" / "professions"
@@ -162,7 +162,7 @@ def test_dev_set_ranks_the_recruiters_pick_first(talent_env, db) -> None:
 def test_talent_matches_shows_every_part(talent_env, db) -> None:
     from typer.testing import CliRunner
 
-    from talent_shared.cli.app import app
+    from talent_platform.cli import app
 
     cands, jobs = generate(4, 3, seed=6)
     _load(db, "candidate", cands)

@@ -27,9 +27,9 @@ def test_matches_depends_on_both_vector_stubs(graph) -> None:
 def test_matches_runs_and_explains(talent_env, db) -> None:
     from talent_candidates.reading import candidate_input
     from talent_jobs.reading import job_input
+    from talent_platform.seed import generate
     from talent_shared.profiles import normalize
     from talent_shared.providers.local import LocalEmbedder, LocalLLM
-    from talent_shared.seed import generate
     from talent_shared.testing import store_records
     from talent_shared.vectors import embed
 

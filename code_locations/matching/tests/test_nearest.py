@@ -12,11 +12,11 @@ import pytest
 from talent_candidates.reading import candidate_input
 from talent_jobs.reading import job_input
 from talent_matching.nearest import nearest, nearest_jobs, uses_index
+from talent_platform.seed import generate
 from talent_shared.ingest.parse import Accepted, parse_bytes
 from talent_shared.ingest.store import store_accepted
 from talent_shared.profiles import normalize
 from talent_shared.providers.local import LocalEmbedder, LocalLLM
-from talent_shared.seed import generate
 from talent_shared.vectors import embed
 
 K = 10

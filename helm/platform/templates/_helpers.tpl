@@ -61,7 +61,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "platform.image" -}}
-{{- $repo := required "image.repository is required: the platform image built from shared_lib/platform.Dockerfile" .Values.image.repository -}}
+{{- $repo := required "image.repository is required: the platform image built from platform/Dockerfile" .Values.image.repository -}}
 {{- if .Values.image.digest -}}
 {{- printf "%s@%s" $repo .Values.image.digest -}}
 {{- else -}}

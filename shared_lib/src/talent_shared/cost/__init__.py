@@ -1,7 +1,7 @@
-"""LLM cost observability: the ledger exporter for Prometheus and the Grafana dashboards as code.
+"""LLM cost at run time: daily budgets per code location and the guards that keep work under them
+(:mod:`talent_shared.cost.budget`), and the offline cost of a partition they fall back on
+(:mod:`talent_shared.cost.offline`).
 
-``talent_shared.cost.exporter.serve`` runs the long-lived exporter (``talent cost exporter``);
-``python -m talent_shared.cost.dashboards DIR`` writes the dashboard JSON committed under
-``helm/platform/dashboards``. Nothing is imported eagerly: the dashboards need the ``platform``
-extra (grafana-foundation-sdk), the exporter does not.
+The tooling (the estimator behind ``talent cost estimate``, the Prometheus exporter and the Grafana
+dashboards) lives in ``talent_platform.cost``.
 """

@@ -67,7 +67,7 @@ def seed(
     seed: Annotated[int, typer.Option(help="Same seed, same records.")] = 0,
 ) -> None:
     """Write realistic synthetic records in the contract."""
-    from talent_shared.seed import generate, write
+    from talent_platform.seed import generate, write
 
     cands, jobs_ = generate(candidates, jobs, seed)
     paths = write(out, cands, jobs_, prefix=f"seed-{seed}")
@@ -154,9 +154,9 @@ def local_run(
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 900.0,
 ) -> None:
     """Start the platform, let sensors and automation process LANDING, print a summary, stop everything."""
+    from talent_platform.local.platform import running_platform
+    from talent_platform.local.watch import load_workspace, summarize, wait_idle
     from talent_shared.db.connection import connect
-    from talent_shared.local.platform import running_platform
-    from talent_shared.local.watch import load_workspace, summarize, wait_idle
 
     began = time.monotonic()
     with running_platform(state, str(landing.resolve())) as platform:
@@ -188,9 +188,9 @@ def dev(
     demo: Annotated[bool, typer.Option(help="Seed demo records into the landing folder first.")] = True,
 ) -> None:
     """The whole platform on this machine with the UI; Ctrl-C stops everything."""
-    from talent_shared.local.platform import running_platform
-    from talent_shared.local.watch import load_workspace
-    from talent_shared.seed import generate, write
+    from talent_platform.local.platform import running_platform
+    from talent_platform.local.watch import load_workspace
+    from talent_platform.seed import generate, write
 
     home = _state(state)
     landing = Path(os.environ.get("TALENT_LANDING") or home / "landing")
@@ -219,7 +219,7 @@ def cost_exporter(
     state: StateOpt = None,
 ) -> None:
     """Serve the LLM cost metrics for Prometheus, read from the ledger on each scrape."""
-    from talent_shared.cost.exporter import serve
+    from talent_platform.cost.exporter import serve
 
     with database(state) as url:
         serve(port=port, url=url)
@@ -257,10 +257,10 @@ def serve_ingest(
 
     import uvicorn
 
+    from talent_platform.webhook import DEFAULT_MAX_BODY_BYTES, create_app
     from talent_shared.db.connection import connect
     from talent_shared.db.migrations import migrate as apply_migrations
     from talent_shared.db.migrations import pending
-    from talent_shared.ingest.webhook import DEFAULT_MAX_BODY_BYTES, create_app
     from talent_shared.settings import Settings
 
     settings = Settings(home=_state(state))
@@ -319,7 +319,7 @@ def cost_estimate(
 
     import dagster as dg
 
-    from talent_shared.cost import estimate as est
+    from talent_platform.cost import estimate as est
     from talent_shared.db.connection import connect
     from talent_shared.settings import Settings, get_settings
 

@@ -16,9 +16,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from talent_platform.local.config import write_configs
+from talent_platform.local.processes import Supervisor, free_port, signals_raise
 from talent_shared.keys import LOCATIONS
-from talent_shared.local.config import write_configs
-from talent_shared.local.processes import Supervisor, free_port, signals_raise
 
 
 @dataclass

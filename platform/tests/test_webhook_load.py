@@ -21,7 +21,7 @@ import httpx
 import psutil
 import pytest
 
-from talent_shared.ingest.webhook import create_app
+from talent_platform.webhook import create_app
 
 TOKEN = "load-test-token-0123456789"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}

@@ -68,7 +68,7 @@ def _ledger(
 
 
 def test_nothing_stale_right_after_materializing(materialized, db) -> None:
-    from talent_shared.cost.estimate import estimate_deploy
+    from talent_platform.cost.estimate import estimate_deploy
 
     _, instance = materialized
     result = estimate_deploy(db, instance)
@@ -77,7 +77,7 @@ def test_nothing_stale_right_after_materializing(materialized, db) -> None:
 
 
 def test_code_bump_marks_partitions_and_downstream_stale_and_uses_observed_cost(materialized, db) -> None:
-    from talent_shared.cost.estimate import deployed_graph, estimate_deploy, reconcile, record
+    from talent_platform.cost.estimate import deployed_graph, estimate_deploy, reconcile, record
 
     _, instance = materialized
     graph = deployed_graph()
@@ -118,7 +118,7 @@ def test_switching_to_openai_is_priced_from_offline_tokens(materialized, db, mon
     """Definitions loaded with the OpenAI provider carry new code versions: everything is stale and
     nothing is observed yet, so the inputs' offline token counts are priced with genai-prices."""
     from talent_candidates.reading import candidate_input
-    from talent_shared.cost import estimate
+    from talent_platform.cost import estimate
     from talent_shared.llm.encodings import count_tokens
     from talent_shared.llm.pricing import estimate_price
     from talent_shared.providers.base import extraction_messages
@@ -161,7 +161,7 @@ def test_switching_to_openai_is_priced_from_offline_tokens(materialized, db, mon
 
 
 def test_cli_budget_exit_code_new_records_and_backfill(materialized, db, monkeypatch) -> None:
-    from talent_shared.cli.app import app
+    from talent_platform.cli import app
 
     home, _ = materialized
     monkeypatch.setenv("DAGSTER_HOME", str(home))
@@ -193,7 +193,7 @@ def test_cli_budget_exit_code_new_records_and_backfill(materialized, db, monkeyp
     assert units["normalized_candidates"] == 2 and units["candidate_vectors"] == 2 and units["matches"] == 6
     monkeypatch.delenv("TALENT_LLM_PROVIDER")
     get_settings.cache_clear()
-    from talent_shared.cost.estimate import deployed_graph
+    from talent_platform.cost.estimate import deployed_graph
 
     deployed_graph(fresh=True)  # the CLI reloaded the definitions under OpenAI settings: back to local
 

@@ -1,6 +1,6 @@
 """Grafana dashboards as code (grafana-foundation-sdk), over the cost exporter's metrics.
 
-``python -m talent_shared.cost.dashboards helm/platform/dashboards`` writes one JSON file per
+``python -m talent_platform.cost.dashboards helm/platform/dashboards`` writes one JSON file per
 dashboard; the generated files are committed and the Helm chart ships each as a ConfigMap labelled
 ``grafana_dashboard: "1"``. Never edit the JSON by hand: tests/metrics checks that it equals what
 this module generates (``--check`` does the same from the command line).
@@ -633,7 +633,7 @@ def stale(directory: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m talent_shared.cost.dashboards", description=__doc__.splitlines()[0]
+        prog="python -m talent_platform.cost.dashboards", description=__doc__.splitlines()[0]
     )
     parser.add_argument("directory", type=Path, help="where to write the dashboard JSON (helm/platform/dashboards)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a committed file is stale")
@@ -642,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
         bad = stale(args.directory)
         for name in bad:
             print(
-                f"stale: {args.directory / name} (regenerate with python -m talent_shared.cost.dashboards)",
+                f"stale: {args.directory / name} (regenerate with python -m talent_platform.cost.dashboards)",
                 file=sys.stderr,
             )
         return 1 if bad else 0

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from talent_shared.ingest.webhook import SIGNATURE_TOLERANCE_SECONDS, create_app, sign
+from talent_platform.webhook import SIGNATURE_TOLERANCE_SECONDS, create_app, sign
 
 TOKEN = "test-token-0123456789abcdef"
 SECRET = "test-hmac-secret-0123456789"
@@ -197,7 +197,7 @@ BAD_BODIES = [
 def test_bad_bodies_are_400_with_the_field(
     client: TestClient, body: bytes, error: str, field: str | None, caplog
 ) -> None:
-    caplog.set_level(logging.INFO, logger="talent_shared.ingest.webhook")
+    caplog.set_level(logging.INFO, logger="talent_platform.webhook")
     response = client.post("/v1/candidates", content=body, headers=BEARER)
     assert response.status_code == 400, response.text
     payload = response.json()
@@ -319,7 +319,7 @@ def _free_port() -> int:
 
 def _talent(*args: str, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "talent_shared.cli.app", *args],
+        [sys.executable, "-m", "talent_platform.cli", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

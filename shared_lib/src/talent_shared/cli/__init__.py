@@ -1,1 +1,0 @@
-"""The ``talent`` command line."""
