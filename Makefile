@@ -23,7 +23,7 @@ export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 help:
 	@echo "make dev    run the platform locally (embedded Postgres, daemon, webserver, 3 code servers)"
 	@echo "make test   run every test suite"
-	@echo "make lint   ruff and mypy"
+	@echo "make lint   ruff, mypy and the import contracts (lint-imports)"
 	@echo "make bench  benchmarks, written to .bench/results.json"
 
 ## setup: the virtualenv with every package pinned by constraints.txt (quick when nothing changed)
@@ -98,6 +98,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo --no-cache
 
 bench: setup
 	$(PY) -m benchmarks
