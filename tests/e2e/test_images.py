@@ -174,6 +174,11 @@ def test_location_image_serves_grpc_read_only_as_10001(built: None, team: str, c
     assert _docker("exec", name, "id", "-u").stdout.strip() == "10001"
     imported = _docker("exec", name, "python", "-c", f"import talent_{team}.definitions as d; print(d.defs)")
     assert imported.returncode == 0
+    # The tooling (talent-platform: the talent command, webhook, exporter, local platform) is the
+    # platform image's, not a code server's.
+    tooling = _docker("exec", name, "python", "-c", "import talent_platform", check=False)
+    assert tooling.returncode != 0 and "No module named 'talent_platform'" in tooling.stderr
+    assert _docker("exec", name, "sh", "-c", "command -v talent", check=False).returncode != 0
     # Read-only root: nothing outside the mounted emptyDirs is writable.
     assert _docker("exec", name, "touch", "/opt/venv/x", check=False).returncode != 0
 
