@@ -16,6 +16,14 @@ from typing import Any, ClassVar
 
 import pytest
 
+from talent_shared.prompts import Prompt
+
+# A prompt for tests of the providers and the ledger, which do not care whose prompt it is.
+TEST_PROMPT = Prompt.of(
+    "You turn a record into a structured profile for job matching. Use only these skill names: {skills}.", "test-1"
+)
+EXPLAIN_TEST_PROMPT = Prompt.of("In one sentence, say why this candidate fits this job.", "test-explain-1")
+
 TABLES = (
     "ingested_sources",
     "inbox",

@@ -138,16 +138,20 @@ def observed_cost_per_call(
 
 
 def cost_per_record(
-    conn: psycopg.Connection, location: str, sample_inputs: list[str] | None = None
+    conn: psycopg.Connection,
+    location: str,
+    sample_inputs: list[str] | None = None,
+    llm_assets: list[tuple[str, str]] | None = None,
 ) -> tuple[Decimal, str]:
-    """Projected LLM cost of one new record in ``location``: the sum over its partitioned LLM assets of
-    the observed mean per partition at the current code version (else any version); for an asset
-    never observed, offline token counts of ``sample_inputs`` priced for the configured model."""
-    from talent_shared.cost.estimate import offline_cost_per_partition, owned_llm_assets
+    """Projected LLM cost of one new record in ``location``: the sum over its partitioned LLM assets
+    (``llm_assets``: key and code version as deployed, which the location's pipeline knows) of the
+    observed mean per partition at that code version (else any version); for an asset never
+    observed, offline token counts of ``sample_inputs`` priced for the configured model."""
+    from talent_shared.cost.estimate import offline_cost_per_partition
 
     total = Decimal(0)
     how = []
-    for asset_key, code_version in owned_llm_assets(location):
+    for asset_key, code_version in llm_assets or []:
         observed = observed_cost_per_partition(conn, location, asset_key, code_version=code_version)
         observed = observed or observed_cost_per_partition(conn, location, asset_key)
         if observed is not None:

@@ -65,18 +65,6 @@ CODE_VERSION_TAG = "dagster/code_version"
 # -- what an asset costs per partition ----------------------------------------------------------
 
 
-def owned_llm_assets(location: str) -> list[tuple[str, str]]:
-    """(asset key, code version as deployed) of a location's partitioned LLM assets, without loading
-    its definitions (the ingestion sensor runs inside the location)."""
-    from talent_shared.pipeline import normalized_code_version, vectors_code_version
-
-    entity = ENTITY_OF.get(location)
-    if entity is None:
-        return []
-    plural = f"{entity}s"
-    return [(f"normalized_{plural}", normalized_code_version()), (f"{entity}_vectors", vectors_code_version())]
-
-
 def _provider_model(operation: str) -> tuple[str, str]:
     from talent_shared.settings import get_settings
 
@@ -93,15 +81,16 @@ def input_tokens(asset_key: str, text: str, model: str) -> int:
     """Prompt tokens one call of ``asset_key`` sends for ``text`` (record text, embedding text, or the
     user message of an explanation), messages included as the providers build them."""
     from talent_shared.llm.encodings import count_tokens
-    from talent_shared.providers.base import EXPLAIN_SYSTEM_PROMPT, extraction_messages
+    from talent_shared.prompts import BY_ASSET
     from talent_shared.providers.local import messages_tokens
 
-    entity, operation = LLM_ASSETS.get(asset_key, (None, "extract"))
+    _, operation = LLM_ASSETS.get(asset_key, (None, "extract"))
     if operation == "embed":
         return count_tokens(text, model)
-    if operation == "explain":
-        return messages_tokens([{"content": EXPLAIN_SYSTEM_PROMPT}, {"content": text}], model)
-    return messages_tokens(extraction_messages(entity or "record", text), model)
+    prompt = BY_ASSET.get(asset_key)
+    if prompt is None:
+        raise LookupError(f"no prompt registered for {asset_key}: load the definitions of the location that owns it")
+    return messages_tokens([{"content": prompt.text}, {"content": text}], model)
 
 
 def observed_output_tokens(conn: psycopg.Connection, asset_key: str) -> int | None:
@@ -158,8 +147,10 @@ def _sample_inputs(conn: psycopg.Connection, asset_key: str, partitions: list[st
         ]
         return list(texts_for(conn, entity, sorted(present), _reader(entity)).values())
     # explanations: the user message for pairs of stored profiles
+    from talent_shared.prompts import Prompt
     from talent_shared.providers.base import Profile, explanation_messages
 
+    no_prompt = Prompt("", "")  # only the user message is sampled; input_tokens adds the prompt
     cands = conn.execute(
         "SELECT profile FROM talent.profiles WHERE entity = 'candidate' ORDER BY record_id LIMIT 20"
     ).fetchall()
@@ -167,22 +158,18 @@ def _sample_inputs(conn: psycopg.Connection, asset_key: str, partitions: list[st
         "SELECT profile FROM talent.profiles WHERE entity = 'job' ORDER BY record_id LIMIT 20"
     ).fetchall()
     return [
-        explanation_messages(Profile.model_validate(c), Profile.model_validate(j))[1]["content"]
+        explanation_messages(no_prompt, Profile.model_validate(c), Profile.model_validate(j))[1]["content"]
         for (c,), (j,) in zip(cands, jobs, strict=False)
     ]
 
 
 def _reader(entity: str):
-    if entity == "candidate":
-        try:
-            return importlib.import_module("talent_candidates.reading").candidate_input
-        except ImportError:
-            pass
-    else:
-        try:
-            return importlib.import_module("talent_jobs.reading").job_input
-        except ImportError:
-            pass
+    """The reader of the pipeline that owns ``entity`` (its definitions are loaded by then)."""
+    from talent_shared.pipeline import PIPELINES
+
+    for spec in PIPELINES.values():
+        if spec.entity == entity:
+            return spec.reader
     return lambda payload: (json.dumps(payload), {})
 
 
