@@ -96,7 +96,10 @@ class EntityPipeline(dg.Component, dg.Model, dg.Resolvable):
             if value is not None and value < 1:
                 raise ValueError(f"the {location} pipeline's sensor.{setting} must be at least 1, not {value}")
         module, _, name = self.reader.partition(":")
-        reader = getattr(importlib.import_module(module), name, None) if module and name else None
+        try:
+            reader = getattr(importlib.import_module(module), name, None) if module and name else None
+        except ImportError:
+            reader = None
         if not callable(reader):
             raise ValueError(f"the {location} pipeline's reader {self.reader!r} is not a 'module:function' that exists")
         return PipelineSpec(

@@ -238,20 +238,26 @@ def deployed_graph(locations: tuple[str, ...] = LOCATIONS, *, fresh: bool = Fals
         module = importlib.import_module(name)
         if fresh and loaded:
             module = importlib.reload(module)
-        defs = module.defs
-        asset_graph = defs.resolve_asset_graph()
-        for key in asset_graph.get_all_asset_keys():
-            node = asset_graph.get(key)
-            if not node.is_materializable:
-                continue
-            pdef = node.partitions_def
-            graph[key.to_user_string()] = Node(
-                key.to_user_string(),
-                location,
-                node.code_version,
-                sorted(p.to_user_string() for p in node.parent_keys),
-                getattr(pdef, "name", None) if pdef is not None else None,
-            )
+        graph.update(graph_of(location, module.defs))
+    return graph
+
+
+def graph_of(location: str, defs: dg.Definitions) -> dict[str, Node]:
+    """One location's materializable assets (``defs`` as it is about to be deployed)."""
+    graph: dict[str, Node] = {}
+    asset_graph = defs.resolve_asset_graph()
+    for key in asset_graph.get_all_asset_keys():
+        node = asset_graph.get(key)
+        if not node.is_materializable:
+            continue
+        pdef = node.partitions_def
+        graph[key.to_user_string()] = Node(
+            key.to_user_string(),
+            location,
+            node.code_version,
+            sorted(p.to_user_string() for p in node.parent_keys),
+            getattr(pdef, "name", None) if pdef is not None else None,
+        )
     return graph
 
 
