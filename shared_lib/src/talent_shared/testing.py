@@ -182,7 +182,7 @@ class EntityLocationSuite:
             }
 
         assert described(loaded) == described(self.defs)
-        assert {s.name for s in loaded.sensors} == {s.name for s in self.defs.sensors}
+        assert {s.name for s in loaded.sensors or ()} == {s.name for s in self.defs.sensors}
 
     def test_a_model_other_than_the_deployments_refuses_to_load(self, tmp_path: Path) -> None:
         from talent_shared.embedding import EmbeddingContractError
