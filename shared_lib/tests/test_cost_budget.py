@@ -83,14 +83,16 @@ def test_sensor_holds_what_the_budget_does_not_cover_and_resumes_when_raised(tal
         assert [e.partition for e in next_day.asset_events] == ["c-9"]
 
 
-def test_env_budget_per_location_and_free_providers_never_gate(talent_env: Path, db, monkeypatch) -> None:
-    from talent_shared.cost.budget import daily_budget
+def test_one_budget_source_and_free_providers_never_gate(talent_env: Path, db) -> None:
+    from talent_shared.cost.budget import daily_budget, daily_budgets, set_daily_budget
 
     _clean(db)
-    monkeypatch.setenv("TALENT_DAILY_BUDGET_USD_CANDIDATES", "3.5")
+    assert daily_budget(db, "candidates") == Decimal("25.0")  # TALENT_DAILY_BUDGET_USD default
+    set_daily_budget(db, "candidates", Decimal("3.5"))
     assert daily_budget(db, "candidates") == Decimal("3.5")
-    assert daily_budget(db, "jobs") == Decimal("25.0")  # TALENT_DAILY_BUDGET_USD default
-    monkeypatch.setenv("TALENT_DAILY_BUDGET_USD_CANDIDATES", "0")
+    assert daily_budgets(db, ("jobs",)) == {"candidates": Decimal("3.5"), "jobs": Decimal("25.0")}
+    set_daily_budget(db, "candidates", Decimal(0))
+    db.commit()
     _write(talent_env / "landing", 3)
     with dg.instance_for_test() as instance:
         assert len(_tick(instance, None).asset_events) == 3  # local providers: $0 per record
