@@ -57,8 +57,8 @@ def _job_text(profile, record: dict) -> str:
 
 
 def _build(entity: str, n: int, seed: int) -> Dataset:
-    from talent_candidates.reading import candidate_input
-    from talent_jobs.reading import job_input
+    from talent_candidates.definitions import pipeline as candidates_pipeline
+    from talent_jobs.definitions import pipeline as jobs_pipeline
     from talent_matching.score import Side
     from talent_platform.seed import generate
     from talent_shared.providers.local import LocalEmbedder, LocalLLM
@@ -67,8 +67,8 @@ def _build(entity: str, n: int, seed: int) -> Dataset:
     cands, jobs = generate(n if entity == "candidate" else 0, n if entity == "job" else 0, seed)
     records = cands or jobs
     llm, embedder = LocalLLM(), LocalEmbedder(DIM)
-    to_input = candidate_input if entity == "candidate" else job_input
-    profiles = [llm.extract_profile(entity, *to_input(r))[0] for r in records]
+    spec = candidates_pipeline if entity == "candidate" else jobs_pipeline
+    profiles = [llm.extract_profile(spec.prompt, *spec.reader(r))[0] for r in records]
     t_extract = time.perf_counter() - started
     if entity == "candidate":
         texts = [p.embedding_text() for p in profiles]

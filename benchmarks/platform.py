@@ -215,8 +215,9 @@ def _run_breakdown(pgdata: Path) -> list[dict]:
 
 def _direct(landing: Path, work: Path) -> dict[str, float]:
     """The same records through the same functions, no Dagster: a fresh embedded Postgres."""
-    from talent_candidates.reading import candidate_input
-    from talent_jobs.reading import job_input
+    from talent_candidates.definitions import pipeline as candidates
+    from talent_jobs.definitions import pipeline as jobs
+    from talent_matching.assets import EXPLAIN_PROMPT
     from talent_matching.crossjoin import run_matching
     from talent_shared.db import embedded
     from talent_shared.db.connection import connect
@@ -226,7 +227,6 @@ def _direct(landing: Path, work: Path) -> dict[str, float]:
     from talent_shared.ingest.sources import LocalLanding
     from talent_shared.llm.client import MeteredLLM
     from talent_shared.llm.meter import Meter
-    from talent_shared.pipeline import NORMALIZE_LOGIC_VERSION
     from talent_shared.profiles import normalize
     from talent_shared.providers.factory import embedding_provider, llm_provider
     from talent_shared.settings import Settings
@@ -256,19 +256,23 @@ def _direct(landing: Path, work: Path) -> dict[str, float]:
             times["parse + store"] = time.perf_counter() - t
             llm, embedder = llm_provider(settings), embedding_provider(settings)
             t = time.perf_counter()
-            for entity, to_input in (("candidate", candidate_input), ("job", job_input)):
-                normalize(conn, entity, ids[entity], llm, to_input, NORMALIZE_LOGIC_VERSION)
+            for spec in (candidates, jobs):
+                normalize(
+                    conn, spec.entity, ids[spec.entity], llm, spec.reader, spec.normalize_version, prompt=spec.prompt
+                )
             conn.commit()
             times["normalize"] = time.perf_counter() - t
             t = time.perf_counter()
-            for entity, to_input in (("candidate", candidate_input), ("job", job_input)):
-                embed(conn, entity, ids[entity], embedder, to_input=to_input)
+            for spec in (candidates, jobs):
+                embed(conn, spec.entity, ids[spec.entity], embedder, to_input=spec.reader)
             conn.commit()
             times["embed"] = time.perf_counter() - t
             t = time.perf_counter()
             with Meter(conn=conn) as meter:
                 metered = MeteredLLM(llm, meter)
-                report = run_matching(conn, k=settings.top_k, explain=lambda c, j, o: metered.explain_match(c, j, o)[0])
+                report = run_matching(
+                    conn, k=settings.top_k, explain=lambda c, j, o: metered.explain_match(EXPLAIN_PROMPT, c, j, o)[0]
+                )
             conn.commit()
             times["run_matching"] = time.perf_counter() - t
             assert len(report.changed_candidates) == N_CANDIDATES and len(report.changed_jobs) == N_JOBS

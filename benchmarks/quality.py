@@ -121,19 +121,18 @@ def _rank(scores: np.ndarray, row_ids: list[str], col_ids: list[str]) -> dict[st
 
 def _pipeline(conn, data: Labelled, url: str) -> tuple[Rankings, dict[str, float], dict[str, np.ndarray]]:
     """The labelled set through the pipeline's functions; rankings from ``talent.matches``."""
-    from talent_candidates.reading import candidate_input
-    from talent_jobs.reading import job_input
+    from talent_candidates.definitions import pipeline as candidates
+    from talent_jobs.definitions import pipeline as jobs
     from talent_matching.crossjoin import run_matching
     from talent_shared.ingest.parse import Accepted, parse_bytes
     from talent_shared.ingest.store import store_accepted
-    from talent_shared.pipeline import NORMALIZE_LOGIC_VERSION
     from talent_shared.profiles import normalize
     from talent_shared.providers.factory import embedding_provider, llm_provider
     from talent_shared.settings import Settings
     from talent_shared.vectors import embed
 
     settings = Settings(database_url=url)
-    readers = {"candidate": candidate_input, "job": job_input}
+    specs = {"candidate": candidates, "job": jobs}
     records = {"candidate": data.candidates, "job": data.jobs}
     times: dict[str, float] = {}
     for entity in ("candidate", "job"):
@@ -142,11 +141,12 @@ def _pipeline(conn, data: Labelled, url: str) -> tuple[Rankings, dict[str, float
         assert len(accepted) == len(records[entity]), f"{data.name}: a {entity} record was rejected"
         store_accepted(conn, entity, f"{data.name}.jsonl", accepted)
         ids = [a.record.id for a in accepted]
-        normalize(conn, entity, ids, llm_provider(settings), readers[entity], NORMALIZE_LOGIC_VERSION)
+        spec = specs[entity]
+        normalize(conn, entity, ids, llm_provider(settings), spec.reader, spec.normalize_version, prompt=spec.prompt)
         embedder = embedding_provider(settings)
         embedder.embed(["warm up"])  # the model's one-off load is not a per-record cost
         t = time.perf_counter()
-        embed(conn, entity, ids, embedder, to_input=readers[entity])
+        embed(conn, entity, ids, embedder, to_input=spec.reader)
         times[entity] = time.perf_counter() - t
     conn.commit()
     k = max(len(data.candidates), len(data.jobs))

@@ -20,7 +20,9 @@ IDS = ["c-1", "c-2", "c-3"]
 @pytest.fixture
 def materialized(talent_env: Path, db):
     """Three candidates normalized and embedded (local providers) in a persistent instance."""
-    from talent_candidates.definitions import assets
+    from talent_candidates.definitions import defs
+
+    assets = list(defs.assets)
 
     store_records(
         db,
@@ -117,6 +119,7 @@ def test_code_bump_marks_partitions_and_downstream_stale_and_uses_observed_cost(
 def test_switching_to_openai_is_priced_from_offline_tokens(materialized, db, monkeypatch) -> None:
     """Definitions loaded with the OpenAI provider carry new code versions: everything is stale and
     nothing is observed yet, so the inputs' offline token counts are priced with genai-prices."""
+    from talent_candidates.definitions import pipeline
     from talent_candidates.reading import candidate_input
     from talent_platform.cost import estimate
     from talent_shared.llm.encodings import count_tokens
@@ -132,7 +135,7 @@ def test_switching_to_openai_is_priced_from_offline_tokens(materialized, db, mon
     try:
         graph = estimate.deployed_graph(("candidates",), fresh=True)
         for key in ("normalized_candidates", "candidate_vectors"):
-            assert graph[key].code_version.split(":")[1] == "openai"
+            assert ":openai:" in graph[key].code_version
         result = estimate.estimate_deploy(db, instance, graph)
         by_key = {a.asset_key: a for a in result.assets}
         norm = by_key["normalized_candidates"]
@@ -142,9 +145,10 @@ def test_switching_to_openai_is_priced_from_offline_tokens(materialized, db, mon
         ).fetchone()
         assert norm.partitions == 3 and norm.method == f"offline tokens (gpt-4o-mini), observed output {int(out)}"
         payloads = [p for (p,) in db.execute("SELECT payload FROM talent.raw_records ORDER BY record_id")]
-        # what the OpenAI provider would send: its system prompt and the record text, as chat messages
+        # what the OpenAI provider would send: the team's prompt and the record text, as chat messages
         sent = [
-            messages_tokens(extraction_messages("candidate", candidate_input(p)[0]), "gpt-4o-mini") for p in payloads
+            messages_tokens(extraction_messages(pipeline.prompt, candidate_input(p)[0]), "gpt-4o-mini")
+            for p in payloads
         ]
         assert all(
             n > count_tokens(candidate_input(p)[0], "gpt-4o-mini") + 250 for n, p in zip(sent, payloads, strict=True)

@@ -14,7 +14,7 @@ import pytest
 from talent_shared.ingest.sensor import build_ingest_sensor
 from talent_shared.keys import RAW_CANDIDATES
 from talent_shared.partitions import candidates_partitions
-from talent_shared.testing import store_records
+from talent_shared.testing import TEST_PROMPT, store_records
 
 
 def _clean(db) -> None:
@@ -42,16 +42,22 @@ def _write(landing: Path, n: int) -> None:
     )
 
 
+def _pipeline():
+    from talent_candidates.definitions import pipeline
+
+    return pipeline
+
+
 def _tick(instance, cursor):
-    sensor = build_ingest_sensor("candidate", RAW_CANDIDATES, candidates_partitions)
+    sensor = build_ingest_sensor(
+        "candidate", RAW_CANDIDATES, candidates_partitions, llm_assets=_pipeline().llm_assets()
+    )
     return sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
 
 
 def test_sensor_holds_what_the_budget_does_not_cover_and_resumes_when_raised(talent_env: Path, db) -> None:
-    from talent_shared.pipeline import normalized_code_version
-
     _clean(db)
-    _observed(db, normalized_code_version(), "0.01")
+    _observed(db, _pipeline().normalized_code_version, "0.01")
     db.execute("INSERT INTO talent.llm_budgets (code_location, daily_usd) VALUES ('candidates', 0.025)")
     db.commit()
     _write(talent_env / "landing", 5)
@@ -77,25 +83,27 @@ def test_sensor_holds_what_the_budget_does_not_cover_and_resumes_when_raised(tal
         assert [e.partition for e in next_day.asset_events] == ["c-9"]
 
 
-def test_env_budget_per_location_and_free_providers_never_gate(talent_env: Path, db, monkeypatch) -> None:
-    from talent_shared.cost.budget import daily_budget
+def test_one_budget_source_and_free_providers_never_gate(talent_env: Path, db) -> None:
+    from talent_shared.cost.budget import daily_budget, daily_budgets, set_daily_budget
 
     _clean(db)
-    monkeypatch.setenv("TALENT_DAILY_BUDGET_USD_CANDIDATES", "3.5")
+    assert daily_budget(db, "candidates") == Decimal("25.0")  # TALENT_DAILY_BUDGET_USD default
+    set_daily_budget(db, "candidates", Decimal("3.5"))
     assert daily_budget(db, "candidates") == Decimal("3.5")
-    assert daily_budget(db, "jobs") == Decimal("25.0")  # TALENT_DAILY_BUDGET_USD default
-    monkeypatch.setenv("TALENT_DAILY_BUDGET_USD_CANDIDATES", "0")
+    assert daily_budgets(db, ("jobs",)) == {"candidates": Decimal("3.5"), "jobs": Decimal("25.0")}
+    set_daily_budget(db, "candidates", Decimal(0))
+    db.commit()
     _write(talent_env / "landing", 3)
     with dg.instance_for_test() as instance:
         assert len(_tick(instance, None).asset_events) == 3  # local providers: $0 per record
 
 
 def test_asset_over_budget_fails_fast_with_the_reason(talent_env: Path, db) -> None:
-    from talent_candidates.definitions import assets
-    from talent_shared.pipeline import normalized_code_version
+    from talent_shared.pipeline import entity_pipeline
 
+    assets, _ = entity_pipeline(_pipeline())
     _clean(db)
-    _observed(db, normalized_code_version(), "0.01")
+    _observed(db, _pipeline().normalized_code_version, "0.01")
     db.execute("INSERT INTO talent.llm_budgets (code_location, daily_usd) VALUES ('candidates', 0.015)")
     db.commit()
     ids = store_records(db, "candidate", [{"id": f"c-{i}", "name": "A", "resume_text": "ICU nurse."} for i in range(2)])
@@ -134,7 +142,7 @@ def test_meter_hard_cap_stops_mid_step(talent_env: Path, db, pg_url) -> None:
         llm = MeteredLLM(OpenAILLM(client(transport), "gpt-4o-mini"), meter)
         with pytest.raises(BudgetExceeded, match="budget of candidates exhausted"):
             for i in range(10):
-                llm.extract_profile("candidate", f"text {i}", {})
+                llm.extract_profile(TEST_PROMPT, f"text {i}", {})
     # each call costs ~$0.0002: the second crosses $0.0003; it is recorded, and no third call is made
     assert len(transport.requests) == 2
     assert db.execute("SELECT count(*) FROM talent.llm_usage WHERE run_id = 'cap'").fetchone()[0] == 2

@@ -20,6 +20,7 @@ from talent_shared.llm.meter import Meter, MeterContext
 from talent_shared.llm.replay import ReplayTransport, client, load
 from talent_shared.providers.base import BilledCallError
 from talent_shared.providers.openai_provider import OpenAIEmbedder, OpenAILLM
+from talent_shared.testing import EXPLAIN_TEST_PROMPT, TEST_PROMPT
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
 HINTS = {"title": "ICU nurse", "skills": ["triage"], "years": 5, "location": "Lisbon"}
@@ -71,7 +72,7 @@ def llm(transport: ReplayTransport, meter: Meter, model: str = "gpt-4o-mini", **
 def test_structured_output_is_priced_with_cached_tokens(meter, db) -> None:
     body = load(FIXTURES, "chat_completion_profile")
     transport = ReplayTransport(chat=[(200, body)])
-    profile, usage = llm(transport, meter).extract_profile("candidate", "ICU nurse, 5 years.", HINTS, partition="c-1")
+    profile, usage = llm(transport, meter).extract_profile(TEST_PROMPT, "ICU nurse, 5 years.", HINTS, partition="c-1")
 
     assert profile.title == "ICU Registered Nurse" and profile.seniority == "mid"
     assert usage.cached_tokens == 1536 and usage.input_tokens == 1843
@@ -101,7 +102,7 @@ def test_429_and_500_are_retried_by_the_client_then_one_row(meter, db) -> None:
     transport = ReplayTransport(
         chat=[(429, load(FIXTURES, "error_429")), (500, load(FIXTURES, "error_500")), (200, body)]
     )
-    llm(transport, meter, max_retries=2).extract_profile("candidate", "ICU nurse.", HINTS)
+    llm(transport, meter, max_retries=2).extract_profile(TEST_PROMPT, "ICU nurse.", HINTS)
 
     assert [s for _, s, _ in transport.requests] == [429, 500, 200]
     [row] = rows(db)
@@ -113,7 +114,7 @@ def test_exhausted_retries_record_an_unbilled_error(meter, db) -> None:
     err = load(FIXTURES, "error_500")
     transport = ReplayTransport(chat=[(429, load(FIXTURES, "error_429")), (500, err), (500, err)])
     with pytest.raises(openai.InternalServerError):
-        llm(transport, meter, max_retries=2).extract_profile("candidate", "ICU nurse.", HINTS, partition="c-9")
+        llm(transport, meter, max_retries=2).extract_profile(TEST_PROMPT, "ICU nurse.", HINTS, partition="c-9")
 
     assert len(transport.requests) == 3
     [row] = rows(db)
@@ -124,7 +125,7 @@ def test_exhausted_retries_record_an_unbilled_error(meter, db) -> None:
 def test_refusal_is_a_billed_error_at_its_price(meter, db) -> None:
     body = load(FIXTURES, "chat_completion_refusal")
     with pytest.raises(BilledCallError, match="refused"):
-        llm(ReplayTransport(chat=[(200, body)]), meter).extract_profile("candidate", "???", {})
+        llm(ReplayTransport(chat=[(200, body)]), meter).extract_profile(TEST_PROMPT, "???", {})
     [row] = rows(db)
     assert row["status"] == "billed_error" and row["cost_usd"] == genai_cost(body) > 0
     assert (row["input_tokens"], row["output_tokens"]) == (398, 12)
@@ -134,7 +135,7 @@ def test_invalid_structured_output_is_a_billed_error(meter, db) -> None:
     body = load(FIXTURES, "chat_completion_profile_uncached")
     body["choices"][0]["message"]["content"] = '{"title": "x", "skills": []'  # truncated JSON
     with pytest.raises(BilledCallError, match="unusable structured output"):
-        llm(ReplayTransport(chat=[(200, body)]), meter).extract_profile("candidate", "x", {})
+        llm(ReplayTransport(chat=[(200, body)]), meter).extract_profile(TEST_PROMPT, "x", {})
     [row] = rows(db)
     assert row["status"] == "billed_error" and row["cost_usd"] == genai_cost(body)
 
@@ -143,8 +144,8 @@ def test_same_input_never_pays_twice(meter, db) -> None:
     body = load(FIXTURES, "chat_completion_profile")
     transport = ReplayTransport(chat=[(200, body)])
     client_ = llm(transport, meter)
-    first, _ = client_.extract_profile("candidate", "ICU nurse, 5 years.", HINTS, partition="c-1")
-    again, _ = client_.extract_profile("candidate", "ICU nurse, 5 years.", HINTS, partition="c-1")
+    first, _ = client_.extract_profile(TEST_PROMPT, "ICU nurse, 5 years.", HINTS, partition="c-1")
+    again, _ = client_.extract_profile(TEST_PROMPT, "ICU nurse, 5 years.", HINTS, partition="c-1")
 
     assert first == again and len(transport.requests) == 1
     paid, hit = rows(db)
@@ -152,7 +153,7 @@ def test_same_input_never_pays_twice(meter, db) -> None:
     assert hit["input_tokens"] == 0 and hit["status"] == "ok"
     # a different prompt version or model is a different cache entry
     other = MeteredLLM(OpenAILLM(client(ReplayTransport(chat=[(200, body)])), "gpt-4o"), meter)
-    other.extract_profile("candidate", "ICU nurse, 5 years.", HINTS)
+    other.extract_profile(TEST_PROMPT, "ICU nurse, 5 years.", HINTS)
     assert not rows(db)[-1]["cache_hit"]
 
 
@@ -177,7 +178,7 @@ def test_embeddings_are_priced_and_cached_per_text(meter, db) -> None:
 
 def test_unknown_model_is_unpriced_unless_overridden(meter, db, pg_url) -> None:
     body = load(FIXTURES, "chat_completion_profile_uncached") | {"model": "gpt-next-preview"}
-    llm(ReplayTransport(chat=[(200, body)]), meter, model="gpt-next-preview").extract_profile("job", "a", {})
+    llm(ReplayTransport(chat=[(200, body)]), meter, model="gpt-next-preview").extract_profile(TEST_PROMPT, "a", {})
     row = rows(db)[-1]
     assert row["cost_usd"] is None and row["priced"] is False and row["status"] == "ok"
     assert meter.metadata()["llm_unpriced_calls"] == 1
@@ -189,7 +190,7 @@ def test_unknown_model_is_unpriced_unless_overridden(meter, db, pg_url) -> None:
     )
     db.commit()
     with Meter(MeterContext(run_id="run-2"), url=pg_url) as m2:
-        llm(ReplayTransport(chat=[(200, body)]), m2, model="gpt-next-preview").extract_profile("job", "b", {})
+        llm(ReplayTransport(chat=[(200, body)]), m2, model="gpt-next-preview").extract_profile(TEST_PROMPT, "b", {})
     row = rows(db)[-1]
     assert row["priced"] and row["cost_usd"] == (Decimal(412) * 2 + Decimal(61) * 8) / 1_000_000
     db.execute("TRUNCATE talent.llm_prices")
@@ -207,7 +208,7 @@ def test_a_replayed_step_counts_nothing_twice_and_a_new_attempt_pays_only_for_mi
         with Meter(attempt_ctx, url=pg_url) as m:
             c = llm(transport, m)
             for i, t in enumerate(texts):
-                c.extract_profile("candidate", t, {}, partition=f"c-{i}")
+                c.extract_profile(TEST_PROMPT, t, {}, partition=f"c-{i}")
     assert len(transport.requests) == 3
     assert len(rows(db)) == 3 and all(not r["cache_hit"] for r in rows(db))
 
@@ -216,7 +217,7 @@ def test_a_replayed_step_counts_nothing_twice_and_a_new_attempt_pays_only_for_mi
     with Meter(replace(ctx, attempt=1), url=pg_url) as m:
         c = llm(transport, m)
         for i, t in enumerate(texts):
-            c.extract_profile("candidate", t, {}, partition=f"c-{i}")
+            c.extract_profile(TEST_PROMPT, t, {}, partition=f"c-{i}")
     assert len(transport.requests) == 3
     all_rows = rows(db)
     assert len(all_rows) == 6 and sum(r["cache_hit"] for r in all_rows) == 3
@@ -230,7 +231,7 @@ def test_paid_calls_without_cache_count_again_on_replay(talent_env, pg_url, db, 
     transport = ReplayTransport(default_chat=body)
     for _ in range(2):
         with Meter(ctx, url=pg_url) as m:
-            llm(transport, m).extract_profile("job", "same text", {})
+            llm(transport, m).extract_profile(TEST_PROMPT, "same text", {})
     assert len(transport.requests) == 2 and len(rows(db)) == 2  # billed twice, counted twice
 
 
@@ -242,8 +243,8 @@ def test_explanation_is_metered_and_cached(meter, db) -> None:
     c = llm(transport, meter)
     cand = Profile(title="ICU nurse", skills=["triage"], seniority="mid", years_experience=5)
     job = Profile(title="ICU RN", skills=["triage"], seniority="mid", years_experience=3)
-    text, _ = c.explain_match(cand, job, ["triage"])
-    again, _ = c.explain_match(cand, job, ["triage"])
+    text, _ = c.explain_match(EXPLAIN_TEST_PROMPT, cand, job, ["triage"])
+    again, _ = c.explain_match(EXPLAIN_TEST_PROMPT, cand, job, ["triage"])
     assert text == again and text.startswith("She brings") and len(transport.requests) == 1
     paid, hit = rows(db)
     assert paid["cost_usd"] == genai_cost(body) and (paid["input_tokens"], paid["output_tokens"]) == (162, 23)

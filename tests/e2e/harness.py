@@ -69,11 +69,11 @@ BURST = (24, 8)  # candidates, jobs of the first burst
 SECOND_BURST = (6, 2)
 WAIT_S = 25 * 60
 REDACTED = "***"
-# What the code-version bump changes: the candidates team's normalization logic version. Only
-# the candidates image is rebuilt with it, so only that location sees the new version.
-BUMP_FILE = "shared_lib/src/talent_shared/pipeline.py"
-BUMP_FROM = 'NORMALIZE_LOGIC_VERSION = "normalize-1"'
-BUMP_TO = 'NORMALIZE_LOGIC_VERSION = "normalize-1-e2e-bump"'
+# What the code-version bump changes: the candidates team's normalization logic version, in the
+# team's own pipeline declaration. Only the candidates image is rebuilt with it.
+BUMP_FILE = "code_locations/candidates/src/talent_candidates/defs/pipeline/defs.yaml"
+BUMP_FROM = "normalize_version: normalize-1\n"
+BUMP_TO = "normalize_version: normalize-1-e2e-bump\n"
 
 
 # --- clusters --------------------------------------------------------------------------------------

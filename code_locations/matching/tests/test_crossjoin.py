@@ -14,6 +14,7 @@ from talent_shared.ingest.store import store_accepted
 from talent_shared.profiles import normalize
 from talent_shared.providers.local import LocalEmbedder, LocalLLM
 from talent_shared.providers.minilm import MiniLMEmbedder
+from talent_shared.testing import TEST_PROMPT
 from talent_shared.vectors import embed
 
 PROFESSIONS = Path(__file__).resolve().parents[3] / "tests" / "data" / "professions"
@@ -30,7 +31,7 @@ def _load(db, entity: str, records: list[dict], *, model: bool = False) -> list[
     assert len(accepted) == len(records)
     store_accepted(db, entity, "test.jsonl", accepted)
     ids = [a.record.id for a in accepted]
-    normalize(db, entity, ids, LocalLLM(), READERS[entity], "test")
+    normalize(db, entity, ids, LocalLLM(), READERS[entity], "test", prompt=TEST_PROMPT)
     if model:
         embed(db, entity, ids, MiniLMEmbedder(), to_input=READERS[entity])
     else:

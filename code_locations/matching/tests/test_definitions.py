@@ -24,21 +24,31 @@ def test_matches_depends_on_both_vector_stubs(graph) -> None:
     assert str(node.automation_condition) == str(input_or_code_changed())
 
 
-def test_matches_runs_and_explains(talent_env, db) -> None:
+def _stored_vectors(db, n_candidates: int, n_jobs: int, embedder_of) -> None:
+    """Records of both teams, normalized and embedded (``embedder_of(entity)`` embeds each side)."""
     from talent_candidates.reading import candidate_input
     from talent_jobs.reading import job_input
     from talent_platform.seed import generate
     from talent_shared.profiles import normalize
-    from talent_shared.providers.local import LocalEmbedder, LocalLLM
-    from talent_shared.testing import store_records
+    from talent_shared.providers.local import LocalLLM
+    from talent_shared.testing import TEST_PROMPT, store_records
     from talent_shared.vectors import embed
 
-    cands, jobs = generate(12, 6, seed=11)
+    cands, jobs = generate(n_candidates, n_jobs, seed=11)
     for entity, records, reader in (("candidate", cands, candidate_input), ("job", jobs, job_input)):
         ids = store_records(db, entity, records)
-        normalize(db, entity, ids, LocalLLM(), reader, "test")
-        embed(db, entity, ids, LocalEmbedder(384))
+        normalize(db, entity, ids, LocalLLM(), reader, "test", prompt=TEST_PROMPT)
+        embed(db, entity, ids, embedder_of(entity))
     db.commit()
+
+
+def test_matches_runs_and_explains(talent_env, db, monkeypatch) -> None:
+    from talent_shared.providers.local import LocalEmbedder
+    from talent_shared.settings import get_settings
+
+    monkeypatch.setenv("TALENT_EMBEDDING_PROVIDER", "hashing")  # the contract the vectors below are made with
+    get_settings.cache_clear()
+    _stored_vectors(db, 12, 6, lambda entity: LocalEmbedder(384))
     with dg.instance_for_test() as instance:
         result = dg.materialize([a for a in defs.assets], selection=[MATCHES], instance=instance)
         assert result.success
@@ -50,3 +60,26 @@ def test_matches_runs_and_explains(talent_env, db) -> None:
         "SELECT count(*) FROM talent.matches WHERE candidate_rank <= 3 AND explanation IS NOT NULL"
     ).fetchone()[0]
     assert top == 12 * 3
+
+
+def test_matches_refuses_vectors_of_another_model(talent_env, db, monkeypatch) -> None:
+    """One team re-embedding with its own model must not silently mix vector spaces in ``matches``."""
+    from talent_shared.providers.local import LocalEmbedder
+    from talent_shared.settings import get_settings
+
+    monkeypatch.setenv("TALENT_EMBEDDING_PROVIDER", "hashing")
+    get_settings.cache_clear()
+    # jobs embedded by the contract's model (hashing-v1), candidates by another one
+    other = LocalEmbedder(384)
+    other.model = "someone-elses-model"
+    _stored_vectors(db, 4, 3, lambda entity: other if entity == "candidate" else LocalEmbedder(384))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([a for a in defs.assets], selection=[MATCHES], instance=instance, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    error, message = failure.event_specific_data.error, ""
+    while error is not None:  # the step error wraps the asset's own
+        message, error = message + error.message, error.cause
+    assert "talent.candidate_vectors holds vectors of another model (4 with 'someone-elses-model')" in message
+    assert "'hashing-v1' (384-d), this deployment's embedding contract" in message
+    assert db.execute("SELECT count(*) FROM talent.matches").fetchone()[0] == 0

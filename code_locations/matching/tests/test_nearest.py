@@ -17,6 +17,7 @@ from talent_shared.ingest.parse import Accepted, parse_bytes
 from talent_shared.ingest.store import store_accepted
 from talent_shared.profiles import normalize
 from talent_shared.providers.local import LocalEmbedder, LocalLLM
+from talent_shared.testing import TEST_PROMPT
 from talent_shared.vectors import embed
 
 K = 10
@@ -28,7 +29,9 @@ def _load(db, entity: str, records: list[dict]) -> list[str]:
     accepted = [r for r in parse_bytes(entity, "test.jsonl", data) if isinstance(r, Accepted)]
     store_accepted(db, entity, "test.jsonl", accepted)
     ids = [a.record.id for a in accepted]
-    normalize(db, entity, ids, LocalLLM(), candidate_input if entity == "candidate" else job_input, "test")
+    normalize(
+        db, entity, ids, LocalLLM(), candidate_input if entity == "candidate" else job_input, "test", prompt=TEST_PROMPT
+    )
     embed(db, entity, ids, LocalEmbedder(384))
     return ids
 

@@ -7,6 +7,8 @@ checks every location against this table.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import dagster as dg
 
 RAW_CANDIDATES = dg.AssetKey("raw_candidates")
@@ -24,6 +26,22 @@ OWNERS: dict[str, tuple[dg.AssetKey, ...]] = {
 }
 
 LOCATIONS: tuple[str, ...] = tuple(OWNERS)
+
+
+@dataclass(frozen=True)
+class EntityKeys:
+    raw: dg.AssetKey
+    normalized: dg.AssetKey
+    vectors: dg.AssetKey
+
+    def __iter__(self):
+        return iter((self.raw, self.normalized, self.vectors))
+
+
+ENTITY_KEYS: dict[str, EntityKeys] = {
+    "candidate": EntityKeys(RAW_CANDIDATES, NORMALIZED_CANDIDATES, CANDIDATE_VECTORS),
+    "job": EntityKeys(RAW_JOBS, NORMALIZED_JOBS, JOB_VECTORS),
+}
 
 
 def owner_of(key: dg.AssetKey) -> str:

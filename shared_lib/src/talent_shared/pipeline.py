@@ -1,22 +1,39 @@
-"""The entity pipeline each ingesting location builds: raw -> normalized -> vectors, plus its sensor.
+"""The entity pipeline as a building block each ingesting team configures: raw -> normalized -> vectors.
 
-The mechanism lives here once; the candidates and jobs locations call :func:`entity_pipeline`
-with what is theirs (keys, partitions, how a record reads as text). ``raw_*`` is materialized by
-the ingestion sensor itself (runless events carrying the content hash as data version), because a
-run over many partitions can only give them all one data version; the two downstream assets run
-in single-run backfills over whatever partitions automation requests at once.
+The mechanism lives here once; what makes a team's pipeline its own lives in that team's location,
+in ``defs/pipeline/defs.yaml`` (a Dagster component declaration of :class:`EntityPipeline`) and
+the files beside it: the prompt, its version, the record reader, the logic versions, the compute
+profile of each asset, the sensor's settings, and the embedding model it expects (which must be the
+deployment's, see :mod:`talent_shared.embedding`). Code versions are built from the team's own
+values, so one team's prompt edit makes only its own partitions stale.
+
+``raw_*`` is materialized by the ingestion sensor itself (runless events carrying the content hash
+as data version), because a run over many partitions can only give them all one data version; the
+two downstream assets run in single-run backfills over whatever partitions automation requests.
+
+Code servers load the declaration with :func:`load_pipeline`, which is what ``dg``'s defs-folder
+loader does minus its discovery of every installed component library (``dagster_aws``'s alone
+takes ~2.5 s, and health probes wait on the definitions import); a test checks both give the same
+definitions.
 """
 
+import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import dagster as dg
 
-from talent_shared.automation import input_or_code_changed
+from talent_shared.automation import automation_sensor, input_or_code_changed
+from talent_shared.compute import Profile as ComputeProfile
 from talent_shared.compute import op_tags
-from talent_shared.ingest.sensor import RAW_CODE_VERSION, build_ingest_sensor
-from talent_shared.providers.factory import embedding_code_version, llm_code_version
+from talent_shared.embedding import EmbeddingContract
+from talent_shared.ingest.sensor import RAW_CODE_VERSION, SensorSettings, build_ingest_sensor
+from talent_shared.keys import ENTITY_KEYS, EntityKeys, owner_of
+from talent_shared.partitions import PARTITIONS_BY_ENTITY
+from talent_shared.prompts import Prompt
+from talent_shared.providers.factory import llm_code_version
 from talent_shared.records import Entity
 
 if TYPE_CHECKING:
@@ -26,27 +43,139 @@ if TYPE_CHECKING:
 RUN_COST_TAG = "talent/llm_cost_usd"  # = talent_shared.llm.meter.RUN_COST_TAG, kept import-free here
 
 # Asset bodies import the database and provider modules when they run, not when the code server
-# loads definitions: health probes wait on that load (dagster-on-kubernetes notes §5).
+# loads definitions: health probes wait on that load.
 
-NORMALIZE_LOGIC_VERSION = "normalize-1"
-EMBED_LOGIC_VERSION = "embed-2"  # 2: the record's own words embedded, plus the lexical vector
+COMPONENT_TYPE = "talent_shared.pipeline.EntityPipeline"
+
+
+class ComputeProfiles(dg.Model):
+    """The resources each step pod gets (``talent_shared.compute.PROFILES``)."""
+
+    normalized: ComputeProfile = "small"
+    vectors: ComputeProfile = "medium"
+
+
+class Sensor(dg.Model):
+    """The ingestion sensor's settings; unset values follow ``TALENT_SENSOR_INTERVAL_SECONDS`` and
+    ``TALENT_MAX_RECORDS_PER_TICK``."""
+
+    minimum_interval_seconds: int | None = None
+    max_records_per_tick: int | None = None
+
+
+class Embedding(dg.Model):
+    """What the team embeds is its own (``logic_version``); the model is the deployment's contract and
+    may only be named here to make the expectation explicit (loading fails when it disagrees)."""
+
+    logic_version: str
+    model: str | None = None
+    dim: int | None = None
+
+
+class EntityPipeline(dg.Component, dg.Model, dg.Resolvable):
+    """One team's entity pipeline: ``raw_*`` (sensor), ``normalized_*`` (LLM), ``*_vectors`` (embeddings)."""
+
+    entity: Literal["candidate", "job"]
+    prompt_file: str = "prompt.txt"
+    prompt_version: str
+    reader: str  # 'module:function' turning a raw record into (text, hints)
+    normalize_version: str
+    embedding: Embedding
+    compute: ComputeProfiles = ComputeProfiles()
+    sensor: Sensor = Sensor()
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        return self.spec(context.path).definitions()
+
+    def spec(self, folder: Path) -> "PipelineSpec":
+        keys = ENTITY_KEYS[self.entity]
+        location = owner_of(keys.raw)
+        contract = EmbeddingContract.deployed()
+        contract.check_declared(location, self.embedding.model, self.embedding.dim)
+        for setting, value in self.sensor.model_dump().items():
+            if value is not None and value < 1:
+                raise ValueError(f"the {location} pipeline's sensor.{setting} must be at least 1, not {value}")
+        module, _, name = self.reader.partition(":")
+        try:
+            reader = getattr(importlib.import_module(module), name, None) if module and name else None
+        except ImportError:
+            reader = None
+        if not callable(reader):
+            raise ValueError(f"the {location} pipeline's reader {self.reader!r} is not a 'module:function' that exists")
+        return PipelineSpec(
+            entity=self.entity,
+            location=location,
+            keys=keys,
+            partitions=PARTITIONS_BY_ENTITY[self.entity],
+            prompt=Prompt.from_file(folder / self.prompt_file, self.prompt_version),
+            reader=reader,
+            normalize_version=self.normalize_version,
+            embed_version=self.embedding.logic_version,
+            contract=contract,
+            compute=self.compute,
+            sensor=SensorSettings(self.sensor.minimum_interval_seconds, self.sensor.max_records_per_tick),
+        )
 
 
 @dataclass(frozen=True)
-class EntityKeys:
-    raw: dg.AssetKey
-    normalized: dg.AssetKey
-    vectors: dg.AssetKey
+class PipelineSpec:
+    """A loaded :class:`EntityPipeline`: everything its assets, sensor and the cost tools need."""
+
+    entity: Entity
+    location: str
+    keys: EntityKeys
+    partitions: dg.DynamicPartitionsDefinition
+    prompt: Prompt
+    reader: "ExtractionInput"
+    normalize_version: str
+    embed_version: str
+    contract: EmbeddingContract
+    compute: ComputeProfiles = field(default_factory=ComputeProfiles)
+    sensor: SensorSettings = field(default_factory=SensorSettings)
+
+    @property
+    def normalized_code_version(self) -> str:
+        return f"{self.normalize_version}:{self.prompt.version}:{llm_code_version()}"
+
+    @property
+    def vectors_code_version(self) -> str:
+        from talent_shared.lexical import LEXICAL_VERSION  # stdlib only: cheap to import
+
+        return f"{self.embed_version}+{LEXICAL_VERSION}:{self.contract.code_version}"
+
+    def llm_assets(self) -> list[tuple[str, str]]:
+        """(asset key, code version) of this pipeline's LLM assets, as the budget gate prices them."""
+        return [
+            (self.keys.normalized.to_user_string(), self.normalized_code_version),
+            (self.keys.vectors.to_user_string(), self.vectors_code_version),
+        ]
+
+    def definitions(self) -> dg.Definitions:
+        from talent_shared.prompts import register
+
+        PIPELINES[self.location] = self
+        register(self.keys.normalized.to_user_string(), self.prompt)
+        assets, sensor = entity_pipeline(self)
+        return dg.Definitions(
+            assets=assets,
+            sensors=[sensor, automation_sensor(self.location, dg.AssetSelection.assets(*self.keys))],
+        )
 
 
-def normalized_code_version() -> str:
-    return f"{NORMALIZE_LOGIC_VERSION}:{llm_code_version()}"
+# The pipelines this process has built, by location: the cost estimate reads prompts and readers here.
+PIPELINES: dict[str, PipelineSpec] = {}
 
 
-def vectors_code_version() -> str:
-    from talent_shared.lexical import LEXICAL_VERSION  # stdlib only: cheap to import
+def load_pipeline(folder: Path) -> PipelineSpec:
+    """The :class:`EntityPipeline` declared in ``folder/defs.yaml``, loaded."""
+    import yaml
 
-    return f"{EMBED_LOGIC_VERSION}+{LEXICAL_VERSION}:{embedding_code_version()}"
+    path = folder / "defs.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if doc.get("type") != COMPONENT_TYPE:
+        raise ValueError(f"{path}: type must be {COMPONENT_TYPE}, not {doc.get('type')!r}")
+    component = EntityPipeline.from_attributes_dict(attributes=doc.get("attributes") or {})
+    return component.spec(folder)
 
 
 def usage_metadata(meter: "Meter") -> dict[str, Any]:
@@ -90,14 +219,8 @@ def metered_step(
     return dg.MaterializeResult(metadata=metadata)
 
 
-def entity_pipeline(
-    entity: Entity,
-    keys: EntityKeys,
-    partitions: dg.DynamicPartitionsDefinition,
-    to_input: "ExtractionInput",
-    *,
-    group: str,
-) -> tuple[list[dg.AssetSpec | dg.AssetsDefinition], dg.SensorDefinition]:
+def entity_pipeline(spec: PipelineSpec) -> tuple[list[dg.AssetSpec | dg.AssetsDefinition], dg.SensorDefinition]:
+    entity, keys, partitions, group = spec.entity, spec.keys, spec.partitions, spec.location
     raw = dg.AssetSpec(
         keys.raw,
         partitions_def=partitions,
@@ -112,9 +235,9 @@ def entity_pipeline(
         deps=[keys.raw],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        code_version=normalized_code_version(),
+        code_version=spec.normalized_code_version,
         automation_condition=input_or_code_changed(),
-        op_tags=op_tags("small", pool="llm"),
+        op_tags=op_tags(spec.compute.normalized, pool="llm"),
         group_name=group,
         kinds={"postgres", "openai"},
         description=f"Structured {entity} profile (skills, seniority, years, title, location, remote).",
@@ -126,7 +249,7 @@ def entity_pipeline(
         return _run_metered(
             context,
             lambda conn, ids, meter: normalize(
-                conn, entity, ids, llm_provider(), to_input, NORMALIZE_LOGIC_VERSION, meter=meter
+                conn, entity, ids, llm_provider(), spec.reader, spec.normalize_version, prompt=spec.prompt, meter=meter
             ),
         )
 
@@ -135,9 +258,9 @@ def entity_pipeline(
         deps=[keys.normalized],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        code_version=vectors_code_version(),
+        code_version=spec.vectors_code_version,
         automation_condition=input_or_code_changed(),
-        op_tags=op_tags("medium", pool="llm"),
+        op_tags=op_tags(spec.compute.vectors, pool="llm"),
         group_name=group,
         kinds={"pgvector"},
         description=f"Embedding of each {entity} profile in pgvector.",
@@ -148,8 +271,8 @@ def entity_pipeline(
 
         return _run_metered(
             context,
-            lambda conn, ids, meter: embed(conn, entity, ids, embedding_provider(), meter=meter, to_input=to_input),
+            lambda conn, ids, meter: embed(conn, entity, ids, embedding_provider(), meter=meter, to_input=spec.reader),
         )
 
-    sensor = build_ingest_sensor(entity, keys.raw, partitions)
+    sensor = build_ingest_sensor(entity, keys.raw, partitions, settings=spec.sensor, llm_assets=spec.llm_assets())
     return [raw, _normalized, _vectors], sensor

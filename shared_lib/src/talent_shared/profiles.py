@@ -13,6 +13,7 @@ from talent_shared.providers.base import LLMProvider, Profile, Usage
 
 if TYPE_CHECKING:
     from talent_shared.llm.meter import Meter
+    from talent_shared.prompts import Prompt
 
 # (payload) -> (text for the model, hints from structured fields)
 ExtractionInput = Callable[[dict], tuple[str, dict]]
@@ -45,9 +46,11 @@ def normalize(
     to_input: ExtractionInput,
     code_version: str,
     *,
+    prompt: Prompt,
     meter: Meter | None = None,
 ) -> tuple[dict[str, str], list[Usage]]:
-    """Extract and store profiles; returns each record's profile data version and the calls' usage.
+    """Extract and store profiles with the owning team's ``prompt``; returns each record's profile data
+    version and the calls' usage.
 
     Every call goes through :class:`~talent_shared.llm.client.MeteredLLM`, one ledger row per record
     (its partition key on the row). Without a ``meter`` (tests, ad-hoc use) the rows are written in
@@ -60,14 +63,20 @@ def normalize(
     meter = meter or Meter(conn=conn)
     metered = llm if isinstance(llm, MeteredLLM) else MeteredLLM(llm, meter)
     try:
-        return _normalize(conn, entity, ids, metered, to_input, code_version)
+        return _normalize(conn, prompt, entity, ids, metered, to_input, code_version)
     finally:
         if own_meter:
             meter.close()
 
 
 def _normalize(
-    conn: psycopg.Connection, entity: str, ids: Sequence[str], llm, to_input: ExtractionInput, code_version: str
+    conn: psycopg.Connection,
+    prompt: Prompt,
+    entity: str,
+    ids: Sequence[str],
+    llm,
+    to_input: ExtractionInput,
+    code_version: str,
 ) -> tuple[dict[str, str], list[Usage]]:
     payloads = load_payloads(conn, entity, ids)
     missing = sorted(set(ids) - set(payloads))
@@ -78,7 +87,7 @@ def _normalize(
     rows = []
     for record_id in ids:
         text, hints = to_input(payloads[record_id])
-        profile, usage = llm.extract_profile(entity, text, hints, partition=record_id)
+        profile, usage = llm.extract_profile(prompt, text, hints, partition=record_id)
         usages.append(usage)
         body = profile.model_dump(mode="json")
         version = hashlib.sha256(profile.model_dump_json().encode()).hexdigest()[:32]

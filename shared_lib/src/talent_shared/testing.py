@@ -16,6 +16,14 @@ from typing import Any, ClassVar
 
 import pytest
 
+from talent_shared.prompts import Prompt
+
+# A prompt for tests of the providers and the ledger, which do not care whose prompt it is.
+TEST_PROMPT = Prompt.of(
+    "You turn a record into a structured profile for job matching. Use only these skill names: {skills}.", "test-1"
+)
+EXPLAIN_TEST_PROMPT = Prompt.of("In one sentence, say why this candidate fits this job.", "test-explain-1")
+
 TABLES = (
     "ingested_sources",
     "inbox",
@@ -147,6 +155,62 @@ class EntityLocationSuite:
                 assert K8S_CONFIG_TAG in node.assets_def.op.tags, key
                 resources = get_user_defined_k8s_config(node.assets_def.op.tags).container_config["resources"]
                 assert resources["requests"] and resources["limits"], key
+
+    def _folder(self) -> Path:
+        import importlib
+
+        package = importlib.import_module(f"talent_{self.partitions}")
+        return Path(package.__file__).parent / "defs" / "pipeline"  # type: ignore[arg-type]
+
+    def test_dg_defs_folder_loader_builds_the_same_definitions(self) -> None:
+        """The code server's fast loader and Dagster's own defs-folder loader agree on the pipeline."""
+        import importlib
+
+        import dagster as dg
+
+        defs_module = importlib.import_module(f"talent_{self.partitions}.defs")
+        loaded = dg.load_defs(defs_module, project_root=self._folder().parent.parent)
+
+        def described(defs) -> dict:
+            graph = defs.resolve_asset_graph()
+            return {
+                k.to_user_string(): (
+                    graph.get(k).code_version,
+                    graph.get(k).assets_def.op.tags if graph.get(k).is_executable else None,
+                )
+                for k in graph.get_all_asset_keys()
+            }
+
+        assert described(loaded) == described(self.defs)
+        assert {s.name for s in loaded.sensors or ()} == {s.name for s in self.defs.sensors}
+
+    def test_a_model_other_than_the_deployments_refuses_to_load(self, tmp_path: Path) -> None:
+        from talent_shared.embedding import EmbeddingContractError
+        from talent_shared.pipeline import load_pipeline
+
+        folder = tmp_path / "pipeline"
+        shutil.copytree(self._folder(), folder)
+        declaration = folder / "defs.yaml"
+        text = declaration.read_text()
+        assert "  embedding:\n" in text
+        declaration.write_text(text.replace("  embedding:\n", "  embedding:\n    model: my-own-model\n"))
+        with pytest.raises(EmbeddingContractError, match=f"the {self.partitions} pipeline declares embedding model"):
+            load_pipeline(folder)
+
+    def test_a_bad_declaration_says_what_is_wrong(self, tmp_path: Path) -> None:
+        from talent_shared.pipeline import load_pipeline
+
+        folder = tmp_path / "pipeline"
+        shutil.copytree(self._folder(), folder)
+        declaration = folder / "defs.yaml"
+        text = declaration.read_text()
+        declaration.write_text(text.replace("  reader: ", "  reader: nowhere_"))
+        with pytest.raises(ValueError, match=r"reader 'nowhere_talent_\w+\.reading:\w+' is not a 'module:function'"):
+            load_pipeline(folder)
+        (folder / "prompt.txt").write_text("")
+        declaration.write_text(text)
+        with pytest.raises(ValueError, match=r"prompt\.txt is empty"):
+            load_pipeline(folder)
 
     def test_sensors_run_by_default(self) -> None:
         import dagster as dg

@@ -1,14 +1,22 @@
 """``matches``: one unpartitioned, incremental asset over the two vector assets of the other teams."""
 
+from pathlib import Path
+
 import dagster as dg
 
-from talent_matching.versions import CROSSJOIN_VERSION, SCORE_VERSION
+from talent_matching.versions import CROSSJOIN_VERSION, EXPLAIN_PROMPT_VERSION, SCORE_VERSION
 from talent_shared.automation import input_or_code_changed
 from talent_shared.compute import op_tags
 from talent_shared.keys import MATCHES
+from talent_shared.prompts import Prompt, register
 from talent_shared.providers.factory import llm_code_version
 from talent_shared.settings import get_settings
 from talent_shared.stubs import candidate_vectors_stub, job_vectors_stub
+
+EXPLAIN_PROMPT = register(
+    MATCHES.to_user_string(),
+    Prompt.from_file(Path(__file__).parent / "prompts" / "explain.txt", EXPLAIN_PROMPT_VERSION),
+)
 
 
 @dg.asset(
@@ -17,7 +25,9 @@ from talent_shared.stubs import candidate_vectors_stub, job_vectors_stub
         dg.AssetDep(candidate_vectors_stub, partition_mapping=dg.AllPartitionMapping()),
         dg.AssetDep(job_vectors_stub, partition_mapping=dg.AllPartitionMapping()),
     ],
-    code_version=f"{CROSSJOIN_VERSION}:{SCORE_VERSION}:k{get_settings().top_k}:{llm_code_version()}",
+    code_version=(
+        f"{CROSSJOIN_VERSION}:{SCORE_VERSION}:k{get_settings().top_k}:{EXPLAIN_PROMPT.version}:{llm_code_version()}"
+    ),
     automation_condition=input_or_code_changed(),
     op_tags=op_tags("large"),
     group_name="matching",
@@ -28,6 +38,7 @@ def matches(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from talent_matching.crossjoin import run_matching
     from talent_shared.cost.budget import preflight
     from talent_shared.db import connect
+    from talent_shared.embedding import EmbeddingContract
     from talent_shared.llm.client import MeteredLLM
     from talent_shared.llm.meter import Meter
     from talent_shared.pipeline import metered_step
@@ -40,11 +51,11 @@ def matches(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         llm = MeteredLLM(llm_provider(), meter)
 
         def explain(candidate, job, overlap):
-            text, _ = llm.explain_match(candidate, job, overlap)
+            text, _ = llm.explain_match(EXPLAIN_PROMPT, candidate, job, overlap)
             return text
 
         with connect() as conn:
-            report = run_matching(conn, k=settings.top_k, explain=explain)
+            report = run_matching(conn, k=settings.top_k, explain=explain, contract=EmbeddingContract.deployed())
         context.log.info(
             f"matched {len(report.changed_candidates)} changed candidates and {len(report.changed_jobs)} changed jobs"
         )

@@ -21,6 +21,7 @@ import psycopg
 
 from talent_matching.score import Components, Side, block_scores, contenders, first_k, pair_terms, score_block
 from talent_matching.versions import CROSSJOIN_VERSION, SCORE_VERSION
+from talent_shared.embedding import EmbeddingContract
 from talent_shared.lexical import DIM as LEXICAL_DIM
 from talent_shared.profiles import load_profiles
 from talent_shared.providers.base import Profile
@@ -40,8 +41,13 @@ class MatchReport:
     explained: int = 0
 
 
-def load_side(conn: psycopg.Connection, entity: str) -> tuple[Side, dict[str, Profile]]:
+def load_side(
+    conn: psycopg.Connection, entity: str, contract: EmbeddingContract | None = None
+) -> tuple[Side, dict[str, Profile]]:
+    """One side's vectors and profiles; with a ``contract``, refuses vectors of another model."""
     table = {"candidate": "candidate_vectors", "job": "job_vectors"}[entity]
+    if contract is not None:
+        contract.check_stored(conn, table)
     rows = conn.execute(
         f"SELECT record_id, data_version, embedding, lexical FROM talent.{table} ORDER BY record_id"
     ).fetchall()
@@ -171,10 +177,12 @@ def run_matching(
     k: int,
     explain: Callable[[Profile, Profile, Sequence[str]], str] | None = None,
     explain_top: int = 3,
+    contract: EmbeddingContract | None = None,
 ) -> MatchReport:
+    """``contract``: the deployment's embedding contract; ``None`` (tests, benchmarks) trusts the tables."""
     report = MatchReport()
-    cand, cand_profiles = load_side(conn, "candidate")
-    jobs, job_profiles = load_side(conn, "job")
+    cand, cand_profiles = load_side(conn, "candidate", contract)
+    jobs, job_profiles = load_side(conn, "job", contract)
     stamp = f"@{SCORE_VERSION}/{CROSSJOIN_VERSION}/k{k}"  # what these rows were matched with
     consumed = {
         (e, r): v for e, r, v in conn.execute("SELECT entity, record_id, data_version FROM talent.match_inputs")

@@ -1,8 +1,10 @@
 """Versions of the matching logic, kept free of heavy imports so definitions load quickly.
 
-Bump ``SCORE_VERSION`` with any change to ``score.py`` and ``CROSSJOIN_VERSION`` with any change to
-``crossjoin.py``: they make up the code version of ``matches``, so a change re-runs it.
+Bump ``SCORE_VERSION`` with any change to ``score.py``, ``CROSSJOIN_VERSION`` with any change to
+``crossjoin.py`` and ``EXPLAIN_PROMPT_VERSION`` with a deliberate change to ``prompts/explain.txt``:
+they make up the code version of ``matches``, so a change re-runs it.
 """
 
+EXPLAIN_PROMPT_VERSION = "explain-1"  # prompts/explain.txt; its hash is added (talent_shared.prompts)
 SCORE_VERSION = "hybrid-2"  # 2: + lexical term, two-way seniority fit, new weights
 CROSSJOIN_VERSION = "crossjoin-2"  # 2: reads the lexical vectors, writes the new components

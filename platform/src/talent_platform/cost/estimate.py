@@ -88,8 +88,10 @@ def _sample_inputs(conn: psycopg.Connection, asset_key: str, partitions: list[st
         ]
         return list(texts_for(conn, entity, sorted(present), _reader(entity)).values())
     # explanations: the user message for pairs of stored profiles
+    from talent_shared.prompts import Prompt
     from talent_shared.providers.base import Profile, explanation_messages
 
+    no_prompt = Prompt("", "")  # only the user message is sampled; input_tokens adds the prompt
     cands = conn.execute(
         "SELECT profile FROM talent.profiles WHERE entity = 'candidate' ORDER BY record_id LIMIT 20"
     ).fetchall()
@@ -97,22 +99,18 @@ def _sample_inputs(conn: psycopg.Connection, asset_key: str, partitions: list[st
         "SELECT profile FROM talent.profiles WHERE entity = 'job' ORDER BY record_id LIMIT 20"
     ).fetchall()
     return [
-        explanation_messages(Profile.model_validate(c), Profile.model_validate(j))[1]["content"]
+        explanation_messages(no_prompt, Profile.model_validate(c), Profile.model_validate(j))[1]["content"]
         for (c,), (j,) in zip(cands, jobs, strict=False)
     ]
 
 
 def _reader(entity: str):
-    if entity == "candidate":
-        try:
-            return importlib.import_module("talent_candidates.reading").candidate_input
-        except ImportError:
-            pass
-    else:
-        try:
-            return importlib.import_module("talent_jobs.reading").job_input
-        except ImportError:
-            pass
+    """The reader of the pipeline that owns ``entity`` (its definitions are loaded by then)."""
+    from talent_shared.pipeline import PIPELINES
+
+    for spec in PIPELINES.values():
+        if spec.entity == entity:
+            return spec.reader
     return lambda payload: (json.dumps(payload), {})
 
 
@@ -181,20 +179,26 @@ def deployed_graph(locations: tuple[str, ...] = LOCATIONS, *, fresh: bool = Fals
         module = importlib.import_module(name)
         if fresh and loaded:
             module = importlib.reload(module)
-        defs = module.defs
-        asset_graph = defs.resolve_asset_graph()
-        for key in asset_graph.get_all_asset_keys():
-            node = asset_graph.get(key)
-            if not node.is_materializable:
-                continue
-            pdef = node.partitions_def
-            graph[key.to_user_string()] = Node(
-                key.to_user_string(),
-                location,
-                node.code_version,
-                sorted(p.to_user_string() for p in node.parent_keys),
-                getattr(pdef, "name", None) if pdef is not None else None,
-            )
+        graph.update(graph_of(location, module.defs))
+    return graph
+
+
+def graph_of(location: str, defs: dg.Definitions) -> dict[str, Node]:
+    """One location's materializable assets (``defs`` as it is about to be deployed)."""
+    graph: dict[str, Node] = {}
+    asset_graph = defs.resolve_asset_graph()
+    for key in asset_graph.get_all_asset_keys():
+        node = asset_graph.get(key)
+        if not node.is_materializable:
+            continue
+        pdef = node.partitions_def
+        graph[key.to_user_string()] = Node(
+            key.to_user_string(),
+            location,
+            node.code_version,
+            sorted(p.to_user_string() for p in node.parent_keys),
+            getattr(pdef, "name", None) if pdef is not None else None,
+        )
     return graph
 
 

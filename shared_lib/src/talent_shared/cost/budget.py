@@ -1,8 +1,10 @@
 """Daily LLM budgets per code location, and the guards that keep work under them.
 
-**Budget** of a location, first found of: a ``talent.llm_budgets`` row (raise it there at run time,
-no deploy needed), ``TALENT_DAILY_BUDGET_USD_<LOCATION>`` (e.g. ``..._CANDIDATES``), then
-``TALENT_DAILY_BUDGET_USD``. The day is the UTC day, as in the exporter's spend-today gauge.
+**Budget** of a location: its ``talent.llm_budgets`` row (raise it there at run time, no deploy
+needed; ``talent cost budget set``), else the deployment's default ``TALENT_DAILY_BUDGET_USD``.
+That is the one source: enforcement here, the exporter's ``talent_llm_budget_usd`` gauge and so
+the alert rules built on it all read :func:`daily_budgets`. The day is the UTC day, as in the
+exporter's spend-today gauge.
 
 **Where work is gated, and why there.** An ``AutomationCondition`` cannot query the database, so:
 
@@ -24,7 +26,6 @@ no deploy needed), ``TALENT_DAILY_BUDGET_USD_<LOCATION>`` (e.g. ``..._CANDIDATES
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -46,16 +47,26 @@ def next_reset(now: datetime | None = None) -> datetime:
     return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def daily_budget(conn: psycopg.Connection, location: str) -> Decimal:
-    row = conn.execute("SELECT daily_usd FROM talent.llm_budgets WHERE code_location = %s", (location,)).fetchone()
-    if row is not None:
-        return Decimal(row[0])
-    env = os.environ.get(f"TALENT_DAILY_BUDGET_USD_{location.upper()}")
-    if env:
-        return Decimal(env)
+def daily_budgets(conn: psycopg.Connection, locations: tuple[str, ...] = ()) -> dict[str, Decimal]:
+    """Daily budget per code location: every location with a ``talent.llm_budgets`` row, and each of
+    ``locations`` (the deployment's default when it has no row)."""
     from talent_shared.settings import get_settings
 
-    return Decimal(str(get_settings().daily_budget_usd))
+    rows = {loc: Decimal(usd) for loc, usd in conn.execute("SELECT code_location, daily_usd FROM talent.llm_budgets")}
+    default = Decimal(str(get_settings().daily_budget_usd))
+    return {loc: rows.get(loc, default) for loc in sorted(set(rows) | set(locations))}
+
+
+def daily_budget(conn: psycopg.Connection, location: str) -> Decimal:
+    return daily_budgets(conn, (location,))[location]
+
+
+def set_daily_budget(conn: psycopg.Connection, location: str, usd: Decimal) -> None:
+    conn.execute(
+        "INSERT INTO talent.llm_budgets (code_location, daily_usd) VALUES (%s, %s)"
+        " ON CONFLICT (code_location) DO UPDATE SET daily_usd = EXCLUDED.daily_usd",
+        (location, usd),
+    )
 
 
 def spent_today(conn: psycopg.Connection, location: str) -> Decimal:
@@ -138,16 +149,20 @@ def observed_cost_per_call(
 
 
 def cost_per_record(
-    conn: psycopg.Connection, location: str, sample_inputs: list[str] | None = None
+    conn: psycopg.Connection,
+    location: str,
+    sample_inputs: list[str] | None = None,
+    llm_assets: list[tuple[str, str]] | None = None,
 ) -> tuple[Decimal, str]:
-    """Projected LLM cost of one new record in ``location``: the sum over its partitioned LLM assets of
-    the observed mean per partition at the current code version (else any version); for an asset
-    never observed, offline token counts of ``sample_inputs`` priced for the configured model."""
-    from talent_shared.cost.offline import offline_cost_per_partition, owned_llm_assets
+    """Projected LLM cost of one new record in ``location``: the sum over its partitioned LLM assets
+    (``llm_assets``: key and code version as deployed, which the location's pipeline knows) of the
+    observed mean per partition at that code version (else any version); for an asset never
+    observed, offline token counts of ``sample_inputs`` priced for the configured model."""
+    from talent_shared.cost.offline import offline_cost_per_partition
 
     total = Decimal(0)
     how = []
-    for asset_key, code_version in owned_llm_assets(location):
+    for asset_key, code_version in llm_assets or []:
         observed = observed_cost_per_partition(conn, location, asset_key, code_version=code_version)
         observed = observed or observed_cost_per_partition(conn, location, asset_key)
         if observed is not None:
@@ -178,7 +193,7 @@ class BudgetCheck:
         return (
             f"LLM budget: {what} projected ${self.projected:.4f} + spent today ${self.spent:.4f}"
             f" > daily budget ${self.budget:.4f} for {self.location}; held until {next_reset():%Y-%m-%d %H:%M} UTC"
-            f" or until the budget is raised (talent.llm_budgets or TALENT_DAILY_BUDGET_USD_{self.location.upper()})"
+            f" or until the budget is raised (talent cost budget set {self.location} <usd>: talent.llm_budgets)"
         )
 
 

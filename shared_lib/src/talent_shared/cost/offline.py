@@ -1,4 +1,4 @@
-"""What one partition of an LLM asset costs, counted offline: no ledger, no definitions loaded.
+"""What one partition of an LLM asset costs, counted offline: no ledger, no instance.
 
 Budget enforcement (:func:`talent_shared.cost.budget.cost_per_record`, run by the ingestion sensor
 inside a code server) prices an asset it has never observed from these token counts, and so does
@@ -6,7 +6,8 @@ the estimator of the ``talent`` command (``talent_platform.cost.estimate``), whi
 the deployed definitions and the instance's state on top.
 
 Input tokens are counted with the offline tiktoken encodings, as the chat messages the providers
-send; output tokens are the caller's observed mean, else a fixed guess per operation
+send with the prompt the asset's definitions registered (``talent_shared.prompts.BY_ASSET``: in a
+code server, its own definitions are loaded); output tokens are the caller's observed mean, else a fixed guess per operation
 (``EXTRACT_OUTPUT_TOKENS`` / ``EXPLAIN_OUTPUT_TOKENS``). Prices come from genai-prices for the
 configured provider and model; local providers are priced at 0.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-ENTITY_OF = {"candidates": "candidate", "jobs": "job"}
 # LLM assets: key -> (entity, operation)
 LLM_ASSETS: dict[str, tuple[str | None, str]] = {
     "normalized_candidates": ("candidate", "extract"),
@@ -27,18 +27,6 @@ LLM_ASSETS: dict[str, tuple[str | None, str]] = {
 EXTRACT_OUTPUT_TOKENS = 80  # a Profile as JSON
 EXPLAIN_OUTPUT_TOKENS = 40  # one sentence (max_tokens=80)
 EMBED_TEXT_TOKENS = 30  # "title. seniority. skills: ..." when no profile is stored yet
-
-
-def owned_llm_assets(location: str) -> list[tuple[str, str]]:
-    """(asset key, code version as deployed) of a location's partitioned LLM assets, without loading
-    its definitions (the ingestion sensor runs inside the location)."""
-    from talent_shared.pipeline import normalized_code_version, vectors_code_version
-
-    entity = ENTITY_OF.get(location)
-    if entity is None:
-        return []
-    plural = f"{entity}s"
-    return [(f"normalized_{plural}", normalized_code_version()), (f"{entity}_vectors", vectors_code_version())]
 
 
 def provider_model(operation: str) -> tuple[str, str]:
@@ -58,15 +46,16 @@ def input_tokens(asset_key: str, text: str, model: str) -> int:
     """Prompt tokens one call of ``asset_key`` sends for ``text`` (record text, embedding text, or the
     user message of an explanation), messages included as the providers build them."""
     from talent_shared.llm.encodings import count_tokens
-    from talent_shared.providers.base import EXPLAIN_SYSTEM_PROMPT, extraction_messages
+    from talent_shared.prompts import BY_ASSET
     from talent_shared.providers.local import messages_tokens
 
-    entity, operation = LLM_ASSETS.get(asset_key, (None, "extract"))
+    _, operation = LLM_ASSETS.get(asset_key, (None, "extract"))
     if operation == "embed":
         return count_tokens(text, model)
-    if operation == "explain":
-        return messages_tokens([{"content": EXPLAIN_SYSTEM_PROMPT}, {"content": text}], model)
-    return messages_tokens(extraction_messages(entity or "record", text), model)
+    prompt = BY_ASSET.get(asset_key)
+    if prompt is None:
+        raise LookupError(f"no prompt registered for {asset_key}: load the definitions of the location that owns it")
+    return messages_tokens([{"content": prompt.text}, {"content": text}], model)
 
 
 def offline_cost_per_partition(asset_key: str, sample_inputs: list[str], output_tokens: int | None = None) -> Decimal:

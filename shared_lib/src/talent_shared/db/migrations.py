@@ -183,8 +183,8 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX IF NOT EXISTS cost_estimates_location_idx ON talent.cost_estimates (code_location, created_at DESC);
         CREATE INDEX IF NOT EXISTS llm_usage_created_idx ON talent.llm_usage (created_at);
 
-        -- Daily LLM budget per code location; a missing row means TALENT_DAILY_BUDGET_USD_<LOCATION>,
-        -- else TALENT_DAILY_BUDGET_USD.
+        -- Daily LLM budget per code location; a missing row means TALENT_DAILY_BUDGET_USD
+        -- (talent_shared.cost.budget.daily_budgets is the one reader).
         CREATE TABLE IF NOT EXISTS talent.llm_budgets (
             code_location  text PRIMARY KEY,
             daily_usd      numeric(18, 10) NOT NULL CHECK (daily_usd >= 0),

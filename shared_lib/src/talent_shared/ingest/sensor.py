@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 RAW_CODE_VERSION = "raw-1"
 
 
+@dataclass(frozen=True)
+class SensorSettings:
+    """What a location sets on its ingestion sensor; ``None`` follows the deployment's settings."""
+
+    minimum_interval_seconds: int | None = None
+    max_records_per_tick: int | None = None
+
+
 @dataclass
 class Cursor:
     inbox_id: int = 0
@@ -111,7 +119,14 @@ def ingest_sources(entity: Entity, zone: LandingZone, cursor: Cursor, *, limit: 
     return report
 
 
-def _within_budget(entity: Entity, raw_key: dg.AssetKey, pending: list, cursor: Cursor, log) -> tuple[list, str | None]:
+def _within_budget(
+    entity: Entity,
+    raw_key: dg.AssetKey,
+    pending: list,
+    cursor: Cursor,
+    log,
+    llm_assets: list[tuple[str, str]] | None = None,
+) -> tuple[list, str | None]:
     """The budget gate (see ``talent_shared.cost.budget``): report only the pending records whose
     projected LLM cost fits in what is left of the location's daily budget. The rest stay behind the
     cursor (``seq`` advances only over what is reported) and go out on a later tick, once the UTC
@@ -136,7 +151,7 @@ def _within_budget(entity: Entity, raw_key: dg.AssetKey, pending: list, cursor: 
                     (entity, sample_ids),
                 )
             ]
-            per_record, how = budget.cost_per_record(conn, location, sample)
+            per_record, how = budget.cost_per_record(conn, location, sample, llm_assets or [])
             today = datetime.now(UTC).strftime("%Y-%m-%d")
             if cursor.day != today:
                 cursor.day, cursor.released_usd = today, 0.0
@@ -163,12 +178,15 @@ def build_ingest_sensor(
     partitions: dg.DynamicPartitionsDefinition,
     *,
     name: str | None = None,
+    settings: SensorSettings | None = None,
+    llm_assets: list[tuple[str, str]] | None = None,
 ) -> dg.SensorDefinition:
-    settings = get_settings()
+    """``llm_assets``: (key, code version) of the location's LLM assets, which the budget gate prices."""
+    own = settings or SensorSettings()
 
     @dg.sensor(
         name=name or f"{partitions.name}_ingest",
-        minimum_interval_seconds=settings.sensor_interval_seconds,
+        minimum_interval_seconds=own.minimum_interval_seconds or get_settings().sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Reads {entity} records from the landing zone and the inbox; rejects are quarantined.",
     )
@@ -178,17 +196,18 @@ def build_ingest_sensor(
         from talent_shared.ingest.sources import landing_zone
 
         cfg = get_settings()
+        limit = own.max_records_per_tick or cfg.max_records_per_tick
         cursor = Cursor.parse(context.cursor)
         zone = landing_zone(cfg.landing_location, endpoint_url=cfg.s3_endpoint_url)
-        report = ingest_sources(entity, zone, cursor, limit=cfg.max_records_per_tick, log=context.log)
+        report = ingest_sources(entity, zone, cursor, limit=limit, log=context.log)
         with connect() as conn:
-            pending = store.records_after(conn, entity, cursor.seq, cfg.max_records_per_tick)
+            pending = store.records_after(conn, entity, cursor.seq, limit)
         if not pending:
             return dg.SensorResult(
                 cursor=cursor.dump(),
                 skip_reason=f"no changed {entity} records ({report.files_read} files read, {report.rejected} rejected)",
             )
-        pending, held = _within_budget(entity, raw_key, pending, cursor, context.log)
+        pending, held = _within_budget(entity, raw_key, pending, cursor, context.log, llm_assets)
         if not pending:
             return dg.SensorResult(cursor=cursor.dump(), skip_reason=held)
         assert partitions.name is not None

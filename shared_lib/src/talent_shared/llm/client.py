@@ -23,12 +23,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from talent_shared.llm.cache import ResponseCache, cache_enabled, cache_key
 from talent_shared.llm.meter import STATUS_BILLED_ERROR, STATUS_ERROR, Meter, input_hash, monotonic_ms
 from talent_shared.llm.pricing import FREE_PROVIDERS
 from talent_shared.providers.base import BilledCallError, EmbeddingProvider, LLMProvider, Profile, Usage
+
+if TYPE_CHECKING:
+    from talent_shared.prompts import Prompt
 
 T = TypeVar("T")
 
@@ -144,25 +147,31 @@ class MeteredLLM(_Metered):
         self.prompt_version = inner.prompt_version
 
     def extract_profile(
-        self, entity: str, text: str, hints: dict, *, partition: str | None = None
+        self, prompt: Prompt, text: str, hints: dict, *, partition: str | None = None
     ) -> tuple[Profile, Usage]:
         return self._call(
-            prompt_version=self.prompt_version,
+            prompt_version=f"{self.prompt_version}:{prompt.version}",
             model=self.model,
             provider=self.name,
             operation="chat",
-            request={"op": "extract_profile", "entity": entity, "text": text, "hints": hints},
+            request={"op": "extract_profile", "text": text, "hints": hints},
             partitions=[partition] if partition else None,
-            fn=lambda: self.inner.extract_profile(entity, text, hints),
+            fn=lambda: self.inner.extract_profile(prompt, text, hints),
             encode=lambda p: p.model_dump(mode="json"),
             decode=Profile.model_validate,
         )
 
     def explain_match(
-        self, candidate: Profile, job: Profile, overlap: Sequence[str], *, partition: str | None = None
+        self,
+        prompt: Prompt,
+        candidate: Profile,
+        job: Profile,
+        overlap: Sequence[str],
+        *,
+        partition: str | None = None,
     ) -> tuple[str, Usage]:
         return self._call(
-            prompt_version=self.prompt_version,
+            prompt_version=f"{self.prompt_version}:{prompt.version}",
             model=self.model,
             provider=self.name,
             operation="chat",
@@ -173,7 +182,7 @@ class MeteredLLM(_Metered):
                 "overlap": list(overlap),
             },
             partitions=[partition] if partition else [],
-            fn=lambda: self.inner.explain_match(candidate, job, overlap),
+            fn=lambda: self.inner.explain_match(prompt, candidate, job, overlap),
             encode=lambda t: t,
             decode=str,
         )

@@ -17,15 +17,11 @@ from talent_shared.taxonomy import TAXONOMY_VERSION
 if TYPE_CHECKING:  # numpy costs a noticeable share of a definitions import, which probes wait on
     import numpy as np
 
-OPENAI_PROMPT_VERSION = f"extract-2+taxonomy-{TAXONOMY_VERSION}"
+    from talent_shared.prompts import Prompt
 
-EXTRACT_SYSTEM_PROMPT = (
-    "You turn a {entity} record into a structured profile for job matching. "
-    "Use only these canonical skill names: {skills}. "
-    "years_experience is the candidate's total years, or the job's minimum years. "
-    "seniority is one of intern, junior, mid, senior, lead, principal."
-)
-EXPLAIN_SYSTEM_PROMPT = "In one sentence, tell a recruiter why this candidate fits this job."
+# What the OpenAI provider itself does to an answer (structured output parsed into Profile, skills
+# mapped onto the taxonomy). The prompts are the locations' own (talent_shared.prompts).
+OPENAI_PROVIDER_VERSION = f"structured-1+taxonomy-{TAXONOMY_VERSION}"
 
 Seniority = Literal["intern", "junior", "mid", "senior", "lead", "principal"]
 
@@ -73,9 +69,11 @@ class LLMProvider(Protocol):
     model: str
     prompt_version: str
 
-    def extract_profile(self, entity: str, text: str, hints: dict) -> tuple[Profile, Usage]: ...
+    def extract_profile(self, prompt: Prompt, text: str, hints: dict) -> tuple[Profile, Usage]: ...
 
-    def explain_match(self, candidate: Profile, job: Profile, overlap: Sequence[str]) -> tuple[str, Usage]: ...
+    def explain_match(
+        self, prompt: Prompt, candidate: Profile, job: Profile, overlap: Sequence[str]
+    ) -> tuple[str, Usage]: ...
 
 
 class EmbeddingProvider(Protocol):
@@ -86,18 +84,13 @@ class EmbeddingProvider(Protocol):
     def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, Usage]: ...
 
 
-def extraction_messages(entity: str, text: str) -> list[dict[str, str]]:
+def extraction_messages(prompt: Prompt, text: str) -> list[dict[str, str]]:
     """The chat messages an extraction sends (the OpenAI provider sends them; the local one counts them)."""
-    from talent_shared.taxonomy import SKILLS
+    return [{"role": "system", "content": prompt.text}, {"role": "user", "content": text}]
 
+
+def explanation_messages(prompt: Prompt, candidate: Profile, job: Profile) -> list[dict[str, str]]:
     return [
-        {"role": "system", "content": EXTRACT_SYSTEM_PROMPT.format(entity=entity, skills=", ".join(SKILLS))},
-        {"role": "user", "content": text},
-    ]
-
-
-def explanation_messages(candidate: Profile, job: Profile) -> list[dict[str, str]]:
-    return [
-        {"role": "system", "content": EXPLAIN_SYSTEM_PROMPT},
+        {"role": "system", "content": prompt.text},
         {"role": "user", "content": f"Candidate: {candidate.model_dump_json()}\nJob: {job.model_dump_json()}"},
     ]

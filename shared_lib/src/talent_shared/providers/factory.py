@@ -17,15 +17,16 @@ def _openai_client(settings: Settings):  # -> openai.OpenAI
 
 
 def llm_code_version(settings: Settings | None = None) -> str:
-    """What the normalization code version must change with: provider, model and prompt version.
+    """What an LLM asset's code version must change with on the provider's side: provider, model and
+    the provider's own handling of answers. The prompt's version is the asset owner's to add.
 
     Kept free of the ``openai`` import so loading definitions stays quick.
     """
     settings = settings or get_settings()
     if settings.llm_provider == "openai":
-        from talent_shared.providers.base import OPENAI_PROMPT_VERSION
+        from talent_shared.providers.base import OPENAI_PROVIDER_VERSION
 
-        return f"openai:{settings.llm_model}:{OPENAI_PROMPT_VERSION}"
+        return f"openai:{settings.llm_model}:{OPENAI_PROVIDER_VERSION}"
     from talent_shared.providers.local import LocalLLM
 
     return f"local:{LocalLLM.model}:{LocalLLM.prompt_version}"

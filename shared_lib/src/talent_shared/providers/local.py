@@ -20,6 +20,8 @@ from talent_shared.taxonomy import TAXONOMY_VERSION, canonical_skill, skills_in_
 if TYPE_CHECKING:  # numpy is imported where vectors are made, not when definitions load
     import numpy as np
 
+    from talent_shared.prompts import Prompt
+
 _YEARS = re.compile(r"(\d{1,2}(?:\.\d)?)\s*\+?\s*(?:years?|yrs?)\b", re.IGNORECASE)
 _SENIORITY_WORDS: list[tuple[Seniority, tuple[str, ...]]] = [
     ("principal", ("principal", "staff", "director", "head of", "chief")),
@@ -68,7 +70,7 @@ class LocalLLM:
     model = "rules-v1"
     prompt_version = f"rules-1+taxonomy-{TAXONOMY_VERSION}"
 
-    def extract_profile(self, entity: str, text: str, hints: dict) -> tuple[Profile, Usage]:
+    def extract_profile(self, prompt: Prompt, text: str, hints: dict) -> tuple[Profile, Usage]:
         listed = {s for s in (canonical_skill(x) for x in hints.get("skills", [])) if s}
         skills = sorted(listed | skills_in_text(text))
         title = (hints.get("title") or text.split("\n", 1)[0].split(".", 1)[0])[:120].strip() or "unknown"
@@ -86,12 +88,14 @@ class LocalLLM:
             self.name,
             self.model,
             "chat",
-            messages_tokens(extraction_messages(entity, text)),
+            messages_tokens(extraction_messages(prompt, text)),
             count_tokens(profile.model_dump_json(), "gpt-4o"),
         )
         return profile, usage
 
-    def explain_match(self, candidate: Profile, job: Profile, overlap: Sequence[str]) -> tuple[str, Usage]:
+    def explain_match(
+        self, prompt: Prompt, candidate: Profile, job: Profile, overlap: Sequence[str]
+    ) -> tuple[str, Usage]:
         if overlap:
             shown = ", ".join(list(overlap)[:5])
             text = f"Shares {len(overlap)} of the role's skills ({shown}); {candidate.years_experience:g} years against {job.years_experience:g} asked."
@@ -101,7 +105,7 @@ class LocalLLM:
             self.name,
             self.model,
             "chat",
-            messages_tokens(explanation_messages(candidate, job)),
+            messages_tokens(explanation_messages(prompt, candidate, job)),
             count_tokens(text, "gpt-4o"),
         )
 

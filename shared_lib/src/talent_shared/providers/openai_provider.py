@@ -18,9 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 import openai
 
+from talent_shared.prompts import Prompt
 from talent_shared.providers.base import (
-    EXTRACT_SYSTEM_PROMPT,
-    OPENAI_PROMPT_VERSION,
+    OPENAI_PROVIDER_VERSION,
     BilledCallError,
     Profile,
     Usage,
@@ -28,10 +28,6 @@ from talent_shared.providers.base import (
     extraction_messages,
 )
 from talent_shared.taxonomy import canonical_skill
-
-PROMPT_VERSION = OPENAI_PROMPT_VERSION
-
-SYSTEM_PROMPT = EXTRACT_SYSTEM_PROMPT
 
 
 def _usage(model: str, operation: str, usage: object | None) -> Usage:
@@ -73,16 +69,16 @@ def _body(raw) -> object:
 
 class OpenAILLM:
     name = "openai"
-    prompt_version = PROMPT_VERSION
+    prompt_version = OPENAI_PROVIDER_VERSION
 
     def __init__(self, client: openai.OpenAI, model: str):
         self.client = client
         self.model = model
 
-    def extract_profile(self, entity: str, text: str, hints: dict) -> tuple[Profile, Usage]:
+    def extract_profile(self, prompt: Prompt, text: str, hints: dict) -> tuple[Profile, Usage]:
         raw = self.client.chat.completions.with_raw_response.parse(
             model=self.model,
-            messages=extraction_messages(entity, text),  # type: ignore[arg-type]
+            messages=extraction_messages(prompt, text),  # type: ignore[arg-type]
             response_format=Profile,
             temperature=0,
         )
@@ -101,10 +97,12 @@ class OpenAILLM:
         profile = parsed.model_copy(update={"skills": skills, "location": parsed.location or hints.get("location")})
         return profile, _usage(response.model, "chat", response.usage)
 
-    def explain_match(self, candidate: Profile, job: Profile, overlap: Sequence[str]) -> tuple[str, Usage]:
+    def explain_match(
+        self, prompt: Prompt, candidate: Profile, job: Profile, overlap: Sequence[str]
+    ) -> tuple[str, Usage]:
         response = self.client.chat.completions.create(
             model=self.model,
-            messages=explanation_messages(candidate, job),  # type: ignore[arg-type]
+            messages=explanation_messages(prompt, candidate, job),  # type: ignore[arg-type]
             max_tokens=80,
             temperature=0,
         )
