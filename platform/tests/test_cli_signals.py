@@ -119,7 +119,14 @@ def test_command_stopped_by_a_signal_leaves_nothing_running(state: Path, command
     args, ready, extra = COMMANDS[command]
     assert not _server_up(state)
     proc = subprocess.Popen(
-        [TALENT, *args], env={**_env(state), **extra}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [TALENT, *args],
+        env={**_env(state), **extra},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # started as a background job of a non-interactive shell would start it: SIGINT ignored.
+        # Ctrl-C must stop it all the same.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         deadline = time.monotonic() + 120

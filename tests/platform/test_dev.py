@@ -58,7 +58,13 @@ def test_dev_serves_the_ui_with_three_locations_and_stops_cleanly(state_dir: Pat
     env = {k: v for k, v in os.environ.items() if not k.startswith("TALENT_")}
     env["TALENT_HOME"] = str(tmp_path)
     proc = subprocess.Popen(
-        [TALENT, "dev", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [TALENT, "dev", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # SIGINT ignored, as in a background job of a non-interactive shell: Ctrl-C must still stop it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         deadline = time.monotonic() + 240
@@ -94,6 +100,7 @@ def test_dev_serves_the_ui_with_three_locations_and_stops_cleanly(state_dir: Pat
             proc.wait(60)
         except subprocess.TimeoutExpired:
             proc.kill()
-    assert proc.returncode == 0
+            proc.wait()
+    assert proc.returncode == 0, "talent dev did not stop on SIGINT within 60 s"
     time.sleep(0.5)
     assert _leftovers(tmp_path) == []

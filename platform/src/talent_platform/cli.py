@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -387,6 +388,10 @@ def cost_estimate(
 
 
 def main() -> None:
+    # Ctrl-C / SIGINT stops every command, also when the parent started us with SIGINT ignored (a
+    # background job of a non-interactive shell, some CI runners): Python only installs its
+    # KeyboardInterrupt handler when SIGINT is not ignored at start-up.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         app()
     except KeyboardInterrupt:
