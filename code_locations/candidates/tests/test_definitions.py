@@ -2,12 +2,14 @@
 
 from typing import ClassVar
 
+import talent_candidates.defs
 from talent_candidates.definitions import defs
 from talent_shared.testing import EntityLocationSuite
 
 
 class TestDefinitions(EntityLocationSuite):
     defs = defs
+    defs_folder = talent_candidates.defs
     entity = "candidate"
     partitions = "candidates"
     keys = ("raw_candidates", "normalized_candidates", "candidate_vectors")

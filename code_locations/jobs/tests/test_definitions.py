@@ -2,12 +2,14 @@
 
 from typing import ClassVar
 
+import talent_jobs.defs
 from talent_jobs.definitions import defs
 from talent_shared.testing import EntityLocationSuite
 
 
 class TestDefinitions(EntityLocationSuite):
     defs = defs
+    defs_folder = talent_jobs.defs
     entity = "job"
     partitions = "jobs"
     keys = ("raw_jobs", "normalized_jobs", "job_vectors")

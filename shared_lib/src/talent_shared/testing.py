@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import pytest
@@ -132,6 +133,7 @@ class EntityLocationSuite:
     """
 
     defs: Any
+    defs_folder: ModuleType  # the location's ``defs`` package, where its component declarations live
     entity: str
     partitions: str  # the dynamic partitions' name, also the location's name
     keys: tuple[str, str, str]  # raw, normalized, vectors
@@ -157,19 +159,13 @@ class EntityLocationSuite:
                 assert resources["requests"] and resources["limits"], key
 
     def _folder(self) -> Path:
-        import importlib
-
-        package = importlib.import_module(f"talent_{self.partitions}")
-        return Path(package.__file__).parent / "defs" / "pipeline"  # type: ignore[arg-type]
+        return Path(self.defs_folder.__file__).parent / "pipeline"  # type: ignore[arg-type]
 
     def test_dg_defs_folder_loader_builds_the_same_definitions(self) -> None:
         """The code server's fast loader and Dagster's own defs-folder loader agree on the pipeline."""
-        import importlib
-
         import dagster as dg
 
-        defs_module = importlib.import_module(f"talent_{self.partitions}.defs")
-        loaded = dg.load_defs(defs_module, project_root=self._folder().parent.parent)
+        loaded = dg.load_defs(self.defs_folder, project_root=self._folder().parent.parent)
 
         def described(defs) -> dict:
             graph = defs.resolve_asset_graph()
