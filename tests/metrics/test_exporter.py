@@ -53,7 +53,7 @@ def http_get(url: str) -> tuple[int, str]:
 
 @pytest.fixture()
 def collector(ledger_url: str, budgets: dict[str, float]) -> LedgerCollector:
-    return LedgerCollector(ledger_url, budgets=lambda: budgets, default_budget=DEFAULT_BUDGET)
+    return LedgerCollector(ledger_url, budgets=lambda conn: budgets, default_budget=DEFAULT_BUDGET)
 
 
 def ledger_expectations(url: str) -> dict[str, dict[frozenset, float]]:
@@ -189,7 +189,7 @@ def test_no_forbidden_labels(collector: LedgerCollector, ledger_url: str) -> Non
 
 
 def test_served_metrics_pass_promtool(ledger_url: str, budgets: dict[str, float], promtool: str) -> None:
-    server = serve(port=0, url=ledger_url, addr="127.0.0.1", budgets=lambda: budgets, block=False)
+    server = serve(port=0, url=ledger_url, addr="127.0.0.1", budgets=lambda conn: budgets, block=False)
     try:
         status, text = http_get(f"http://127.0.0.1:{server.port}/metrics")
     finally:
@@ -217,7 +217,7 @@ def test_estimates_table_is_optional(collector: LedgerCollector, ledger_url: str
 
 def test_survives_a_database_outage(pg: tuple[str, Path], ledger_url: str, budgets: dict[str, float]) -> None:
     _, pgdata = pg
-    server = serve(port=0, url=ledger_url, addr="127.0.0.1", budgets=lambda: budgets, block=False)
+    server = serve(port=0, url=ledger_url, addr="127.0.0.1", budgets=lambda conn: budgets, block=False)
     metrics = f"http://127.0.0.1:{server.port}/metrics"
     try:
         before = parse(http_get(metrics)[1])
@@ -262,7 +262,7 @@ def test_blocking_serve_stops_on_sigterm(paths: dict[str, Path]) -> None:
     }
     code = (
         "from talent_platform.cost.exporter import serve;"
-        f"serve(port={port}, url='postgresql://nobody@127.0.0.1:1/none', addr='127.0.0.1', budgets=dict)"
+        f"serve(port={port}, url='postgresql://nobody@127.0.0.1:1/none', addr='127.0.0.1', budgets=lambda conn: dict())"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

@@ -81,7 +81,7 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> Non
 
 @pytest.fixture(scope="module")
 def exporter(pipeline_ledger: Any, budgets: dict[str, float]) -> Iterator[ExporterServer]:
-    server = serve(port=0, url=pipeline_ledger.url, addr="127.0.0.1", budgets=lambda: budgets, block=False)
+    server = serve(port=0, url=pipeline_ledger.url, addr="127.0.0.1", budgets=lambda conn: budgets, block=False)
     try:
         yield server
     finally:

@@ -214,6 +214,35 @@ def dev(
         typer.echo("stopped")
 
 
+@cost_app.command("budget")
+def cost_budget(
+    location: Annotated[str | None, typer.Argument(help="A code location; all of them when omitted.")] = None,
+    usd: Annotated[float | None, typer.Argument(help="The new daily budget in USD (UTC day).", min=0)] = None,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or set the daily LLM budgets: the one source enforcement, the exporter and the alerts read."""
+    from decimal import Decimal
+
+    from talent_shared.cost.budget import daily_budgets, set_daily_budget
+    from talent_shared.db.connection import connect
+    from talent_shared.keys import LOCATIONS
+
+    if usd is not None and location not in LOCATIONS:
+        raise typer.BadParameter(f"{location!r} is not a code location ({', '.join(LOCATIONS)})")
+    with database(state) as url, connect(url) as conn:
+        if usd is not None and location is not None:
+            set_daily_budget(conn, location, Decimal(str(usd)))
+            conn.commit()
+        budgets = daily_budgets(conn, LOCATIONS)
+    shown = {loc: float(v) for loc, v in budgets.items() if location is None or loc == location}
+    if as_json:
+        typer.echo(json.dumps(shown))
+        return
+    for loc, value in shown.items():
+        typer.echo(f"{loc:12} ${value:.2f}/day")
+
+
 @cost_app.command("exporter")
 def cost_exporter(
     port: Annotated[int, typer.Option(help="Port for /metrics.")] = 9108,

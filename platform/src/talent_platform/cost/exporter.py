@@ -49,17 +49,20 @@ ENTITIES: tuple[str, ...] = ("candidate", "job")
 # Upper bounds (seconds) of the latency histogram; +Inf is added.
 LATENCY_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
-BudgetSource = Callable[[], Mapping[str, float]]
+# Daily budget per code location, read over the scrape's own connection.
+BudgetSource = Callable[[psycopg.Connection], Mapping[str, float]]
 UrlSource = str | Callable[[], str] | None
 
 
-def settings_budgets() -> Mapping[str, float]:
-    """Daily budget (USD) per code location: ``TALENT_DAILY_BUDGET_USD`` for every known location."""
+def ledger_budgets(conn: psycopg.Connection) -> Mapping[str, float]:
+    """Daily budget (USD) per code location, from the one source enforcement reads too
+    (``talent_shared.cost.budget.daily_budgets``: ``talent.llm_budgets``, else the deployment's
+    ``TALENT_DAILY_BUDGET_USD``). So raising a budget in the table moves the gauge, and with it the
+    alert rules built on ``talent_llm_budget_usd``, at the next scrape."""
+    from talent_shared.cost.budget import daily_budgets
     from talent_shared.keys import LOCATIONS  # imports dagster: only when actually needed
-    from talent_shared.settings import get_settings
 
-    budget = get_settings().daily_budget_usd
-    return {location: budget for location in LOCATIONS}
+    return {location: float(usd) for location, usd in daily_budgets(conn, LOCATIONS).items()}
 
 
 def _le(bound: float) -> str:
@@ -132,7 +135,7 @@ class LedgerCollector(Collector):
         statement_timeout_ms: int = 10_000,
     ) -> None:
         self._url = url
-        self._budgets = budgets or settings_budgets
+        self._budgets = budgets or ledger_budgets
         self._default_budget = default_budget
         self._connect_timeout = connect_timeout
         self._statement_timeout_ms = statement_timeout_ms
@@ -331,7 +334,7 @@ class LedgerCollector(Collector):
         budget_family, spend_family = self._budget_families()
         spent = {loc: value for loc, value in conn.execute(SPEND_TODAY_SQL).fetchall()}
         seen = {loc for (loc,) in conn.execute(LOCATIONS_SQL).fetchall()}
-        budgets: dict[str, float] = dict(self._budgets())
+        budgets: dict[str, float] = dict(self._budgets(conn))
         default = self._budget_for()
         for location in sorted(seen | set(budgets) | set(spent)):
             budget_family.add_metric([location], float(budgets.get(location, default)))
@@ -456,7 +459,8 @@ def serve(
         # The default budgets import the asset-key contract (and dagster): pay that once here,
         # not inside the first scrape's timeout.
         try:
-            settings_budgets()
+            import talent_shared.cost.budget
+            import talent_shared.keys  # noqa: F401
         except Exception:  # reported by the scrapes themselves
             log.exception("cost exporter: budgets unavailable")
 

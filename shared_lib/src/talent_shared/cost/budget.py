@@ -1,7 +1,7 @@
 """Daily LLM budgets per code location, and the guards that keep work under them.
 
 **Budget** of a location: its ``talent.llm_budgets`` row (raise it there at run time, no deploy
-needed; ``talent cost budget set``), else the deployment's default ``TALENT_DAILY_BUDGET_USD``.
+needed; ``talent cost budget <location> <usd>``), else the deployment's default ``TALENT_DAILY_BUDGET_USD``.
 That is the one source: enforcement here, the exporter's ``talent_llm_budget_usd`` gauge and so
 the alert rules built on it all read :func:`daily_budgets`. The day is the UTC day, as in the
 exporter's spend-today gauge.
@@ -193,7 +193,7 @@ class BudgetCheck:
         return (
             f"LLM budget: {what} projected ${self.projected:.4f} + spent today ${self.spent:.4f}"
             f" > daily budget ${self.budget:.4f} for {self.location}; held until {next_reset():%Y-%m-%d %H:%M} UTC"
-            f" or until the budget is raised (talent cost budget set {self.location} <usd>: talent.llm_budgets)"
+            f" or until the budget is raised (talent cost budget {self.location} <usd>: talent.llm_budgets)"
         )
 
 
