@@ -14,7 +14,7 @@ TOFU_VERSION := v1.12.6
 LOCATIONS := candidates jobs matching
 PACKAGES := shared_lib platform $(addprefix code_locations/,$(LOCATIONS))
 STAMP := $(VENV)/.installed
-# Encodings tiktoken would otherwise download on first use (see shared/notes/llm-cost-and-metrics.md).
+# Encodings tiktoken would otherwise download on first use (talent_shared/llm/encodings.py seeds them).
 export TIKTOKEN_CACHE_DIR := $(CURDIR)/.tools/tiktoken
 export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 

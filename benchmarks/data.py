@@ -2,7 +2,7 @@
 
 Records come from ``talent_platform.seed.generate``, profiles from the local rule extractor, vectors
 from ``LocalEmbedder`` (384-d): embeddings of text, never random vectors (random vectors say nothing
-about HNSW recall on text, performance notes). Candidates are embedded exactly as the pipeline does
+about HNSW recall on text). Candidates are embedded exactly as the pipeline does
 (``Profile.embedding_text``). Jobs are embedded from a richer text, the profile's title,
 seniority and skills plus the posting's own words (description, company, city): the pipeline's
 short text gives only ~8.9k distinct vectors among 100k synthetic jobs (nine professions, a few

@@ -1,6 +1,6 @@
 """Every ``talent`` command that starts the embedded PostgreSQL stops it again when it is stopped by
 SIGTERM or SIGINT: nothing under its state folder outlives it (the server outlives a killed Python
-process unless the command stops it; see the local-runtime notes).
+process unless the command stops it).
 
 Short commands are signalled as soon as their server appears (it is still starting, or just up);
 servers (``serve-ingest``, ``cost exporter``) once they answer. ``talent dev`` and

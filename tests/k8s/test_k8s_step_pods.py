@@ -1,5 +1,5 @@
-"""The effective step pod of every asset, computed with dagster-k8s's own functions (notes §3,
-level 1), in the step handler's merge order (dagster_k8s/executor.py):
+"""The effective step pod of every asset, computed with dagster-k8s's own functions, in the
+step handler's merge order (dagster_k8s/executor.py):
 
 1. the platform's K8sRunLauncher config, from the rendered instance ConfigMap;
 2. the code location's container context, from the rendered DAGSTER_CLI_API_GRPC_CONTAINER_CONTEXT;
@@ -166,7 +166,8 @@ def test_step_jobs_validate_and_meet_restricted(render, team: str, k8s_validate)
 @pytest.mark.parametrize("team", TEAMS)
 def test_locations_run_the_k8s_executor_on_the_cluster(team: str) -> None:
     """With TALENT_EXECUTOR=k8s (the chart's env ConfigMap), the implicit asset job's executor is
-    k8s_job_executor, so op tags apply per step (notes §1). A subprocess: settings are cached."""
+    k8s_job_executor, so op tags apply per step (under the run launcher alone they are ignored,
+    dagster#22865). A subprocess: settings are cached."""
     code = (
         f"import talent_{team}.definitions as d; "
         "print(d.defs.resolve_implicit_global_asset_job_def().executor_def.name)"

@@ -81,7 +81,8 @@ def free_port() -> int:
 
 # One template call per line: (code_location, asset_key, provider, model, operation, input, cached,
 # output, cost_usd, priced, latency_ms, status, cache_hit, saved_usd). Costs are genai-prices 0.2.3
-# figures where the notes verify them (gpt-4o 1000 in + 100 out = 0.0035; 3-small 1000 = 0.00002).
+# figures, checked by hand against the per-million prices (gpt-4o 1000 in + 100 out = 0.0035;
+# text-embedding-3-small 1000 = 0.00002).
 # fmt: off
 CALLS: list[tuple] = [
     ("candidates", "normalized_candidates", "openai", "gpt-4o", "chat", 1000, 0, 100, "0.0035", True, 800.0, "ok", False, "0"),

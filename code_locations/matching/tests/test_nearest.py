@@ -1,7 +1,7 @@
 """Nearest jobs through pgvector: HNSW recall against the exact scan, the exact scan against numpy.
 
 The vectors are real outputs of the pipeline (seeded records, rule extraction, the local
-embedder), never random ones: random vectors say nothing about recall on text (performance notes).
+embedder), never random ones: random vectors say nothing about recall on text.
 """
 
 import json

@@ -1,7 +1,7 @@
 """Specs of assets another location owns, for use as dependencies.
 
 A location that depends on another team's asset declares it with the same key and partitions as
-the owner (dagster-on-kubernetes notes §6); only the owner defines the executable asset, and the
+the owner; only the owner defines the executable asset, and the
 workspace merges the two. The contract test checks these against the owners.
 """
 

@@ -2,7 +2,7 @@
 
 The one-new-record path: a candidate arriving alone needs its K nearest jobs, and an HNSW index
 (``vector_cosine_ops``, m=16, ef_construction=64, migration ``0003_hnsw_vectors``) answers that in
-a few milliseconds at 100k rows where pgvector's exact scan takes tens (performance notes). The
+a few milliseconds at 100k rows where pgvector's exact scan takes tens (benchmarks/README.md). The
 exact variant turns index scans off, so the planner sorts a sequential scan: it is the reference
 for recall, not a serving path. Distances are cosine distances (``1 - cosine``; the stored
 vectors are unit length, so ``1 - dot``). For a bulk "many new x all" cross-join pull the vectors

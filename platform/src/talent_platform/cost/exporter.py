@@ -1,6 +1,6 @@
 """Prometheus exporter over the LLM usage ledger (``talent.llm_usage``).
 
-The ledger is the source of truth (see shared/notes/llm-cost-and-metrics.md §2, §7): every LLM or
+The ledger is the source of truth: every LLM or
 embedding call is one row. This long-lived exporter turns it into aggregates on each scrape with a
 few ``GROUP BY`` queries, so counters are monotonic sums that survive pod restarts and need no
 Pushgateway. Query them with ``increase()``/``rate()``.

@@ -157,7 +157,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         """
         -- Approximate nearest neighbours for one new record against the other side (cosine, as the
         -- vectors are unit length). Built on empty tables at migrate time, so it costs nothing
-        -- here; on a filled table expect ~40 s per 100k x 384 on 2 cores (performance notes).
+        -- here; on a filled table expect ~40-55 s per 100k x 384 on 2 cores (benchmarks/README.md).
         CREATE INDEX IF NOT EXISTS job_vectors_embedding_hnsw ON talent.job_vectors
             USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
         CREATE INDEX IF NOT EXISTS candidate_vectors_embedding_hnsw ON talent.candidate_vectors
