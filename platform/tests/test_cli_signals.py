@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,31 +20,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
+from talent_platform.testing import free_port, processes_under
+
 TALENT = str(Path(sys.executable).parent / "talent")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def leftovers(state: Path) -> list[str]:
-    """Processes whose command line names the state folder (``postgres -D <state>/pgdata``, ...)."""
-    found = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            cmdline = " ".join(proc.info["cmdline"] or [])
-        except psutil.Error:
-            continue
-        if str(state) in cmdline:
-            found.append(cmdline)
-    return found
 
 
 def _server_up(state: Path) -> bool:
@@ -78,7 +57,7 @@ def state() -> Iterator[Path]:
     try:
         done = subprocess.run([TALENT, "db", "migrate"], env=env, capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert leftovers(folder) == [], "talent db migrate left its server running"
+        assert processes_under(folder) == [], "talent db migrate left its server running"
         yield folder
     finally:
         from talent_shared.db.embedded import stop
@@ -93,8 +72,8 @@ def _env(state: Path) -> dict[str, str]:
     return env
 
 
-PORT = _free_port()
-EXPORTER_PORT = _free_port()
+PORT = free_port()
+EXPORTER_PORT = free_port()
 COMMANDS: dict[str, tuple[list[str], Callable[[Path], bool], dict[str, str]]] = {
     "db migrate": (["db", "migrate"], _server_appeared, {}),
     "rejects": (["rejects", "--json"], _server_appeared, {}),
@@ -149,5 +128,7 @@ def test_command_stopped_by_a_signal_leaves_nothing_running(state: Path, command
     # killed by the signal itself would mean no handler ran, hence no stop
     assert proc.returncode != -sig, out
     time.sleep(0.2)
-    assert leftovers(state) == [], f"{command} left processes behind after {signal.Signals(sig).name}:\n{out[-2000:]}"
+    assert processes_under(state) == [], (
+        f"{command} left processes behind after {signal.Signals(sig).name}:\n{out[-2000:]}"
+    )
     assert not _server_up(state)

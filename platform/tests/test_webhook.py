@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from talent_platform.testing import free_port, wait_healthy
 from talent_platform.webhook import SIGNATURE_TOLERANCE_SECONDS, create_app, sign
 
 TOKEN = "test-token-0123456789abcdef"
@@ -311,12 +311,6 @@ def test_accepted_record_reaches_the_sensor_and_gets_a_partition(client: TestCli
         assert stored[0].startswith("inbox:") and stored[1] == GOOD["email"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _talent(*args: str, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "talent_platform.cli", *args],
@@ -329,28 +323,19 @@ def _talent(*args: str, env: dict) -> subprocess.Popen:
 
 def test_serve_ingest_refuses_to_start_without_secrets(talent_env: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TALENT_INGEST_")}
-    proc = _talent("serve-ingest", "--port", str(_free_port()), env=env)
+    proc = _talent("serve-ingest", "--port", str(free_port()), env=env)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "refusing to start" in out
 
 
 def test_serve_ingest_as_a_real_process(talent_env: Path, pg_url: str, db) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "TALENT_DATABASE_URL": pg_url, "TALENT_INGEST_TOKEN": TOKEN}
     env.pop("TALENT_INGEST_HMAC_SECRET", None)
     proc = _talent("serve-ingest", "--host", "127.0.0.1", "--port", str(port), "--max-body-bytes", "65536", env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.communicate()[0]
-            assert time.monotonic() < deadline, "serve-ingest never answered"
-            time.sleep(0.1)
+        wait_healthy(base, proc, timeout=60)
         with httpx.Client(base_url=base, timeout=10) as http:
             accepted = http.post(
                 "/v1/candidates", json={**GOOD, "id": "c-proc"}, headers={"Authorization": f"Bearer {TOKEN}"}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ import httpx
 import psutil
 import pytest
 
+from talent_platform.testing import free_port, wait_healthy
 from talent_platform.webhook import create_app
 
 TOKEN = "load-test-token-0123456789"
@@ -29,12 +29,6 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json
 
 def _record(i: int, **extra) -> dict:
     return {"id": f"c-load-{i}", "name": f"Person {i}", "resume_text": f"Nurse, {i % 30} years.", **extra}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -52,7 +46,7 @@ def serving(app) -> Iterator[str]:
     """The app on a real uvicorn server in a thread (lifespan included)."""
     import uvicorn
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -146,19 +140,6 @@ def _talent(args: list[str], env: dict) -> subprocess.Popen:
     )
 
 
-def _wait_healthy(base: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, proc.communicate()[0]
-        assert time.monotonic() < deadline, "serve-ingest never answered"
-        time.sleep(0.1)
-
-
 @pytest.fixture
 def empty_database(pg_url: str) -> Iterator[str]:
     """A new, empty database on the test server (no schema at all)."""
@@ -177,18 +158,18 @@ def empty_database(pg_url: str) -> Iterator[str]:
 
 def test_serve_ingest_refuses_a_shared_database_without_the_schema(talent_env: Path, empty_database: str) -> None:
     env = {**os.environ, "TALENT_DATABASE_URL": empty_database, "TALENT_INGEST_TOKEN": TOKEN}
-    proc = _talent(["serve-ingest", "--port", str(_free_port())], env)
+    proc = _talent(["serve-ingest", "--port", str(free_port())], env)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 2, out
     assert "refusing to start: the database lacks migrations 0001_core" in out and "talent db migrate" in out
 
 
 def test_serve_ingest_with_migrate_on_a_shared_database(talent_env: Path, empty_database: str) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "TALENT_DATABASE_URL": empty_database, "TALENT_INGEST_TOKEN": TOKEN}
     proc = _talent(["serve-ingest", "--port", str(port), "--migrate"], env)
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
         response = httpx.post(f"http://127.0.0.1:{port}/v1/candidates", json=_record(1), headers=HEADERS, timeout=10)
         assert response.status_code == 202, response.text
     finally:
@@ -198,12 +179,12 @@ def test_serve_ingest_with_migrate_on_a_shared_database(talent_env: Path, empty_
 
 
 def test_serve_ingest_migrates_its_own_fresh_embedded_database(state_dir: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TALENT_")}
     env.update(TALENT_HOME=str(state_dir), TALENT_INGEST_TOKEN=TOKEN)
     proc = _talent(["serve-ingest", "--port", str(port)], env)
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
         response = httpx.post(f"http://127.0.0.1:{port}/v1/candidates", json=_record(1), headers=HEADERS, timeout=10)
         assert response.status_code == 202, response.text
     finally:

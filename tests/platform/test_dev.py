@@ -4,15 +4,15 @@ asset graph with the cross-location edges; Ctrl-C stops every process, the datab
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-import psutil
 import pytest
+
+from talent_platform.testing import free_port, processes_under
 
 pytestmark = pytest.mark.platform
 
@@ -25,12 +25,6 @@ QUERY = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _graphql(port: int) -> dict:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",
@@ -41,20 +35,9 @@ def _graphql(port: int) -> dict:
         return json.loads(response.read())["data"]
 
 
-def _leftovers(home: Path) -> list[str]:
-    out = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
-        try:
-            if proc.info["status"] != psutil.STATUS_ZOMBIE and str(home) in " ".join(proc.info["cmdline"] or []):
-                out.append(" ".join(proc.info["cmdline"]))
-        except psutil.Error:
-            pass
-    return out
-
-
 def test_dev_serves_the_ui_with_three_locations_and_stops_cleanly(state_dir: Path) -> None:
     tmp_path = state_dir
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TALENT_")}
     env["TALENT_HOME"] = str(tmp_path)
     proc = subprocess.Popen(
@@ -103,4 +86,4 @@ def test_dev_serves_the_ui_with_three_locations_and_stops_cleanly(state_dir: Pat
             proc.wait()
     assert proc.returncode == 0, "talent dev did not stop on SIGINT within 60 s"
     time.sleep(0.5)
-    assert _leftovers(tmp_path) == []
+    assert processes_under(tmp_path) == []

@@ -15,8 +15,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
+
+from talent_platform.testing import processes_under
 
 pytestmark = pytest.mark.platform
 
@@ -30,20 +31,6 @@ BAD_LINES = [
 ]
 
 
-def _talent_processes(state: Path) -> list[str]:
-    found = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            cmdline = " ".join(proc.info["cmdline"] or [])
-        except psutil.Error:
-            continue
-        if str(state) in cmdline:
-            found.append(cmdline)
-    return found
-
-
 def _run(landing: Path, state: Path, timeout: float = 600) -> tuple[int, dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TALENT_")}
     proc = subprocess.run(
@@ -53,7 +40,7 @@ def _run(landing: Path, state: Path, timeout: float = 600) -> tuple[int, dict]:
         env=env,
         timeout=timeout + 120,
     )
-    assert _talent_processes(state) == [], "processes outlived talent local run"
+    assert processes_under(state) == [], "processes outlived talent local run"
     try:
         return proc.returncode, json.loads(proc.stdout)
     except json.JSONDecodeError:

@@ -32,6 +32,8 @@ import httpx
 import numpy as np
 import pytest
 
+from talent_platform.testing import free_port, wait_healthy
+
 pytestmark = pytest.mark.platform
 
 REPO = Path(__file__).resolve().parents[2]
@@ -108,19 +110,11 @@ def _env(state: Path, base_url: str) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _webhook_traffic(env: dict[str, str], outputs: list[str]) -> None:
     """Producers posting through serve-ingest: good records by token and signature, and bad ones."""
     from talent_platform.webhook import sign
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [TALENT, "serve-ingest", "--port", str(port)],
         env=env,
@@ -130,15 +124,7 @@ def _webhook_traffic(env: dict[str, str], outputs: list[str]) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "serve-ingest did not start"
-            time.sleep(0.2)
+        wait_healthy(base, proc)
         bearer = {"Authorization": f"Bearer {INGEST_TOKEN}", "Content-Type": "application/json"}
         good = {"id": "c-hook-1", "name": "Hook One", "resume_text": "ICU nurse, 6 years, triage."}
         assert httpx.post(f"{base}/v1/candidates", json=good, headers=bearer).status_code == 202

@@ -5,12 +5,13 @@ LocalComputeLogManager and served by the webserver's GraphQL API, the text the s
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from talent_platform.testing import free_port
 
 pytestmark = pytest.mark.platform
 
@@ -31,12 +32,6 @@ query Read($logKey: [String!]!) { capturedLogs(logKey: $logKey) { stdout stderr 
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _graphql(url: str, query: str, variables: dict | None = None) -> dict:
     request = urllib.request.Request(
         f"{url}/graphql",
@@ -53,7 +48,7 @@ def test_a_steps_stdout_is_read_back_through_graphql(state_dir: Path) -> None:
     from talent_platform.local.platform import running_platform
 
     landing = REPO / "tests" / "data" / "professions" / "landing"
-    with running_platform(state_dir, str(landing), webserver_port=_free_port()) as platform:
+    with running_platform(state_dir, str(landing), webserver_port=free_port()) as platform:
         instance = platform.instance()
         assert type(instance.compute_log_manager).__name__ == "LocalComputeLogManager"
         url = platform.webserver_url
