@@ -18,6 +18,9 @@ The run, in order (``plan`` prints it):
 5. every valid record has its top-K; every run was a Job of the K8sRunLauncher; every asset step
    was its own Job whose pod's requests and limits equal what the asset declares;
 6. the cost exporter, scraped through its Service from inside the cluster, agrees with the ledger;
+   records posted to the webhook through its Service from a pod in another namespace (bearer and
+   HMAC; one invalid, one with a wrong token) are answered as the receiver documents, and each 202
+   is an inbox row, then a raw record read from that row, then matched;
 7. ``helm upgrade`` of the candidates team with a bumped code version re-runs exactly that team's
    stale assets and ``matches`` and changes no object of another release; ``helm rollback`` works;
 8. ``.e2e-artifacts/summary.json`` from what was read; on failure, logs, events, describe output
@@ -65,6 +68,14 @@ MANIFESTS = (
     "tests/e2e/manifests/landing.yaml",
 )
 TOP_K = 10
+# The webhook (helm/values/kind/platform.yaml enables it): its Secret, its Service, and the namespace
+# the e2e sends from, which its NetworkPolicy admits (networkPolicy.webhookFrom in the kind values).
+SENDER_NAMESPACE = "talent-senders"
+SENDER_LABEL = "app.kubernetes.io/name=webhook-sender"
+WEBHOOK_SECRET = "talent-webhook"
+WEBHOOK_URL = f"http://platform-webhook.{NAMESPACE}.svc.cluster.local:8080"
+WEBHOOK_RECORDS = (3, 1)  # candidates, jobs posted through the webhook
+WEBHOOK_SEED = 4  # the landing bursts use seeds 1 to 3: the ids differ
 BURST = (24, 8)  # candidates, jobs of the first burst
 SECOND_BURST = (6, 2)
 WAIT_S = 25 * 60
@@ -258,6 +269,107 @@ query Logs($runId: ID!) {
 """
 
 
+# Runs in a pod of SENDER_NAMESPACE (python -c): posts each request of $WEBHOOK_REQUESTS to
+# $WEBHOOK_URL, authenticated as its "auth" says (bearer: $WEBHOOK_TOKEN; hmac: signed with
+# $WEBHOOK_HMAC_SECRET as talent_platform.webhook.sign does; wrong-token: a token that is not it),
+# and prints one line: WEBHOOK_RESULTS_MARK then a JSON list of {"status", "body"}, in order.
+WEBHOOK_RESULTS_MARK = "WEBHOOK-RESULTS "
+SENDER_SCRIPT = """
+import hashlib, hmac, json, os, time, urllib.error, urllib.request
+
+out = []
+for r in json.loads(os.environ["WEBHOOK_REQUESTS"]):
+    body = r["body"].encode()
+    headers = {"Content-Type": "application/json"}
+    if r["auth"] == "hmac":
+        ts = str(int(time.time()))
+        message = f"{ts}.{r['endpoint']}.".encode() + body
+        digest = hmac.new(os.environ["WEBHOOK_HMAC_SECRET"].encode(), message, hashlib.sha256).hexdigest()
+        headers.update({"X-Talent-Timestamp": ts, "X-Talent-Signature": "sha256=" + digest})
+    else:
+        token = os.environ["WEBHOOK_TOKEN"] if r["auth"] == "bearer" else "not-" + os.environ["WEBHOOK_TOKEN"]
+        headers["Authorization"] = "Bearer " + token
+    url = os.environ["WEBHOOK_URL"] + "/v1/" + r["endpoint"]
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            status, text = resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        status, text = exc.code, exc.read().decode()
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        answer = {"unparsed": text[:200]}
+    out.append({"status": status, "body": answer})
+print("WEBHOOK-RESULTS " + json.dumps(out), flush=True)
+"""
+
+
+def webhook_requests(seed: int = WEBHOOK_SEED) -> list[dict]:
+    """What the e2e posts: the valid records (the first candidate HMAC-signed, the rest with the
+    bearer token), then one the contract refuses, then a valid one with a wrong token.
+    ``expect`` is the id a 202 must name, or the status and error an invalid request must get."""
+    from talent_platform.seed import generate
+
+    cands, jobs = generate(*WEBHOOK_RECORDS, seed=seed)
+    out = [
+        {"endpoint": "candidates", "auth": "hmac" if i == 0 else "bearer", "record": c, "expect": {"id": c["id"]}}
+        for i, c in enumerate(cands)
+    ]
+    out += [{"endpoint": "jobs", "auth": "bearer", "record": j, "expect": {"id": j["id"]}} for j in jobs]
+    bad = dict(cands[0], id=f"webhook-bad-{seed}", years_experience="seven")  # wrong type: refused
+    out.append(
+        {
+            "endpoint": "candidates",
+            "auth": "bearer",
+            "record": bad,
+            "expect": {"status": 400, "error": "invalid_record", "field": "years_experience"},
+        }
+    )
+    stranger = dict(cands[0], id=f"webhook-unauthorized-{seed}")
+    out.append(
+        {
+            "endpoint": "candidates",
+            "auth": "wrong-token",
+            "record": stranger,
+            "expect": {"status": 401, "error": "unauthorized"},
+        }
+    )
+    for r in out:
+        r["body"] = json.dumps(r["record"])
+    return out
+
+
+def parse_webhook_results(output: str, sent: int) -> list[dict]:
+    """The sender pod's answers, from its output (kubectl may add lines of its own)."""
+    lines = [ln for ln in output.splitlines() if ln.startswith(WEBHOOK_RESULTS_MARK)]
+    if len(lines) != 1:
+        raise AssertionError(f"the sender pod printed no results line; its output: {output[-1500:]!r}")
+    results = json.loads(lines[0][len(WEBHOOK_RESULTS_MARK) :])
+    if len(results) != sent:
+        raise AssertionError(f"the sender pod answered {len(results)} of {sent} requests: {results}")
+    return results
+
+
+def webhook_answer_problems(requests: list[dict], results: list[dict]) -> list[str]:
+    """Each answer against what the receiver documents (shared_lib/docs/ingestion.md, "Answers")."""
+    problems = []
+    for r, got in zip(requests, results, strict=True):
+        what = f"{r['endpoint']} {r['record']['id']} ({r['auth']})"
+        want, status, body = r["expect"], got["status"], got["body"]
+        if "id" in want:
+            if status != 202 or body != {"id": want["id"], "duplicate": False}:
+                problems.append(f"{what}: expected 202 {{id: {want['id']}, duplicate: false}}, got {status} {body}")
+            continue
+        if status != want["status"] or body.get("error") != want["error"]:
+            problems.append(f"{what}: expected {want['status']} {want['error']}, got {status} {body}")
+        elif "field" in want and body.get("field") != want["field"]:
+            problems.append(f"{what}: refused, but field {body.get('field')!r} is not {want['field']!r}: {body}")
+        elif not body.get("reason"):
+            problems.append(f"{what}: refused without a reason: {body}")
+    return problems
+
+
 class E2E:
     def __init__(self, cluster: Cluster, *, pg_password: str | None = None):
         self.cluster = cluster
@@ -265,6 +377,8 @@ class E2E:
         self.helm = tool("helm")
         self.python = sys.executable
         self.pg_password = pg_password or secrets.token_urlsafe(24)
+        self.webhook_token = secrets.token_urlsafe(24)
+        self.webhook_hmac_secret = secrets.token_urlsafe(32)
         self.workdir = Path(tempfile.mkdtemp(prefix="talent-e2e-"))
         self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
         self.summary: dict[str, Any] = {"cluster": cluster.name, "faults": [], "timings_s": {}}
@@ -449,6 +563,24 @@ class E2E:
                 [k, *ns, "run", "scrape", "--image", PLATFORM_IMAGE, "--", "python", "-c", "urlopen(...)"],
                 self.check_exporter,
             ),
+            Step(
+                "webhook through its Service: 202s become inbox rows, then matched records",
+                "verify",
+                [
+                    k,
+                    "--namespace",
+                    SENDER_NAMESPACE,
+                    "run",
+                    "send",
+                    "--image",
+                    PLATFORM_IMAGE,
+                    "--",
+                    "python",
+                    "-c",
+                    "POST ...",
+                ],
+                self.check_webhook,
+            ),
             Step("no LLM call counted twice", "verify", ["sql", "talent.llm_usage"], self.check_ledger),
             Step(
                 "helm upgrade candidates with a bumped code version; rollback",
@@ -480,17 +612,21 @@ class E2E:
         self.summary["timings_s"]["images_build"] = round(time.monotonic() - t0, 1)
 
     def create_secrets(self) -> None:
-        for ns, name, key, value in (
-            (DB_NAMESPACE, "postgres", "password", self.pg_password),
-            (NAMESPACE, "dagster-postgresql", "postgresql-password", self.pg_password),
-            (NAMESPACE, "talent-database", "database-url", self.database_url("talent")),
+        webhook = {"token": self.webhook_token, "hmac-secret": self.webhook_hmac_secret}
+        for ns, name, data in (
+            (DB_NAMESPACE, "postgres", {"password": self.pg_password}),
+            (NAMESPACE, "dagster-postgresql", {"postgresql-password": self.pg_password}),
+            (NAMESPACE, "talent-database", {"database-url": self.database_url("talent")}),
+            # The receiver's credentials, and the sender's copy in its own namespace.
+            (NAMESPACE, WEBHOOK_SECRET, webhook),
+            (SENDER_NAMESPACE, WEBHOOK_SECRET, webhook),
         ):
             manifest = {
                 "apiVersion": "v1",
                 "kind": "Secret",
                 "type": "Opaque",
                 "metadata": {"name": name, "namespace": ns},
-                "stringData": {key: value},
+                "stringData": data,
             }
             self.k("apply", "-f", "-", namespace=None, input=json.dumps(manifest).encode())
 
@@ -854,6 +990,109 @@ class E2E:
         assert abs(exported_cost - ledger_cost) < 1e-6, (exported_cost, ledger_cost)
         print(f"    exporter: {exported:.0f} requests, ${exported_cost:.6f} = ledger ({len(series)} series)")
 
+    def send_to_webhook(self, requests: list[dict]) -> list[dict]:
+        """Posts ``requests`` from a pod in SENDER_NAMESPACE to the webhook's Service, as the
+        exporter is scraped: ``kubectl run`` with the platform image, restricted security context,
+        credentials from the sender's copy of the Secret (never on a command line)."""
+
+        def from_secret(key: str) -> dict:
+            return {"valueFrom": {"secretKeyRef": {"name": WEBHOOK_SECRET, "key": key}}}
+
+        requests_json = json.dumps([{k: r[k] for k in ("endpoint", "auth", "body")} for r in requests])
+        overrides = {
+            "spec": {
+                "automountServiceAccountToken": False,
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": 10001,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "containers": [
+                    {
+                        "name": "send",
+                        "image": PLATFORM_IMAGE,
+                        "command": ["python", "-c", SENDER_SCRIPT],
+                        "env": [
+                            {"name": "WEBHOOK_URL", "value": WEBHOOK_URL},
+                            {"name": "WEBHOOK_REQUESTS", "value": requests_json},
+                            {"name": "WEBHOOK_TOKEN", **from_secret("token")},
+                            {"name": "WEBHOOK_HMAC_SECRET", **from_secret("hmac-secret")},
+                        ],
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                    }
+                ],
+            }
+        }
+        output = self.k(
+            "run",
+            "send-to-webhook",
+            "--rm",
+            "-i",
+            "--restart=Never",
+            "--quiet",
+            f"--labels={SENDER_LABEL}",
+            f"--image={PLATFORM_IMAGE}",
+            "--image-pull-policy=IfNotPresent",
+            f"--overrides={json.dumps(overrides)}",
+            namespace=SENDER_NAMESPACE,
+            timeout=300,
+        )
+        return parse_webhook_results(output, len(requests))
+
+    def check_webhook(self) -> None:
+        """Every 202 is an inbox row, which the ingestion sensor turned into a raw record (source
+        ``inbox:<id>``) that then got its top-K; the refused requests wrote nothing."""
+        requests = webhook_requests()
+        results = self.send_to_webhook(requests)
+        self.summary["webhook"] = {
+            "answers": [
+                {"endpoint": r["endpoint"], "id": r["record"]["id"], "auth": r["auth"], **got}
+                for r, got in zip(requests, results, strict=True)
+            ]
+        }
+        problems = webhook_answer_problems(requests, results)
+        assert not problems, "webhook answers: " + "; ".join(problems)
+
+        accepted = {
+            ("candidate" if r["endpoint"] == "candidates" else "job", r["record"]["id"])
+            for r in requests
+            if "id" in r["expect"]
+        }
+        refused = [r["record"]["id"] for r in requests if "id" not in r["expect"]]
+        rows = self.sql(
+            "SELECT id, entity, payload->>'id' FROM talent.inbox WHERE payload->>'id' = ANY(%s)",
+            [rid for _, rid in accepted] + refused,
+        )
+        inbox = {(entity, rid): inbox_id for inbox_id, entity, rid in rows}
+        assert len(rows) == len(inbox), f"a webhook record is in the inbox more than once: {rows}"
+        missing = sorted(accepted - set(inbox))
+        assert not missing, f"answered 202 but no inbox row: {missing} (inbox rows found: {rows})"
+        written = sorted(key for key in inbox if key not in accepted)
+        assert not written, f"refused by the webhook but in the inbox: {written}"
+
+        for entity, rid in accepted:
+            self.landed[entity].add(rid)
+        self.wait_all_matched()  # every landed record, these included, has its top-K
+
+        rows = self.sql(
+            "SELECT entity, record_id, source FROM talent.raw_records WHERE record_id = ANY(%s)",
+            [rid for _, rid in accepted],
+        )
+        sources = {(entity, rid): source for entity, rid, source in rows}
+        wrong = {key: sources.get(key) for key in accepted if sources.get(key) != f"inbox:{inbox[key]}"}
+        assert not wrong, f"raw records not read from their webhook inbox row (want inbox:<id>): {wrong}"
+        rejects = self.sql(
+            "SELECT source, reason FROM talent.rejects WHERE source = ANY(%s)", [f"inbox:{i}" for i in inbox.values()]
+        )
+        assert not rejects, f"the sensor rejected inbox rows the webhook had accepted: {rejects}"
+        self.summary["webhook"]["inbox_rows"] = {f"{e}/{r}": i for (e, r), i in sorted(inbox.items())}
+        refusals = ", ".join(f"{got['status']} {got['body'].get('error')}" for got in results if got["status"] != 202)
+        print(f"    webhook: {len(accepted)} records 202 -> inbox -> raw_records -> matched; refused: {refusals}")
+
     def check_ledger(self) -> None:
         """No input was paid for twice: every paid (not cached) chat call put its answer in the
         response cache in the same transaction, so a second paid call for the same input (a retry
@@ -991,7 +1230,7 @@ class E2E:
     def dump(self) -> None:
         """Everything needed to debug a failure, into .e2e-artifacts/ (ignored by git)."""
         ARTIFACTS.mkdir(exist_ok=True)
-        for ns in (NAMESPACE, DB_NAMESPACE, "kube-system", "local-path-storage"):
+        for ns in (NAMESPACE, DB_NAMESPACE, SENDER_NAMESPACE, "kube-system", "local-path-storage"):
             for what in ("get all,events,pvc,jobs -o wide", "describe pods", "describe jobs"):
                 with contextlib.suppress(Exception):
                     name = what.split()[0] + "-" + what.split()[1].split(",")[0]

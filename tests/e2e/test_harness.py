@@ -80,6 +80,8 @@ def test_plan_order(e2e, harness) -> None:
     faults = [i for i, n in enumerate(names) if n.startswith("fault:")]
     assert len(faults) == 4 and min(faults) == burst + 1
     assert names[-1].startswith("helm upgrade candidates with a bumped code version")
+    webhook = at("webhook through its Service: 202s become inbox rows, then matched records")
+    assert max(faults) < webhook < at("no LLM call counted twice") and e2e.plan()[webhook].phase == "verify"
     phases = [s.phase for s in e2e.plan()]
     assert phases.index("deploy") > max(i for i, p in enumerate(phases) if p == "setup")
 
@@ -95,6 +97,7 @@ def test_secrets_are_redacted_in_the_printed_plan(e2e) -> None:
     printed = "\n".join(s.shell() for s in e2e.plan())
     assert "pw-for-tests-only" not in printed
     assert "postgresql-password=***" in printed
+    assert e2e.webhook_token not in printed and e2e.webhook_hmac_secret not in printed
 
 
 @pytest.mark.parametrize(
@@ -206,3 +209,223 @@ def test_e2e_values_use_the_built_images_the_e2e_database_and_landing(harness) -
         assert values["env"]["TALENT_EXECUTOR"] == "k8s"
         assert values["extraVolumes"][0]["persistentVolumeClaim"]["claimName"] == "talent-landing"
         assert values["env"]["TALENT_LANDING"] == values["extraVolumeMounts"][0]["mountPath"] == "/landing"
+
+
+# --- the webhook step ---------------------------------------------------------------------------------
+def test_webhook_secret_is_random_and_given_to_receiver_and_sender(harness, tmp_path, monkeypatch) -> None:
+    e2e = harness.E2E(FakeCluster(tmp_path), pg_password="pw")
+    applied: list[dict] = []
+    monkeypatch.setattr(e2e, "k", lambda *a, input=None, **kw: applied.append(json.loads(input)) or "")
+    e2e.create_secrets()
+    webhook = [m for m in applied if m["metadata"]["name"] == harness.WEBHOOK_SECRET]
+    assert {m["metadata"]["namespace"] for m in webhook} == {harness.NAMESPACE, harness.SENDER_NAMESPACE}
+    for m in webhook:
+        assert m["stringData"] == {"token": e2e.webhook_token, "hmac-secret": e2e.webhook_hmac_secret}
+    assert len({e2e.webhook_token, e2e.webhook_hmac_secret, "pw"}) == 3 and len(e2e.webhook_token) >= 24
+    assert harness.E2E(FakeCluster(tmp_path), pg_password="pw").webhook_token != e2e.webhook_token
+
+
+def test_webhook_values_fit_the_harness(harness) -> None:
+    """The kind values enable the webhook with the Secret and keys the harness creates, on the port
+    of WEBHOOK_URL, and its NetworkPolicy admits the harness's sender pods; the sender namespace
+    exists and enforces restricted."""
+    kind = yaml.safe_load((REPO / "helm/values/kind/platform.yaml").read_text())
+    webhook = kind["webhook"]
+    assert webhook["enabled"] is True
+    assert webhook["auth"] == {
+        "secretName": harness.WEBHOOK_SECRET,
+        "tokenKey": "token",
+        "hmacSecretKey": "hmac-secret",
+    }
+    chart = yaml.safe_load((REPO / "helm/platform/values.yaml").read_text())["webhook"]
+    port = webhook.get("port", chart["port"])
+    assert f"http://platform-webhook.{harness.NAMESPACE}.svc.cluster.local:{port}" == harness.WEBHOOK_URL
+    label_key, _, label_value = harness.SENDER_LABEL.partition("=")
+    assert kind["networkPolicy"]["webhookFrom"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": harness.SENDER_NAMESPACE}},
+            "podSelector": {"matchLabels": {label_key: label_value}},
+        }
+    ]
+    namespaces = [d for d in yaml.safe_load_all((REPO / harness.MANIFESTS[0]).read_text()) if d]
+    (sender,) = [d for d in namespaces if d["metadata"]["name"] == harness.SENDER_NAMESPACE]
+    assert sender["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_webhook_requests(harness) -> None:
+    requests = harness.webhook_requests()
+    valid = [r for r in requests if "id" in r["expect"]]
+    assert len(valid) == sum(harness.WEBHOOK_RECORDS)
+    assert {r["auth"] for r in valid} == {"bearer", "hmac"} and {r["endpoint"] for r in valid} == {"candidates", "jobs"}
+    assert [r["expect"]["status"] for r in requests if "id" not in r["expect"]] == [400, 401]
+    for r in requests:
+        assert json.loads(r["body"]) == r["record"]
+    # Ids no landing burst uses (seeds 1 to 3), so the e2e's counts stay exact.
+    from talent_platform.seed import generate
+
+    landed = {x["id"] for seed in (1, 2, 3) for records in generate(24, 8, seed=seed) for x in records}
+    assert not landed & {r["record"]["id"] for r in requests}
+
+
+@pytest.fixture
+def receiver(monkeypatch):
+    """The real receiver (talent_platform.webhook) on a local port, its inbox writes faked: yields
+    (url, token, hmac secret, writes)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from talent_platform.webhook import create_app
+    from talent_shared.settings import Settings
+
+    token, secret = "tok-" + "x" * 24, "hmac-" + "y" * 32
+    settings = Settings(ingest_token=token, ingest_hmac_secret=secret, database_url="postgresql://unused/none")
+    app = create_app(settings)
+    writes: list[tuple] = []
+    monkeypatch.setattr(
+        app.state.inbox, "write", lambda entity, value, record, key: writes.append((entity, record.id)) or True
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the receiver did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", token, secret, writes
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _send(harness, url: str, token: str, secret: str, requests: list[dict]) -> list[dict]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "WEBHOOK_URL": url,
+        "WEBHOOK_TOKEN": token,
+        "WEBHOOK_HMAC_SECRET": secret,
+        "WEBHOOK_REQUESTS": json.dumps([{k: r[k] for k in ("endpoint", "auth", "body")} for r in requests]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", harness.SENDER_SCRIPT], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return harness.parse_webhook_results("kubectl noise\n" + done.stdout, len(requests))
+
+
+def test_sender_script_against_the_real_receiver(harness, receiver) -> None:
+    """What the pod runs, against talent_platform.webhook: bearer and HMAC accepted, the invalid
+    record refused with its field and reason, the wrong token refused; only the valid ones written."""
+    url, token, secret, writes = receiver
+    requests = harness.webhook_requests()
+    results = _send(harness, url, token, secret, requests)
+    assert harness.webhook_answer_problems(requests, results) == []
+    assert sorted(writes) == sorted(
+        ("candidate" if r["endpoint"] == "candidates" else "job", r["record"]["id"])
+        for r in requests
+        if "id" in r["expect"]
+    )
+    # With the wrong HMAC secret the signed record is refused, and the check says which and how.
+    problems = harness.webhook_answer_problems(requests, _send(harness, url, token, "another-secret", requests))
+    (problem,) = problems
+    assert (
+        "candidates c-4-000000 (hmac): expected 202" in problem and "401" in problem and "invalid signature" in problem
+    )
+
+
+def test_webhook_answer_problems_and_results_parsing(harness) -> None:
+    requests = harness.webhook_requests()
+    ok = [
+        {"status": 202, "body": {"id": r["expect"]["id"], "duplicate": False}}
+        if "id" in r["expect"]
+        else {
+            "status": r["expect"]["status"],
+            "body": {"error": r["expect"]["error"], "field": r["expect"].get("field"), "reason": "why"},
+        }
+        for r in requests
+    ]
+    assert harness.webhook_answer_problems(requests, ok) == []
+    bad = [dict(x) for x in ok]
+    bad[1] = {"status": 202, "body": {"id": requests[1]["expect"]["id"], "duplicate": True}}
+    bad[-2] = {"status": 400, "body": {"error": "invalid_record", "field": "years_experience", "reason": ""}}
+    bad[-1] = {"status": 202, "body": {"id": requests[-1]["record"]["id"], "duplicate": False}}
+    problems = harness.webhook_answer_problems(requests, bad)
+    assert len(problems) == 3
+    assert (
+        "duplicate" in problems[0] and "without a reason" in problems[1] and "expected 401 unauthorized" in problems[2]
+    )
+    with pytest.raises(AssertionError, match="printed no results line"):
+        harness.parse_webhook_results("error: pod refused", 6)
+    with pytest.raises(AssertionError, match="answered 1 of 6"):
+        harness.parse_webhook_results(harness.WEBHOOK_RESULTS_MARK + '[{"status": 202, "body": {}}]', 6)
+
+
+class FakeDatabase:
+    """talent.inbox, raw_records and rejects as check_webhook queries them."""
+
+    def __init__(self, requests: list[dict]):
+        self.inbox = []
+        self.raw = []
+        for i, r in enumerate(r for r in requests if "id" in r["expect"]):
+            entity = "candidate" if r["endpoint"] == "candidates" else "job"
+            self.inbox.append((100 + i, entity, r["record"]["id"]))
+            self.raw.append((entity, r["record"]["id"], f"inbox:{100 + i}"))
+        self.rejects: list[tuple] = []
+
+    def sql(self, query: str, *params):
+        if "FROM talent.inbox" in query:
+            return [row for row in self.inbox if row[2] in params[0]]
+        if "FROM talent.raw_records" in query:
+            return [row for row in self.raw if row[1] in params[0]]
+        if "FROM talent.rejects" in query:
+            return [row for row in self.rejects if row[0] in params[0]]
+        raise AssertionError(query)
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (None, None),
+        ("no inbox row", "answered 202 but no inbox row: [('job', 'j-4-000000')]"),
+        ("refused one written", "refused by the webhook but in the inbox: [('candidate', 'webhook-bad-4')]"),
+        ("raw record from elsewhere", "raw records not read from their webhook inbox row"),
+        ("sensor rejected", "the sensor rejected inbox rows the webhook had accepted"),
+    ],
+)
+def test_check_webhook_reads_the_database(harness, tmp_path, monkeypatch, breakage, message) -> None:
+    e2e = harness.E2E(FakeCluster(tmp_path), pg_password="pw")
+    requests = harness.webhook_requests()
+    answers = [
+        {"status": 202, "body": {"id": r["expect"]["id"], "duplicate": False}}
+        if "id" in r["expect"]
+        else {
+            "status": r["expect"]["status"],
+            "body": {"error": r["expect"]["error"], "field": r["expect"].get("field"), "reason": "r"},
+        }
+        for r in requests
+    ]
+    db = FakeDatabase(requests)
+    if breakage == "no inbox row":
+        db.inbox = [row for row in db.inbox if row[1] != "job"]
+    elif breakage == "refused one written":
+        db.inbox.append((999, "candidate", "webhook-bad-4"))
+    elif breakage == "raw record from elsewhere":
+        db.raw[0] = (*db.raw[0][:2], "candidates/e2e-1.jsonl")
+    elif breakage == "sensor rejected":
+        db.rejects.append(("inbox:100", "name: missing"))
+    waited: list[dict] = []
+    monkeypatch.setattr(e2e, "send_to_webhook", lambda reqs: answers)
+    monkeypatch.setattr(e2e, "sql", db.sql)
+    monkeypatch.setattr(e2e, "wait_all_matched", lambda: waited.append({k: set(v) for k, v in e2e.landed.items()}))
+    if message is None:
+        e2e.check_webhook()
+        assert waited == [{"candidate": {"c-4-000000", "c-4-000001", "c-4-000002"}, "job": {"j-4-000000"}}]
+        assert e2e.summary["webhook"]["inbox_rows"]["job/j-4-000000"] == 103
+    else:
+        with pytest.raises(AssertionError) as err:
+            e2e.check_webhook()
+        assert message in str(err.value)

@@ -294,3 +294,137 @@ def test_step_logs_go_to_the_compute_logs_bucket_in_production_and_to_a_folder_o
     assert "/computeLogs/manager" in err.value.stderr
     minio = render.instance_yaml(render.render_platform(sets=["computeLogs.s3.endpointUrl=http://minio:9000"]))
     assert minio["compute_logs"]["config"]["endpoint_url"] == "http://minio:9000"
+
+
+# --- the webhook receiver (talent serve-ingest) ----------------------------------------------------
+WEBHOOK_ON = ["webhook.enabled=true"]
+
+
+@pytest.fixture(scope="module", params=["prod", "kind"])
+def with_webhook(render, request):
+    """Production values with the webhook switched on (helm/values/platform.yaml keeps it off until
+    its Secret is synced), and the kind values, which enable it: (environment, render)."""
+    kind = request.param == "kind"
+    return request.param, render.render_platform(kind=kind, sets=[] if kind else WEBHOOK_ON)
+
+
+def _webhook_container(r):
+    dep = r.get("Deployment", "platform-webhook")
+    (c,) = dep["spec"]["template"]["spec"]["containers"]
+    return dep, c
+
+
+def test_webhook_is_on_where_its_secret_exists(render) -> None:
+    """Off in the chart's defaults and in production (no Secret is synced for it yet), on for the e2e."""
+    chart_defaults = yaml.safe_load((render.PLATFORM_CHART / "values.yaml").read_text())
+    assert chart_defaults["webhook"]["enabled"] is False
+    prod = {d["metadata"]["name"] for d in render.render_platform().docs}
+    assert not {n for n in prod if "webhook" in n}, prod
+    kind = render.render_platform(kind=True)
+    assert kind.get("Deployment", "platform-webhook") and kind.get("NetworkPolicy", "platform-allow-webhook-ingress")
+
+
+def test_webhook_runs_serve_ingest_with_probes_and_pool_settings(render, with_webhook) -> None:
+    _, r = with_webhook
+    dep, c = _webhook_container(r)
+    port = c["ports"][0]["containerPort"]
+    assert c["command"] == [
+        "talent",
+        "serve-ingest",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(port),
+        "--max-body-bytes",
+        "1048576",
+        "--no-migrate",
+    ]
+    assert c["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe  # database-free
+    env = {e["name"]: e for e in c["env"]}
+    assert {"TALENT_INGEST_POOL_SIZE", "TALENT_INGEST_QUEUE", "TALENT_INGEST_QUEUE_TIMEOUT_SECONDS"} <= set(env)
+    from talent_shared.settings import Settings
+
+    settings = Settings(**{k.removeprefix("TALENT_").lower(): e["value"] for k, e in env.items() if "value" in e})
+    assert settings.ingest_pool_size >= 1 and settings.ingest_queue_timeout_seconds > 0
+    assert env["TALENT_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "talent-database", "key": "database-url"}
+    assert set(c["resources"]) == {"requests", "limits"}
+    spec = dep["spec"]["template"]["spec"]
+    assert spec["automountServiceAccountToken"] is False and spec["serviceAccountName"] == "platform-workload"
+    assert not render.restricted_violations(spec), render.restricted_violations(spec)
+    assert {m["mountPath"] for m in c["volumeMounts"]} == {"/tmp"}
+    svc = r.get("Service", "platform-webhook")
+    assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    assert svc["spec"]["ports"] == [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}]
+    assert svc["spec"]["type"] == "ClusterIP"
+
+
+def test_webhook_credentials_only_by_reference(render, with_webhook) -> None:
+    _, r = with_webhook
+    _, c = _webhook_container(r)
+    env = {e["name"]: e for e in c["env"]}
+    for name, key in (("TALENT_INGEST_TOKEN", "token"), ("TALENT_INGEST_HMAC_SECRET", "hmac-secret")):
+        assert set(env[name]) == {"name", "valueFrom"}, name
+        assert env[name]["valueFrom"] == {"secretKeyRef": {"name": "talent-webhook", "key": key}}
+    assert not r.all("Secret")
+    # One scheme only: the other variable is not set at all.
+    bearer_only = render.render_platform(sets=[*WEBHOOK_ON, "webhook.auth.hmacSecretKey="])
+    names = {e["name"] for e in _webhook_container(bearer_only)[1]["env"]}
+    assert "TALENT_INGEST_TOKEN" in names and "TALENT_INGEST_HMAC_SECRET" not in names
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        assert e["operator"] == "In", e
+        if labels.get(e["key"]) not in e["values"]:
+            return False
+    return True
+
+
+def test_webhook_network_policy_ingress_from_the_source_egress_only_dns_and_postgres(render, with_webhook) -> None:
+    env, r = with_webhook
+    dep, c = _webhook_container(r)
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    policies = [p for p in r.all("NetworkPolicy") if _selects(p["spec"]["podSelector"], labels)]
+    names = {p["metadata"]["name"] for p in policies}
+    assert names == {
+        "platform-default-deny",
+        "platform-allow-dns",
+        "platform-allow-database",
+        "platform-allow-webhook-ingress",
+    }
+    ingress = [rule for p in policies for rule in p["spec"].get("ingress") or []]
+    (rule,) = ingress
+    assert rule["ports"] == [{"protocol": "TCP", "port": c["ports"][0]["containerPort"]}]
+    # The source the environment's values name (kind: the e2e's sender pods; prod: the ingress).
+    values = render.values_files("platform", kind=env == "kind")[-1]
+    expected = yaml.safe_load(values.read_text())["networkPolicy"]["webhookFrom"]
+    assert rule["from"] == expected and rule["from"]
+    egress_ports = {
+        (port["protocol"], port["port"])
+        for p in policies
+        for egress in p["spec"].get("egress") or []
+        for port in egress["ports"]
+    }
+    assert egress_ports == {("UDP", 53), ("TCP", 53), ("TCP", 5432)}
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["webhook.auth.secretName="], "webhook.auth.secretName is required"),
+        (["webhook.auth.tokenKey=", "webhook.auth.hmacSecretKey="], "set tokenKey and/or hmacSecretKey"),
+        (["webhook.auth.token=s3cr3t"], "additional properties 'token' not allowed"),
+        (["app.env.TALENT_INGEST_TOKEN=s3cr3t"], "app.env.TALENT_INGEST_TOKEN looks like a credential"),
+        (["app.env.TALENT_INGEST_HMAC_SECRET=s3cr3t"], "app.env.TALENT_INGEST_HMAC_SECRET looks like a credential"),
+        (["webhook.port=80"], "/webhook/port"),
+        (["webhook.pool.size=0"], "/webhook/pool/size"),
+    ],
+)
+def test_invalid_webhook_values_fail_with_a_clear_message(render, sets: list[str], message: str) -> None:
+    with pytest.raises(render.HelmError) as err:
+        render.render_platform(sets=[*WEBHOOK_ON, *sets])
+    assert message in err.value.stderr
