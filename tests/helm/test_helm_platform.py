@@ -428,3 +428,52 @@ def test_invalid_webhook_values_fail_with_a_clear_message(render, sets: list[str
     with pytest.raises(render.HelmError) as err:
         render.render_platform(sets=[*WEBHOOK_ON, *sets])
     assert message in err.value.stderr
+
+
+def test_least_privilege_database_roles_are_opt_in(render) -> None:
+    """Off by default (the rendering is what it was); on, the hook runs `talent db roles` as the
+    owner with passwords from an optional Secret, the running platform uses its own Dagster user,
+    and the exporter its own read-only URL (helm/README.md, "Database roles")."""
+    default_job = render.render_platform().one("Job")
+    (c,) = default_job["spec"]["template"]["spec"]["containers"]
+    assert "talent db roles" not in c["command"][-1]
+    assert not any(e["name"].startswith("TALENT_DB_PASSWORD_") for e in c["env"])
+
+    on = render.render_platform(
+        sets=[
+            "migrate.roles.enabled=true",
+            "migrate.roles.passwordSecret=talent-db-role-passwords",
+            "migrate.postgresql.username=dagster",
+            "migrate.postgresql.secretName=dagster-postgresql",
+            "postgresql.username=talent_dagster",
+            "postgresql.secretName=talent-db-dagster",
+            "costExporter.databaseUrlSecret.name=talent-db-exporter",
+        ]
+    )
+    (c,) = on.one("Job")["spec"]["template"]["spec"]["containers"]
+    assert c["command"][-1] == "dagster instance migrate && talent db migrate && talent db roles"
+    env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in c["env"]}
+    assert env["DAGSTER_PG_PASSWORD"]["name"] == "dagster-postgresql"  # the owner migrates
+    assert env["TALENT_DATABASE_URL"]["name"] == "talent-database"
+    passwords = {n: ref for n, ref in env.items() if n.startswith("TALENT_DB_PASSWORD_")}
+    assert sorted(passwords) == [
+        f"TALENT_DB_PASSWORD_{k}" for k in sorted(["CANDIDATES", "JOBS", "MATCHING", "DAGSTER", "EXPORTER", "INGEST"])
+    ]
+    assert all(r["name"] == "talent-db-role-passwords" and r["optional"] is True for r in passwords.values())
+    hook = yaml.safe_load(on.get("ConfigMap", "platform-migrate-instance")["data"]["dagster.yaml"])
+    instance = yaml.safe_load(on.get("ConfigMap", "platform-instance")["data"]["dagster.yaml"])
+    assert hook["storage"]["postgres"]["postgres_db"]["username"] == "dagster"
+    assert instance["storage"]["postgres"]["postgres_db"]["username"] == "talent_dagster"
+    assert instance["run_launcher"]["config"]["postgres_password_secret"] == "talent-db-dagster"
+    for name in ("platform-webserver", "platform-daemon"):
+        (pod,) = on.get("Deployment", name)["spec"]["template"]["spec"]["containers"]
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in pod["env"] if "valueFrom" in e}
+        assert refs["DAGSTER_PG_PASSWORD"] == "talent-db-dagster", name
+    (exporter,) = on.get("Deployment", "platform-cost-exporter")["spec"]["template"]["spec"]["containers"]
+    url = next(e for e in exporter["env"] if e["name"] == "TALENT_DATABASE_URL")
+    assert url["valueFrom"]["secretKeyRef"] == {"name": "talent-db-exporter", "key": "database-url"}
+
+    iam = render.render_platform(sets=["migrate.roles.enabled=true", "migrate.roles.login=true"])
+    (c,) = iam.one("Job")["spec"]["template"]["spec"]["containers"]
+    assert c["command"][-1].endswith("talent db roles --login")
+    assert not any(e["name"].startswith("TALENT_DB_PASSWORD_") for e in c["env"])

@@ -141,9 +141,11 @@ checkov.io/skip{{ $n }}: {{ . }}
   mountPath: /tmp
 {{- end -}}
 
-{{/* Non-secret env plus the app database URL. Fails on credential-like names in app.env. */}}
+{{/* Non-secret env plus the app database URL. Fails on credential-like names in app.env.
+Pass (dict "ctx" $ "secret" {name, key}): the Secret holding TALENT_DATABASE_URL (the migrate hook
+uses app.databaseUrlSecret, the exporter may use its own). */}}
 {{- define "platform.appEnv" -}}
-{{- range $k, $v := .Values.app.env }}
+{{- range $k, $v := .ctx.Values.app.env }}
 {{- if regexMatch "(?i)(PASSWORD|SECRET|API_KEY|TOKEN|DATABASE_URL|CREDENTIAL)" $k }}
 {{- fail (printf "app.env.%s looks like a credential: secrets come from Kubernetes Secrets (app.databaseUrlSecret), never from values" $k) }}
 {{- end }}
@@ -156,28 +158,40 @@ checkov.io/skip{{ $n }}: {{ . }}
 - name: TALENT_DATABASE_URL
   valueFrom:
     secretKeyRef:
-      name: {{ required "app.databaseUrlSecret.name is required: the Secret holding the talent database URL" .Values.app.databaseUrlSecret.name }}
-      key: {{ .Values.app.databaseUrlSecret.key }}
+      name: {{ required "app.databaseUrlSecret.name is required: the Secret holding the talent database URL" .secret.name }}
+      key: {{ .secret.key }}
 {{- end -}}
 
+{{/* DAGSTER_PG_PASSWORD from the Secret named by (dict "secretName" name): postgresql.secretName, or the migrate hook's. */}}
 {{- define "platform.pgPasswordEnv" -}}
 - name: DAGSTER_PG_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ required "postgresql.secretName is required: a Secret with key postgresql-password for the Dagster instance database" .Values.postgresql.secretName }}
+      name: {{ required "postgresql.secretName is required: a Secret with key postgresql-password for the Dagster instance database" .secretName }}
       key: postgresql-password
 {{- end -}}
 
-{{/* The instance's storage: all the migration hook needs. */}}
+{{/* The migrate hook's Dagster storage user and Secret: migrate.postgresql, else postgresql. */}}
+{{- define "platform.migrateUsername" -}}
+{{- .Values.migrate.postgresql.username | default .Values.postgresql.username -}}
+{{- end -}}
+{{- define "platform.migrateSecretName" -}}
+{{- .Values.migrate.postgresql.secretName | default .Values.postgresql.secretName -}}
+{{- end -}}
+
+{{/* The instance's storage: all the migration hook needs. Pass (dict "ctx" $ "username" user): postgresql.username, or the migrate hook's. */}}
 {{- define "platform.storageConfig" -}}
+{{- $username := .username -}}
+{{- with .ctx -}}
 {{- toYaml (dict "storage" (dict "postgres" (dict "postgres_db" (dict
-      "username" .Values.postgresql.username
+      "username" $username
       "password" (dict "env" "DAGSTER_PG_PASSWORD")
       "hostname" (required "postgresql.host is required: the Dagster instance database host" .Values.postgresql.host)
       "db_name" .Values.postgresql.database
       "port" (int .Values.postgresql.port)
       "scheme" .Values.postgresql.scheme
       "params" .Values.postgresql.params))) "telemetry" (dict "enabled" false)) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Where steps' stdout/stderr go: S3 (dagster-aws) on a cluster, a local folder otherwise; never NoOp. */}}
@@ -211,7 +225,7 @@ checkov.io/skip{{ $n }}: {{ . }}
 {{- $tagLimits := list (dict "key" "dagster/code_location" "value" (dict "applyLimitPerUniqueValue" true) "limit" $d.runCoordinator.perCodeLocationLimit) -}}
 {{- $tagLimits = concat $tagLimits $d.runCoordinator.extraTagConcurrencyLimits -}}
 {{- $instance := dict
-  "storage" (include "platform.storageConfig" . | fromYaml).storage
+  "storage" (include "platform.storageConfig" (dict "ctx" . "username" .Values.postgresql.username) | fromYaml).storage
   "run_launcher" (dict
     "module" "dagster_k8s"
     "class" "K8sRunLauncher"

@@ -60,6 +60,30 @@ def db_migrate(state: StateOpt = None) -> None:
     typer.echo(f"applied {', '.join(applied)}" if applied else "database is up to date")
 
 
+@db_app.command("roles")
+def db_roles(
+    state: StateOpt = None,
+    login: Annotated[
+        bool, typer.Option("--login", help="Make every role LOGIN without a password (RDS IAM authentication).")
+    ] = False,
+) -> None:
+    """Create or update the least-privilege roles, their grants and row-level security (idempotent).
+
+    Run it after `talent db migrate`, as the user that owns the tables (the platform chart's migrate
+    hook does). A role gets LOGIN and a password when TALENT_DB_PASSWORD_<ROLE> is set (CANDIDATES,
+    JOBS, MATCHING, DAGSTER, EXPORTER, INGEST), else it stays as it is (NOLOGIN when new)."""
+    from talent_shared.db.connection import connect
+    from talent_shared.db.roles import apply_roles, passwords_from_env
+
+    passwords = passwords_from_env()
+    with database(state) as url, connect(url, vector=False) as conn:
+        created = apply_roles(conn, passwords=passwords, login=login)
+    typer.echo(f"created roles {', '.join(created)}" if created else "roles exist")
+    if passwords:
+        typer.echo(f"set the password of {', '.join(sorted(passwords))}")
+    typer.echo("grants and row-level security policies are up to date")
+
+
 @app.command()
 def seed(
     out: Annotated[Path, typer.Option(help="Landing folder to write into (candidates/ and jobs/).")],

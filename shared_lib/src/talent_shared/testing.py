@@ -68,6 +68,30 @@ def pg_url() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def role_passwords(pg_url: str) -> dict[str, str]:
+    """The least-privilege roles (``talent_shared.db.roles``) on the test server, each a LOGIN role
+    with a fresh password: connect as one with :func:`role_url`. The session itself stays superuser."""
+    import secrets
+
+    from talent_shared.db.connection import connect
+    from talent_shared.db.roles import ROLE_NAMES, apply_roles
+
+    passwords = {role: secrets.token_urlsafe(16) for role in ROLE_NAMES}
+    with connect(pg_url) as conn:
+        apply_roles(conn, passwords=passwords)
+    return passwords
+
+
+def role_url(pg_url: str, role: str, password: str) -> str:
+    """``pg_url`` with another user and password (a URL, so it also works as TALENT_DATABASE_URL)."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    parts = urlsplit(pg_url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{quote(role, safe='')}:{quote(password, safe='')}@{host}"))
+
+
 @pytest.fixture
 def talent_env(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A clean database and settings pointing at it; yields the test's TALENT_HOME."""

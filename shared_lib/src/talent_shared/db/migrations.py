@@ -217,6 +217,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE talent.matches ADD COLUMN IF NOT EXISTS seniority_fit double precision NOT NULL DEFAULT 1;
         """,
     ),
+    (
+        "0006_llm_cache_writer",
+        """
+        -- Who wrote a cached response: the database role, filled by the default so no writer has to
+        -- say it. The cache is shared by every location and has no location column; with the
+        -- per-location roles (talent_shared.db.roles) a location reads only the rows it wrote
+        -- (and those written before the roles existed), so it cannot plant another's responses.
+        ALTER TABLE talent.llm_cache ADD COLUMN IF NOT EXISTS writer name NOT NULL DEFAULT current_user;
+        """,
+    ),
 ]
 
 
