@@ -46,6 +46,10 @@ def instance_config(
             "pools": {"default_limit": 2},
         },
         "run_monitoring": {"enabled": True, "start_timeout_seconds": 180, "poll_interval_seconds": 5},
+        # as on the cluster (helm/values/platform.yaml): a run that failed for another reason than
+        # its own step (its run worker died) is re-executed from failure; automation does not
+        # request a partition again after a failed run, so without this its records stay unprocessed
+        "run_retries": {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False},
         "sensors": {"use_threads": True, "num_workers": 4},
         # the asset daemon's own loop (default 30 s) bounds how often automation sensors can tick
         "auto_materialize": {
