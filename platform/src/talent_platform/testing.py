@@ -13,7 +13,7 @@ from pathlib import Path
 
 from talent_platform.local.processes import free_port
 
-__all__ = ["free_port", "processes_under", "wait_healthy"]
+__all__ = ["free_port", "kill_postgres", "processes_under", "wait_healthy"]
 
 
 def processes_under(folder: Path) -> list[str]:
@@ -47,3 +47,27 @@ def wait_healthy(base: str, proc: subprocess.Popen, *, timeout: float = 120, wha
         assert proc.poll() is None, f"{what} exited:\n{proc.communicate()[0]}"
         assert time.monotonic() < deadline, f"{what} never answered on {base}/healthz"
         time.sleep(0.1)
+
+
+def kill_postgres(pgdata: Path, *, timeout: float = 60) -> int:
+    """SIGKILL the embedded PostgreSQL serving ``pgdata`` (its postmaster, as a crash would) and wait
+    until none of its processes is left, so ``talent_shared.db.embedded.start`` can start it again on
+    the same folder (its shared memory must be released first). Returns the postmaster's pid."""
+    import os
+    import signal
+
+    import psutil
+
+    pid = int((Path(pgdata) / "postmaster.pid").read_text().split()[0])
+    postmaster = psutil.Process(pid)
+    family = [postmaster, *postmaster.children(recursive=True)]
+    os.kill(pid, signal.SIGKILL)
+    # the backends notice their postmaster is gone and exit by themselves; quickly, but not at once
+    _, alive = psutil.wait_procs(family, timeout=timeout)
+    if alive:
+        for proc in alive:
+            proc.kill()
+        _, alive = psutil.wait_procs(alive, timeout=10)
+    if alive:
+        raise RuntimeError(f"PostgreSQL processes outlived their postmaster: {[p.pid for p in alive]}")
+    return pid
