@@ -29,19 +29,30 @@ FORBIDDEN = {
 }
 
 
+# Calls that import what a bare name names; elsewhere only a dotted or ``module:attr`` path is a
+# module reference (a database role may be called ``talent_candidates`` without importing anything).
+IMPORTERS = {"import_module", "__import__", "find_spec", "resolve_name", "reload"}
+
+
+def _callee(node: ast.Call) -> str:
+    func = node.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
 def named_in_strings(source: str, package: str, *, dynamic_allowed: bool = False) -> list[str]:
     """Module names that ``package``'s code passes to a call as a string, which ``package`` must not
-    import: a literal naming a forbidden package, or an f-string starting with ``talent_`` and a
-    substitution (``f"talent_{location}.reading"``: any location at all; not flagged when
-    ``dynamic_allowed``)."""
+    import: a literal module path in a forbidden package (or a bare forbidden name given to an
+    import function), or an f-string starting with ``talent_`` and a substitution
+    (``f"talent_{location}.reading"``: any location at all; not flagged when ``dynamic_allowed``)."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if not isinstance(node, ast.Call):
             continue
         for arg in [*node.args, *(k.value for k in node.keywords)]:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                top = re.split(r"[.:]", arg.value.strip(), maxsplit=1)[0]
-                if top in FORBIDDEN[package]:
+                value = arg.value.strip()
+                top = re.split(r"[.:]", value, maxsplit=1)[0]
+                if top in FORBIDDEN[package] and (value != top or _callee(node) in IMPORTERS):
                     found.append(f"line {arg.lineno}: {arg.value!r}")
             elif isinstance(arg, ast.JoinedStr) and arg.values:
                 head = arg.values[0]
@@ -91,6 +102,9 @@ def test_the_string_scan_finds_what_import_linter_cannot() -> None:
     assert not named_in_strings('importlib.import_module("talent_shared.keys")', "talent_shared")
     assert named_in_strings('importlib.import_module("talent_matching.score")', "talent_jobs")
     assert not named_in_strings('resources.files("talent_jobs")', "talent_jobs")
+    # a role (or any other thing) that merely shares a package's name is not a module reference
+    assert not named_in_strings('Role("talent_candidates", "the candidates code location")', "talent_shared")
+    assert named_in_strings('Role("talent_candidates.reading", "x")', "talent_shared")
     allowed = 'importlib.import_module(f"talent_{self.partitions}")'
     assert named_in_strings(allowed, "talent_shared")
     assert not named_in_strings(allowed, "talent_shared", dynamic_allowed=True)
