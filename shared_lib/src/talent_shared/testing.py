@@ -7,6 +7,7 @@ environment, so suites can run alone (``make test-candidates``) or together.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -146,7 +147,27 @@ def state_dir() -> Iterator[Path]:
     try:
         yield folder
     finally:
+        _stop_what_runs_in(folder)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _stop_what_runs_in(folder: Path) -> None:
+    """After a test that failed half-way: nothing it started may outlive the session.
+
+    Tests assert on their own that nothing is left; this only cleans up after one that did not
+    get that far (a platform whose parent was SIGKILLed leaves its own-session children running).
+    """
+    import psutil
+
+    from talent_shared.db.embedded import stop
+
+    if (folder / "pgdata" / "postmaster.pid").exists():
+        with contextlib.suppress(Exception):
+            stop(folder / "pgdata")
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if str(folder) in " ".join(proc.info["cmdline"] or []):
+                proc.kill()
 
 
 class EntityLocationSuite:
