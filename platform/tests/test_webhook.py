@@ -17,7 +17,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from talent_platform.testing import free_port, wait_healthy
+from talent_platform.testing import asgi_post, free_port, wait_healthy
 from talent_platform.webhook import SIGNATURE_TOLERANCE_SECONDS, create_app, sign
 
 TOKEN = "test-token-0123456789abcdef"
@@ -228,44 +228,15 @@ def test_oversize_body_is_413(client: TestClient, db) -> None:
 
 def test_body_limit_is_enforced_while_streaming(settings) -> None:
     """At the ASGI level, so nothing buffers for us: the app stops asking for chunks past the limit."""
-    import anyio
-
-    app = create_app(settings, max_body_bytes=4096)
     chunk = b"x" * 1024
     asked: list[int] = []
-    sent: list[dict] = []
 
     async def receive() -> dict:
         asked.append(1)
         return {"type": "http.request", "body": chunk, "more_body": True}  # an endless body
 
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/candidates",
-        "raw_path": b"/v1/candidates",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"authorization", f"Bearer {TOKEN}".encode()),
-            (b"content-type", b"application/json"),
-            (b"transfer-encoding", b"chunked"),
-        ],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
-
-    async def main() -> None:
-        with anyio.fail_after(10):
-            await app(scope, receive, send)
-
-    anyio.run(main)
+    app = create_app(settings, max_body_bytes=4096)
+    sent = asgi_post(app, TOKEN, [(b"transfer-encoding", b"chunked")], receive)
     assert sent[0]["status"] == 413
     assert len(asked) == 5  # 4 KiB fit, the 5th KiB is one too many: it never asked for a 6th
 

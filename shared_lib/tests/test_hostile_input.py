@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from talent_platform.testing import asgi_post
 from talent_shared.ingest.parse import Accepted, Rejection, parse_bytes, parse_value
 from talent_shared.records import ENTITIES, RecordRejected, parse_record
 
@@ -379,37 +380,6 @@ def test_token_and_signature_are_compared_in_constant_time(monkeypatch: pytest.M
     assert "token_digest ==" not in source and "expected ==" not in source
 
 
-def _asgi(app, headers: list[tuple[bytes, bytes]], receive) -> list[dict]:
-    import anyio
-
-    sent: list[dict] = []
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/candidates",
-        "raw_path": b"/v1/candidates",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"authorization", f"Bearer {TOKEN}".encode()), (b"content-type", b"application/json"), *headers],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
-
-    async def main() -> None:
-        with anyio.fail_after(10):
-            await app(scope, receive, send)
-
-    anyio.run(main)
-    return sent
-
-
 def test_a_declared_oversized_body_is_refused_before_a_byte_is_read() -> None:
     asked: list[int] = []
 
@@ -417,7 +387,7 @@ def test_a_declared_oversized_body_is_refused_before_a_byte_is_read() -> None:
         asked.append(1)
         return {"type": "http.request", "body": b"x" * 65536, "more_body": True}
 
-    sent = _asgi(_app(max_body_bytes=4096), [(b"content-length", str(50 * 1024 * 1024).encode())], receive)
+    sent = asgi_post(_app(max_body_bytes=4096), TOKEN, [(b"content-length", str(50 * 1024 * 1024).encode())], receive)
     assert sent[0]["status"] == 413 and asked == []
 
 
@@ -429,7 +399,7 @@ def test_a_slow_body_is_cut_by_the_timeout() -> None:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     began = time.monotonic()
-    sent = _asgi(_app(body_timeout=0.5), [(b"transfer-encoding", b"chunked")], receive)
+    sent = asgi_post(_app(body_timeout=0.5), TOKEN, [(b"transfer-encoding", b"chunked")], receive)
     assert sent[0]["status"] == 408 and time.monotonic() - began < 5
     assert json.loads(sent[1]["body"])["error"] == "request_timeout"
 

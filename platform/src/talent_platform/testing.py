@@ -71,3 +71,37 @@ def kill_postgres(pgdata: Path, *, timeout: float = 60) -> int:
     if alive:
         raise RuntimeError(f"PostgreSQL processes outlived their postmaster: {[p.pid for p in alive]}")
     return pid
+
+
+def asgi_post(app, token: str, headers: list[tuple[bytes, bytes]], receive) -> list[dict]:
+    """POST /v1/candidates straight into an ASGI ``app`` with the body ``receive`` gives, bearer
+    ``token`` and ``headers`` added; returns the messages the app sent. At the ASGI level nothing
+    buffers the body for the app, so tests see exactly when it stops reading."""
+    import anyio
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/candidates",
+        "raw_path": b"/v1/candidates",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"authorization", f"Bearer {token}".encode()), (b"content-type", b"application/json"), *headers],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+
+    async def main() -> None:
+        with anyio.fail_after(10):
+            await app(scope, receive, send)
+
+    anyio.run(main)
+    return sent
