@@ -560,7 +560,7 @@ class E2E:
             Step(
                 "cost exporter through its Service agrees with the ledger",
                 "verify",
-                [k, *ns, "run", "scrape", "--image", PLATFORM_IMAGE, "--", "python", "-c", "urlopen(...)"],
+                [k, *ns, "apply", "--filename", "-", "# pod scrape-exporter: python -c urlopen(...); logs"],
                 self.check_exporter,
             ),
             Step(
@@ -570,14 +570,10 @@ class E2E:
                     k,
                     "--namespace",
                     SENDER_NAMESPACE,
-                    "run",
-                    "send",
-                    "--image",
-                    PLATFORM_IMAGE,
-                    "--",
-                    "python",
-                    "-c",
-                    "POST ...",
+                    "apply",
+                    "--filename",
+                    "-",
+                    "# pod send-to-webhook: POST ...; logs",
                 ],
                 self.check_webhook,
             ),
@@ -930,12 +926,26 @@ class E2E:
             print(f"    {s['asset']:24} {fmt(s['requests']):28} {fmt(s['limits']):28} {s not in bad}")
         assert not bad, f"step pods whose resources differ from what the asset declares: {bad[:3]}"
 
-    def check_exporter(self) -> None:
-        """Scrapes the exporter from a pod inside the cluster, through its Service."""
-        url = "http://platform-cost-exporter:9108/metrics"
-        script = f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=30).read().decode())"
-        overrides = {
+    def run_pod(
+        self,
+        name: str,
+        script: str,
+        *,
+        env: list[dict] | None = None,
+        labels: dict[str, str] | None = None,
+        namespace: str = NAMESPACE,
+        timeout: float = 300,
+    ) -> str:
+        """Runs ``python -c script`` in a one-off pod of the platform image under the restricted
+        Pod Security profile and returns its output. Create, wait for the phase, read the logs,
+        delete: ``kubectl run -i --rm`` attaches after a fast container may already have exited
+        and then prints nothing (a CI run lost the exporter's scrape that way)."""
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": labels or {}},
             "spec": {
+                "restartPolicy": "Never",
                 "automountServiceAccountToken": False,
                 "securityContext": {
                     "runAsNonRoot": True,
@@ -944,9 +954,11 @@ class E2E:
                 },
                 "containers": [
                     {
-                        "name": "scrape",
+                        "name": "main",
                         "image": PLATFORM_IMAGE,
+                        "imagePullPolicy": "IfNotPresent",
                         "command": ["python", "-c", script],
+                        "env": env or [],
                         "securityContext": {
                             "allowPrivilegeEscalation": False,
                             "readOnlyRootFilesystem": True,
@@ -954,20 +966,33 @@ class E2E:
                         },
                     }
                 ],
-            }
+            },
         }
-        body = self.k(
-            "run",
-            "scrape-exporter",
-            "--rm",
-            "-i",
-            "--restart=Never",
-            "--quiet",
-            f"--image={PLATFORM_IMAGE}",
-            "--image-pull-policy=IfNotPresent",
-            f"--overrides={json.dumps(overrides)}",
-            timeout=300,
-        )
+        self.k("delete", "pod", name, "--ignore-not-found", "--wait=true", namespace=namespace)
+        self.k("apply", "--filename", "-", input=json.dumps(pod).encode(), namespace=namespace)
+        try:
+            deadline = time.monotonic() + timeout
+            phase = ""
+            while time.monotonic() < deadline:
+                phase = self.k("get", "pod", name, "--output", "jsonpath={.status.phase}", namespace=namespace)
+                if phase in ("Succeeded", "Failed"):
+                    break
+                time.sleep(1)
+            logs = self.k("logs", name, "--container", "main", check=False, namespace=namespace)
+            if phase != "Succeeded":
+                status = self.k("get", "pod", name, "--output", "jsonpath={.status}", check=False, namespace=namespace)
+                raise AssertionError(
+                    f"pod {namespace}/{name} ended {phase or 'nowhere'}: {logs[-1500:]} {status[-1500:]}"
+                )
+            return logs
+        finally:
+            self.k("delete", "pod", name, "--ignore-not-found", "--wait=false", check=False, namespace=namespace)
+
+    def check_exporter(self) -> None:
+        """Scrapes the exporter from a pod inside the cluster, through its Service."""
+        url = "http://platform-cost-exporter:9108/metrics"
+        script = f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=30).read().decode())"
+        body = self.run_pod("scrape-exporter", script)
         series: dict[str, float] = {}
         for line in body.splitlines():
             if line.startswith("talent_llm_requests_total{"):
@@ -999,47 +1024,18 @@ class E2E:
             return {"valueFrom": {"secretKeyRef": {"name": WEBHOOK_SECRET, "key": key}}}
 
         requests_json = json.dumps([{k: r[k] for k in ("endpoint", "auth", "body")} for r in requests])
-        overrides = {
-            "spec": {
-                "automountServiceAccountToken": False,
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": 10001,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
-                "containers": [
-                    {
-                        "name": "send",
-                        "image": PLATFORM_IMAGE,
-                        "command": ["python", "-c", SENDER_SCRIPT],
-                        "env": [
-                            {"name": "WEBHOOK_URL", "value": WEBHOOK_URL},
-                            {"name": "WEBHOOK_REQUESTS", "value": requests_json},
-                            {"name": "WEBHOOK_TOKEN", **from_secret("token")},
-                            {"name": "WEBHOOK_HMAC_SECRET", **from_secret("hmac-secret")},
-                        ],
-                        "securityContext": {
-                            "allowPrivilegeEscalation": False,
-                            "readOnlyRootFilesystem": True,
-                            "capabilities": {"drop": ["ALL"]},
-                        },
-                    }
-                ],
-            }
-        }
-        output = self.k(
-            "run",
+        label_key, label_value = SENDER_LABEL.split("=", 1)
+        output = self.run_pod(
             "send-to-webhook",
-            "--rm",
-            "-i",
-            "--restart=Never",
-            "--quiet",
-            f"--labels={SENDER_LABEL}",
-            f"--image={PLATFORM_IMAGE}",
-            "--image-pull-policy=IfNotPresent",
-            f"--overrides={json.dumps(overrides)}",
+            SENDER_SCRIPT,
+            env=[
+                {"name": "WEBHOOK_URL", "value": WEBHOOK_URL},
+                {"name": "WEBHOOK_REQUESTS", "value": requests_json},
+                {"name": "WEBHOOK_TOKEN", **from_secret("token")},
+                {"name": "WEBHOOK_HMAC_SECRET", **from_secret("hmac-secret")},
+            ],
+            labels={label_key: label_value},
             namespace=SENDER_NAMESPACE,
-            timeout=300,
         )
         return parse_webhook_results(output, len(requests))
 
