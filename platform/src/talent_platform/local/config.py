@@ -7,14 +7,31 @@ step logs are kept differ (a local folder here, S3 on the cluster).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
 
+from talent_shared.dagster_storage import storage_config
 from talent_shared.db.connection import dagster_storage_url
 from talent_shared.keys import LOCATIONS
 
 RUNS_PER_LOCATION = 2
+# Connections each Dagster process keeps open per storage (talent_shared.dagster_storage); 0 is
+# dagster-postgres's own NullPool storage. TALENT_DAGSTER_POOL_SIZE overrides it (benchmarks).
+POOL_SIZE = 2
+
+
+# Dagster switches that exist only as environment variables, inherited by every Dagster process of
+# the platform (daemon, code servers, their run workers); the environment wins, so a benchmark can
+# measure each one alone. Why each pays: benchmarks/README.md, "Orchestration".
+DAGSTER_ENV = {
+    # materializations of a step are written as one multi-row insert per batch, not one per event
+    "DAGSTER_EVENT_BATCH_SIZE": "200",
+    # one "planned" event per asset and run instead of one per partition (a 1,000-record run wrote
+    # 1,000 of them before its first step); the failed-partition trade-off: docs/orchestration.md
+    "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true",
+}
 
 
 def instance_config(
@@ -23,10 +40,11 @@ def instance_config(
     max_concurrent_runs: int = 4,
     automation_interval_seconds: int = 30,
     compute_logs_dir: Path | None = None,
+    pool_size: int = POOL_SIZE,
 ) -> dict:
     storage_url = dagster_storage_url(database_url)
     config: dict = {
-        "storage": {"postgres": {"postgres_url": storage_url}},
+        "storage": storage_config(storage_url, pool_size),
         "run_coordinator": {
             "module": "dagster._core.run_coordinator",
             "class": "QueuedRunCoordinator",
@@ -84,6 +102,7 @@ def write_configs(
         database_url,
         automation_interval_seconds=automation_interval_seconds,
         compute_logs_dir=dagster_home / "compute_logs",
+        pool_size=int(os.environ.get("TALENT_DAGSTER_POOL_SIZE", POOL_SIZE)),
     )
     (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     workspace = dagster_home / "workspace.yaml"

@@ -16,7 +16,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from talent_platform.local.config import write_configs
+from talent_platform.local.config import DAGSTER_ENV, write_configs
 from talent_platform.local.processes import Supervisor, free_port, signals_raise
 from talent_shared.keys import LOCATIONS
 
@@ -92,6 +92,7 @@ def running_platform(
         with dg.DagsterInstance.from_config(str(dagster_home)):
             pass
         env = {
+            **DAGSTER_ENV,
             **os.environ,
             **(extra_env or {}),
             "DAGSTER_HOME": str(dagster_home),
@@ -107,9 +108,9 @@ def running_platform(
             supervisor.start(
                 f"code-server-{name}",
                 [
-                    _bin("dagster"),
-                    "api",
-                    "grpc",
+                    sys.executable,
+                    "-m",
+                    "talent_platform.local.code_server",  # dagster api grpc, runs forked (see there)
                     "-m",
                     f"talent_{name}.definitions",
                     "-h",

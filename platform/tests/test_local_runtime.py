@@ -1,0 +1,106 @@
+"""The local platform's speed settings do what they claim, against the real server and Dagster."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+
+import pytest
+import sqlalchemy.pool
+import yaml
+
+from talent_platform.local.code_server import forkserver_context, use_forkserver
+from talent_platform.local.config import instance_config
+from talent_shared.dagster_storage import PooledPostgresStorage
+from talent_shared.db.connection import connect, dagster_storage_url
+
+
+def _instance(tmp_path, pg_url: str, pool_size: int):
+    import dagster as dg
+
+    home = tmp_path / f"dagster-{pool_size}"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_config(pg_url, pool_size=pool_size)))
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def test_dagster_storage_is_pooled_and_survives_the_instance_ref(tmp_path, pg_url: str) -> None:
+    """Every storage engine pools, in this process and in a run worker built from the ref."""
+    import dagster as dg
+
+    with _instance(tmp_path, pg_url, pool_size=3) as instance:
+        ref = instance.get_ref()
+        assert ref.storage_data.class_name == PooledPostgresStorage.__name__
+        assert isinstance(ref.storage, PooledPostgresStorage)
+        for worker in (instance, dg.DagsterInstance.from_ref(ref)):
+            for part in (worker._run_storage, worker._event_storage, worker._schedule_storage):
+                pool = part._engine.pool  # type: ignore[attr-defined]
+                assert isinstance(pool, sqlalchemy.pool.QueuePool), type(pool)
+                assert pool.size() == 3
+        # it is a working storage: a run and its events round-trip
+        run = instance.create_run_for_job(dg.GraphDefinition("noop").to_job(), run_id=None)
+        instance.report_engine_event("hello", run)
+        assert "hello" in [e.dagster_event.message for e in instance.all_logs(run.run_id) if e.dagster_event]
+        # the per-storage refs older readers use stay loadable by the stock classes
+        from dagster_postgres import PostgresEventLogStorage
+
+        data = ref.storage.event_storage_data
+        assert data.class_name == "PostgresEventLogStorage"
+        assert "pool_size" not in yaml.safe_load(data.config_yaml)
+        PostgresEventLogStorage.from_config_value(None, yaml.safe_load(data.config_yaml))
+
+
+def test_pool_size_zero_is_dagster_postgres_as_shipped(tmp_path, pg_url: str) -> None:
+    from dagster_postgres import DagsterPostgresStorage
+
+    with _instance(tmp_path, pg_url, pool_size=0) as instance:
+        assert type(instance.get_ref().storage) is DagsterPostgresStorage
+        assert isinstance(instance._event_storage._engine.pool, sqlalchemy.pool.NullPool)
+
+
+def test_embedded_server_commits_asynchronously(pg_url: str) -> None:
+    """The local trade (talent_shared.db.embedded): set on the server, so every client gets it."""
+    with connect(pg_url) as conn:
+        assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+
+
+def test_synchronous_commit_can_be_turned_back_on(tmp_path, monkeypatch) -> None:
+    from talent_shared.db import embedded
+
+    folder = tmp_path / "pg"
+    folder.mkdir()
+    folder.chmod(0o755)
+    tmp_path.chmod(0o755)
+    monkeypatch.setenv("TALENT_EMBEDDED_SYNCHRONOUS_COMMIT", "on")
+    with embedded.running(folder / "pgdata") as url, connect(url) as conn:
+        assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+
+
+def test_code_server_starts_runs_from_the_forkserver() -> None:
+    """The one hook into Dagster: a server built after ``use_forkserver`` has the forkserver
+    context. Fails if an upgrade renames ``_mp_ctx`` (then runs would silently spawn again)."""
+    from dagster._grpc.server import DagsterApiServer
+    from dagster._core.utils import FuturesAwareThreadPoolExecutor
+
+    ctx = forkserver_context(None)
+    use_forkserver(ctx)
+    with FuturesAwareThreadPoolExecutor(max_workers=1) as pool:
+        server = DagsterApiServer(threading.Event(), logging.getLogger("test"), pool)
+        try:
+            assert server._mp_ctx is ctx
+            assert server._mp_ctx.get_start_method() == "forkserver"
+        finally:
+            server._server_termination_event.set()
+    assert multiprocessing.get_start_method(allow_none=True) != "forkserver"  # nothing global changed
+
+
+@pytest.mark.parametrize("argv", [["-m", "talent_matching.definitions", "-p", "1"], ["--module-name", "x.y"]])
+def test_code_server_preloads_the_location_it_serves(argv) -> None:
+    from talent_platform.local import code_server
+
+    assert code_server._module(argv) == argv[1]
+
+
+def test_dagster_storage_url_is_what_the_pool_connects_to(pg_url: str) -> None:
+    assert dagster_storage_url(pg_url).startswith("postgresql+psycopg2://")
