@@ -80,8 +80,8 @@ def test_synchronous_commit_can_be_turned_back_on(tmp_path, monkeypatch) -> None
 def test_code_server_starts_runs_from_the_forkserver() -> None:
     """The one hook into Dagster: a server built after ``use_forkserver`` has the forkserver
     context. Fails if an upgrade renames ``_mp_ctx`` (then runs would silently spawn again)."""
-    from dagster._grpc.server import DagsterApiServer
     from dagster._core.utils import FuturesAwareThreadPoolExecutor
+    from dagster._grpc.server import DagsterApiServer
 
     ctx = forkserver_context(None)
     use_forkserver(ctx)

@@ -104,13 +104,17 @@ def running_platform(
         }
         supervisor = Supervisor(state / "logs", env)
         stack.callback(supervisor.stop_all)
+        # dagster api grpc with run workers forked from a preloaded process (see code_server);
+        # TALENT_LOCAL_RUN_WORKERS=spawn runs Dagster's own server (benchmarks compare the two)
+        if env.get("TALENT_LOCAL_RUN_WORKERS", "forkserver") == "spawn":
+            server = [_bin("dagster"), "api", "grpc"]
+        else:
+            server = [sys.executable, "-m", "talent_platform.local.code_server"]
         for name in LOCATIONS:
             supervisor.start(
                 f"code-server-{name}",
                 [
-                    sys.executable,
-                    "-m",
-                    "talent_platform.local.code_server",  # dagster api grpc, runs forked (see there)
+                    *server,
                     "-m",
                     f"talent_{name}.definitions",
                     "-h",
