@@ -99,6 +99,7 @@ class MatchWatcher(threading.Thread):
 STOCK = {
     "TALENT_DAGSTER_POOL_SIZE": "0",
     "TALENT_LOCAL_RUN_WORKERS": "spawn",
+    "TALENT_LOCAL_DAEMON_LOOP_SECONDS": "5",
     "TALENT_EMBEDDED_SYNCHRONOUS_COMMIT": "on",
     "DAGSTER_EVENT_BATCH_SIZE": "0",
     "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "false",
@@ -106,6 +107,7 @@ STOCK = {
 LEADS = {
     "pooled Dagster storage": {"TALENT_DAGSTER_POOL_SIZE": "2"},
     "run workers forked from a preloaded forkserver": {"TALENT_LOCAL_RUN_WORKERS": "forkserver"},
+    "sensor and automation loops every 1 s": {"TALENT_LOCAL_DAEMON_LOOP_SECONDS": "1"},
     "synchronous_commit off (embedded only)": {"TALENT_EMBEDDED_SYNCHRONOUS_COMMIT": "off"},
     "DAGSTER_EVENT_BATCH_SIZE=200": {"DAGSTER_EVENT_BATCH_SIZE": "200"},
     "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"},

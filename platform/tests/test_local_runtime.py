@@ -104,3 +104,19 @@ def test_code_server_preloads_the_location_it_serves(argv) -> None:
 
 def test_dagster_storage_url_is_what_the_pool_connects_to(pg_url: str) -> None:
     assert dagster_storage_url(pg_url).startswith("postgresql+psycopg2://")
+
+
+def test_daemon_loops_are_shortened_where_dagster_reads_them() -> None:
+    """Fails if an upgrade renames the constants (then the loops silently go back to 5 s)."""
+    import importlib
+
+    from talent_platform.local.daemon import CONSTANTS, shorten_loops
+
+    before = {(m, n): getattr(importlib.import_module(m), n) for m, n in CONSTANTS}
+    assert set(before.values()) == {5}, before  # Dagster's own pace, what the module doc measures
+    try:
+        shorten_loops(1)
+        assert {getattr(importlib.import_module(m), n) for m, n in CONSTANTS} == {1}
+    finally:
+        for (m, n), value in before.items():
+            setattr(importlib.import_module(m), n, value)

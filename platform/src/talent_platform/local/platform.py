@@ -134,5 +134,6 @@ def running_platform(
                 [_bin("dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(webserver_port)],
             )
             url = f"http://127.0.0.1:{webserver_port}"
-        supervisor.start("daemon", [_bin("dagster-daemon"), "run", "-w", str(workspace)])
+        # dagster-daemon with 1 s sensor/automation loops instead of 5 s (see local/daemon.py)
+        supervisor.start("daemon", [sys.executable, "-m", "talent_platform.local.daemon", "run", "-w", str(workspace)])
         yield Platform(state, dagster_home, workspace, database_url, ports, supervisor, url, time.time())
