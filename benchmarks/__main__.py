@@ -10,8 +10,8 @@ import warnings
 
 from benchmarks.common import Suite, machine, save
 
-SUITES = ("quality", "nearest", "batch", "pipeline", "record", "leads", "pipeline-10k", "ingest")
-# leads (~20 min) and pipeline-10k (~10 min) are asked for by name: not in "all"
+SUITES = ("quality", "nearest", "batch", "pipeline", "record", "leads", "pipeline-10k", "growth", "ingest")
+# leads (~25 min), pipeline-10k (~10 min) and growth (~20 min) are asked for by name: not in "all"
 GROUPS = {
     "matching": ("nearest", "batch"),
     "platform": ("pipeline", "record"),
@@ -25,6 +25,7 @@ TITLES = {
     "record": "record: one candidate dropped into a running platform, landing to matched",
     "leads": "leads: 1,000 candidates + 200 jobs on stock Dagster/PostgreSQL, each lead of issue 10 alone, all",
     "pipeline-10k": "pipeline-10k: 10,000 candidates + 2,000 jobs, landing to all matched",
+    "growth": "growth: one new candidate with 2,000 + 500 and 20,000 + 5,000 already matched",
     "ingest": "ingest: talent serve-ingest under open-loop load: the rate held for 60 s at p99 <= 250 ms, then 2x",
 }
 
@@ -118,6 +119,10 @@ def _run(name: str, suite: Suite, args: argparse.Namespace) -> None:
         from benchmarks.platform import run_pipeline_large
 
         run_pipeline_large(suite)
+    elif name == "growth":
+        from benchmarks.platform import run_growth
+
+        run_growth(suite)
     elif name == "record":
         from benchmarks.platform import run_record
 
