@@ -48,12 +48,15 @@ def run_nearest(suite: Suite, *, rebuild: bool = False) -> None:
                 rows = estimated_rows(conn)
                 default_ef = ef_search_for(rows, K)
                 suite.info[f"default_ef_search_{label}"] = {"estimated_rows": rows, "ef_search": default_ef}
-                for q in queries[:30]:  # warm the index pages into the buffer cache
-                    nearest_jobs(conn, q, K)
+                for q in queries:  # every page the runs below touch into the buffer cache
+                    nearest_jobs(conn, q, K, ef_search=max(e or 0 for e in EF))
                 lat: dict[int | None, list[float]] = {ef: [] for ef in EF}
                 found: dict[int | None, list] = {ef: [] for ef in EF}
-                for q in queries:
-                    for ef in EF:  # interleaved, so a busy moment of the machine hits every setting
+                # one pass over the queries per setting: run per query instead, every setting after
+                # the first repeats the walk the first one just made, in a warm CPU cache, and looks
+                # up to 2x cheaper than a new vector's query is
+                for ef in EF:
+                    for q in queries:
                         t = time.perf_counter()
                         found[ef].append(nearest_jobs(conn, q, K, ef_search=ef))
                         lat[ef].append(time.perf_counter() - t)
