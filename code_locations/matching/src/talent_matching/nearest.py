@@ -19,13 +19,13 @@ build (pgvector's parallel build is not deterministic, and builds differ), serve
     10k    0.978, 0.999       0.3 ms    0.983, 0.999       0.5 ms    0.993, 0.999       0.7-1.2 ms
     30k    0.938              0.4 ms    0.943              0.7 ms    0.955              0.9 ms
     50k    0.940              0.5 ms    0.963              0.7 ms    0.968              1.2 ms
-    100k   0.922, 0.948,      1.0 ms    0.931, 0.968,      1.2-1.8   0.953, 0.978,      2.1-2.5 ms
+    100k   0.922, 0.948,      0.8-1 ms  0.931, 0.968,      1.2-1.8   0.953, 0.978,      2.1-2.5 ms
            0.959, 0.973                 0.985, 0.982                 0.992, 0.9935
 
 40 is enough at 10k and cheapest there, and not from 30k on: two of four builds at 100k fell
 below 0.95. At 200 every build measured from 30k to 100k reaches 0.95, three of four at 100k
 0.977 or more, for ~2 ms of server time at 100k. 300 bought at most 0.007 more at 100k for
-+1.3 ms (a client p50 near 5 ms under load); 400-800 added nothing on the benchmark's build, and
++1-1.3 ms (a client p50 over 5 ms under load); 400-800 added nothing on the benchmark's build, and
 the worst build needed 1000 for 0.97. What is left is a few queries stranded in the wrong region
 of the graph, which a longer candidate list rarely reaches (a denser graph or dense embeddings
 would). Beyond 100k nothing was measured: 200 is kept, and a caller that needs more passes
