@@ -2,9 +2,12 @@
 
 import json
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 
 from talent_candidates.reading import candidate_input
@@ -316,6 +319,53 @@ def test_incremental_rounds_equal_full_recompute(talent_env, db) -> None:
     _assert_equals_from_scratch(db)
     again = run_matching(db, k=K, explain=_explain)
     assert again.rows_written == 0 and again.rows_deleted == 0 and not again.changed_candidates
+
+
+@contextmanager
+def _rows_fetched(db) -> Iterator[list[tuple[str, int]]]:
+    """Every statement run on ``db`` meanwhile, with the number of rows it sent back."""
+    log: list[tuple[str, int]] = []
+
+    class Counting(psycopg.Cursor):
+        def execute(self, query, params=None, **kwargs):
+            out = super().execute(query, params, **kwargs)
+            log.append((" ".join(str(query).split()), self.pgresult.ntuples if self.pgresult else 0))
+            return out
+
+    db.cursor_factory = Counting
+    try:
+        yield log
+    finally:
+        db.cursor_factory = psycopg.Cursor
+
+
+def test_one_new_candidate_reads_what_it_reaches_only(talent_env, db) -> None:
+    """One new candidate is scored against every job, so every job's features are read, but no
+    other candidate's, and of the stored matches only the rows of the lists it enters (counted as
+    rows the database sent back, whatever function asked for them). The new one is a copy of the
+    most listed candidate under an id that sorts first: it ties with it and enters its lists."""
+    cands, jobs = generate(300, 40, seed=22)
+    _load(db, "candidate", cands)
+    _load(db, "job", jobs)
+    run_matching(db, k=K, explain=_explain)
+    before = _exact(db)[0]
+    new = _load(db, "candidate", _copies(cands, _popular(db, "candidate")[:1], ("a-",)))
+    with _rows_fetched(db) as log:
+        report = run_matching(db, k=K, explain=_explain)
+    assert report.changed_candidates == new
+    entered = {j for (c, j), row in _exact(db)[0].items() if c == new[0] and row[2] is not None}
+    reachable = sum(1 for _, j in before if j in entered)
+    assert entered and reachable < len(before) / 3  # else reading every row would pass too
+
+    def fetched(*words: str) -> int:
+        return sum(n for query, n in log if all(w in query for w in words))
+
+    assert fetched("talent.candidate_vectors") <= 2  # the change query's one row, then its features
+    assert fetched("talent.job_vectors") <= 1 + len(jobs)  # every job once
+    assert fetched("FROM talent.matches") <= reachable
+    assert fetched("FROM talent.profiles") <= 1 + 3  # the profiles of the pairs explained
+    assert sum(n for _, n in log) <= 2 + len(jobs) + reachable + 4
+    _assert_equals_from_scratch(db)
 
 
 def test_lean_features_equal_what_the_profiles_give(talent_env, db) -> None:
