@@ -208,13 +208,14 @@ def test_a_new_score_or_k_recomputes_everything(talent_env, db, monkeypatch) -> 
 
 
 def _exact(db) -> tuple[dict, dict]:
-    """Every stored column of every pair (scores to the last bit) and what each entity consumed."""
+    """Every stored column of every pair (scores to the last bit), and what each entity consumed
+    with the K-th entry of its list."""
     rows = db.execute(
         "SELECT candidate_id, job_id, score, candidate_rank, job_rank, similarity, skill_overlap, experience_fit,"
         " lexical, seniority_fit, candidate_version, job_version FROM talent.matches"
     ).fetchall()
-    inputs = db.execute("SELECT entity, record_id, data_version FROM talent.match_inputs").fetchall()
-    return {(r[0], r[1]): r[2:] for r in rows}, {(e, r): v for e, r, v in inputs}
+    inputs = db.execute("SELECT entity, record_id, data_version, floor_score, floor_id FROM talent.match_inputs")
+    return {(r[0], r[1]): r[2:] for r in rows}, {(e, r): rest for e, r, *rest in inputs}
 
 
 def _explained(db) -> dict:
@@ -376,7 +377,7 @@ def test_lean_features_equal_what_the_profiles_give(talent_env, db) -> None:
     unknown = {"id": "c-unknown", "name": "A B", "email": "a@b.com", "resume_text": "I make web shops in React."}
     ids = _load(db, "candidate", [*cands, {**unknown, "skills": ["React"]}])
     db.execute("UPDATE talent.candidate_vectors SET lexical = NULL WHERE record_id = %s", (ids[3],))
-    got = load_features(db, "candidate", K)
+    got = load_features(db, "candidate")
     rows = db.execute(
         "SELECT record_id, data_version, embedding, lexical FROM talent.candidate_vectors ORDER BY record_id"
     ).fetchall()
@@ -391,7 +392,7 @@ def test_lean_features_equal_what_the_profiles_give(talent_env, db) -> None:
         assert np.array_equal(getattr(got.side, name), getattr(want, name)), name
     assert want.levels is not None and (want.levels == UNKNOWN_LEVEL).sum() == 1
     assert got.side.lexical is not None and not got.side.lexical[got.index[ids[3]]].any()
-    some = load_features(db, "candidate", K, [ids[5], ids[1]])
+    some = load_features(db, "candidate", [ids[5], ids[1]])
     assert not some.complete and some.side.ids == sorted([ids[5], ids[1]])
 
 
@@ -417,3 +418,20 @@ def test_random_rounds_equal_full_recompute(talent_env, db, k: int) -> None:
             live[entity].add(rid)
         run_matching(db, k=k, explain=_explain)
         _assert_equals_from_scratch(db, k)
+
+
+def test_the_floors_migration_fills_them_from_the_stored_lists(talent_env, db) -> None:
+    """Migration 0007 gives every consumed entity the K-th entry of its stored list, with the K
+    it was matched with, as ``run_matching`` keeps it (-Infinity for a list shorter than K)."""
+    from talent_shared.db.migrations import MIGRATIONS
+
+    cands, jobs = generate(12, 4, seed=25)
+    _load(db, "candidate", cands)
+    _load(db, "job", jobs)
+    run_matching(db, k=K)  # every job list is full, no candidate list is
+    kept = _exact(db)[1]
+    assert {f for (e, _), (_, f, _) in kept.items() if e == "candidate"} == {float("-inf")}
+    assert all(f > 0 for (e, _), (_, f, _) in kept.items() if e == "job")
+    db.execute("UPDATE talent.match_inputs SET floor_score = NULL, floor_id = NULL")
+    db.execute(dict(MIGRATIONS)["0007_match_floors"].encode())
+    assert _exact(db)[1] == kept

@@ -15,7 +15,8 @@ ranks to the last bit):
    ``score.py``), which is read only when it has changes to meet: one new candidate reads every
    job's features, never every candidate's. The same product gives the changed entities' own
    lists and the entries that enter the other side's lists: a pair enters an untouched list only
-   if it is not below that list's stored K-th entry (its floor, ``features.Floors``).
+   if it is not below that list's stored K-th entry (its floor, kept in ``match_inputs`` beside
+   the consumed version and read with the features, ``features.Floors``).
 3. An untouched list can change only if such an entry enters it, or if it holds a changed or
    removed entity. Only those lists are read from ``matches``. The first kind merges exactly:
    the stored list is the top K of the untouched entities. The second merges exactly when the
@@ -156,21 +157,21 @@ class _Sides:
     """Both sides' features as far as they were read: a side is read whole only when the other
     side has changes to score against it, or a list must be rescored against it."""
 
-    def __init__(self, conn: psycopg.Connection, k: int, changed: dict[str, list[str]]) -> None:
-        self.conn, self.k = conn, k
+    def __init__(self, conn: psycopg.Connection, changed: dict[str, list[str]]) -> None:
+        self.conn = conn
         self.features: dict[str, Features] = {
-            entity: load_features(conn, entity, k, None if changed[OTHER[entity]] else changed[entity])
+            entity: load_features(conn, entity, None if changed[OTHER[entity]] else changed[entity])
             for entity in ("candidate", "job")
         }
 
     def whole(self, entity: str) -> Features:
         if not self.features[entity].complete:
-            self.features[entity] = load_features(self.conn, entity, self.k)
+            self.features[entity] = load_features(self.conn, entity)
         return self.features[entity]
 
     def rows(self, entity: str, ids: Sequence[str]) -> Side:
         have = self.features[entity]
-        return (have if have.has(ids) else load_features(self.conn, entity, self.k, ids)).subset(ids)
+        return (have if have.has(ids) else load_features(self.conn, entity, ids)).subset(ids)
 
     def versions(self) -> dict[str, dict[str, str]]:
         return {e: dict(zip(f.side.ids, f.side.versions, strict=True)) for e, f in self.features.items()}
@@ -196,7 +197,7 @@ def run_matching(
         for table in ("candidate_vectors", "job_vectors"):
             contract.check_stored(conn, table)
 
-    sides = _Sides(conn, k, delta.changed)
+    sides = _Sides(conn, delta.changed)
     cands, jobs = sides.features["candidate"], sides.features["job"]
     c_new, j_new = cands.subset(delta.changed["candidate"]), jobs.subset(delta.changed["job"])
     changed = {"candidate": set(c_new.ids), "job": set(j_new.ids)}
@@ -258,12 +259,28 @@ def run_matching(
         conn,
         touched={e: sorted(affected[e] | set(delta.removed[e])) for e in affected},
         rows=rows,
-        consumed=[("candidate", i, v + stamp) for i, v in zip(c_new.ids, c_new.versions, strict=True)]
-        + [("job", i, v + stamp) for i, v in zip(j_new.ids, j_new.versions, strict=True)],
+        consumed=[
+            (entity, rid, version + stamp, *_floor(lists[entity][rid], k))
+            for entity, side in (("candidate", c_new), ("job", j_new))
+            for rid, version in zip(side.ids, side.versions, strict=True)
+        ],
+        floors=[
+            (entity, rid, *_floor(lists[entity][rid], k))
+            for entity in ("candidate", "job")
+            for rid in sorted(affected[entity] - changed[entity])
+        ],
         removed=delta.removed,
     )
     report.rows_written = len(rows)
     return report
+
+
+def _floor(entries: dict[str, Entry], k: int) -> tuple[float, str | None]:
+    """A list's K-th entry as ``match_inputs`` keeps it: ``-inf`` when it is shorter than K."""
+    if len(entries) < k:
+        return -np.inf, None
+    other, entry = list(entries.items())[k - 1]
+    return entry[0], other
 
 
 def _pairs(

@@ -5,16 +5,18 @@ tens of thousands of rows the per-row work decides the run's time and memory. Ve
 pgvector's binary form as raw bytes and become one array in a single ``np.frombuffer`` (the text
 form costs a float parse per component, a ``Vector`` per row a few microseconds each); profiles
 give only the three fields the score reads, straight from the JSON (``Side.from_fields``, the
-values ``Side.build`` takes from a validated ``Profile``). Rows are ordered by id in code-point
-order (``COLLATE "C"``), Python's string order: ``top_k`` breaks ties by position and ``_merge``
-by id, and the two must agree whatever the database's collation.
+values ``Side.build`` takes from a validated ``Profile``, which cost ~30 µs a row). Rows are put in
+id order by code point, Python's string order: ``top_k`` breaks ties by position and ``_merge`` by
+id, and the two must agree whatever the database's collation.
 
-The K-th entry of each entity's stored list (its *floor*) comes in the same query: a changed
-record of the other side can only enter an untouched entity's list if it is not below it.
+The K-th entry of each entity's stored list (its *floor*, kept in ``match_inputs``) comes in the
+same query: a changed record of the other side can only enter an untouched list if it is not
+below it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,7 +30,7 @@ from talent_matching.score import Side
 from talent_shared.lexical import DIM as LEXICAL_DIM
 
 TABLES = {"candidate": "candidate_vectors", "job": "job_vectors"}
-# the stored list of an entity: its own column in matches, its rank column, the other side's column
+# an entity's stored list in talent.matches: its own column, its rank column, the other side's column
 LISTS = {"candidate": ("candidate_id", "candidate_rank", "job_id"), "job": ("job_id", "job_rank", "candidate_id")}
 CHUNK = 4096  # rows turned into arrays at a time (bounds the per-row objects alive at once)
 
@@ -83,20 +85,20 @@ class _Raw(Loader):
         return bytes(data)
 
 
-def load_features(conn: psycopg.Connection, entity: str, k: int, ids: Sequence[str] | None = None) -> Features:
+def load_features(conn: psycopg.Connection, entity: str, ids: Sequence[str] | None = None) -> Features:
     """Every entity of the side (``ids`` None) or those of ``ids``, with a vector and a profile."""
     if ids is not None and not ids:
         return Features(*_Columns.concat([]).side(entity), complete=False)
-    own, rank, other = LISTS[entity]
     where = "" if ids is None else "WHERE v.record_id = ANY(%(ids)s)"
+    # no ORDER BY: sorting rows this wide cost more than the rest of the query (spilling to disk
+    # at 20k rows); they are put in code-point order here, which is also what the order must be
     query = f"""
-        SELECT v.record_id, v.data_version, v.embedding, v.lexical, p.profile->'skills',
-               (p.profile->>'years_experience')::float8, p.profile->>'seniority', m.score, m.{other}
+        SELECT v.record_id, v.data_version, v.embedding, v.lexical, p.profile->>'skills',
+               (p.profile->>'years_experience')::float8, p.profile->>'seniority', i.floor_score, i.floor_id
         FROM talent.{TABLES[entity]} v
         JOIN talent.profiles p ON p.entity = %(entity)s AND p.record_id = v.record_id
-        LEFT JOIN talent.matches m ON m.{own} = v.record_id AND m.{rank} = %(k)s
+        LEFT JOIN talent.match_inputs i ON i.entity = %(entity)s AND i.record_id = v.record_id
         {where}
-        ORDER BY v.record_id COLLATE "C"
     """
     info = conn.adapters.types.get("vector") or TypeInfo.fetch(conn, "vector")
     if info is None:
@@ -104,10 +106,10 @@ def load_features(conn: psycopg.Connection, entity: str, k: int, ids: Sequence[s
     parts: list[_Columns] = []
     with conn.cursor(binary=True) as cur:
         cur.adapters.register_loader(info.oid, _Raw)
-        cur.execute(query, {"entity": entity, "k": k, "ids": None if ids is None else list(ids)})
+        cur.execute(query, {"entity": entity, "ids": None if ids is None else list(ids)})
         while rows := cur.fetchmany(CHUNK):
             parts.append(_Columns.of(rows))
-    return Features(*_Columns.concat(parts).side(entity), complete=ids is None)
+    return Features(*_Columns.concat(parts).sorted().side(entity), complete=ids is None)
 
 
 @dataclass
@@ -134,11 +136,28 @@ class _Columns:
             list(versions),
             _vectors(embeddings),
             lex,
-            list(skills),
+            json.loads(f"[{','.join(skills)}]"),  # one parse for the chunk, not one per row
             list(years),
             list(seniority),
-            np.asarray([-np.inf if s is None else s for s in floor], dtype=np.float64),
+            np.asarray([-np.inf if f is None else f for f in floor], dtype=np.float64),
             list(floor_ids),
+        )
+
+    def sorted(self) -> _Columns:
+        """In id order by code point (numpy compares str by code point, as Python does)."""
+        order = np.argsort(np.asarray(self.ids, dtype=str), kind="stable").tolist()
+        if order == list(range(len(order))):
+            return self
+        return _Columns(
+            [self.ids[i] for i in order],
+            [self.versions[i] for i in order],
+            self.vectors[order],
+            self.lexical[order],
+            [self.skills[i] for i in order],
+            [self.years[i] for i in order],
+            [self.seniority[i] for i in order],
+            self.floor[order],
+            [self.floor_ids[i] for i in order],
         )
 
     def side(self, entity: str) -> tuple[Side, Floors]:

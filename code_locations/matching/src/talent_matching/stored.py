@@ -127,11 +127,13 @@ def write(
     *,
     touched: Mapping[str, Sequence[str]],
     rows: Sequence[tuple],
-    consumed: Sequence[tuple[str, str, str]],
+    consumed: Sequence[tuple[str, str, str, float, str | None]],
+    floors: Sequence[tuple[str, str, float, str | None]],
     removed: Mapping[str, Sequence[str]],
 ) -> int:
-    """Replace every row of the ``touched`` entities with ``rows`` and record what was consumed
-    (``(entity, id, version)``) and what is gone; returns the number of rows deleted."""
+    """Replace every row of the ``touched`` entities with ``rows``; record what was consumed
+    (``(entity, id, version, floor score, floor id)``), the new floors of untouched entities whose
+    lists moved, and what is gone. Returns the number of rows deleted."""
     with conn.cursor() as cur:
         cur.execute(
             "DELETE FROM talent.matches WHERE candidate_id = ANY(%s) OR job_id = ANY(%s)",
@@ -149,11 +151,26 @@ def write(
             " OR (entity = 'job' AND record_id = ANY(%s))",
             (list(removed["candidate"]), list(removed["job"])),
         )
-        cur.executemany(
+        cur.execute(
             """
-            INSERT INTO talent.match_inputs (entity, record_id, data_version) VALUES (%s, %s, %s)
-            ON CONFLICT (entity, record_id) DO UPDATE SET data_version = EXCLUDED.data_version
+            INSERT INTO talent.match_inputs (entity, record_id, data_version, floor_score, floor_id)
+            SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::text[])
+            ON CONFLICT (entity, record_id) DO UPDATE SET data_version = EXCLUDED.data_version,
+                floor_score = EXCLUDED.floor_score, floor_id = EXCLUDED.floor_id
             """,
-            consumed,
+            _columns(consumed, 5),
+        )
+        cur.execute(
+            """
+            UPDATE talent.match_inputs i SET floor_score = f.score, floor_id = f.other
+            FROM unnest(%s::text[], %s::text[], %s::float8[], %s::text[]) AS f (entity, record_id, score, other)
+            WHERE i.entity = f.entity AND i.record_id = f.record_id
+            """,
+            _columns(floors, 4),
         )
     return deleted
+
+
+def _columns(rows: Sequence[tuple], width: int) -> list[list]:
+    """Rows as columns, for ``unnest``: one statement whatever the number of rows."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
