@@ -35,7 +35,7 @@ def _load(db, entity: str, records: list[dict], *, model: bool = False) -> list[
     """Store, normalize and embed: with ``model``, as the vectors assets do (the local model, the
     record's own words and the lexical vectors); else the fast hashing embedder on profile text."""
     data = "\n".join(json.dumps(r) for r in records).encode()
-    accepted = [r for r in parse_bytes(entity, "test.jsonl", data) if isinstance(r, Accepted)]
+    accepted = [r for r in parse_bytes(entity, "test.jsonl", data) if isinstance(r, Accepted)]  # type: ignore[arg-type]
     assert len(accepted) == len(records)
     store_accepted(db, entity, "test.jsonl", accepted)
     ids = [a.record.id for a in accepted]
