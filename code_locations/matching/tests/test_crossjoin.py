@@ -366,6 +366,9 @@ def test_one_new_candidate_reads_what_it_reaches_only(talent_env, db) -> None:
     assert fetched("FROM talent.matches") <= reachable
     assert fetched("FROM talent.profiles") <= 1 + 3  # the profiles of the pairs explained
     assert sum(n for _, n in log) <= 2 + len(jobs) + reachable + 4
+    with _rows_fetched(db) as log:
+        assert not run_matching(db, k=K, explain=_explain).changed_candidates
+    assert len(log) == 1  # nothing changed: the change query alone
     _assert_equals_from_scratch(db)
 
 

@@ -53,9 +53,6 @@ class Floors:
         score[[index[i] for i in ids if i in index]] = np.inf
         return Floors(score, self.ids)
 
-    def take(self, rows: Sequence[int]) -> Floors:
-        return Floors(self.score[np.asarray(rows, dtype=np.int64)], [self.ids[i] for i in rows])
-
 
 @dataclass
 class Features:
