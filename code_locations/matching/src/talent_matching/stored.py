@@ -1,10 +1,11 @@
 """What earlier runs stored, read only where a run needs it.
 
-``talent.match_inputs`` holds the vector version each entity was last matched with; ``talent.matches``
-each entity's top K. A run asks the database for the difference between the vector tables and
-what was consumed (one query, whatever the size of the tables, and nothing more when nothing
-changed), then for the stored rows of the few entities whose lists the change can reach: never
-for every row, which would make one new record cost as much as all of them.
+``talent.match_inputs`` holds the vector version each entity was last matched with (and the K-th
+entry of its list, see ``features``); ``talent.matches`` each entity's top K. A run asks the
+database for the difference between the vector tables and what was consumed: one query that
+compares every row in the database and sends back only the differing ids, and nothing more when
+nothing changed. Then it reads the stored rows of the few entities whose lists the change can
+reach, never every row: one new record must not cost as much as all of them.
 """
 
 from __future__ import annotations
