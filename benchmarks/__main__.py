@@ -10,12 +10,13 @@ import warnings
 
 from benchmarks.common import Suite, machine, save
 
-SUITES = ("quality", "nearest", "batch", "pipeline", "record", "ingest")
-GROUPS = {"matching": ("nearest", "batch"), "platform": ("pipeline", "record"), "all": SUITES}
+SUITES = ("quality", "nearest", "batch", "incremental", "pipeline", "record", "ingest")
+GROUPS = {"matching": ("nearest", "batch", "incremental"), "platform": ("pipeline", "record"), "all": SUITES}
 TITLES = {
     "quality": "quality: top-1/top-3/MRR of matches vs BM25 and dense-only on labelled sets",
     "nearest": "nearest: one candidate's top 10 jobs through pgvector HNSW (10k, 100k jobs)",
     "batch": "batch: 1,000 new candidates x 100k jobs, cross-join code vs numpy",
+    "incremental": "incremental: one new candidate or job against 2,000 + 500 and 20,000 + 5,000 stored and matched",
     "pipeline": "pipeline: 1,000 candidates + 200 jobs, landing to all matched",
     "record": "record: one candidate dropped into a running platform, landing to matched",
     "ingest": "ingest: talent serve-ingest under open-loop load: the rate held for 60 s at p99 <= 250 ms, then 2x",
@@ -99,6 +100,10 @@ def _run(name: str, suite: Suite, args: argparse.Namespace) -> None:
         from benchmarks.matching import run_batch
 
         run_batch(suite)
+    elif name == "incremental":
+        from benchmarks.matching import run_incremental
+
+        run_incremental(suite)
     elif name == "pipeline":
         from benchmarks.platform import run_pipeline
 
