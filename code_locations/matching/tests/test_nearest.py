@@ -8,10 +8,20 @@ import json
 
 import numpy as np
 import pytest
+from psycopg import sql
 
 from talent_candidates.reading import candidate_input
 from talent_jobs.reading import job_input
-from talent_matching.nearest import nearest, nearest_jobs, uses_index
+from talent_matching.nearest import (
+    EF_SEARCH_BY_ROWS,
+    _ef_search_sql,
+    _planner,
+    ef_search_for,
+    estimated_rows,
+    nearest,
+    nearest_jobs,
+    uses_index,
+)
 from talent_platform.seed import generate
 from talent_shared.ingest.parse import Accepted, parse_bytes
 from talent_shared.ingest.store import store_accepted
@@ -63,7 +73,7 @@ def test_hnsw_recall_at_10_against_exact(loaded) -> None:
     total = hits = 0
     for query in cand_vecs:
         exact = nearest_jobs(db, query, K, exact=True)
-        approx = nearest_jobs(db, query, K, ef_search=40)
+        approx = nearest_jobs(db, query, K)  # the default: ef_search 40 at 3,000 rows
         assert len(approx) == K
         distance = dict(zip(job_ids, (1.0 - job_vecs @ query).tolist(), strict=True))
         hits += _hits(approx, {rid for rid, _ in exact}, exact[-1][1], distance)
@@ -106,3 +116,53 @@ def test_planner_settings_do_not_leak_into_the_callers_transaction(talent_env, d
     nearest_jobs(db, vecs[0], 3)
     shown = [db.execute(f"SHOW {name}").fetchone()[0] for name in ("enable_indexscan", "enable_seqscan")]
     assert shown == ["on", "on"]
+
+
+def test_ef_search_follows_the_table_size() -> None:
+    assert EF_SEARCH_BY_ROWS == ((15_000, 40), (None, 200))
+    assert [ef_search_for(n) for n in (0, 300, 10_000, 14_999)] == [40] * 4
+    assert [ef_search_for(n) for n in (15_000, 100_000, 10**7)] == [200] * 3
+    assert ef_search_for(None) == 200  # no statistics yet: the larger list, cheap on a small table
+    assert ef_search_for(300, k=64) == 64 and ef_search_for(100_000, k=500) == 500  # never below k
+
+
+def test_ef_search_in_sql_is_the_same_rule(talent_env, db) -> None:
+    for rows in (0, 300, 14_999, 14_999.5, 15_000, 100_000, 10**7, None):
+        for k in (10, 64, 500):
+            stmt = sql.SQL("SELECT GREATEST({}, {})").format(_ef_search_sql(sql.Literal(rows)), k)
+            assert db.execute(stmt).fetchone()[0] == ef_search_for(rows, k), (rows, k)
+
+
+def _ef_in_force(db, *, k: int = K) -> tuple[int | None, str]:
+    """The ef_search the default path chooses and the value Postgres shows inside its transaction."""
+    with _planner(db, entity="job", k=k, ef_search=None, exact=False) as ef:
+        return ef, db.execute("SHOW hnsw.ef_search").fetchone()[0]
+
+
+def test_default_ef_search_from_the_tables_statistics(talent_env, db) -> None:
+    _, jobs = generate(0, 300, seed=7)
+    ids = _load(db, "job", jobs[:40])  # under autovacuum's 50-row analyze threshold
+    _, vecs = _vectors(db, "job_vectors")
+    # never analyzed: no estimate, the larger list
+    assert estimated_rows(db) is None and _ef_in_force(db) == (200, "200")
+    db.execute("ANALYZE talent.job_vectors")
+    assert estimated_rows(db) == pytest.approx(40, abs=1)
+    assert _ef_in_force(db) == (40, "40") and _ef_in_force(db, k=50) == (50, "50")
+    # rows added since the ANALYZE count through the table's current pages, as for the planner
+    ids += _load(db, "job", jobs[40:])
+    assert estimated_rows(db) == pytest.approx(300, rel=0.2)
+    assert uses_index(db, vecs[0], K) and len(nearest_jobs(db, vecs[0], K)) == K
+    # statistics of a large table (set inside a transaction rolled back: no 100k rows to build)
+    with db.transaction(force_rollback=True):
+        db.execute(
+            "UPDATE pg_class SET reltuples = 100000, relpages = pg_relation_size(oid) / 8192"
+            " WHERE oid = 'talent.job_vectors'::regclass"
+        )
+        assert estimated_rows(db) == pytest.approx(100_000) and _ef_in_force(db) == (200, "200")
+        assert uses_index(db, vecs[0], K)
+        got = nearest_jobs(db, vecs[0], K)
+        assert len(got) == K and got[0][0] in ids
+    # an explicit ef_search wins over the size
+    with _planner(db, entity="job", k=K, ef_search=123, exact=False) as ef:
+        assert ef == 123 and db.execute("SHOW hnsw.ef_search").fetchone()[0] == "123"
+    assert _ef_in_force(db)[0] == 40  # the rollback restored the statistics

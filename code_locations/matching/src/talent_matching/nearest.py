@@ -7,6 +7,36 @@ exact variant turns index scans off, so the planner sorts a sequential scan: it 
 for recall, not a serving path. Distances are cosine distances (``1 - cosine``; the stored
 vectors are unit length, so ``1 - dot``). For a bulk "many new x all" cross-join pull the vectors
 once and multiply in numpy instead (``crossjoin.py``).
+
+**ef_search by table size.** ``hnsw.ef_search`` (the length of the index's candidate list) is
+chosen from the table's estimated row count unless the caller passes one: 40 (pgvector's default)
+below 15,000 rows, 200 from there on (``EF_SEARCH_BY_ROWS``). Recall@10 against the exact scan,
+200 candidate queries against jobs embedded by the local hashing embedder (``python -m benchmarks
+nearest`` and one-off runs on the same data, 2-core machine under load), one value per HNSW
+build (pgvector's parallel build is not deterministic, and builds differ), server-side p50:
+
+    jobs   ef 40                        ef 100                       ef 200
+    10k    0.978, 0.999       0.3 ms    0.983, 0.999       0.5 ms    0.993, 0.999       0.7-1.2 ms
+    30k    0.938              0.4 ms    0.943              0.7 ms    0.955              0.9 ms
+    50k    0.940              0.5 ms    0.963              0.7 ms    0.968              1.2 ms
+    100k   0.922, 0.948,      0.8-1 ms  0.931, 0.968,      1.2-1.8   0.953, 0.978,      2.1-2.5 ms
+           0.959, 0.973                 0.985, 0.982                 0.992, 0.9935
+
+40 is enough at 10k and cheapest there, and not from 30k on: two of four builds at 100k fell
+below 0.95. At 200 every build measured from 30k to 100k reaches 0.95, three of four at 100k
+0.977 or more, for ~2 ms of server time at 100k. 300 bought at most 0.007 more at 100k for
++1-1.3 ms (a client p50 over 5 ms under load); 400-800 added nothing on the benchmark's build, and
+the worst build needed 1000 for 0.97. What is left is a few queries stranded in the wrong region
+of the graph, which a longer candidate list rarely reaches (a denser graph or dense embeddings
+would). Beyond 100k nothing was measured: 200 is kept, and a caller that needs more passes
+``ef_search``. ``hnsw.iterative_scan`` (pgvector 0.8) stays off: it lets a scan go on past
+``ef_search`` when a filter drops rows, these queries have no filter, and it changed nothing
+(0.973 at 100k with ef 40, off, relaxed_order and strict_order alike).
+
+The row estimate costs no scan and no extra round trip: it is computed in the statement that sets
+the planner's options, like the planner's own estimate (the density ``reltuples / relpages`` from
+the last VACUUM or ANALYZE times the table's current pages, so a bulk load since then counts). A
+table never vacuumed or analyzed since it had rows has no estimate and gets the larger value.
 """
 
 from __future__ import annotations
@@ -20,7 +50,42 @@ import psycopg
 from psycopg import sql
 
 TABLES = {"candidate": "candidate_vectors", "job": "job_vectors"}
-DEFAULT_EF_SEARCH = 40  # pgvector's default: recall@10 ~0.96 on text embeddings; 100 gives ~0.99
+# hnsw.ef_search by the table's estimated rows: the first step whose bound is above them (None: no
+# bound); measured in the module docstring
+EF_SEARCH_BY_ROWS: tuple[tuple[int | None, int], ...] = ((15_000, 40), (None, 200))
+
+# the table's rows as the planner would estimate them; NULL when it has rows but no statistics yet
+_ROWS = sql.SQL(
+    "SELECT CASE WHEN pg_relation_size(c.oid) = 0 THEN 0"
+    " WHEN c.relpages > 0 AND c.reltuples >= 0"
+    " THEN c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::float8) END"
+    " AS rows FROM pg_class c WHERE c.oid = {}::regclass"
+)
+
+
+def ef_search_for(rows: float | None, k: int = 10) -> int:
+    """The default ``hnsw.ef_search`` for a table of about ``rows`` rows (``None``: not estimated yet)."""
+    for bound, ef in EF_SEARCH_BY_ROWS:
+        if bound is None or (rows is not None and rows < bound):
+            return max(ef, int(k))
+    raise AssertionError("EF_SEARCH_BY_ROWS ends without a bound")
+
+
+def _ef_search_sql(rows: sql.Composable) -> sql.Composed:
+    """:func:`ef_search_for` (before the ``k`` floor) as a SQL expression of ``rows``."""
+    steps = [sql.SQL("WHEN {} < {} THEN {}").format(rows, bound, ef) for bound, ef in EF_SEARCH_BY_ROWS if bound]
+    return sql.SQL("CASE {} ELSE {} END").format(sql.SQL(" ").join(steps), EF_SEARCH_BY_ROWS[-1][1])
+
+
+def estimated_rows(conn: psycopg.Connection, entity: str = "job") -> float | None:
+    """The rows of ``entity``'s vector table as the default ``ef_search`` sees them (no scan)."""
+    row = conn.execute(_ROWS.format(_table_name(entity))).fetchone()
+    assert row is not None  # the table exists, else the cast to regclass raised
+    return None if row[0] is None else float(row[0])
+
+
+def _table_name(entity: str) -> sql.Literal:
+    return sql.Literal(f"talent.{TABLES[entity]}")
 
 
 def nearest(
@@ -29,16 +94,17 @@ def nearest(
     k: int = 10,
     *,
     entity: str = "job",
-    ef_search: int = DEFAULT_EF_SEARCH,
+    ef_search: int | None = None,
     exact: bool = False,
 ) -> list[tuple[str, float]]:
     """The ``k`` records of ``entity`` nearest to ``vector``: ``[(record_id, cosine distance)]``, nearest first.
 
     ``ef_search`` bounds the HNSW candidate list (at least ``k``, else the index returns fewer rows
-    than asked). ``exact`` scans every row instead (ties broken by record id).
+    than asked); by default it follows the table's size (:func:`ef_search_for`). ``exact`` scans
+    every row instead (ties broken by record id).
     """
     stmt, params = _query(entity, vector, k, exact=exact)
-    with _planner(conn, k=k, ef_search=ef_search, exact=exact):
+    with _planner(conn, entity=entity, k=k, ef_search=ef_search, exact=exact):
         rows = conn.execute(stmt, params).fetchall()
     return [(rid, float(dist)) for rid, dist in rows]
 
@@ -59,7 +125,7 @@ def nearest_jobs(
     vector: Sequence[float] | np.ndarray,
     k: int = 10,
     *,
-    ef_search: int = DEFAULT_EF_SEARCH,
+    ef_search: int | None = None,
     exact: bool = False,
 ) -> list[tuple[str, float]]:
     """The ``k`` jobs nearest to one candidate's vector."""
@@ -70,22 +136,33 @@ _SETTINGS = ("hnsw.ef_search", "enable_seqscan", "enable_indexscan", "enable_bit
 
 
 @contextmanager
-def _planner(conn: psycopg.Connection, *, k: int, ef_search: int, exact: bool) -> Iterator[None]:
-    """Planner settings for one query (``SET LOCAL``, one round trip), never leaking to the caller.
+def _planner(
+    conn: psycopg.Connection, *, entity: str, k: int, ef_search: int | None, exact: bool
+) -> Iterator[int | None]:
+    """Planner settings for one query (``SET LOCAL``, one round trip), never leaking to the caller;
+    yields the ``hnsw.ef_search`` in force (``None`` for the exact scan).
 
     Called inside the caller's open transaction, ``conn.transaction()`` is only a savepoint, whose
     release keeps ``SET LOCAL`` values until the outer commit: put them back in that case.
     """
     nested = conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
     with conn.transaction():
+        ef: int | None = None
         if exact:
             conn.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off")
         else:
             # ef_search below k would return fewer than k rows; on a small table the planner would
-            # rather sort a sequential scan, and this path is the index's
-            ef = sql.Literal(max(int(ef_search), int(k)))
-            conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}; SET LOCAL enable_seqscan = off").format(ef))
-        yield
+            # rather sort a sequential scan, and this path is the index's. set_config(..., true) is
+            # SET LOCAL with a computed value: the size estimate costs no round trip of its own
+            chosen = _ef_search_sql(sql.Identifier("rows")) if ef_search is None else sql.Literal(int(ef_search))
+            stmt = sql.SQL(
+                "SELECT set_config('hnsw.ef_search', GREATEST({}, {})::text, true),"
+                " set_config('enable_seqscan', 'off', true) FROM ({}) AS estimate"
+            ).format(chosen, sql.Literal(int(k)), _ROWS.format(_table_name(entity)))
+            row = conn.execute(stmt).fetchone()
+            assert row is not None  # the table exists, else the cast to regclass raised
+            ef = int(row[0])
+        yield ef
         if nested:
             conn.execute("; ".join(f"SET LOCAL {name} TO DEFAULT" for name in _SETTINGS))
 
@@ -108,7 +185,7 @@ def plan(
     k: int = 10,
     *,
     entity: str = "job",
-    ef_search: int = DEFAULT_EF_SEARCH,
+    ef_search: int | None = None,
     exact: bool = False,
     analyze: bool = False,
 ) -> dict:
@@ -117,7 +194,7 @@ def plan(
     stmt, params = _query(entity, vector, k, exact=exact)
     options = sql.SQL("ANALYZE, FORMAT JSON" if analyze else "FORMAT JSON")
     stmt = sql.SQL("EXPLAIN ({}) {}").format(options, stmt)
-    with _planner(conn, k=k, ef_search=ef_search, exact=exact):
+    with _planner(conn, entity=entity, k=k, ef_search=ef_search, exact=exact):
         row = conn.execute(stmt, params).fetchone()
         assert row is not None  # EXPLAIN always returns its plan
         result = row[0]

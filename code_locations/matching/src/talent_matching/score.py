@@ -90,22 +90,47 @@ class Side:
         *,
         candidates: bool = False,
     ) -> Side:
-        skills = np.zeros((len(ids), len(_SKILL_INDEX)), dtype=np.float32)
-        for row, profile in enumerate(profiles):
-            for skill in profile.skills:
+        return cls.from_fields(
+            ids,
+            versions,
+            vectors,
+            [p.skills for p in profiles],
+            [p.years_experience for p in profiles],
+            [p.seniority for p in profiles],
+            lexical,
+            candidates=candidates,
+        )
+
+    @classmethod
+    def from_fields(
+        cls,
+        ids: Sequence[str],
+        versions: Sequence[str],
+        vectors: np.ndarray,
+        skills: Sequence[Sequence[str]],
+        years: Sequence[float],
+        seniority: Sequence[str],
+        lexical: np.ndarray | None = None,
+        *,
+        candidates: bool = False,
+    ) -> Side:
+        """``build`` from the three scored fields of each profile as stored: matching reads them
+        straight from the JSON for thousands of records, where a validated ``Profile`` each would
+        cost more than the scoring itself."""
+        hot = np.zeros((len(ids), len(_SKILL_INDEX)), dtype=np.float32)
+        for row, names in enumerate(skills):
+            for skill in names:
                 if skill in _SKILL_INDEX:
-                    skills[row, _SKILL_INDEX[skill]] = 1.0
-        unknown = [candidates and p.years_experience == 0 and p.seniority == "junior" for p in profiles]
-        years = np.asarray(
-            [UNKNOWN_YEARS if u else p.years_experience for p, u in zip(profiles, unknown, strict=True)],
-            dtype=np.float32,
+                    hot[row, _SKILL_INDEX[skill]] = 1.0
+        unknown = [candidates and y == 0 and s == "junior" for y, s in zip(years, seniority, strict=True)]
+        years_arr = np.asarray(
+            [UNKNOWN_YEARS if u else y for y, u in zip(years, unknown, strict=True)], dtype=np.float32
         )
         levels = np.asarray(
-            [UNKNOWN_LEVEL if u else LEVELS[p.seniority] for p, u in zip(profiles, unknown, strict=True)],
-            dtype=np.float32,
+            [UNKNOWN_LEVEL if u else LEVELS[s] for s, u in zip(seniority, unknown, strict=True)], dtype=np.float32
         )
         lex = None if lexical is None else on_grid(lexical)
-        return cls(list(ids), list(versions), on_grid(vectors), skills, years, lex, levels)
+        return cls(list(ids), list(versions), on_grid(vectors), hot, years_arr, lex, levels)
 
     def take(self, rows: Sequence[int]) -> Side:
         idx = np.asarray(rows, dtype=np.int64)
@@ -307,7 +332,7 @@ def pair_terms(
     return overlap, fit, lexical, seniority
 
 
-def _rounded(score: np.ndarray) -> np.ndarray:
+def rounded(score: np.ndarray) -> np.ndarray:
     # float32 matrix products round differently with the block shape; six decimals make equal
     # profiles tie exactly, so ranks do not depend on how the work was batched
     return np.round(score.astype(np.float64), 6)
@@ -316,7 +341,7 @@ def _rounded(score: np.ndarray) -> np.ndarray:
 def score_block(candidates: Side, jobs: Side) -> Components:
     """Scores of every candidate in the block against every job in the block, shape (nc, nj)."""
     parts = score_parts(candidates, jobs)
-    return Components(_rounded(parts.score), parts.similarity, parts.overlap, parts.fit, parts.lexical, parts.seniority)
+    return Components(rounded(parts.score), parts.similarity, parts.overlap, parts.fit, parts.lexical, parts.seniority)
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -357,7 +382,7 @@ def contenders(score32: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.
         best.append(np.partition(score32[:, j0:j1], j1 - j0 - kk, axis=1)[:, j1 - j0 - kk :])
     pool = np.concatenate(best, axis=1) if len(best) > 1 else best[0]
     kth32 = np.partition(pool, pool.shape[1] - k, axis=1)[:, pool.shape[1] - k]
-    kth = _rounded(kth32)
+    kth = rounded(kth32)
     lower = np.minimum(kth32, (kth - 1e-6).astype(np.float32))[:, None]
     found_rows, found_cols = [], []
     for j0, j1 in tiles:
@@ -365,7 +390,7 @@ def contenders(score32: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.
         found_rows.append(r)
         found_cols.append(c + j0)
     rows, cols = np.concatenate(found_rows), np.concatenate(found_cols)
-    values = _rounded(score32[rows, cols])
+    values = rounded(score32[rows, cols])
     keep = values >= kth[rows]
     rows, cols, values = rows[keep], cols[keep], values[keep]
     order = np.lexsort((cols, -values, rows))

@@ -227,6 +227,32 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE talent.llm_cache ADD COLUMN IF NOT EXISTS writer name NOT NULL DEFAULT current_user;
         """,
     ),
+    (
+        "0007_match_floors",
+        """
+        -- The K-th entry of each entity's stored list in talent.matches (its floor): a changed record
+        -- of the other side can only enter an untouched list if it is not below it, so a matching
+        -- run reads one row per entity here instead of probing talent.matches per entity.
+        -- -Infinity: the list holds fewer than K entries (anything enters it); floor_id is the other
+        -- side's id at rank K, which breaks a tie with the same score. NULL reads as -Infinity.
+        -- Filled here from the stored lists, with the K each row was matched with (its version ends
+        -- in /kK); matching keeps it up to date for every list it writes.
+        ALTER TABLE talent.match_inputs ADD COLUMN IF NOT EXISTS floor_score double precision;
+        ALTER TABLE talent.match_inputs ADD COLUMN IF NOT EXISTS floor_id text;
+        UPDATE talent.match_inputs i
+        SET floor_score = coalesce(m.score, '-Infinity'), floor_id = m.job_id
+        FROM talent.match_inputs i2
+        LEFT JOIN talent.matches m ON m.candidate_id = i2.record_id
+            AND m.candidate_rank = substring(i2.data_version FROM '/k([0-9]+)$')::integer
+        WHERE i2.entity = 'candidate' AND i.entity = i2.entity AND i.record_id = i2.record_id;
+        UPDATE talent.match_inputs i
+        SET floor_score = coalesce(m.score, '-Infinity'), floor_id = m.candidate_id
+        FROM talent.match_inputs i2
+        LEFT JOIN talent.matches m ON m.job_id = i2.record_id
+            AND m.job_rank = substring(i2.data_version FROM '/k([0-9]+)$')::integer
+        WHERE i2.entity = 'job' AND i.entity = i2.entity AND i.record_id = i2.record_id;
+        """,
+    ),
 ]
 
 
