@@ -83,3 +83,11 @@ def test_matches_refuses_vectors_of_another_model(talent_env, db, monkeypatch) -
     assert "talent.candidate_vectors holds vectors of another model (4 with 'someone-elses-model')" in message
     assert "'hashing-v1' (384-d), this deployment's embedding contract" in message
     assert db.execute("SELECT count(*) FROM talent.matches").fetchone()[0] == 0
+
+
+def test_matches_retries_a_transient_failure() -> None:
+    """A database restart inside the step must not leave every record unmatched (compute.STEP_RETRY)."""
+    from talent_matching.assets import matches
+    from talent_shared.compute import STEP_RETRY
+
+    assert matches.op.retry_policy == STEP_RETRY

@@ -22,6 +22,14 @@ PROFILES: dict[Profile, dict[str, dict[str, str]]] = {
 
 K8S_CONFIG_TAG = "dagster-k8s/config"
 
+# Every asset step retries a failure in place: a database restart or a dropped connection inside a
+# step would otherwise fail its run for good, because automation does not request a partition
+# again after a failed run and run retries skip step failures (retryOnAssetOrOpFailure: false, so
+# a broken record is not re-run forever). 1 s, 2 s, 4 s covers a PostgreSQL restart or an RDS
+# failover's first seconds; a retried step re-reads paid LLM answers from the response cache, so
+# it never pays twice. A step that still fails leaves its records failed, visible in Dagster.
+STEP_RETRY = dg.RetryPolicy(max_retries=3, delay=1, backoff=dg.Backoff.EXPONENTIAL)
+
 
 def op_tags(profile: Profile, *, pool: str | None = None) -> dict[str, Any]:
     """The ``op_tags`` for an asset: its container resources and, optionally, its concurrency pool."""

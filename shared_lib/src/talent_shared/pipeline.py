@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import dagster as dg
 
 from talent_shared.automation import automation_sensor, input_or_code_changed
+from talent_shared.compute import STEP_RETRY, op_tags
 from talent_shared.compute import Profile as ComputeProfile
-from talent_shared.compute import op_tags
 from talent_shared.embedding import EmbeddingContract
 from talent_shared.ingest.sensor import RAW_CODE_VERSION, SensorSettings, build_ingest_sensor
 from talent_shared.keys import ENTITY_KEYS, EntityKeys, owner_of
@@ -238,6 +238,7 @@ def entity_pipeline(spec: PipelineSpec) -> tuple[list[dg.AssetSpec | dg.AssetsDe
         code_version=spec.normalized_code_version,
         automation_condition=input_or_code_changed(),
         op_tags=op_tags(spec.compute.normalized, pool="llm"),
+        retry_policy=STEP_RETRY,
         group_name=group,
         kinds={"postgres", "openai"},
         description=f"Structured {entity} profile (skills, seniority, years, title, location, remote).",
@@ -261,6 +262,7 @@ def entity_pipeline(spec: PipelineSpec) -> tuple[list[dg.AssetSpec | dg.AssetsDe
         code_version=spec.vectors_code_version,
         automation_condition=input_or_code_changed(),
         op_tags=op_tags(spec.compute.vectors, pool="llm"),
+        retry_policy=STEP_RETRY,
         group_name=group,
         kinds={"pgvector"},
         description=f"Embedding of each {entity} profile in pgvector.",

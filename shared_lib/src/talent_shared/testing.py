@@ -260,6 +260,17 @@ class EntityLocationSuite:
         assert set(sensors) == {f"{self.partitions}_ingest", f"{self.partitions}_automation"}
         assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
 
+    def test_every_step_retries_a_transient_failure(self) -> None:
+        """A database restart inside a step must not strand its records (compute.STEP_RETRY)."""
+        import dagster as dg
+
+        from talent_shared.compute import STEP_RETRY
+
+        executable = [a for a in self.defs.assets if isinstance(a, dg.AssetsDefinition)]
+        assert executable
+        for asset in executable:
+            assert asset.op.retry_policy == STEP_RETRY, asset.key
+
     def test_in_process_executor_locally(self) -> None:
         assert self.defs.resolve_implicit_global_asset_job_def().executor_def.name == "in_process"
 

@@ -6,7 +6,7 @@ import dagster as dg
 
 from talent_matching.versions import CROSSJOIN_VERSION, EXPLAIN_PROMPT_VERSION, SCORE_VERSION
 from talent_shared.automation import input_or_code_changed
-from talent_shared.compute import op_tags
+from talent_shared.compute import STEP_RETRY, op_tags
 from talent_shared.keys import MATCHES
 from talent_shared.prompts import Prompt, register
 from talent_shared.providers.factory import llm_code_version
@@ -30,6 +30,7 @@ EXPLAIN_PROMPT = register(
     ),
     automation_condition=input_or_code_changed(),
     op_tags=op_tags("large"),
+    retry_policy=STEP_RETRY,
     group_name="matching",
     kinds={"pgvector", "numpy"},
     description="Top K jobs per candidate and top K candidates per job, recomputed only for changed inputs.",
