@@ -239,7 +239,9 @@ def run_incremental(suite: Suite, *, sizes=INCREMENTAL_SIZES, repeats: int = REP
     scratch by ``run_matching`` (timed, for reference) and vacuumed as autovacuum would; then, per
     side, ``repeats`` times a new record stored and one ``run_matching`` + commit timed (p50); then
     one more new record matched by a fresh process (``python -c``: imports, connect, one run) whose
-    peak RSS (``VmHWM``) is the step's memory, beside what the imports alone took. The ratios
+    peak RSS (``VmHWM``) is the step's memory, beside what the imports alone took; last, the
+    stored lists are compared with a from-scratch recompute (the crossjoin tests' exactness check
+    at this size: no row may differ). The ratios
     large / small are the cost of 10x the stored data; the goal is that one new candidate costs
     about what it changes: <= 2x, and <= 1 GiB.
     """
@@ -275,6 +277,8 @@ def run_incremental(suite: Suite, *, sizes=INCREMENTAL_SIZES, repeats: int = REP
             incremental.vacuum(db_url)
             for entity in ("candidate", "job"):
                 p50s[(entity, n_c)] = _one_new(suite, db_url, f"one new {entity}, {label} stored", new[entity], repeats)
+            differing = _differs_from_recompute(db_url)
+            suite.add(f"rows unlike a from-scratch recompute, {label}", differing, "rows", target="<= 0")
     (small_c, small_j), (large_c, large_j) = sizes[0], sizes[-1]
     sizes_text = f"{large_c:,} + {large_j:,} / {small_c:,} + {small_j:,}"
     suite.add(
@@ -289,6 +293,36 @@ def run_incremental(suite: Suite, *, sizes=INCREMENTAL_SIZES, repeats: int = REP
         "x",
         note="(a new job is scored against every candidate: 10x as many read)",
     )
+
+
+def _differs_from_recompute(db_url: str) -> int:
+    """After the incremental runs, the stored lists against ``run_matching`` from scratch on the
+    same records: the number of pairs or inputs whose stored columns differ (scores to the last
+    bit), 0 when the incremental result is exact at this size."""
+    from talent_matching.crossjoin import run_matching
+    from talent_shared.db.connection import connect
+
+    pairs = (
+        "SELECT candidate_id, job_id, score, candidate_rank, job_rank, similarity, skill_overlap,"
+        " experience_fit, lexical, seniority_fit, candidate_version, job_version FROM talent.matches"
+    )
+    inputs = "SELECT entity, record_id, data_version, floor_score, floor_id FROM talent.match_inputs"
+
+    def state(conn) -> dict:
+        out = {("pair", r[0], r[1]): r[2:] for r in conn.execute(pairs)}
+        out.update({("input", r[0], r[1]): r[2:] for r in conn.execute(inputs)})
+        return out
+
+    with connect(db_url) as conn:
+        incremental_state = state(conn)
+        conn.execute("TRUNCATE talent.matches, talent.match_inputs")
+        run_matching(conn, k=K)
+        recomputed = state(conn)
+        conn.rollback()  # the database keeps its incremental lists
+    keys = incremental_state.keys() | recomputed.keys()
+    differing = sum(1 for key in keys if incremental_state.get(key) != recomputed.get(key))
+    log(f"incremental against from scratch: {len(incremental_state):,} rows stored, {differing} differ")
+    return differing
 
 
 def _one_new(suite: Suite, db_url: str, label: str, new, repeats: int) -> float:
