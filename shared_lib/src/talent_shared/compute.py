@@ -8,6 +8,8 @@ profile here and every location asks :func:`executor` for its executor: the in-p
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import dagster as dg
@@ -27,8 +29,30 @@ K8S_CONFIG_TAG = "dagster-k8s/config"
 # again after a failed run and run retries skip step failures (retryOnAssetOrOpFailure: false, so
 # a broken record is not re-run forever). 1 s, 2 s, 4 s covers a PostgreSQL restart or an RDS
 # failover's first seconds; a retried step re-reads paid LLM answers from the response cache, so
-# it never pays twice. A step that still fails leaves its records failed, visible in Dagster.
+# it never pays twice. A step that still fails leaves its records failed, visible in Dagster. An LLM
+# call that failed for good is not retried in place (llm_failures_not_retried, below).
 STEP_RETRY = dg.RetryPolicy(max_retries=3, delay=1, backoff=dg.Backoff.EXPONENTIAL)
+
+
+@contextmanager
+def llm_failures_not_retried() -> Iterator[None]:
+    """Around a step's work: an LLM call that failed for good fails the step without
+    :data:`STEP_RETRY`. Its client has already retried with backoff; in place, a refusal or an
+    unusable answer would be paid for again, an exhausted budget cannot refill in seconds, and a
+    provider outage would be hammered by every retry's own client retries."""
+    from talent_shared.llm.client import is_failed_call
+
+    try:
+        yield
+    except dg.Failure:
+        raise
+    except Exception as exc:
+        if not is_failed_call(exc):
+            raise
+        raise dg.Failure(
+            description=f"LLM call failed ({type(exc).__name__}: {exc}); not retried in place",
+            allow_retries=False,
+        ) from exc
 
 
 def op_tags(profile: Profile, *, pool: str | None = None) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import dagster as dg
 
 from talent_shared.automation import automation_sensor, input_or_code_changed
-from talent_shared.compute import STEP_RETRY, op_tags
+from talent_shared.compute import STEP_RETRY, llm_failures_not_retried, op_tags
 from talent_shared.compute import Profile as ComputeProfile
 from talent_shared.embedding import EmbeddingContract
 from talent_shared.ingest.sensor import RAW_CODE_VERSION, SensorSettings, build_ingest_sensor
@@ -196,7 +196,7 @@ def _run_metered(
     from talent_shared.llm.meter import Meter
 
     ids = list(context.partition_keys)
-    with Meter.for_asset(context) as meter:
+    with llm_failures_not_retried(), Meter.for_asset(context) as meter:
         preflight(context, meter, len(ids))
         with connect() as conn:
             work(conn, ids, meter)

@@ -6,7 +6,7 @@ import dagster as dg
 
 from talent_matching.versions import CROSSJOIN_VERSION, EXPLAIN_PROMPT_VERSION, SCORE_VERSION
 from talent_shared.automation import input_or_code_changed
-from talent_shared.compute import STEP_RETRY, op_tags
+from talent_shared.compute import STEP_RETRY, llm_failures_not_retried, op_tags
 from talent_shared.keys import MATCHES
 from talent_shared.prompts import Prompt, register
 from talent_shared.providers.factory import llm_code_version
@@ -46,7 +46,7 @@ def matches(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from talent_shared.providers.factory import llm_provider
 
     settings = get_settings()
-    with Meter.for_asset(context) as meter:
+    with llm_failures_not_retried(), Meter.for_asset(context) as meter:
         # explanations are the only LLM calls here: one budget check for the step, then the hard cap
         preflight(context, meter, 1)
         llm = MeteredLLM(llm_provider(), meter)

@@ -20,13 +20,21 @@ cached ones are recorded as a separate ``cache_hit`` row for the same batch.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from talent_shared.llm.cache import ResponseCache, cache_enabled, cache_key
-from talent_shared.llm.meter import STATUS_BILLED_ERROR, STATUS_ERROR, Meter, input_hash, monotonic_ms
+from talent_shared.llm.meter import (
+    STATUS_BILLED_ERROR,
+    STATUS_ERROR,
+    BudgetExceeded,
+    Meter,
+    input_hash,
+    monotonic_ms,
+)
 from talent_shared.llm.pricing import FREE_PROVIDERS
 from talent_shared.providers.base import BilledCallError, EmbeddingProvider, LLMProvider, Profile, Usage
 
@@ -34,6 +42,21 @@ if TYPE_CHECKING:
     from talent_shared.prompts import Prompt
 
 T = TypeVar("T")
+
+_FAILED_CALL = "talent_llm_call_failed"
+
+
+def mark_failed_call(exc: BaseException) -> None:
+    """Remember on ``exc`` that it is a provider call's failure, already recorded in the ledger and
+    already retried by the provider's own client (:func:`is_failed_call`)."""
+    with contextlib.suppress(AttributeError, TypeError):  # a type without a __dict__: left unmarked
+        setattr(exc, _FAILED_CALL, True)
+
+
+def is_failed_call(exc: BaseException) -> bool:
+    """An LLM or embedding call that failed for good: the provider's error after its client's
+    retries, an unusable billed answer, or the budget's hard cap."""
+    return isinstance(exc, BilledCallError | BudgetExceeded) or getattr(exc, _FAILED_CALL, False) is True
 
 
 def _maybe_billed_unknown(exc: BaseException) -> bool:
@@ -119,6 +142,7 @@ class _Metered:
                 partitions=partitions,
                 unknown_cost=_maybe_billed_unknown(exc),
             )
+            mark_failed_call(exc)
             raise
         latency = monotonic_ms(started)
         with meter.transaction():
@@ -265,6 +289,7 @@ class MeteredEmbedder(_Metered):
                     partitions=sent_parts,
                     unknown_cost=_maybe_billed_unknown(exc),
                 )
+                mark_failed_call(exc)
                 raise
             latency = monotonic_ms(started)
             with meter.transaction():
