@@ -293,8 +293,8 @@ def _run_breakdown(pgdata: Path) -> list[dict]:
 
 def _direct(landing: Path, work: Path, candidates: int = N_CANDIDATES, jobs: int = N_JOBS) -> dict[str, float]:
     """The same records through the same functions, no Dagster: a fresh embedded Postgres."""
-    from talent_candidates.definitions import pipeline as candidates
-    from talent_jobs.definitions import pipeline as jobs
+    from talent_candidates.definitions import pipeline as candidates_spec
+    from talent_jobs.definitions import pipeline as jobs_spec
     from talent_matching.assets import EXPLAIN_PROMPT
     from talent_matching.crossjoin import run_matching
     from talent_shared.db import embedded
@@ -334,14 +334,14 @@ def _direct(landing: Path, work: Path, candidates: int = N_CANDIDATES, jobs: int
             times["parse + store"] = time.perf_counter() - t
             llm, embedder = llm_provider(settings), embedding_provider(settings)
             t = time.perf_counter()
-            for spec in (candidates, jobs):
+            for spec in (candidates_spec, jobs_spec):
                 normalize(
                     conn, spec.entity, ids[spec.entity], llm, spec.reader, spec.normalize_version, prompt=spec.prompt
                 )
             conn.commit()
             times["normalize"] = time.perf_counter() - t
             t = time.perf_counter()
-            for spec in (candidates, jobs):
+            for spec in (candidates_spec, jobs_spec):
                 embed(conn, spec.entity, ids[spec.entity], embedder, to_input=spec.reader)
             conn.commit()
             times["embed"] = time.perf_counter() - t
