@@ -189,7 +189,7 @@ def run_pipeline(
     suite.info.update({"command": "talent local run --landing L --state S --json", "summary": got["summary"]})
     suite.info["runs"] = got["breakdown"]
     to_matched, wall = got["to_matched"], got["wall"]
-    target = "<= 60" if (candidates, jobs) == (N_CANDIDATES, N_JOBS) else None
+    target = "<= 60" if (candidates, jobs) == (N_CANDIDATES, N_JOBS) else ""
     suite.add(f"{size}: talent local run, wall from start to exit", wall, "s")
     suite.add(f"{size}: landing to all matched (from command start)", to_matched, "s", target=target)
     if got["first_record"] is not None:
