@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -10,18 +11,21 @@ import warnings
 
 from benchmarks.common import Suite, machine, save
 
-SUITES = (
-    "quality",
-    "nearest",
-    "batch",
-    "incremental",
-    "pipeline",
-    "record",
-    "leads",
-    "pipeline-10k",
-    "growth",
-    "ingest",
-)
+# Each suite's runner as module:function, imported only when the suite runs (the platform suites
+# import the whole platform; the matching ones only numpy and psycopg).
+RUNNERS = {
+    "quality": "benchmarks.quality:run_quality",
+    "nearest": "benchmarks.matching:run_nearest",
+    "batch": "benchmarks.matching:run_batch",
+    "incremental": "benchmarks.matching:run_incremental",
+    "pipeline": "benchmarks.platform:run_pipeline",
+    "record": "benchmarks.platform:run_record",
+    "leads": "benchmarks.platform:run_leads",
+    "pipeline-10k": "benchmarks.platform:run_pipeline_large",
+    "growth": "benchmarks.platform:run_growth",
+    "ingest": "benchmarks.ingest:run_ingest",
+}
+SUITES = tuple(RUNNERS)
 # leads (~35 min), pipeline-10k (~10 min) and growth (~20 min) are asked for by name: not in "all"
 GROUPS = {
     "matching": ("nearest", "batch", "incremental"),
@@ -107,46 +111,12 @@ def markdown() -> str:
 
 
 def _run(name: str, suite: Suite, args: argparse.Namespace) -> None:
-    if name == "quality":
-        from benchmarks.quality import run_quality
-
-        run_quality(suite)
-    elif name == "nearest":
-        from benchmarks.matching import run_nearest
-
-        run_nearest(suite, rebuild=args.rebuild)
-    elif name == "batch":
-        from benchmarks.matching import run_batch
-
-        run_batch(suite)
-    elif name == "incremental":
-        from benchmarks.matching import run_incremental
-
-        run_incremental(suite)
-    elif name == "pipeline":
-        from benchmarks.platform import run_pipeline
-
-        run_pipeline(suite)
-    elif name == "leads":
-        from benchmarks.platform import run_leads
-
-        run_leads(suite)
-    elif name == "pipeline-10k":
-        from benchmarks.platform import run_pipeline_large
-
-        run_pipeline_large(suite)
-    elif name == "growth":
-        from benchmarks.platform import run_growth
-
-        run_growth(suite)
-    elif name == "record":
-        from benchmarks.platform import run_record
-
-        run_record(suite)
-    elif name == "ingest":
-        from benchmarks.ingest import run_ingest
-
-        run_ingest(suite)
+    module, _, function = RUNNERS[name].partition(":")
+    runner = getattr(importlib.import_module(module), function)
+    if name == "nearest":
+        runner(suite, rebuild=args.rebuild)
+    else:
+        runner(suite)
 
 
 if __name__ == "__main__":
