@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import threading
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy.pool
@@ -49,6 +51,75 @@ def test_dagster_storage_is_pooled_and_survives_the_instance_ref(tmp_path, pg_ur
         assert data.class_name == "PostgresEventLogStorage"
         assert "pool_size" not in yaml.safe_load(data.config_yaml)
         PostgresEventLogStorage.from_config_value(None, yaml.safe_load(data.config_yaml))
+
+
+@contextlib.contextmanager
+def _statements(engine) -> Iterator[list[str]]:
+    """The SQL statements sent through ``engine`` inside the block."""
+    import sqlalchemy
+
+    statements: list[str] = []
+
+    def listener(_conn, _cursor, statement, *_) -> None:
+        statements.append(statement)
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield statements
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", listener)
+
+
+def _planned_rows(instance, run_id: str) -> tuple[list[tuple], dict]:
+    """What a run's creation left in the event log: (event type, asset, partition) per row, and
+    each asset's row as the UI and automation read it."""
+    rows = [
+        (e.dagster_event.event_type_value, e.dagster_event.asset_key.to_string(), e.dagster_event.partition)
+        for e in instance.all_logs(run_id)
+        if e.dagster_event and e.dagster_event.asset_key
+    ]
+    assets = {
+        r.asset_entry.asset_key.to_user_string(): r.asset_entry.last_run_id
+        for r in instance.get_asset_records()
+        if r.asset_entry.last_run_id == run_id
+    }
+    return rows, assets
+
+
+def test_planned_events_of_a_big_run_are_written_in_batches_with_the_stock_rows(
+    tmp_path, pg_url: str, monkeypatch
+) -> None:
+    """A run over 300 partitions of two assets: the same 600 planned rows as dagster-postgres
+    writes one event at a time, in a handful of inserts instead of 600 (talent_shared.dagster_storage)."""
+    import dagster as dg
+
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "200")
+    parts = dg.DynamicPartitionsDefinition(name="planned_test")
+
+    @dg.asset(partitions_def=parts)
+    def planned_a() -> None: ...
+
+    @dg.asset(partitions_def=parts, deps=[planned_a])
+    def planned_b() -> None: ...
+
+    job = dg.Definitions(assets=[planned_a, planned_b]).resolve_implicit_global_asset_job_def()
+    keys = [f"r-{i:04d}" for i in range(300)]
+    tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+    got = {}
+    for pool_size in (0, 2):  # dagster-postgres as shipped, then ours
+        with _instance(tmp_path, pg_url, pool_size=pool_size) as instance:
+            instance.add_dynamic_partitions(parts.name, keys)
+            with _statements(instance._event_storage._engine) as statements:
+                run = instance.create_run_for_job(job, tags=tags)
+            inserts = sum(s.lstrip().upper().startswith("INSERT INTO EVENT_LOGS") for s in statements)
+            got[pool_size] = (*_planned_rows(instance, run.run_id), inserts, run.run_id)
+    (stock_rows, stock_assets, stock_inserts, stock_run), (rows, assets, batched_inserts, run_id) = got[0], got[2]
+    assert len(rows) == 600 and sorted(rows) == sorted(stock_rows)
+    assert {r[2] for r in rows} == set(keys)
+    assert assets == {"planned_a": run_id, "planned_b": run_id}
+    assert stock_assets == {"planned_a": stock_run, "planned_b": stock_run}
+    assert stock_inserts >= 600, stock_inserts
+    assert batched_inserts <= 3 + 2, batched_inserts  # 3 batches of 200 plus the run's own events
 
 
 def test_pool_size_zero_is_dagster_postgres_as_shipped(tmp_path, pg_url: str) -> None:
