@@ -36,6 +36,8 @@ def test_instance_config_is_a_valid_dagster_instance(render, platform, tmp_path,
     from dagster_k8s import K8sRunLauncher
     from dagster_postgres.utils import pg_url_from_config
 
+    from talent_shared.dagster_storage import PooledPostgresStorage
+
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(yaml.safe_dump(render.instance_yaml(platform)))
@@ -49,16 +51,38 @@ def test_instance_config_is_a_valid_dagster_instance(render, platform, tmp_path,
     assert launcher.value["job_namespace"] == render.NAMESPACE
     assert launcher.value["postgres_password_secret"] == "dagster-postgresql"
     assert ref.run_coordinator_data.class_name == "QueuedRunCoordinator"
-    assert ref.storage_data.class_name == "DagsterPostgresStorage"
+    assert (ref.storage_data.module_name, ref.storage_data.class_name) == (
+        "talent_shared.dagster_storage",
+        "PooledPostgresStorage",
+    )
     assert ref.compute_logs_data.class_name in ("S3ComputeLogManager", "LocalComputeLogManager")  # never NoOp
 
     # The Postgres driver trap: the URL dagster-postgres builds must use psycopg2.
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", "s3cr3t")
-    storage = process_config(
-        __import__("dagster_postgres").DagsterPostgresStorage.config_type(), config["storage"]["postgres"]
-    )
+    storage = process_config(PooledPostgresStorage.config_type(), config["storage"]["custom"]["config"])
     assert storage.success, storage.errors
     assert pg_url_from_config(storage.value).startswith("postgresql+psycopg2://dagster:s3cr3t@")
+    assert (storage.value["pool_size"], storage.value["max_overflow"]) == (2, 8)
+
+
+def test_every_dagster_process_writes_events_in_batches(render, platform) -> None:
+    """The daemon (it creates runs, so it writes their planned events), the webserver (runs
+    launched from the UI) and every run and step pod (the run launcher's env_vars, which
+    dagster-k8s also hands to the step pods) get DAGSTER_EVENT_BATCH_SIZE."""
+    for name in ("platform-webserver", "platform-daemon"):
+        (pod,) = platform.get("Deployment", name)["spec"]["template"]["spec"]["containers"]
+        assert {"name": "DAGSTER_EVENT_BATCH_SIZE", "value": "200"} in pod["env"], name
+    launcher = render.instance_yaml(platform)["run_launcher"]["config"]
+    assert launcher["env_vars"] == ["DAGSTER_EVENT_BATCH_SIZE=200"]
+
+
+def test_storage_as_shipped_when_not_pooled(render) -> None:
+    """``postgresql.pooled: false`` is dagster-postgres as shipped; eventBatchSize 0 writes one event at a time."""
+    stock = render.render_platform(sets=["postgresql.pooled=false", "postgresql.eventBatchSize=0"])
+    instance = render.instance_yaml(stock)
+    assert list(instance["storage"]) == ["postgres"]
+    assert "pool_size" not in instance["storage"]["postgres"]["postgres_db"]
+    assert instance["run_launcher"]["config"]["env_vars"] == ["DAGSTER_EVENT_BATCH_SIZE=0"]
 
 
 def test_run_coordinator_limits_each_location(render, platform) -> None:
@@ -462,8 +486,8 @@ def test_least_privilege_database_roles_are_opt_in(render) -> None:
     assert all(r["name"] == "talent-db-role-passwords" and r["optional"] is True for r in passwords.values())
     hook = yaml.safe_load(on.get("ConfigMap", "platform-migrate-instance")["data"]["dagster.yaml"])
     instance = yaml.safe_load(on.get("ConfigMap", "platform-instance")["data"]["dagster.yaml"])
-    assert hook["storage"]["postgres"]["postgres_db"]["username"] == "dagster"
-    assert instance["storage"]["postgres"]["postgres_db"]["username"] == "talent_dagster"
+    assert render.postgres_db(hook)["username"] == "dagster"
+    assert render.postgres_db(instance)["username"] == "talent_dagster"
     assert instance["run_launcher"]["config"]["postgres_password_secret"] == "talent-db-dagster"
     for name in ("platform-webserver", "platform-daemon"):
         (pod,) = on.get("Deployment", name)["spec"]["template"]["spec"]["containers"]

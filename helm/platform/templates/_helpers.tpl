@@ -183,15 +183,29 @@ uses app.databaseUrlSecret, the exporter may use its own). */}}
 {{- define "platform.storageConfig" -}}
 {{- $username := .username -}}
 {{- with .ctx -}}
-{{- toYaml (dict "storage" (dict "postgres" (dict "postgres_db" (dict
+{{- $pg := .Values.postgresql -}}
+{{- $db := dict "postgres_db" (dict
       "username" $username
       "password" (dict "env" "DAGSTER_PG_PASSWORD")
-      "hostname" (required "postgresql.host is required: the Dagster instance database host" .Values.postgresql.host)
-      "db_name" .Values.postgresql.database
-      "port" (int .Values.postgresql.port)
-      "scheme" .Values.postgresql.scheme
-      "params" .Values.postgresql.params))) "telemetry" (dict "enabled" false)) -}}
+      "hostname" (required "postgresql.host is required: the Dagster instance database host" $pg.host)
+      "db_name" $pg.database
+      "port" (int $pg.port)
+      "scheme" $pg.scheme
+      "params" $pg.params) -}}
+{{- $storage := dict "postgres" $db -}}
+{{- if $pg.pooled -}}
+{{- $_ := set $db "pool_size" (int $pg.poolSize) -}}
+{{- $_ := set $db "max_overflow" (int $pg.maxOverflow) -}}
+{{- $storage = dict "custom" (dict "module" "talent_shared.dagster_storage" "class" "PooledPostgresStorage" "config" $db) -}}
 {{- end -}}
+{{- toYaml (dict "storage" $storage "telemetry" (dict "enabled" false)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Environment every Dagster process of the platform shares (webserver, daemon; run and step pods get it through the run launcher's env_vars). */}}
+{{- define "platform.dagsterEnv" -}}
+- name: DAGSTER_EVENT_BATCH_SIZE
+  value: {{ .Values.postgresql.eventBatchSize | int | quote }}
 {{- end -}}
 
 {{/* Where steps' stdout/stderr go: S3 (dagster-aws) on a cluster, a local folder otherwise; never NoOp. */}}
@@ -235,6 +249,7 @@ uses app.databaseUrlSecret, the exporter may use its own). */}}
       "dagster_home" "/opt/dagster/dagster_home"
       "service_account_name" (include "platform.serviceAccountName" .)
       "job_namespace" .Release.Namespace
+      "env_vars" (list (printf "DAGSTER_EVENT_BATCH_SIZE=%d" (int .Values.postgresql.eventBatchSize)))
       "load_incluster_config" true
       "image_pull_policy" .Values.image.pullPolicy
       "fail_pod_on_run_failure" $rl.failPodOnRunFailure
