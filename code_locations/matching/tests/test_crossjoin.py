@@ -94,6 +94,25 @@ def test_nothing_changed_writes_nothing(talent_env, db) -> None:
     assert again.rows_written == 0 and not again.changed_candidates and not again.changed_jobs
 
 
+def test_a_profile_change_the_embedded_text_leaves_out_is_rematched(talent_env, db) -> None:
+    """Years of experience are scored but not embedded: a new value re-matches the record (the
+    vector's version carries the profile's), and only that record."""
+    cands, jobs = generate(12, 6, seed=6)
+    cands = [{**c, "years_experience": 4} for c in cands]
+    _load(db, "candidate", cands)
+    _load(db, "job", jobs)
+    run_matching(db, k=K)
+    target = cands[0]["id"]
+    before = load_profiles(db, "candidate", [target])[target]
+    _load(db, "candidate", [{**cands[0], "years_experience": 6}])
+    after = load_profiles(db, "candidate", [target])[target]
+    assert (before.years_experience, after.years_experience) == (4, 6)
+    assert before.embedding_text() == after.embedding_text()  # the premise: the text is the same
+    again = run_matching(db, k=K)
+    assert again.changed_candidates == [target] and not again.changed_jobs
+    assert _table(db) == _from_scratch(db)
+
+
 def test_recruiters_pick_ranks_in_top_three(talent_env, db) -> None:
     """Hand-written records of many professions: the job a recruiter would pick is in the top 3
     for a clear majority of candidates (and every valid record is matched)."""

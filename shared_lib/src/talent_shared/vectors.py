@@ -77,6 +77,14 @@ def _embed(
     conn: psycopg.Connection, entity: str, ids: Sequence[str], embedder, to_input: ExtractionInput | None
 ) -> tuple[dict[str, str], list[Usage]]:
     all_texts = texts_for(conn, entity, ids, to_input)
+    # The profile's own version goes into the vector's: matching scores profile fields the text
+    # leaves out (years of experience) and finds what to re-match by the vector's version alone.
+    profile_versions: dict[str, str] = dict(
+        conn.execute(
+            "SELECT record_id, data_version FROM talent.profiles WHERE entity = %s AND record_id = ANY(%s)",
+            (entity, list(ids)),
+        ).fetchall()
+    )
     versions: dict[str, str] = {}
     usages: list[Usage] = []
     table = TABLES[entity]
@@ -87,7 +95,7 @@ def _embed(
         usages.append(usage)
         rows = []
         for record_id, text, vec in zip(chunk, texts, matrix, strict=True):
-            key = f"{embedder.model}:{embedder.dim}:{lexical.LEXICAL_VERSION}:{text}"
+            key = f"{embedder.model}:{embedder.dim}:{lexical.LEXICAL_VERSION}:{profile_versions[record_id]}:{text}"
             version = hashlib.sha256(key.encode()).hexdigest()[:32]
             versions[record_id] = version
             rows.append((record_id, np.asarray(vec, dtype=np.float32), lexical.vector(text), version, embedder.model))
