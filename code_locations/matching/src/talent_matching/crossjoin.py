@@ -8,6 +8,8 @@ ranks to the last bit):
 1. The database compares the vector versions in ``match_inputs`` (what the last run consumed) with
    the vector tables and returns only the changed and removed ids (``stored.changes``). Dagster
    cannot see per-pair versions across this wide edge, so these row-level versions are the record.
+   A vector's version covers its profile's too (``talent_shared.vectors``), so a profile change
+   the embedded text leaves out (years of experience) still counts as a change.
    Each recorded version carries the score and cross-join versions and K
    (``@hybrid-2/crossjoin-3/k10``): when the code version of ``matches`` changes with one of them,
    every row counts as changed and the run recomputes everything.
