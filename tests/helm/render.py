@@ -166,12 +166,6 @@ def instance_yaml(platform_render: Render) -> dict[str, Any]:
     return yaml.safe_load(cm["data"]["dagster.yaml"])
 
 
-def postgres_db(instance: Mapping[str, Any]) -> dict[str, Any]:
-    """The instance's ``postgres_db`` block, whether the storage is ``custom:`` (pooled) or ``postgres:``."""
-    storage = instance["storage"]
-    return (storage["custom"]["config"] if "custom" in storage else storage["postgres"])["postgres_db"]
-
-
 def workspace_yaml(platform_render: Render) -> dict[str, Any]:
     cm = platform_render.get("ConfigMap", "platform-workspace")
     return yaml.safe_load(cm["data"]["workspace.yaml"])

@@ -486,8 +486,8 @@ def test_least_privilege_database_roles_are_opt_in(render) -> None:
     assert all(r["name"] == "talent-db-role-passwords" and r["optional"] is True for r in passwords.values())
     hook = yaml.safe_load(on.get("ConfigMap", "platform-migrate-instance")["data"]["dagster.yaml"])
     instance = yaml.safe_load(on.get("ConfigMap", "platform-instance")["data"]["dagster.yaml"])
-    assert render.postgres_db(hook)["username"] == "dagster"
-    assert render.postgres_db(instance)["username"] == "talent_dagster"
+    assert hook["storage"]["custom"]["config"]["postgres_db"]["username"] == "dagster"
+    assert instance["storage"]["custom"]["config"]["postgres_db"]["username"] == "talent_dagster"
     assert instance["run_launcher"]["config"]["postgres_password_secret"] == "talent-db-dagster"
     for name in ("platform-webserver", "platform-daemon"):
         (pod,) = on.get("Deployment", name)["spec"]["template"]["spec"]["containers"]
