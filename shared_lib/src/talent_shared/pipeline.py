@@ -7,9 +7,12 @@ profile of each asset, the sensor's settings, and the embedding model it expects
 deployment's, see :mod:`talent_shared.embedding`). Code versions are built from the team's own
 values, so one team's prompt edit makes only its own partitions stale.
 
-``raw_*`` is materialized by the ingestion sensor itself (runless events carrying the content hash
-as data version), because a run over many partitions can only give them all one data version; the
-two downstream assets run in single-run backfills over whatever partitions automation requests.
+Records are rows, partitions are arrival batches (``talent_shared.partitions``). ``raw_*`` is
+materialized by the ingestion sensor itself (a runless event per batch it wrote to, carrying the
+batch's content version); the location's reconciler (``talent_shared.reconciler``) requests a run of
+the two downstream assets for each batch with stale records, and each step processes only those
+records (``talent_shared.lineage``), each on its own: one record's failure is recorded against it and
+its batch completes.
 
 Code servers load the declaration with :func:`load_pipeline`, which is what ``dg``'s defs-folder
 loader does minus its discovery of every installed component library (``dagster_aws``'s alone
@@ -25,8 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import dagster as dg
 
-from talent_shared.automation import automation_sensor, input_or_code_changed
-from talent_shared.compute import STEP_RETRY, llm_failures_not_retried, op_tags
+from talent_shared.compute import STEP_RETRY, op_tags
 from talent_shared.compute import Profile as ComputeProfile
 from talent_shared.embedding import EmbeddingContract
 from talent_shared.ingest.sensor import RAW_CODE_VERSION, SensorSettings, build_ingest_sensor
@@ -34,11 +36,13 @@ from talent_shared.keys import ENTITY_KEYS, EntityKeys, owner_of
 from talent_shared.partitions import PARTITIONS_BY_ENTITY
 from talent_shared.prompts import Prompt
 from talent_shared.providers.factory import llm_code_version
+from talent_shared.reconciler import entity_reconciler
 from talent_shared.records import Entity
 
 if TYPE_CHECKING:
+    from talent_shared.lineage import Stage
     from talent_shared.llm.meter import Meter
-    from talent_shared.profiles import ExtractionInput
+    from talent_shared.profiles import ExtractionInput, Processed
 
 RUN_COST_TAG = "talent/llm_cost_usd"  # = talent_shared.llm.meter.RUN_COST_TAG, kept import-free here
 
@@ -156,10 +160,7 @@ class PipelineSpec:
         PIPELINES[self.location] = self
         register(self.keys.normalized.to_user_string(), self.prompt)
         assets, sensor = entity_pipeline(self)
-        return dg.Definitions(
-            assets=assets,
-            sensors=[sensor, automation_sensor(self.location, dg.AssetSelection.assets(*self.keys))],
-        )
+        return dg.Definitions(assets=assets, sensors=[sensor, entity_reconciler(self)])
 
 
 # The pipelines this process has built, by location: the cost estimate reads prompts and readers here.
@@ -187,24 +188,72 @@ def usage_metadata(meter: "Meter") -> dict[str, Any]:
     return meter.metadata()
 
 
-def _run_metered(
-    context: dg.AssetExecutionContext, work: Callable[[Any, list[str], "Meter"], Any]
+def _run_stage(
+    context: dg.AssetExecutionContext,
+    spec: PipelineSpec,
+    stage: "Stage",
+    code_version: str,
+    work: Callable[..., "Processed"],
 ) -> dg.MaterializeResult:
-    """An LLM asset's step over its partitions: budget preflight, the work, its metered result."""
+    """A stage's step over its batches: the records that are stale for it (``lineage.todo``), budget
+    preflight for those, the work one record at a time, and the counts as metadata. Batches are
+    locked for the step (a second run of the same batch waits, then finds nothing to do)."""
+    from talent_shared import lineage
     from talent_shared.cost.budget import preflight
     from talent_shared.db import connect
-    from talent_shared.llm.meter import Meter
+    from talent_shared.llm.meter import BudgetExceeded, Meter
+    from talent_shared.settings import get_settings
 
-    ids = list(context.partition_keys)
-    with llm_failures_not_retried(), Meter.for_asset(context) as meter:
-        preflight(context, meter, len(ids))
-        with connect() as conn:
-            work(conn, ids, meter)
-        return metered_step(context, meter, len(ids))
+    keys = list(context.partition_keys)
+    with Meter.for_asset(context) as meter, connect() as conn:
+        for key in sorted(keys):
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"talent:{spec.entity}:{stage}:{key}",))
+        try:
+            todo = lineage.todo(conn, spec.entity, stage, keys, code_version)
+            conn.commit()
+            ids = [t.record_id for t in todo]
+            processed = None
+            if ids:
+                preflight(context, meter, len(ids))
+                try:
+                    processed = work(
+                        conn,
+                        ids,
+                        meter,
+                        attempts={t.record_id: t.attempts for t in todo},
+                        max_attempts=get_settings().max_attempts,
+                    )
+                except BudgetExceeded as exc:
+                    raise dg.Failure(description=f"LLM budget: {exc}", allow_retries=False) from exc
+            lineage.close_batches(conn, spec.entity, stage, keys, code_version)
+            conn.commit()
+            version = lineage.output_version(conn, spec.entity, stage, keys)
+        finally:
+            conn.rollback()
+            conn.execute("SELECT pg_advisory_unlock_all()")
+        counts = processed.counts if processed else {}
+        extra = {
+            "batches": len(keys),
+            "processed": counts.get("done", 0),
+            "failed": counts.get("failed", 0),
+            "quarantined": counts.get("quarantined", 0),
+            "skipped": lineage.batch_size_of(conn, spec.entity, keys) - len(ids),
+        }
+        if processed is not None and processed.failed:
+            context.log.warning(
+                f"{len(processed.failed)} {spec.entity} records failed this step (first:"
+                f" {next(iter(processed.failed.items()))[0]}); the rest of the batch completed"
+            )
+        return metered_step(context, meter, len(ids), extra, data_version=version if len(keys) == 1 else None)
 
 
 def metered_step(
-    context: dg.AssetExecutionContext, meter: "Meter", records: int, extra: dict[str, Any] | None = None
+    context: dg.AssetExecutionContext,
+    meter: "Meter",
+    records: int,
+    extra: dict[str, Any] | None = None,
+    *,
+    data_version: str | None = None,
 ) -> dg.MaterializeResult:
     """The result an LLM asset returns: its own usage as metadata, the run's total as run tags."""
     tags = meter.tag_run(context.instance)
@@ -216,7 +265,9 @@ def metered_step(
         f" {metadata.get('llm_calls', 0)} LLM calls, run cost ${metadata['llm_run_cost_usd']:.6f}",
         flush=True,
     )
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(
+        metadata=metadata, data_version=dg.DataVersion(data_version) if data_version else None
+    )
 
 
 def entity_pipeline(spec: PipelineSpec) -> tuple[list[dg.AssetSpec | dg.AssetsDefinition], dg.SensorDefinition]:
@@ -234,23 +285,26 @@ def entity_pipeline(spec: PipelineSpec) -> tuple[list[dg.AssetSpec | dg.AssetsDe
         key=keys.normalized,
         deps=[keys.raw],
         partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=dg.BackfillPolicy.multi_run(1),
         code_version=spec.normalized_code_version,
-        automation_condition=input_or_code_changed(),
         op_tags=op_tags(spec.compute.normalized, pool="llm"),
         retry_policy=STEP_RETRY,
         group_name=group,
         kinds={"postgres", "openai"},
-        description=f"Structured {entity} profile (skills, seniority, years, title, location, remote).",
+        description=f"Structured {entity} profile (skills, seniority, years, title, location, remote) of each record.",
     )
     def _normalized(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         from talent_shared.profiles import normalize
         from talent_shared.providers.factory import llm_provider
 
-        return _run_metered(
+        code = spec.normalized_code_version
+        return _run_stage(
             context,
-            lambda conn, ids, meter: normalize(
-                conn, entity, ids, llm_provider(), spec.reader, spec.normalize_version, prompt=spec.prompt, meter=meter
+            spec,
+            "normalized",
+            code,
+            lambda conn, ids, meter, **kw: normalize(
+                conn, entity, ids, llm_provider(), spec.reader, code, prompt=spec.prompt, meter=meter, **kw
             ),
         )
 
@@ -258,9 +312,8 @@ def entity_pipeline(spec: PipelineSpec) -> tuple[list[dg.AssetSpec | dg.AssetsDe
         key=keys.vectors,
         deps=[keys.normalized],
         partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=dg.BackfillPolicy.multi_run(1),
         code_version=spec.vectors_code_version,
-        automation_condition=input_or_code_changed(),
         op_tags=op_tags(spec.compute.vectors, pool="llm"),
         retry_policy=STEP_RETRY,
         group_name=group,
@@ -271,10 +324,16 @@ def entity_pipeline(spec: PipelineSpec) -> tuple[list[dg.AssetSpec | dg.AssetsDe
         from talent_shared.providers.factory import embedding_provider
         from talent_shared.vectors import embed
 
-        return _run_metered(
+        code = spec.vectors_code_version
+        return _run_stage(
             context,
-            lambda conn, ids, meter: embed(conn, entity, ids, embedding_provider(), meter=meter, to_input=spec.reader),
+            spec,
+            "vectors",
+            code,
+            lambda conn, ids, meter, **kw: embed(
+                conn, entity, ids, embedding_provider(), meter=meter, to_input=spec.reader, code_version=code, **kw
+            ),
         )
 
-    sensor = build_ingest_sensor(entity, keys.raw, partitions, settings=spec.sensor, llm_assets=spec.llm_assets())
+    sensor = build_ingest_sensor(entity, keys.raw, partitions, name=f"{spec.location}_ingest", settings=spec.sensor)
     return [raw, _normalized, _vectors], sensor

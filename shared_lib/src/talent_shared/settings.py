@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     executor: Literal["in_process", "k8s"] = "in_process"
     sensor_interval_seconds: int = Field(default=30, ge=1)
     max_records_per_tick: int = Field(default=5000, ge=1)
+    batch_size: int = Field(
+        default=2000, ge=1, description="Records per arrival batch (one Dagster partition; talent_shared.batches)."
+    )
+    max_attempts: int = Field(default=3, ge=1, description="Attempts at one record's stage before it is quarantined.")
+    max_runs_per_tick: int = Field(default=8, ge=1, description="Runs one reconciler tick may request.")
     daily_budget_usd: float = Field(default=25.0, ge=0)
     ingest_token: SecretStr | None = Field(default=None, description="Bearer token the webhook accepts.")
     ingest_hmac_secret: SecretStr | None = Field(default=None, description="Shared secret for X-Talent-Signature.")

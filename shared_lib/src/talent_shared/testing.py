@@ -32,6 +32,9 @@ TABLES = (
     "rejects",
     "raw_records",
     "profiles",
+    "record_stages",
+    "batch_stages",
+    "reconciler_ticks",
     "candidate_vectors",
     "job_vectors",
     "matches",
@@ -101,6 +104,8 @@ def talent_env(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
     with connect(pg_url) as conn:
         conn.execute("TRUNCATE " + ", ".join(f"talent.{t}" for t in TABLES) + " RESTART IDENTITY")
+        for sequence in ("candidate_ordinal", "job_ordinal"):  # not owned by a column: restarted by hand
+            conn.execute(f"ALTER SEQUENCE talent.{sequence} RESTART")
     monkeypatch.setenv("TALENT_DATABASE_URL", pg_url)
     monkeypatch.setenv("TALENT_HOME", str(tmp_path))
     monkeypatch.setenv("TALENT_LANDING", str(tmp_path / "landing"))
@@ -257,7 +262,7 @@ class EntityLocationSuite:
         import dagster as dg
 
         sensors = {s.name: s for s in self.defs.sensors}
-        assert set(sensors) == {f"{self.partitions}_ingest", f"{self.partitions}_automation"}
+        assert set(sensors) == {f"{self.partitions}_ingest", f"{self.partitions}_reconciler"}
         assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
 
     def test_every_step_retries_a_transient_failure(self) -> None:
@@ -278,10 +283,11 @@ class EntityLocationSuite:
         import dagster as dg
 
         (record_id,) = store_records(db, self.entity, [self.record])
+        (batch,) = db.execute("SELECT partition_key FROM talent.raw_records WHERE record_id = %s", (record_id,)).fetchone()
         executable = [a for a in self.defs.assets if isinstance(a, dg.AssetsDefinition)]
         with dg.instance_for_test() as instance:
-            instance.add_dynamic_partitions(self.partitions, [record_id])
-            result = dg.materialize(executable, partition_key=record_id, instance=instance)
+            instance.add_dynamic_partitions(f"{self.entity}_batches", [batch])
+            result = dg.materialize(executable, partition_key=batch, instance=instance)
             assert result.success
             normalize_op = next(a.op.name for a in executable if a.key.to_user_string() == self.keys[1])
             metadata = result.asset_materializations_for_node(normalize_op)[0].metadata
@@ -293,3 +299,82 @@ class EntityLocationSuite:
             f"SELECT vector_dims(embedding) FROM talent.{self.vectors_table} WHERE record_id = %s", (record_id,)
         ).fetchone()
         assert dims == 384
+
+    def test_the_reconciler_requests_what_is_stale_from_state_and_gives_up_on_a_failing_batch(
+        self, talent_env, db, monkeypatch
+    ) -> None:
+        """Level-triggered: every batch with stale records is requested unless a live run covers it; a
+        run that failed leaves its batch stale, so the next tick asks again; after ``max_attempts``
+        failed runs its open records are quarantined with the failure, and nothing loops."""
+        import dagster as dg
+
+        from talent_shared.reconciler import CODE_TAG, PIPELINE_TAG
+        from talent_shared.settings import get_settings
+
+        monkeypatch.setenv("TALENT_BATCH_SIZE", "2")
+        get_settings.cache_clear()
+        base = self.record["id"]
+        store_records(db, self.entity, [dict(self.record, id=f"{base}-{i}") for i in range(5)])
+        reconciler = {s.name: s for s in self.defs.sensors}[f"{self.partitions}_reconciler"]
+        executable = [a for a in self.defs.assets if isinstance(a, dg.AssetsDefinition)]
+        normalized = next(a for a in executable if a.key.to_user_string() == self.keys[1])
+
+        def ticks(db) -> tuple[int, int, int, int]:
+            row = db.execute(
+                "SELECT stale, in_flight, requested, quarantined FROM talent.reconciler_ticks WHERE location = %s",
+                (self.partitions,),
+            ).fetchone()
+            return tuple(row)
+
+        with dg.instance_for_test() as instance:
+
+            def tick() -> dg.SensorResult:
+                result = reconciler(dg.build_sensor_context(instance=instance))
+                assert isinstance(result, dg.SensorResult)
+                for request in result.dynamic_partitions_requests or []:
+                    instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+                return result
+
+            first = tick()
+            assert sorted(r.partition_key for r in first.run_requests or []) == ["b000000", "b000001", "b000002"]
+            assert ticks(db) == (5, 0, 5, 0)
+            tags = first.run_requests[0].tags
+
+            seen: list = []
+
+            @dg.asset(key=normalized.key, partitions_def=normalized.partitions_def)
+            def in_flight() -> None:
+                seen.append(tick())
+
+            assert dg.materialize([in_flight], partition_key="b000001", instance=instance, tags=tags).success
+            assert sorted(r.partition_key for r in seen[0].run_requests) == ["b000000", "b000002"]
+            for request in first.run_requests or []:
+                done = dg.materialize(executable, partition_key=request.partition_key, instance=instance, tags=tags)
+                assert done.success
+            assert not tick().run_requests and ticks(db)[0] == 0
+
+            # an edited record: its batch only; a run of it that fails leaves it stale (asked again)
+            store_records(db, self.entity, [dict(self.record, id=f"{base}-4", resume_text="Welder, 20 years.")])
+
+            @dg.asset(key=normalized.key, partitions_def=normalized.partitions_def)
+            def broken() -> None:
+                raise RuntimeError("the step broke")
+
+            for _ in range(3):
+                again = tick()
+                assert [r.partition_key for r in again.run_requests or []] == ["b000002"]
+                failed = dg.materialize(
+                    [broken], partition_key="b000002", instance=instance, tags=again.run_requests[0].tags,
+                    raise_on_error=False,
+                )
+                assert not failed.success
+            gave_up = tick()
+            assert not gave_up.run_requests
+            assert ticks(db)[3] == 1
+            (status, reason) = db.execute(
+                "SELECT status, reason FROM talent.record_stages WHERE record_id = %s AND stage = 'normalized'",
+                (f"{base}-4",),
+            ).fetchone()
+            assert status == "quarantined" and "3 runs failed in a row" in reason and "the step broke" in reason
+            assert not tick().run_requests and ticks(db)[0] == 0
+            assert {PIPELINE_TAG, CODE_TAG} <= set(tags)

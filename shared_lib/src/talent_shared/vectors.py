@@ -16,7 +16,7 @@ import numpy as np
 import psycopg
 
 from talent_shared import lexical
-from talent_shared.profiles import load_payloads, load_profiles
+from talent_shared.profiles import Processed, load_payloads, load_profiles
 from talent_shared.providers.base import EmbeddingProvider, Profile, Usage
 
 if TYPE_CHECKING:
@@ -35,9 +35,14 @@ def embed(
     *,
     meter: Meter | None = None,
     to_input: ExtractionInput | None = None,
-) -> tuple[dict[str, str], list[Usage]]:
-    """Embed and store records (:func:`record_text`; the profile's text alone without ``to_input``) through :class:`~talent_shared.llm.client.MeteredEmbedder`: one
-    ledger row per batch (its partitions on the row), texts cached one by one for paid providers."""
+    code_version: str | None = None,
+    attempts: dict[str, int] | None = None,
+    max_attempts: int | None = None,
+) -> Processed:
+    """Embed and store records (:func:`record_text`; the profile's text alone without ``to_input``) through
+    :class:`~talent_shared.llm.client.MeteredEmbedder`: one ledger row per batch (its records on the
+    row), texts cached one by one for paid providers. A batch whose call fails is retried one record
+    at a time, so one bad record fails alone; each record's result goes to the lineage."""
     from talent_shared.llm.client import MeteredEmbedder
     from talent_shared.llm.meter import Meter
 
@@ -45,7 +50,7 @@ def embed(
     meter = meter or Meter(conn=conn)
     metered = embedder if isinstance(embedder, MeteredEmbedder) else MeteredEmbedder(embedder, meter)
     try:
-        return _embed(conn, entity, ids, metered, to_input)
+        return _embed(conn, entity, ids, metered, to_input, meter, code_version, attempts, max_attempts)
     finally:
         if own_meter:
             meter.close()
@@ -64,18 +69,27 @@ def record_text(profile: Profile, payload: dict | None, to_input: ExtractionInpu
 def texts_for(
     conn: psycopg.Connection, entity: str, ids: Sequence[str], to_input: ExtractionInput | None
 ) -> dict[str, str]:
-    """:func:`record_text` of each stored record (the cost estimate samples these too)."""
+    """:func:`record_text` of each stored record with a profile (the cost estimate samples these too)."""
     profiles = load_profiles(conn, entity, ids)
-    missing = sorted(set(ids) - set(profiles))
-    if missing:
-        raise LookupError(f"{len(missing)} {entity} partitions have no profile (first: {missing[0]})")
     payloads = load_payloads(conn, entity, ids) if to_input is not None else {}
-    return {i: record_text(profiles[i], payloads.get(i), to_input) for i in ids}
+    return {i: record_text(profiles[i], payloads.get(i), to_input) for i in ids if i in profiles}
 
 
 def _embed(
-    conn: psycopg.Connection, entity: str, ids: Sequence[str], embedder, to_input: ExtractionInput | None
-) -> tuple[dict[str, str], list[Usage]]:
+    conn: psycopg.Connection,
+    entity: str,
+    ids: Sequence[str],
+    embedder,
+    to_input: ExtractionInput | None,
+    meter: Meter,
+    code_version: str | None,
+    attempts: dict[str, int] | None,
+    max_attempts: int | None,
+) -> Processed:
+    from talent_shared import lineage
+    from talent_shared.llm.meter import BudgetExceeded
+    from talent_shared.settings import get_settings
+
     all_texts = texts_for(conn, entity, ids, to_input)
     # The profile's own version goes into the vector's: matching scores profile fields the text
     # leaves out (years of experience) and finds what to re-match by the vector's version alone.
@@ -85,19 +99,30 @@ def _embed(
             (entity, list(ids)),
         ).fetchall()
     )
-    versions: dict[str, str] = {}
-    usages: list[Usage] = []
+    done = Processed()
+    outcomes = {i: lineage.Outcome(i, profile_versions.get(i)) for i in ids}
+    done.outcomes = list(outcomes.values())
+    for i in ids:
+        if i not in all_texts:
+            outcomes[i].error = "no profile"
     table = TABLES[entity]
-    for start in range(0, len(ids), BATCH):
-        chunk = list(ids[start : start + BATCH])
-        texts = [all_texts[i] for i in chunk]
-        matrix, usage = embedder.embed(texts, partitions=chunk)
-        usages.append(usage)
+    ready = [i for i in ids if i in all_texts]
+    stopped: BaseException | None = None
+    for start in range(0, len(ready), BATCH):
+        chunk = ready[start : start + BATCH]
+        try:
+            parts = _embed_chunk(embedder, meter, chunk, [all_texts[i] for i in chunk], outcomes, done)
+        except BudgetExceeded as exc:
+            stopped = exc
+            for i in ready[start:]:
+                done.outcomes.remove(outcomes[i])  # not attempted: they stay pending
+            break
         rows = []
-        for record_id, text, vec in zip(chunk, texts, matrix, strict=True):
+        for record_id, vec in parts:
+            text = all_texts[record_id]
             key = f"{embedder.model}:{embedder.dim}:{lexical.LEXICAL_VERSION}:{profile_versions[record_id]}:{text}"
             version = hashlib.sha256(key.encode()).hexdigest()[:32]
-            versions[record_id] = version
+            outcomes[record_id].output_version = version
             rows.append((record_id, np.asarray(vec, dtype=np.float32), lexical.vector(text), version, embedder.model))
         with conn.cursor() as cur:
             cur.executemany(
@@ -109,4 +134,44 @@ def _embed(
                 """,
                 rows,
             )
-    return versions, usages
+    done.counts = lineage.record_outcomes(
+        conn,
+        entity,
+        "vectors",
+        done.outcomes,
+        code_version=code_version or "",
+        run_id=meter.context.run_id,
+        attempts=attempts or {},
+        max_attempts=max_attempts or get_settings().max_attempts,
+    )
+    if stopped is not None:
+        conn.commit()
+        raise stopped
+    return done
+
+
+def _embed_chunk(embedder, meter: Meter, chunk: list[str], texts: list[str], outcomes: dict, done: Processed) -> list:
+    """(record id, vector) for each record of a chunk that embedded: the chunk in one call, or, when
+    that call fails, each record alone so the failure stays with the record that caused it. Tokens
+    and cost of a shared call are divided evenly among its records."""
+    from talent_shared.llm.meter import BudgetExceeded
+
+    before = meter.totals.cost_usd, meter.totals.input_tokens
+    try:
+        matrix, usage = embedder.embed(texts, partitions=chunk)
+    except BudgetExceeded:
+        raise
+    except Exception as exc:
+        if len(chunk) == 1:
+            outcomes[chunk[0]].error = f"{type(exc).__name__}: {exc}"
+            return []
+        out = []
+        for record_id, text in zip(chunk, texts, strict=True):
+            out += _embed_chunk(embedder, meter, [record_id], [text], outcomes, done)
+        return out
+    done.usages.append(usage)
+    cost, tokens = meter.totals.cost_usd - before[0], meter.totals.input_tokens - before[1]
+    for record_id in chunk:
+        outcomes[record_id].cost_usd = cost / len(chunk)
+        outcomes[record_id].input_tokens = tokens // len(chunk)
+    return list(zip(chunk, matrix, strict=True))

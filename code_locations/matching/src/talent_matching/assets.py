@@ -5,7 +5,6 @@ from pathlib import Path
 import dagster as dg
 
 from talent_matching.versions import CROSSJOIN_VERSION, EXPLAIN_PROMPT_VERSION, SCORE_VERSION
-from talent_shared.automation import input_or_code_changed
 from talent_shared.compute import STEP_RETRY, llm_failures_not_retried, op_tags
 from talent_shared.keys import MATCHES
 from talent_shared.prompts import Prompt, register
@@ -18,6 +17,10 @@ EXPLAIN_PROMPT = register(
     Prompt.from_file(Path(__file__).parent / "prompts" / "explain.txt", EXPLAIN_PROMPT_VERSION),
 )
 
+MATCHES_CODE_VERSION = (
+    f"{CROSSJOIN_VERSION}:{SCORE_VERSION}:k{get_settings().top_k}:{EXPLAIN_PROMPT.version}:{llm_code_version()}"
+)
+
 
 @dg.asset(
     key=MATCHES,
@@ -25,10 +28,7 @@ EXPLAIN_PROMPT = register(
         dg.AssetDep(candidate_vectors_stub, partition_mapping=dg.AllPartitionMapping()),
         dg.AssetDep(job_vectors_stub, partition_mapping=dg.AllPartitionMapping()),
     ],
-    code_version=(
-        f"{CROSSJOIN_VERSION}:{SCORE_VERSION}:k{get_settings().top_k}:{EXPLAIN_PROMPT.version}:{llm_code_version()}"
-    ),
-    automation_condition=input_or_code_changed(),
+    code_version=MATCHES_CODE_VERSION,
     op_tags=op_tags("large"),
     retry_policy=STEP_RETRY,
     group_name="matching",

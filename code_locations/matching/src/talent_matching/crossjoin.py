@@ -179,6 +179,17 @@ class _Sides:
         return {e: dict(zip(f.side.ids, f.side.versions, strict=True)) for e, f in self.features.items()}
 
 
+def stamp_of(k: int) -> str:
+    """What a run's rows are matched with, appended to each consumed vector version."""
+    return f"@{SCORE_VERSION}/{CROSSJOIN_VERSION}/k{k}"
+
+
+def pending_changes(conn: psycopg.Connection, k: int) -> int:
+    """How many entities a run would (re)match now: the reconciler's question, from the tables."""
+    delta = stored.changes(conn, stamp_of(k))
+    return sum(len(v) for v in (*delta.changed.values(), *delta.removed.values()))
+
+
 def run_matching(
     conn: psycopg.Connection,
     *,
@@ -189,7 +200,7 @@ def run_matching(
 ) -> MatchReport:
     """``contract``: the deployment's embedding contract; ``None`` (tests, benchmarks) trusts the tables."""
     report = MatchReport()
-    stamp = f"@{SCORE_VERSION}/{CROSSJOIN_VERSION}/k{k}"  # what these rows were matched with
+    stamp = stamp_of(k)  # what these rows were matched with
     delta = stored.changes(conn, stamp)
     report.changed_candidates, report.changed_jobs = delta.changed["candidate"], delta.changed["job"]
     report.removed = len(delta.removed["candidate"]) + len(delta.removed["job"])

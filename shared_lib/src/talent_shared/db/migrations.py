@@ -253,6 +253,139 @@ MIGRATIONS: list[tuple[str, str]] = [
         WHERE i2.entity = 'job' AND i.entity = i2.entity AND i.record_id = i2.record_id;
         """,
     ),
+    (
+        "0008_inbox_commit_order",
+        """
+        -- The inbox is read in commit order, not id order: an id is taken at insert but seen at
+        -- commit, so a producer that commits after a later id was read would be skipped by an
+        -- ``id > cursor`` reader. Each row carries the id of the transaction that wrote it; a reader
+        -- takes only rows whose writers are all finished (below its snapshot's xmin) in (txid, id)
+        -- order (talent_shared.ingest.store.inbox_after). Rows written before this carry 0 and are
+        -- read first, so an old ``inbox_id`` cursor keeps its meaning.
+        ALTER TABLE talent.inbox ADD COLUMN IF NOT EXISTS txid xid8;
+        UPDATE talent.inbox SET txid = '0' WHERE txid IS NULL;
+        ALTER TABLE talent.inbox ALTER COLUMN txid SET DEFAULT pg_current_xact_id();
+        ALTER TABLE talent.inbox ALTER COLUMN txid SET NOT NULL;
+        CREATE INDEX IF NOT EXISTS inbox_commit_order_idx ON talent.inbox (entity, txid, id);
+        """,
+    ),
+    (
+        "0009_batches_and_record_lineage",
+        """
+        -- Records are rows; Dagster partitions are arrival batches (talent_shared.partitions). A
+        -- record joins the open batch of its entity when first stored and keeps it: ``ordinal`` is
+        -- its arrival number, the batch is ordinal / batch size. Records stored before this are
+        -- numbered in the order they were stored, in batches of the default size (2,000).
+        CREATE SEQUENCE IF NOT EXISTS talent.candidate_ordinal MINVALUE 0 START 0;
+        CREATE SEQUENCE IF NOT EXISTS talent.job_ordinal MINVALUE 0 START 0;
+        ALTER TABLE talent.raw_records ADD COLUMN IF NOT EXISTS ordinal bigint;
+        ALTER TABLE talent.raw_records ADD COLUMN IF NOT EXISTS partition_key text;
+        WITH numbered AS (
+            SELECT entity, record_id, row_number() OVER (PARTITION BY entity ORDER BY seq) - 1 AS n
+            FROM talent.raw_records
+        )
+        UPDATE talent.raw_records r
+        SET ordinal = numbered.n, partition_key = 'b' || lpad((numbered.n / 2000)::text, 6, '0')
+        FROM numbered WHERE r.entity = numbered.entity AND r.record_id = numbered.record_id;
+        SELECT setval('talent.candidate_ordinal', coalesce(max(ordinal), -1) + 1, false)
+            FROM talent.raw_records WHERE entity = 'candidate';
+        SELECT setval('talent.job_ordinal', coalesce(max(ordinal), -1) + 1, false)
+            FROM talent.raw_records WHERE entity = 'job';
+        ALTER TABLE talent.raw_records ALTER COLUMN ordinal SET NOT NULL;
+        ALTER TABLE talent.raw_records ALTER COLUMN partition_key SET NOT NULL;
+        CREATE INDEX IF NOT EXISTS raw_records_partition_idx ON talent.raw_records (entity, partition_key);
+
+        -- Record-level lineage: per record and stage, what it consumed (input version), the code
+        -- version, what it produced, the run, its status and attempts, tokens and cost. A record is
+        -- stale for a stage when its row is pending or failed (an input changed, or an attempt
+        -- failed) or when its batch was last done at another code version (talent.batch_stages).
+        -- ``pending``: to do; ``done``: done at input_version/code_version; ``failed``: the last
+        -- attempt failed (reason), retried while attempts < the limit; ``quarantined``: given up
+        -- at these versions, with the reason, until its input or the code changes.
+        CREATE TABLE IF NOT EXISTS talent.record_stages (
+            entity          text NOT NULL CHECK (entity IN ('candidate', 'job')),
+            stage           text NOT NULL CHECK (stage IN ('normalized', 'vectors')),
+            record_id       text NOT NULL,
+            partition_key   text NOT NULL,
+            status          text NOT NULL CHECK (status IN ('pending', 'done', 'failed', 'quarantined')),
+            input_version   text,
+            code_version    text,
+            output_version  text,
+            run_id          text,
+            attempts        integer NOT NULL DEFAULT 0,
+            reason          text,
+            input_tokens    bigint NOT NULL DEFAULT 0,
+            output_tokens   bigint NOT NULL DEFAULT 0,
+            cost_usd        numeric(18, 10) NOT NULL DEFAULT 0,
+            updated_at      timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (entity, stage, record_id)
+        );
+        CREATE INDEX IF NOT EXISTS record_stages_partition_idx
+            ON talent.record_stages (entity, stage, partition_key);
+        CREATE INDEX IF NOT EXISTS record_stages_open_idx
+            ON talent.record_stages (entity, stage, partition_key) WHERE status IN ('pending', 'failed');
+
+        -- Per batch and stage: the code version every record of the batch was last processed at
+        -- (NULL until its first run). A deploy that changes a stage's code version makes every
+        -- batch whose row differs stale: one row per batch to compare, not one per record.
+        CREATE TABLE IF NOT EXISTS talent.batch_stages (
+            entity         text NOT NULL,
+            stage          text NOT NULL,
+            partition_key  text NOT NULL,
+            code_version   text,
+            updated_at     timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (entity, stage, partition_key)
+        );
+
+        -- What a deployment with a partition per record already did is adopted, not redone: a
+        -- profile written after its record's last change is done at the profile's code version; a
+        -- vector written after its profile is done at a code version this migration cannot know
+        -- (''), so its batch re-embeds once (paid embeddings come back from the response cache).
+        INSERT INTO talent.record_stages (entity, stage, record_id, partition_key, status, input_version,
+            code_version, output_version)
+        SELECT r.entity, 'normalized', r.record_id, r.partition_key,
+            CASE WHEN p.record_id IS NOT NULL AND p.updated_at >= r.stored_at THEN 'done' ELSE 'pending' END,
+            CASE WHEN p.record_id IS NOT NULL AND p.updated_at >= r.stored_at THEN r.content_hash END,
+            p.code_version, p.data_version
+        FROM talent.raw_records r
+        LEFT JOIN talent.profiles p ON p.entity = r.entity AND p.record_id = r.record_id
+        ON CONFLICT DO NOTHING;
+        INSERT INTO talent.record_stages (entity, stage, record_id, partition_key, status, input_version,
+            code_version, output_version)
+        SELECT r.entity, 'vectors', r.record_id, r.partition_key,
+            CASE WHEN v.data_version IS NOT NULL AND v.updated_at >= p.updated_at THEN 'done' ELSE 'pending' END,
+            CASE WHEN v.data_version IS NOT NULL AND v.updated_at >= p.updated_at THEN p.data_version END,
+            '', v.data_version
+        FROM talent.raw_records r
+        LEFT JOIN talent.profiles p ON p.entity = r.entity AND p.record_id = r.record_id
+        LEFT JOIN (
+            SELECT 'candidate' AS entity, record_id, data_version, updated_at FROM talent.candidate_vectors
+            UNION ALL SELECT 'job', record_id, data_version, updated_at FROM talent.job_vectors
+        ) v ON v.entity = r.entity AND v.record_id = r.record_id
+        ON CONFLICT DO NOTHING;
+        -- Each location's reconciler (talent_shared.reconciler) writes what its last tick saw: records
+        -- with work, how many its live runs cover, what it requested, and what it could do nothing
+        -- for (stranded: held by the budget, over the run cap, or given up after failed runs), with
+        -- why. The exporter turns it into gauges; an alert fires on stranded records.
+        CREATE TABLE IF NOT EXISTS talent.reconciler_ticks (
+            location    text PRIMARY KEY,
+            stale       bigint NOT NULL DEFAULT 0,
+            in_flight   bigint NOT NULL DEFAULT 0,
+            requested   bigint NOT NULL DEFAULT 0,
+            stranded    bigint NOT NULL DEFAULT 0,
+            quarantined bigint NOT NULL DEFAULT 0,
+            reason      text,
+            ticked_at   timestamptz NOT NULL DEFAULT now()
+        );
+
+        INSERT INTO talent.batch_stages (entity, stage, partition_key, code_version)
+        SELECT s.entity, s.stage, s.partition_key,
+            CASE WHEN count(DISTINCT s.code_version) = 1 AND count(s.code_version) = count(*)
+                 THEN min(s.code_version) END
+        FROM talent.record_stages s GROUP BY s.entity, s.stage, s.partition_key
+        ON CONFLICT DO NOTHING;
+        """,
+    ),
 ]
 
 

@@ -78,7 +78,18 @@ ENTITY_LOCATIONS: dict[str, tuple[str, str, str]] = {
 }
 
 # Tables whose rows belong to a location (by entity or code_location): row-level security on.
-RLS_TABLES = ("inbox", "ingested_sources", "rejects", "raw_records", "profiles", "llm_usage", "llm_cache")
+RLS_TABLES = (
+    "inbox",
+    "ingested_sources",
+    "rejects",
+    "raw_records",
+    "profiles",
+    "record_stages",
+    "batch_stages",
+    "reconciler_ticks",
+    "llm_usage",
+    "llm_cache",
+)
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,9 @@ def _grants(role: str) -> list[Grant]:
             Grant("SELECT, INSERT", "rejects"),
             Grant("SELECT, INSERT, UPDATE", "raw_records"),
             Grant("SELECT, INSERT, UPDATE", "profiles"),
+            Grant("SELECT, INSERT, UPDATE", "record_stages"),
+            Grant("SELECT, INSERT, UPDATE", "batch_stages"),
+            Grant("SELECT, INSERT, UPDATE", "reconciler_ticks"),
             Grant("SELECT, INSERT, UPDATE", vectors),
             *ledger,
             *reads,
@@ -117,6 +131,7 @@ def _grants(role: str) -> list[Grant]:
             Grant("SELECT", "profiles"),
             Grant("SELECT, INSERT, UPDATE, DELETE", "matches"),
             Grant("SELECT, INSERT, UPDATE, DELETE", "match_inputs"),
+            Grant("SELECT, INSERT, UPDATE", "reconciler_ticks"),
             *ledger,
             *reads,
         ]
@@ -125,6 +140,7 @@ def _grants(role: str) -> list[Grant]:
             Grant("SELECT", "llm_usage"),
             Grant("SELECT", "llm_budgets"),
             Grant("SELECT", "cost_estimates"),
+            Grant("SELECT", "reconciler_ticks"),
             Grant("SELECT (entity)", "raw_records"),
         ]
     if role == "talent_ingest":
@@ -132,10 +148,11 @@ def _grants(role: str) -> list[Grant]:
     return []  # talent_dagster: nothing in the talent schema
 
 
-# Sequences behind column defaults (bigserial ids, raw_records.seq): nextval needs USAGE.
+# Sequences behind column defaults (bigserial ids, raw_records.seq) and the arrival ordinals
+# (talent_shared.batches): nextval needs USAGE.
 def _sequences(role: str) -> list[str]:
     if role in ENTITY_LOCATIONS:
-        return ["rejects_id_seq", "raw_records_seq"]
+        return ["rejects_id_seq", "raw_records_seq", f"{ENTITY_LOCATIONS[role][0]}_ordinal"]
     if role == "talent_ingest":
         return ["inbox_id_seq"]
     return []
@@ -162,9 +179,10 @@ def _policies(role: str, admin: str) -> list[Policy]:
             Policy("inbox", "SELECT", using=own),
             *(
                 Policy(t, "ALL", using=own, check=own)
-                for t in ("ingested_sources", "rejects", "raw_records", "profiles")
+                for t in ("ingested_sources", "rejects", "raw_records", "profiles", "record_stages", "batch_stages")
             ),
             Policy("llm_usage", "ALL", using=ledger, check=ledger),
+            Policy("reconciler_ticks", "ALL", using=f"location = {_literal(location)}"),
             *_cache_policies(admin),
         ]
     if role == "talent_matching":
@@ -172,10 +190,15 @@ def _policies(role: str, admin: str) -> list[Policy]:
         return [
             Policy("profiles", "SELECT", using="true"),
             Policy("llm_usage", "ALL", using=ledger, check=ledger),
+            Policy("reconciler_ticks", "ALL", using=f"location = {_literal('matching')}"),
             *_cache_policies(admin),
         ]
     if role == "talent_exporter":
-        return [Policy("llm_usage", "SELECT", using="true"), Policy("raw_records", "SELECT", using="true")]
+        return [
+            Policy("llm_usage", "SELECT", using="true"),
+            Policy("raw_records", "SELECT", using="true"),
+            Policy("reconciler_ticks", "SELECT", using="true"),
+        ]
     if role == "talent_ingest":
         return [Policy("inbox", "SELECT", using="true"), Policy("inbox", "INSERT", check="true")]
     return []

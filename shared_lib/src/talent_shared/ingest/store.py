@@ -1,9 +1,9 @@
 """Writes of the ingestion path: accepted records, rejects, and what was read.
 
 A record is stored only when its content hash differs from the stored one, and every such write
-takes a new ``seq``; sensors report raw materializations for the rows past their cursor. So an
-unchanged record costs nothing downstream, and a tick that died before its cursor was saved is
-replayed from the old cursor (same data versions, so nothing downstream re-runs).
+opens its record's lineage (``talent_shared.lineage``) in the same transaction: what is stored is
+stale until a run processes it, whatever happens to the sensor's tick or its events afterwards. An
+unchanged record costs nothing downstream.
 """
 
 from __future__ import annotations
@@ -17,37 +17,77 @@ import psycopg
 from talent_shared.ingest.parse import Accepted, Rejection
 
 
-@dataclass(frozen=True)
-class StoredRecord:
-    record_id: str
-    content_hash: str
-    seq: int
-    source: str
-    line: int | None
+def store_accepted(
+    conn: psycopg.Connection,
+    entity: str,
+    source: str,
+    accepted: Iterable[Accepted],
+    *,
+    touched: set[str] | None = None,
+    batch_size: int | None = None,
+) -> int:
+    """Store records whose content changed; returns how many changed.
 
+    A new record takes the next arrival number of its entity and with it its batch (the Dagster
+    partition it belongs to for good, ``talent_shared.partitions``); a changed one keeps its batch. Both
+    get their normalization opened in the lineage (``talent_shared.lineage``), in this transaction,
+    so what is stored is stale until processed. ``touched`` collects the batches written.
+    """
+    from talent_shared import lineage
+    from talent_shared.partitions import batch_size as configured_batch_size
 
-def store_accepted(conn: psycopg.Connection, entity: str, source: str, accepted: Iterable[Accepted]) -> int:
-    """Upsert records whose content changed; returns how many changed."""
-    rows = [(entity, a.record.id, a.record.content_hash(), a.record.canonical_json(), source, a.line) for a in accepted]
-    if not rows:
+    size = batch_size or configured_batch_size()
+    latest: dict[str, tuple] = {}
+    for a in accepted:  # a record twice in one source: its last line wins
+        latest[a.record.id] = (a.record.id, a.record.content_hash(), a.record.canonical_json(), source, a.line)
+    if not latest:
         return 0
-    changed = 0
+    known = dict(
+        conn.execute(
+            "SELECT record_id, content_hash FROM talent.raw_records WHERE entity = %s AND record_id = ANY(%s)",
+            (entity, list(latest)),
+        ).fetchall()
+    )
+    new = [row for rid, row in latest.items() if rid not in known]
+    changed = [row for rid, row in latest.items() if rid in known and known[rid] != row[1]]
+    inserted: list[tuple[str, str]] = []
+    updated: list[tuple[str, str]] = []
     with conn.cursor() as cur:
-        for row in rows:
+        for record_id, content_hash, payload, src, line in new:
             cur.execute(
-                """
-                INSERT INTO talent.raw_records (entity, record_id, content_hash, payload, source, line)
-                VALUES (%s, %s, %s, %s::jsonb, %s, %s)
+                f"""
+                WITH o AS (SELECT nextval('talent.{entity}_ordinal') AS n)
+                INSERT INTO talent.raw_records
+                    (entity, record_id, content_hash, payload, source, line, ordinal, partition_key)
+                SELECT %s, %s, %s, %s::jsonb, %s, %s, o.n, 'b' || lpad((o.n / %s)::text, 6, '0') FROM o
                 ON CONFLICT (entity, record_id) DO UPDATE
                 SET content_hash = EXCLUDED.content_hash, payload = EXCLUDED.payload,
                     source = EXCLUDED.source, line = EXCLUDED.line,
                     seq = nextval('talent.raw_records_seq'), stored_at = now()
                 WHERE raw_records.content_hash <> EXCLUDED.content_hash
+                RETURNING record_id, partition_key, (xmax = 0) AS inserted
                 """,
-                row,
+                (entity, record_id, content_hash, payload, src, line, size),
             )
-            changed += cur.rowcount
-    return changed
+            for rid, key, was_inserted in cur.fetchall():
+                (inserted if was_inserted else updated).append((rid, key))
+        for record_id, content_hash, payload, src, line in changed:
+            cur.execute(
+                """
+                UPDATE talent.raw_records
+                SET content_hash = %s, payload = %s::jsonb, source = %s, line = %s,
+                    seq = nextval('talent.raw_records_seq'), stored_at = now()
+                WHERE entity = %s AND record_id = %s AND content_hash <> %s
+                RETURNING record_id, partition_key
+                """,
+                (content_hash, payload, src, line, entity, record_id, content_hash),
+            )
+            updated.extend(cur.fetchall())
+    lineage.open_stage_rows(conn, entity, inserted, new=True)
+    lineage.open_stage_rows(conn, entity, updated, new=False)
+    if touched is not None:
+        touched.update(key for _, key in inserted + updated)
+    return len(inserted) + len(updated)
 
 
 def store_rejections(conn: psycopg.Connection, entity: str, source: str, rejections: Iterable[Rejection]) -> int:
@@ -80,22 +120,45 @@ def mark_read(conn: psycopg.Connection, entity: str, source: str, fingerprint: s
     )
 
 
-def records_after(conn: psycopg.Connection, entity: str, seq: int, limit: int) -> list[StoredRecord]:
+def batch_versions(conn: psycopg.Connection, entity: str, partition_keys: Iterable[str]) -> dict[str, str]:
+    """Batch -> the data version of its records as stored: a hash over (record id, content hash) of
+    every record in it, so the raw partition's version changes exactly when one of its records does."""
     rows = conn.execute(
         """
-        SELECT record_id, content_hash, seq, source, line FROM talent.raw_records
-        WHERE entity = %s AND seq > %s ORDER BY seq LIMIT %s
+        SELECT partition_key, md5(string_agg(record_id || ':' || content_hash, ',' ORDER BY record_id)), count(*)
+        FROM talent.raw_records WHERE entity = %s AND partition_key = ANY(%s) GROUP BY partition_key
         """,
-        (entity, seq, limit),
+        (entity, sorted(set(partition_keys))),
     ).fetchall()
-    return [StoredRecord(*row) for row in rows]
+    return {key: version for key, version, _ in rows}
 
 
-def inbox_after(conn: psycopg.Connection, entity: str, inbox_id: int, limit: int) -> list[tuple[int, object]]:
-    return conn.execute(
-        "SELECT id, payload FROM talent.inbox WHERE entity = %s AND id > %s ORDER BY id LIMIT %s",
-        (entity, inbox_id, limit),
+@dataclass(frozen=True)
+class InboxCursor:
+    """Where a reader is in the inbox's commit order: the writer's transaction id, then the row id."""
+
+    txid: int = 0
+    id: int = 0
+
+
+def inbox_after(
+    conn: psycopg.Connection, entity: str, cursor: InboxCursor | int, limit: int
+) -> list[tuple[InboxCursor, object]]:
+    """Inbox rows past ``cursor`` in commit order: only rows whose writing transactions have all
+    finished (below this snapshot's xmin) are returned, so a row that commits late is never passed
+    over by a row committed before it (migration 0008). A long-open writer holds back what follows."""
+    if isinstance(cursor, int):
+        cursor = InboxCursor(0, cursor)
+    rows = conn.execute(
+        """
+        SELECT txid::text::bigint, id, payload FROM talent.inbox
+        WHERE entity = %s AND (txid, id) > (%s::text::xid8, %s)
+          AND txid < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY txid, id LIMIT %s
+        """,
+        (entity, str(cursor.txid), cursor.id, limit),
     ).fetchall()
+    return [(InboxCursor(txid, row_id), payload) for txid, row_id, payload in rows]
 
 
 def write_inbox(conn: psycopg.Connection, entity: str, payload: dict, idempotency_key: str) -> bool:
