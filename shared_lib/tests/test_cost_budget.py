@@ -1,4 +1,4 @@
-"""Budget guard: the ingestion sensor reports only what the day's budget covers and says why; work
+"""Budget guard: the reconciler requests only the batches the day's budget covers and says why; work
 resumes when the budget is raised (or the day turns); an LLM asset over budget fails fast with a
 clear message; the meter's hard cap stops a step mid-way."""
 
@@ -11,9 +11,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from talent_shared.ingest.sensor import build_ingest_sensor
-from talent_shared.keys import RAW_CANDIDATES
-from talent_shared.partitions import candidates_partitions
 from talent_shared.testing import TEST_PROMPT, store_records
 
 
@@ -49,41 +46,60 @@ def _pipeline():
 
 
 def _tick(instance, cursor):
-    sensor = build_ingest_sensor(
-        "candidate", RAW_CANDIDATES, candidates_partitions, llm_assets=_pipeline().llm_assets()
-    )
-    return sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+    from talent_shared.reconciler import entity_reconciler
+
+    result = entity_reconciler(_pipeline())(dg.build_sensor_context(instance=instance, cursor=cursor))
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result
 
 
-def test_sensor_holds_what_the_budget_does_not_cover_and_resumes_when_raised(talent_env: Path, db) -> None:
+def _requested(result) -> list[str]:
+    return [r.partition_key for r in result.run_requests or []]
+
+
+def _held(db) -> str:
+    return db.execute("SELECT reason FROM talent.reconciler_ticks WHERE location = 'candidates'").fetchone()[0] or ""
+
+
+@pytest.fixture
+def one_per_batch(talent_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from talent_shared.settings import get_settings
+
+    monkeypatch.setenv("TALENT_BATCH_SIZE", "1")
+    get_settings.cache_clear()
+    return talent_env
+
+
+def test_reconciler_holds_what_the_budget_does_not_cover_and_resumes_when_raised(one_per_batch: Path, db) -> None:
     _clean(db)
     _observed(db, _pipeline().normalized_code_version, "0.01")
     db.execute("INSERT INTO talent.llm_budgets (code_location, daily_usd) VALUES ('candidates', 0.025)")
     db.commit()
-    _write(talent_env / "landing", 5)
+    store_records(db, "candidate", [{"id": f"c-{i}", "name": "A", "resume_text": "ICU nurse."} for i in range(5)])
     with dg.instance_for_test() as instance:
         first = _tick(instance, None)
-        assert [e.partition for e in first.asset_events] == ["c-0", "c-1"]  # 2 x $0.01 fit in $0.025
-        held = _tick(instance, first.cursor)  # the two reported ones count although not yet spent
-        assert not held.asset_events
-        reason = held.skip_reason.skip_message
-        assert "LLM budget" in reason and "3 of 3 pending candidate records held" in reason
+        assert _requested(first) == ["b000000", "b000001"]  # 2 x $0.01 fit in $0.025
+        reason = _held(db)
+        assert "LLM budget" in reason and "3 candidate records held" in reason
         assert "daily budget $0.0250 for candidates" in reason and "UTC" in reason
+        assert db.execute("SELECT stranded FROM talent.reconciler_ticks").fetchone()[0] == 3
+        held = _tick(instance, first.cursor)  # what it released counts although not yet spent
+        assert _requested(held) == []
 
         db.execute("UPDATE talent.llm_budgets SET daily_usd = 1 WHERE code_location = 'candidates'")
         db.commit()
         resumed = _tick(instance, held.cursor)
-        assert [e.partition for e in resumed.asset_events] == ["c-2", "c-3", "c-4"]
+        assert _requested(resumed) == [f"b00000{i}" for i in range(5)]  # nothing ran them yet: all stale
         # a new day starts from zero: the cursor's day is what resets it
         stale_day = json.loads(resumed.cursor) | {"day": "2000-01-01", "released_usd": 99.0}
         db.execute("UPDATE talent.llm_budgets SET daily_usd = 0.025 WHERE code_location = 'candidates'")
         db.commit()
-        store_records(db, "candidate", [{"id": "c-9", "name": "B", "resume_text": "Chef."}])
         next_day = _tick(instance, json.dumps(stale_day))
-        assert [e.partition for e in next_day.asset_events] == ["c-9"]
+        assert _requested(next_day) == ["b000000", "b000001"]
 
 
-def test_one_budget_source_and_free_providers_never_gate(talent_env: Path, db) -> None:
+def test_one_budget_source_and_free_providers_never_gate(one_per_batch: Path, db) -> None:
     from talent_shared.cost.budget import daily_budget, daily_budgets, set_daily_budget
 
     _clean(db)
@@ -93,9 +109,9 @@ def test_one_budget_source_and_free_providers_never_gate(talent_env: Path, db) -
     assert daily_budgets(db, ("jobs",)) == {"candidates": Decimal("3.5"), "jobs": Decimal("25.0")}
     set_daily_budget(db, "candidates", Decimal(0))
     db.commit()
-    _write(talent_env / "landing", 3)
+    store_records(db, "candidate", [{"id": f"c-{i}", "name": "A", "resume_text": "ICU nurse."} for i in range(3)])
     with dg.instance_for_test() as instance:
-        assert len(_tick(instance, None).asset_events) == 3  # local providers: $0 per record
+        assert len(_requested(_tick(instance, None))) == 3  # local providers: $0 per record
 
 
 def test_asset_over_budget_fails_fast_with_the_reason(talent_env: Path, db) -> None:
@@ -106,20 +122,16 @@ def test_asset_over_budget_fails_fast_with_the_reason(talent_env: Path, db) -> N
     _observed(db, _pipeline().normalized_code_version, "0.01")
     db.execute("INSERT INTO talent.llm_budgets (code_location, daily_usd) VALUES ('candidates', 0.015)")
     db.commit()
-    ids = store_records(db, "candidate", [{"id": f"c-{i}", "name": "A", "resume_text": "ICU nurse."} for i in range(2)])
+    store_records(db, "candidate", [{"id": f"c-{i}", "name": "A", "resume_text": "ICU nurse."} for i in range(2)])
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("candidates", ids)
+        instance.add_dynamic_partitions("candidate_batches", ["b000000"])
         result = dg.materialize(
-            assets[:2],
-            instance=instance,
-            selection=[assets[1]],
-            raise_on_error=False,
-            tags={"dagster/asset_partition_range_start": ids[0], "dagster/asset_partition_range_end": ids[-1]},
+            assets[:2], instance=instance, selection=[assets[1]], raise_on_error=False, partition_key="b000000"
         )
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         message = failure.event_specific_data.error.message
-        assert "LLM budget" in message and "normalized_candidates over 2 partition(s)" in message
+        assert "LLM budget" in message and "normalized_candidates over 2 record(s)" in message
         assert "daily budget $0.0150 for candidates" in message
     assert db.execute("SELECT count(*) FROM talent.profiles").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM talent.llm_usage WHERE run_id <> 'hist'").fetchone()[0] == 0

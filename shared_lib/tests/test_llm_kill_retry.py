@@ -2,7 +2,7 @@
 calls actually made: nothing lost, nothing counted twice.
 
 The run executes in a child process that is SIGKILLed (no handler runs) just before the provider
-would answer call N+1. The retry is a new run over the same partitions, as a re-execution from
+would answer call N+1. The retry is a new run over the same batch, as a re-execution from
 failure would be. The provider is the official ``openai`` client on recorded payloads; the replay
 log is the provider's side of the story (what it answered, hence billed).
 """
@@ -28,7 +28,7 @@ N_RECORDS, KILL_AFTER = 6, 2
 
 def _run(home: Path, log: Path, kill_after: int, ids: list[str], env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(FIXTURES / "kill_run.py"), str(home), str(log), str(kill_after), ids[0], ids[-1]],
+        [sys.executable, str(FIXTURES / "kill_run.py"), str(home), str(log), str(kill_after), "b000000", "b000000"],
         env=env,
         capture_output=True,
         text=True,
@@ -50,7 +50,7 @@ def test_kill_mid_run_then_retry_counts_every_billed_call_once(talent_env: Path,
     home = talent_env / "dagster"
     home.mkdir()
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        instance.add_dynamic_partitions("candidates", ids)
+        instance.add_dynamic_partitions("candidate_batches", ["b000000"])  # the six records' batch
     log = talent_env / "openai-requests.jsonl"
     env = {**os.environ, "TALENT_LLM_PROVIDER": "openai", "OPENAI_API_KEY": "sk-test", "DAGSTER_HOME": str(home)}
 

@@ -65,8 +65,8 @@ def seeded(talent_env, pg_url: str, passwords: dict[str, str]) -> Iterator[None]
     with connect(pg_url) as conn:
         for entity, rid in (("candidate", "c1"), ("job", "j1")):
             conn.execute(
-                "INSERT INTO talent.raw_records (entity, record_id, content_hash, payload, source)"
-                " VALUES (%s, %s, 'h', '{}', 's')",
+                "INSERT INTO talent.raw_records (entity, record_id, content_hash, payload, source, ordinal, partition_key)"
+                " VALUES (%s, %s, 'h', '{}', 's', 1000000, 'b000500')",
                 (entity, rid),
             )
             conn.execute(
@@ -104,7 +104,8 @@ def ledger(location: str) -> tuple[str, tuple]:
 
 
 RAW = (
-    "INSERT INTO talent.raw_records (entity, record_id, content_hash, payload, source) VALUES (%s, %s, 'h', '{}', 's')"
+    "INSERT INTO talent.raw_records (entity, record_id, content_hash, payload, source, ordinal, partition_key)"
+    " VALUES (%s, %s, 'h', '{}', 's', 1000001, 'b000500')"
 )
 PROFILE = (
     "INSERT INTO talent.profiles (entity, record_id, profile, data_version, code_version) VALUES (%s, %s, '{}', 'v', 'c')"
@@ -228,7 +229,8 @@ def test_the_locations_own_code_paths_run_as_its_role(seeded, pg_url, passwords)
     from decimal import Decimal
 
     from talent_shared.cost.budget import daily_budgets, spent_today
-    from talent_shared.ingest.store import inbox_after, known_fingerprints, mark_read, records_after
+    from talent_shared import lineage
+    from talent_shared.ingest.store import batch_versions, inbox_after, known_fingerprints, mark_read
     from talent_shared.llm.cache import ResponseCache
     from talent_shared.llm.meter import Meter, MeterContext
     from talent_shared.providers.base import Usage
@@ -241,7 +243,9 @@ def test_the_locations_own_code_paths_run_as_its_role(seeded, pg_url, passwords)
         mark_read(conn, "candidate", "test.jsonl", "f1")
         mark_read(conn, "candidate", "test.jsonl", "f2")
         assert known_fingerprints(conn, "candidate") == {"test.jsonl": "f2"}
-        assert [r.record_id for r in records_after(conn, "candidate", 0, 10)] == ["c1", "c-roles"]
+        assert set(batch_versions(conn, "candidate", ["b000000", "b000500"])) == {"b000000", "b000500"}
+        assert lineage.stale_batches(conn, "candidate", {"normalized": "n", "vectors": "v"}, 3) == {"b000000": 1}
+        assert [t.record_id for t in lineage.todo(conn, "candidate", "normalized", ["b000000"], "n")] == ["c-roles"]
         assert len(inbox_after(conn, "candidate", 0, 10)) == 1
         meter = Meter(MeterContext(code_location="candidates", asset_key="normalized_candidates"), conn=conn)
         assert meter.record("call-roles", Usage(provider="local", model="m", operation="chat", input_tokens=3)).inserted

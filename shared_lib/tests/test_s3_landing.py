@@ -16,6 +16,7 @@ from talent_shared.ingest.sensor import build_ingest_sensor
 from talent_shared.ingest.sources import S3Landing, landing_zone
 from talent_shared.keys import RAW_CANDIDATES
 from talent_shared.partitions import candidates_partitions
+from talent_shared.testing import records_of
 
 GOOD = {"id": "c-good", "name": "Ana", "resume_text": "ICU nurse, 5 years."}
 
@@ -142,7 +143,7 @@ BAD_OBJECTS = {
 }
 
 
-def test_sensor_reads_the_s3_landing_zone(s3_env: dict, db) -> None:
+def test_sensor_reads_the_s3_landing_zone(s3_env: dict, one_record_per_batch, db) -> None:
     for name, (data, _, _) in BAD_OBJECTS.items():
         _put(s3_env, f"candidates/{name}", data)
     lines = [json.dumps({**GOOD, "id": "c-10"}), "{not json", json.dumps({**GOOD, "id": "c-11", "skills": [1]})]
@@ -153,9 +154,10 @@ def test_sensor_reads_the_s3_landing_zone(s3_env: dict, db) -> None:
     calls = s3_env["calls"]
     with dg.instance_for_test() as instance:
         result = _tick(instance, None)
-        keys = sorted(e.partition for e in result.asset_events)
+        batches = sorted(e.partition for e in result.asset_events)
+        keys = records_of(db, "candidate", batches)
         assert keys == ["c-10", "c-good"]
-        assert sorted(result.dynamic_partitions_requests[0].partition_keys) == keys
+        assert sorted(result.dynamic_partitions_requests[0].partition_keys) == batches
         assert calls["GetObject"] == objects
 
         rejects = {(s, line): r for s, line, r in db.execute("SELECT source, line, reason FROM talent.rejects")}
@@ -176,7 +178,7 @@ def test_sensor_reads_the_s3_landing_zone(s3_env: dict, db) -> None:
         calls.clear()
         _put(s3_env, "candidates/good.json", json.dumps({**GOOD, "resume_text": "Chef."}).encode())
         edited = _tick(instance, again.cursor)
-        assert [e.partition for e in edited.asset_events] == ["c-good"]
+        assert records_of(db, "candidate", [e.partition for e in edited.asset_events]) == ["c-good"]
         assert calls["GetObject"] == 1
 
 

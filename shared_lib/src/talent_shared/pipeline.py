@@ -36,7 +36,6 @@ from talent_shared.keys import ENTITY_KEYS, EntityKeys, owner_of
 from talent_shared.partitions import PARTITIONS_BY_ENTITY
 from talent_shared.prompts import Prompt
 from talent_shared.providers.factory import llm_code_version
-from talent_shared.reconciler import entity_reconciler
 from talent_shared.records import Entity
 
 if TYPE_CHECKING:
@@ -159,6 +158,8 @@ class PipelineSpec:
 
         PIPELINES[self.location] = self
         register(self.keys.normalized.to_user_string(), self.prompt)
+        from talent_shared.reconciler import entity_reconciler
+
         assets, sensor = entity_pipeline(self)
         return dg.Definitions(assets=assets, sensors=[sensor, entity_reconciler(self)])
 

@@ -22,16 +22,32 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import dagster as dg
 
+from talent_shared.keys import EntityKeys
 from talent_shared.settings import get_settings
 
 if TYPE_CHECKING:
     import psycopg
 
-    from talent_shared.pipeline import PipelineSpec
+
+class PipelineSpec(Protocol):
+    """What the reconciler reads of a loaded pipeline (``talent_shared.pipeline.PipelineSpec``)."""
+
+    entity: Any
+    location: str
+    keys: EntityKeys
+    partitions: dg.DynamicPartitionsDefinition
+
+    @property
+    def normalized_code_version(self) -> str: ...
+
+    @property
+    def vectors_code_version(self) -> str: ...
+
+    def llm_assets(self) -> list[tuple[str, str]]: ...
 
 PIPELINE_TAG = "talent/pipeline"  # the location whose reconciler requested the run
 CODE_TAG = "talent/code"  # a hash of the code versions the run was requested at

@@ -140,6 +140,25 @@ def store_records(conn, entity: str, records: list[dict], source: str = "test.js
     return [a.record.id for a in accepted]
 
 
+def records_of(conn, entity: str, partitions) -> list[str]:
+    """The ids of the records stored in these batches, sorted (what a sensor's events cover)."""
+    rows = conn.execute(
+        "SELECT record_id FROM talent.raw_records WHERE entity = %s AND partition_key = ANY(%s) ORDER BY record_id",
+        (entity, sorted(set(partitions))),
+    )
+    return [r for (r,) in rows]
+
+
+@pytest.fixture
+def one_record_per_batch(talent_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``TALENT_BATCH_SIZE=1``: a batch per record, so a test can name what a sensor reported exactly."""
+    from talent_shared.settings import get_settings
+
+    monkeypatch.setenv("TALENT_BATCH_SIZE", "1")
+    get_settings.cache_clear()
+    return talent_env
+
+
 @pytest.fixture
 def state_dir() -> Iterator[Path]:
     """A folder for a test's platform state (database included), outside pytest's basetemp.

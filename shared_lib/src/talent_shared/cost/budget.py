@@ -231,7 +231,7 @@ def preflight(context: dg.AssetExecutionContext, meter: Meter, partitions: int) 
     meter.spent_before_usd = status.spent
     if not status.ok:
         raise dg.Failure(
-            description=status.message(f"{ctx.asset_key} over {partitions} partition(s)"),
+            description=status.message(f"{ctx.asset_key} over {partitions} record(s)"),
             metadata={
                 "budget_usd": float(status.budget),
                 "spent_today_usd": float(status.spent),
