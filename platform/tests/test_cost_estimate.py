@@ -1,4 +1,4 @@
-"""``talent cost estimate``: stale partitions from code versions (downstream included), costs from the
+"""``talent cost estimate``: stale records from code versions (downstream included), costs from the
 ledger or from offline tokens, budget exit code, recorded estimates and their reconciliation."""
 
 from __future__ import annotations
@@ -36,13 +36,8 @@ def materialized(talent_env: Path, db):
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        instance.add_dynamic_partitions("candidates", IDS)
-        result = dg.materialize(
-            assets,
-            instance=instance,
-            selection=assets[1:],
-            tags={"dagster/asset_partition_range_start": IDS[0], "dagster/asset_partition_range_end": IDS[-1]},
-        )
+        instance.add_dynamic_partitions("candidate_batches", ["b000000"])  # the three records' batch
+        result = dg.materialize(assets, instance=instance, selection=assets[1:], partition_key="b000000")
         assert result.success
         yield home, instance
 
@@ -190,11 +185,11 @@ def test_cli_budget_exit_code_new_records_and_backfill(materialized, db, monkeyp
     assert norm["cost_usd"] == pytest.approx(1.0)
     assert body["over_budget"] and body["total_usd"] >= 1.0
 
-    backfill = runner.invoke(app, ["cost", "estimate", "--json", "--backfill", "normalized_candidates:c-1,c-2"])
+    backfill = runner.invoke(app, ["cost", "estimate", "--json", "--backfill", "normalized_candidates:b000000"])
     assert backfill.exit_code == 0, backfill.output
     body = json.loads(backfill.output)
-    units = {a["asset_key"]: a["partitions"] for a in body["assets"]}
-    assert units["normalized_candidates"] == 2 and units["candidate_vectors"] == 2 and units["matches"] == 6
+    units = {a["asset_key"]: a["partitions"] for a in body["assets"]}  # records, of the batch's three
+    assert units["normalized_candidates"] == 3 and units["candidate_vectors"] == 3 and units["matches"] == 9
     monkeypatch.delenv("TALENT_LLM_PROVIDER")
     get_settings.cache_clear()
     from talent_platform.cost.estimate import deployed_graph

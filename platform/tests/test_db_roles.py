@@ -43,7 +43,8 @@ def test_the_exporter_scrapes_as_talent_exporter(db, pg_url: str, role_passwords
         " VALUES ('c1', 'jobs', 'normalized_jobs', 'openai', 'gpt-4o-mini', 'chat', 'ok', 0.5)"
     )
     db.execute(
-        "INSERT INTO talent.raw_records (entity, record_id, content_hash, payload, source) VALUES ('job', 'j1', 'h', '{}', 's')"
+        "INSERT INTO talent.raw_records (entity, record_id, content_hash, payload, source, ordinal, partition_key)"
+        " VALUES ('job', 'j1', 'h', '{}', 's', 0, 'b000000')"
     )
     db.execute("INSERT INTO talent.cost_estimates (code_location, estimate_usd) VALUES ('jobs', 1)")
     db.commit()

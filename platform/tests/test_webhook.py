@@ -261,7 +261,7 @@ def test_database_down_is_503(talent_env: Path, monkeypatch: pytest.MonkeyPatch)
 # -- end to end -------------------------------------------------------------------------------
 
 
-def test_accepted_record_reaches_the_sensor_and_gets_a_partition(client: TestClient, db) -> None:
+def test_accepted_record_reaches_the_sensor_and_its_batch(client: TestClient, db) -> None:
     from talent_shared.ingest.sensor import build_ingest_sensor
     from talent_shared.keys import RAW_CANDIDATES
     from talent_shared.partitions import candidates_partitions
@@ -272,10 +272,10 @@ def test_accepted_record_reaches_the_sensor_and_gets_a_partition(client: TestCli
     with dg.instance_for_test() as instance:
         result = sensor(dg.build_sensor_context(instance=instance, cursor=None))
         assert isinstance(result, dg.SensorResult)
-        assert [e.partition for e in result.asset_events] == ["c-hook"]
+        assert [e.partition for e in result.asset_events] == ["b000000"]  # the open batch
         for request in result.dynamic_partitions_requests:
             instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-        assert instance.get_dynamic_partitions(candidates_partitions.name) == ["c-hook"]
+        assert instance.get_dynamic_partitions(candidates_partitions.name) == ["b000000"]
         stored = db.execute(
             "SELECT source, payload->>'email' FROM talent.raw_records WHERE record_id = 'c-hook'"
         ).fetchone()

@@ -228,8 +228,8 @@ def test_the_locations_own_code_paths_run_as_its_role(seeded, pg_url, passwords)
     """The shared functions a location's sensor, assets and meter call, as talent_candidates."""
     from decimal import Decimal
 
-    from talent_shared.cost.budget import daily_budgets, spent_today
     from talent_shared import lineage
+    from talent_shared.cost.budget import daily_budgets, spent_today
     from talent_shared.ingest.store import batch_versions, inbox_after, known_fingerprints, mark_read
     from talent_shared.llm.cache import ResponseCache
     from talent_shared.llm.meter import Meter, MeterContext

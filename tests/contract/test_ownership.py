@@ -1,16 +1,15 @@
-"""One team's prompt is its own: editing it makes only that team's partitions (and what depends on
-them) stale, for automation and for the deploy estimate alike, and no other team's LLM is called.
+"""One team's prompt is its own: editing it makes only that team's records (and what depends on
+them) stale, for the reconcilers and for the deploy estimate alike, and no other team's LLM is called.
 
-The three locations are evaluated as the daemon would evaluate them, each with its own automation
-cursor, on one Dagster instance and one database; requested work is executed with the locations'
-real assets (local providers, hashing embedder).
+The three locations' reconcilers are ticked as the daemon would tick them, on one Dagster instance
+and one database; the runs they request are executed with the locations' real assets (local
+providers, hashing embedder). What ran is read from the record lineage: the records each stage
+(re)processed, and whether ``matches`` ran.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
 import shutil
 from pathlib import Path
 
@@ -21,6 +20,12 @@ from talent_shared.keys import LOCATIONS
 
 ENTITY = {"candidates": "candidate", "jobs": "job"}
 OTHER = {"candidates": "jobs", "jobs": "candidates"}
+STAGE_ASSET = {
+    ("candidate", "normalized"): "normalized_candidates",
+    ("candidate", "vectors"): "candidate_vectors",
+    ("job", "normalized"): "normalized_jobs",
+    ("job", "vectors"): "job_vectors",
+}
 
 
 def _location_defs(location: str) -> dg.Definitions:
@@ -41,54 +46,43 @@ def _edited_defs(location: str, tmp_path: Path) -> dg.Definitions:
     return dg.Definitions.merge(load_pipeline(folder).definitions(), dg.Definitions(executor=executor("in_process")))
 
 
-def _report_raw(instance: dg.DagsterInstance, db) -> None:
-    """What the ingestion sensors report: a runless materialization per record, data version = content."""
-    for entity, key, partitions in (("candidate", "raw_candidates", "candidates"), ("job", "raw_jobs", "jobs")):
-        rows = db.execute("SELECT record_id, payload FROM talent.raw_records WHERE entity = %s", (entity,)).fetchall()
-        instance.add_dynamic_partitions(partitions, [r for r, _ in rows])
-        for record_id, payload in rows:
-            version = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-            instance.report_runless_asset_event(
-                dg.AssetMaterialization(
-                    key,
-                    partition=record_id,
-                    tags={"dagster/data_version": version, "dagster/data_version_is_user_provided": "true"},
-                )
-            )
+def _runs(db) -> dict[tuple[str, str], str | None]:
+    rows = db.execute("SELECT entity, stage, record_id, run_id FROM talent.record_stages").fetchall()
+    return {(STAGE_ASSET[(e, s)], r): run for e, s, r, run in rows}
 
 
-def _settle(
-    defs_by_location: dict[str, dg.Definitions], instance: dg.DagsterInstance, cursors: dict[str, object]
-) -> dict[str, set[str | None]]:
-    """Evaluate each location's automation and run what it requests, until nothing is requested.
+def _settle(defs_by_location: dict[str, dg.Definitions], instance: dg.DagsterInstance, db) -> dict[str, set[str | None]]:
+    """Tick each location's reconciler and run what it requests, until nothing is requested.
 
-    Returns what ran: asset key -> partitions (``None`` for ``matches``)."""
+    Returns what ran: asset key -> records it processed (``{None}`` for ``matches``)."""
     ran: dict[str, set[str | None]] = {}
+    before = _runs(db)
     for _ in range(6):
         requested_any = False
         for location, defs in defs_by_location.items():
-            result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursors.get(location))
-            cursors[location] = result.cursor
-            requested = {
-                r.key: (
-                    sorted(r.true_subset.expensively_compute_partition_keys())
-                    if r.true_subset.is_partitioned
-                    else [None]
-                )
-                for r in result.results
-                if r.true_subset.size
-            }
-            assets = list(defs.assets)
-            order = [a.key for a in assets]
-            for key in sorted(requested, key=order.index):
+            reconciler = next(s for s in defs.sensors if s.name == f"{location}_reconciler")
+            result = reconciler(dg.build_sensor_context(instance=instance))
+            for request in result.dynamic_partitions_requests or []:
+                instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+            for request in result.run_requests or []:
                 requested_any = True
-                for partition in requested[key]:
-                    done = dg.materialize(assets, selection=[key], partition_key=partition, instance=instance)
-                    assert done.success
-                    ran.setdefault(key.to_user_string(), set()).add(partition)
+                done = dg.materialize(
+                    list(defs.assets),
+                    selection=request.asset_selection,
+                    partition_key=request.partition_key,
+                    instance=instance,
+                    tags=request.tags,
+                )
+                assert done.success
+                if request.partition_key is None:
+                    ran.setdefault("matches", set()).add(None)
         if not requested_any:
+            after = _runs(db)
+            for (asset, record), run in after.items():
+                if before.get((asset, record)) != run:
+                    ran.setdefault(asset, set()).add(record)
             return ran
-    raise AssertionError(f"automation did not settle: last round ran {ran}")
+    raise AssertionError(f"the reconcilers did not settle: last round ran {ran}")
 
 
 @pytest.fixture
@@ -108,19 +102,17 @@ def workspace(talent_env: Path, db, monkeypatch):
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         defs = {location: _location_defs(location) for location in LOCATIONS}
-        _report_raw(instance, db)
-        cursors: dict[str, object] = {}
-        first = _settle(defs, instance, cursors)
+        first = _settle(defs, instance, db)
         assert set(first) == {"normalized_candidates", "candidate_vectors", "normalized_jobs", "job_vectors", "matches"}
-        assert _settle(defs, instance, cursors) == {}  # settled: nothing is stale
-        yield instance, defs, cursors
+        assert _settle(defs, instance, db) == {}  # settled: nothing is stale
+        yield instance, defs
 
 
 @pytest.mark.parametrize("team", ["candidates", "jobs"])
 def test_a_prompt_edit_reruns_only_its_team_and_matches(workspace, db, tmp_path: Path, team: str) -> None:
     from talent_platform.cost.estimate import estimate_deploy, graph_of
 
-    instance, defs, cursors = workspace
+    instance, defs = workspace
     entity, other = ENTITY[team], OTHER[team]
     ids = {r for (r,) in db.execute("SELECT record_id FROM talent.raw_records WHERE entity = %s", (entity,))}
     edited = dict(defs, **{team: _edited_defs(team, tmp_path)})
@@ -138,9 +130,20 @@ def test_a_prompt_edit_reruns_only_its_team_and_matches(workspace, db, tmp_path:
     for key in (f"normalized_{other}", f"{ENTITY[other]}_vectors"):
         assert key not in estimate or (estimate[key].partitions, estimate[key].stale_code) == (0, 0), key
 
-    # automation: exactly this team's partitions, then matches; nothing of the other team
-    ran = _settle(edited, instance, cursors)
-    assert ran == {normalized: ids, vectors: ids, "matches": {None}}
+    # the reconcilers: exactly this team's records are normalized again; their vectors (then matches)
+    # only where the profile came out different (the estimate above is the upper bound); nothing of
+    # the other team
+    profiles = dict(db.execute("SELECT record_id, data_version FROM talent.profiles WHERE entity = %s", (entity,)))
+    ran = _settle(edited, instance, db)
+    changed = {
+        r
+        for r, v in db.execute("SELECT record_id, data_version FROM talent.profiles WHERE entity = %s", (entity,))
+        if profiles.get(r) != v
+    }
+    expected: dict[str, set[str | None]] = {normalized: ids}
+    if changed:
+        expected |= {vectors: changed, "matches": {None}}
+    assert ran == expected
     called = {
         (asset, partition)
         for call, asset, partition in db.execute(
@@ -150,4 +153,4 @@ def test_a_prompt_edit_reruns_only_its_team_and_matches(workspace, db, tmp_path:
     }
     assert {asset for asset, _ in called} <= {normalized, "matches"} and (normalized, sorted(ids)[0]) in called
     assert not any(asset.endswith(other) or asset.startswith(ENTITY[other]) for asset, _ in called)
-    assert _settle(edited, instance, cursors) == {}
+    assert _settle(edited, instance, db) == {}

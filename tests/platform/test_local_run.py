@@ -81,9 +81,11 @@ def test_first_run_processes_everything(platform_runs) -> None:
     assert code == 0 and summary["idle"], summary["reason"]
     assert summary["records"] == {"candidate": {"accepted": 16, "rejected": 3}, "job": {"accepted": 13, "rejected": 0}}
     assert summary["runs"]["failure"] == 0 and summary["runs"]["success"] >= 3
-    m = summary["materializations"]
-    assert (m["raw_candidates"], m["normalized_candidates"], m["candidate_vectors"]) == (16, 16, 16)
-    assert (m["raw_jobs"], m["normalized_jobs"], m["job_vectors"]) == (13, 13, 13)
+    done = summary["processed"]
+    assert (done["normalized_candidates"], done["candidate_vectors"]) == (16, 16)
+    assert (done["normalized_jobs"], done["job_vectors"]) == (13, 13)
+    m = summary["materializations"]  # one batch per entity: records are rows, not partitions
+    assert (m["raw_candidates"], m["normalized_candidates"], m["candidate_vectors"]) == (1, 1, 1)
     assert m["matches"] >= 1
     expected = json.loads((PROFESSIONS / "expected.json").read_text())
     expected.pop("_about")
@@ -111,14 +113,16 @@ def test_second_run_on_unchanged_input_materializes_nothing(platform_runs) -> No
     code, summary = platform_runs["second"]
     assert code == 0 and summary["idle"]
     assert sum(summary["materializations"].values()) == 0
+    assert summary["processed"] == {}
     assert summary["runs"] == {"success": 0, "failure": 0}
 
 
 def test_one_edited_candidate_reruns_exactly_its_assets_and_matches(platform_runs) -> None:
     code, summary = platform_runs["third"]
     assert code == 0 and summary["idle"]
+    assert summary["processed"] == {"normalized_candidates": 1, "candidate_vectors": 1}
     m = summary["materializations"]
-    assert (m["raw_candidates"], m["normalized_candidates"], m["candidate_vectors"]) == (1, 1, 1)
+    assert (m["raw_candidates"], m["normalized_candidates"], m["candidate_vectors"]) == (1, 1, 1)  # its batch
     assert (m["raw_jobs"], m["normalized_jobs"], m["job_vectors"]) == (0, 0, 0)
     assert m["matches"] == 1
     assert summary["records"]["candidate"]["accepted"] == 1

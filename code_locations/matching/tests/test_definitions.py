@@ -4,7 +4,6 @@ import dagster as dg
 import pytest
 
 from talent_matching.definitions import defs
-from talent_shared.automation import input_or_code_changed
 from talent_shared.keys import CANDIDATE_VECTORS, JOB_VECTORS, MATCHES
 from talent_shared.partitions import candidates_partitions, jobs_partitions
 
@@ -21,7 +20,7 @@ def test_matches_depends_on_both_vector_stubs(graph) -> None:
     assert not graph.get(CANDIDATE_VECTORS).is_executable and not graph.get(JOB_VECTORS).is_executable
     assert graph.get(CANDIDATE_VECTORS).partitions_def == candidates_partitions
     assert graph.get(JOB_VECTORS).partitions_def == jobs_partitions
-    assert str(node.automation_condition) == str(input_or_code_changed())
+    assert node.automation_condition is None  # requested by the reconciler, from the tables
 
 
 def _stored_vectors(db, n_candidates: int, n_jobs: int, embedder_of) -> None:
@@ -56,6 +55,7 @@ def test_matches_runs_and_explains(talent_env, db, monkeypatch) -> None:
         assert metadata["changed_candidates"].value == 12 and metadata["changed_jobs"].value == 6
         again = dg.materialize([a for a in defs.assets], selection=[MATCHES], instance=instance)
         assert again.asset_materializations_for_node("matches")[0].metadata["rows_written"].value == 0
+        assert _reconcile(instance) == []  # nothing differs from what was consumed: no request
     top = db.execute(
         "SELECT count(*) FROM talent.matches WHERE candidate_rank <= 3 AND explanation IS NOT NULL"
     ).fetchone()[0]
@@ -91,3 +91,45 @@ def test_matches_retries_a_transient_failure() -> None:
     from talent_shared.compute import STEP_RETRY
 
     assert matches.op.retry_policy == STEP_RETRY
+
+
+def _reconcile(instance) -> list:
+    (reconciler,) = defs.sensors
+    result = reconciler(dg.build_sensor_context(instance=instance))
+    return list(result.run_requests or [])
+
+
+def test_the_reconciler_requests_matches_while_any_vector_was_not_consumed(talent_env, db, monkeypatch) -> None:
+    """Level-triggered: a changed vector makes a request on every tick until a run consumes it, a
+    failed run changes nothing about that, and a live run of ``matches`` is left alone."""
+    from talent_shared.providers.local import LocalEmbedder
+    from talent_shared.settings import get_settings
+
+    monkeypatch.setenv("TALENT_EMBEDDING_PROVIDER", "hashing")
+    get_settings.cache_clear()
+    _stored_vectors(db, 4, 2, lambda entity: LocalEmbedder(384))
+    with dg.instance_for_test() as instance:
+        first = _reconcile(instance)
+        assert [r.asset_selection for r in first] == [[MATCHES]]
+
+        @dg.asset(key=MATCHES)
+        def broken() -> None:
+            raise RuntimeError("matching broke")
+
+        assert not dg.materialize([broken], instance=instance, tags=first[0].tags, raise_on_error=False).success
+        assert len(_reconcile(instance)) == 1  # the failed run left everything to do: asked again
+
+        seen = []
+
+        @dg.asset(key=MATCHES)
+        def in_flight() -> None:
+            seen.append(_reconcile(instance))
+
+        assert dg.materialize([in_flight], instance=instance).success
+        assert seen == [[]]  # a live run covers it
+        assert dg.materialize([a for a in defs.assets], selection=[MATCHES], instance=instance).success
+        assert _reconcile(instance) == []
+        stale, requested = db.execute(
+            "SELECT stale, requested FROM talent.reconciler_ticks WHERE location = 'matching'"
+        ).fetchone()
+        assert (stale, requested) == (0, 0)

@@ -23,7 +23,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="The platform database.")
 local_app = typer.Typer(no_args_is_help=True, help="The platform on this machine, headless.")
 cost_app = typer.Typer(no_args_is_help=True, help="LLM cost: exporter and estimates.")
+record_app = typer.Typer(no_args_is_help=True, help="One record's lineage.")
 app.add_typer(db_app, name="db")
+app.add_typer(record_app, name="record")
 app.add_typer(local_app, name="local")
 app.add_typer(cost_app, name="cost")
 
@@ -171,6 +173,56 @@ def matches(
         typer.echo(f"{item['rank']:>3}. {item[key]:<24} {item['score']:.3f}  ({parts})  {item['explanation'] or ''}")
 
 
+@record_app.command("show")
+def record_show(
+    entity: Annotated[str, typer.Argument(help="candidate or job")],
+    record_id: Annotated[str, typer.Argument(help="The record's id.")],
+    top: Annotated[int, typer.Option(min=1, help="How many of its matches to show.")] = 10,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A record's story: its stored version and batch, each stage's status, run, attempts and cost,
+    and its top matches. Exit 1 when no such record is stored."""
+    from talent_shared import lineage
+    from talent_shared.db.connection import connect
+
+    if entity not in ("candidate", "job"):
+        raise typer.BadParameter("entity must be candidate or job")
+    me, other, rank = (
+        ("candidate_id", "job_id", "candidate_rank")
+        if entity == "candidate"
+        else ("job_id", "candidate_id", "job_rank")
+    )
+    with database(state) as url, connect(url) as conn:
+        story = lineage.story(conn, entity, record_id)
+        if story is not None:
+            story["matches"] = [
+                {"id": o, "rank": r, "score": round(sc, 4)}
+                for o, r, sc in conn.execute(
+                    f"SELECT {other}, {rank}, score FROM talent.matches WHERE {me} = %s AND {rank} IS NOT NULL"
+                    f" ORDER BY {rank} LIMIT %s",
+                    (record_id, top),
+                )
+            ]
+    if story is None:
+        typer.echo(f"no {entity} {record_id} is stored", err=True)
+        raise typer.Exit(1)
+    if as_json:
+        typer.echo(json.dumps(story, indent=2, default=str))
+        return
+    typer.echo(f"{entity} {record_id}: batch {story['batch']}, from {story['source']}:{story['line'] or '-'}")
+    typer.echo(f"  stored    content {story['content_hash'][:12]} at {story['stored_at']}")
+    for stage, row in story["stages"].items():
+        line = (
+            f"  {stage:<10}{row['status']:<12} attempts {row['attempts']}, code {row['code_version'] or '-'},"
+            f" run {row['run_id'] or '-'}, {row['input_tokens']}+{row['output_tokens']} tokens, ${row['cost_usd']:.6f}"
+        )
+        typer.echo(line + (f"\n            reason: {row['reason']}" if row["reason"] else ""))
+    typer.echo(f"  matched   {'version ' + story['matched_version'][:12] if story['matched_version'] else 'not yet'}")
+    for m in story["matches"]:
+        typer.echo(f"  {m['rank']:>3}. {m['id']:<24} {m['score']:.3f}")
+
+
 @local_app.command("run")
 def local_run(
     landing: Annotated[Path, typer.Option(help="Landing folder with candidates/ and jobs/.")],
@@ -198,7 +250,8 @@ def local_run(
     else:
         typer.echo(f"{'done' if outcome.idle else 'stopped'} in {summary.seconds}s: {outcome.reason}")
         typer.echo(f"records: {summary.records}")
-        typer.echo(f"materializations: {summary.materializations}")
+        typer.echo(f"records processed: {summary.processed}")
+        typer.echo(f"materializations (per batch): {summary.materializations}")
         typer.echo(f"runs: {summary.runs}")
         for item in summary.rejected:
             typer.echo(f"rejected {item['entity']} {item['source']}:{item['line']}: {item['reason']}")

@@ -266,9 +266,7 @@ def metered_step(
         f" {metadata.get('llm_calls', 0)} LLM calls, run cost ${metadata['llm_run_cost_usd']:.6f}",
         flush=True,
     )
-    return dg.MaterializeResult(
-        metadata=metadata, data_version=dg.DataVersion(data_version) if data_version else None
-    )
+    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(data_version) if data_version else None)
 
 
 def entity_pipeline(spec: PipelineSpec) -> tuple[list[dg.AssetSpec | dg.AssetsDefinition], dg.SensorDefinition]:

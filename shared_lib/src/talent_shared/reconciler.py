@@ -49,6 +49,7 @@ class PipelineSpec(Protocol):
 
     def llm_assets(self) -> list[tuple[str, str]]: ...
 
+
 PIPELINE_TAG = "talent/pipeline"  # the location whose reconciler requested the run
 CODE_TAG = "talent/code"  # a hash of the code versions the run was requested at
 # The reconciler is the retry: a failed run's records are still stale, so the next tick asks again.
@@ -229,9 +230,7 @@ def entity_reconciler(spec: PipelineSpec) -> dg.SensorDefinition:
     return _reconciler
 
 
-def _quarantine_batch(
-    conn: psycopg.Connection, entity: str, key: str, versions: dict[Any, str], reason: str
-) -> int:
+def _quarantine_batch(conn: psycopg.Connection, entity: str, key: str, versions: dict[Any, str], reason: str) -> int:
     """Quarantine a batch's open records at the current code versions: a deploy or a changed input
     makes them work again; nothing retries them meanwhile."""
     total = 0
@@ -269,7 +268,9 @@ class _BudgetCursor:
         return json.dumps({"day": self.day, "released_usd": self.released_usd})
 
 
-def _budget(conn: psycopg.Connection, spec: PipelineSpec, work: dict[str, int], cursor: _BudgetCursor, tick: Tick) -> set[str]:
+def _budget(
+    conn: psycopg.Connection, spec: PipelineSpec, work: dict[str, int], cursor: _BudgetCursor, tick: Tick
+) -> set[str]:
     """The batches whose projected LLM cost fits what is left of the location's daily budget, in
     batch order (``talent_shared.cost.budget``); the rest wait for the next day or a raised budget."""
     from datetime import UTC, datetime
@@ -359,7 +360,9 @@ def asset_reconciler(
                     )
                 else:
                     requests.append(
-                        dg.RunRequest(asset_selection=[key], tags={PIPELINE_TAG: location, CODE_TAG: code, **NO_RUN_RETRY})
+                        dg.RunRequest(
+                            asset_selection=[key], tags={PIPELINE_TAG: location, CODE_TAG: code, **NO_RUN_RETRY}
+                        )
                     )
                     tick.requested = tick.stale
             tick.save(conn)

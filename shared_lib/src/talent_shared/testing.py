@@ -302,7 +302,9 @@ class EntityLocationSuite:
         import dagster as dg
 
         (record_id,) = store_records(db, self.entity, [self.record])
-        (batch,) = db.execute("SELECT partition_key FROM talent.raw_records WHERE record_id = %s", (record_id,)).fetchone()
+        (batch,) = db.execute(
+            "SELECT partition_key FROM talent.raw_records WHERE record_id = %s", (record_id,)
+        ).fetchone()
         executable = [a for a in self.defs.assets if isinstance(a, dg.AssetsDefinition)]
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions(f"{self.entity}_batches", [batch])
@@ -383,7 +385,10 @@ class EntityLocationSuite:
                 again = tick()
                 assert [r.partition_key for r in again.run_requests or []] == ["b000002"]
                 failed = dg.materialize(
-                    [broken], partition_key="b000002", instance=instance, tags=again.run_requests[0].tags,
+                    [broken],
+                    partition_key="b000002",
+                    instance=instance,
+                    tags=again.run_requests[0].tags,
                     raise_on_error=False,
                 )
                 assert not failed.success

@@ -17,7 +17,7 @@ import psycopg
 
 from talent_shared import lexical
 from talent_shared.profiles import Processed, load_payloads, load_profiles
-from talent_shared.providers.base import EmbeddingProvider, Profile, Usage
+from talent_shared.providers.base import EmbeddingProvider, Profile
 
 if TYPE_CHECKING:
     from talent_shared.llm.meter import Meter
@@ -106,7 +106,20 @@ def _embed(
         if i not in all_texts:
             outcomes[i].error = "no profile"
     table = TABLES[entity]
-    ready = [i for i in ids if i in all_texts]
+    # a vector is a function of its version's parts (model, dimension, lexical version, profile
+    # version, text): one already stored at the version this would produce is reused, not bought again
+    # (a code-version change that leaves the text alone, or a deployment adopted by migration 0009)
+    expected = {i: _version(embedder, profile_versions[i], all_texts[i]) for i in ids if i in all_texts}
+    stored_versions = dict(
+        conn.execute(
+            f"SELECT record_id, data_version FROM talent.{table} WHERE record_id = ANY(%s) AND model = %s",
+            (list(expected), embedder.model),
+        ).fetchall()
+    )
+    for i, version in expected.items():
+        if stored_versions.get(i) == version:
+            outcomes[i].output_version = version
+    ready = [i for i in ids if i in all_texts and outcomes[i].output_version is None]
     stopped: BaseException | None = None
     for start in range(0, len(ready), BATCH):
         chunk = ready[start : start + BATCH]
@@ -120,8 +133,7 @@ def _embed(
         rows = []
         for record_id, vec in parts:
             text = all_texts[record_id]
-            key = f"{embedder.model}:{embedder.dim}:{lexical.LEXICAL_VERSION}:{profile_versions[record_id]}:{text}"
-            version = hashlib.sha256(key.encode()).hexdigest()[:32]
+            version = expected[record_id]
             outcomes[record_id].output_version = version
             rows.append((record_id, np.asarray(vec, dtype=np.float32), lexical.vector(text), version, embedder.model))
         with conn.cursor() as cur:
@@ -148,6 +160,11 @@ def _embed(
         conn.commit()
         raise stopped
     return done
+
+
+def _version(embedder, profile_version: str, text: str) -> str:
+    key = f"{embedder.model}:{embedder.dim}:{lexical.LEXICAL_VERSION}:{profile_version}:{text}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _embed_chunk(embedder, meter: Meter, chunk: list[str], texts: list[str], outcomes: dict, done: Processed) -> list:

@@ -1,14 +1,14 @@
 """Estimating LLM cost before it is spent: a deploy, a backfill, or N new records.
 
 **Deploy** (``talent cost estimate``): load ``talent_<loc>.definitions.defs`` for the three locations
-(what is about to be deployed), read each asset's ``code_version``, and compare it with the
-``dagster/code_version`` tag of the latest materialization of every partition in the instance.
-A partition whose version differs is stale (cause ``code``); its downstream partitions are stale
-too (cause ``dependencies``: the code bump gives the upstream a new data version, which the
-``input_or_code_changed`` condition re-runs). ``matches`` is unpartitioned and incremental: it
-re-runs once and explains the top ``EXPLAIN_TOP`` jobs of every candidate whose vector changes.
-Partitions never materialized are listed as ``missing`` but not charged: automation processes them
-whether or not anything is deployed.
+(what is about to be deployed), read each asset's ``code_version``, and compare it with the code
+version each record was last processed at for that stage (the record lineage,
+``talent_shared.lineage``; exact, one row per record). A record whose version differs is stale
+(cause ``code``); its downstream stage is stale too (cause ``dependencies``: the reconciler re-runs a
+record's vectors when its profile changes). ``matches`` is unpartitioned and incremental: it re-runs
+once and explains the top ``EXPLAIN_TOP`` jobs of every candidate whose vector changes. Records
+never processed are listed as ``missing`` but not charged: the reconciler processes them whether or
+not anything is deployed. The units counted as ``partitions`` below are records.
 
 **Cost of one partition** of an asset, first found of:
 
@@ -202,37 +202,36 @@ def graph_of(location: str, defs: dg.Definitions) -> dict[str, Node]:
     return graph
 
 
-def materialized_versions(instance: dg.DagsterInstance, node: Node) -> dict[str | None, str | None]:
-    """partition (None when unpartitioned) -> code version of its latest materialization."""
+# The record stage behind each partitioned asset: its records' code versions are in the lineage.
+STAGE_OF: dict[str, tuple[str, str]] = {
+    "normalized_candidates": ("candidate", "normalized"),
+    "candidate_vectors": ("candidate", "vectors"),
+    "normalized_jobs": ("job", "normalized"),
+    "job_vectors": ("job", "vectors"),
+}
+
+
+def materialized_versions(conn, instance: dg.DagsterInstance, node: Node) -> dict[str | None, str | None]:
+    """unit -> the code version it was last processed at (None: never processed). The units of a
+    record stage are its records, read from the lineage (``talent_shared.lineage``); an
+    unpartitioned asset's one unit is ``None``, read from its latest materialization."""
     import dagster as dg
-    from dagster._core.events import DagsterEventType
 
+    if node.key in STAGE_OF:
+        entity, stage = STAGE_OF[node.key]
+        rows = conn.execute(
+            """
+            SELECT record_id, CASE WHEN status = 'pending' THEN NULL ELSE code_version END
+            FROM talent.record_stages WHERE entity = %s AND stage = %s
+            """,
+            (entity, stage),
+        ).fetchall()
+        return dict(rows)
     key = dg.AssetKey.from_user_string(node.key)
-    if node.partitions_def is None:
-        event = instance.get_latest_materialization_event(key)
-        data = event.dagster_event.event_specific_data if event and event.dagster_event else None
-        materialization = getattr(data, "materialization", None)
-        tags = (materialization.tags or {}) if materialization is not None else {}
-        return {None: tags.get(CODE_VERSION_TAG) if event else None}
-    from dagster._core.event_api import AssetRecordsFilter
-
-    partitions = instance.get_dynamic_partitions(node.partitions_def)
-    # (get_latest_tags_by_partition only answers for a few whitelisted tags, not the code version)
-    latest_ids = instance.event_log_storage.get_latest_storage_id_by_partition(
-        key, DagsterEventType.ASSET_MATERIALIZATION
-    )
-    by_id = {sid: p for p, sid in latest_ids.items()}
-    versions: dict[str | None, str | None] = {p: None for p in partitions}
-    ids = sorted(by_id)
-    for start in range(0, len(ids), 1000):
-        chunk = ids[start : start + 1000]
-        page = instance.fetch_materializations(AssetRecordsFilter(key, storage_ids=chunk), limit=len(chunk))
-        for rec in page.records:
-            mat = rec.asset_materialization
-            partition = by_id.get(rec.storage_id)
-            if mat is not None and partition in versions:
-                versions[partition] = (mat.tags or {}).get(CODE_VERSION_TAG)
-    return versions
+    event = instance.get_latest_materialization_event(key)
+    materialization = event.asset_materialization if event is not None else None
+    tags = (materialization.tags or {}) if materialization is not None else {}
+    return {None: tags.get(CODE_VERSION_TAG) if event else None}
 
 
 # -- estimates ---------------------------------------------------------------------------------
@@ -351,7 +350,7 @@ def estimate_deploy(conn, instance: dg.DagsterInstance, graph: dict[str, Node] |
     causes: dict[str, dict[str, int]] = {}
     missing: dict[str, int] = {}
     for key, node in graph.items():
-        versions = materialized_versions(instance, node)
+        versions = materialized_versions(conn, instance, node)
         code = {p for p, v in versions.items() if v is not None and v != node.code_version}
         absent = [p for p, v in versions.items() if v is None]
         if code:
@@ -377,7 +376,16 @@ def estimate_backfill(
     if node.partitions_def is None:
         selected: set[str | None] = {None}
     else:
-        selected = set(partitions or instance.get_dynamic_partitions(node.partitions_def))
+        # a backfill of batches re-runs their records (all of them when no batch is named)
+        entity = STAGE_OF[asset_key][0]
+        selected = {
+            r
+            for (r,) in conn.execute(
+                "SELECT record_id FROM talent.raw_records WHERE entity = %s"
+                " AND (%s::text[] IS NULL OR partition_key = ANY(%s::text[]))",
+                (entity, partitions, partitions),
+            )
+        }
     stale = {asset_key: selected}
     causes = {asset_key: {"code": 0}}
     _propagate(graph, stale, causes)
@@ -458,9 +466,11 @@ def reconcile(conn, instance: dg.DagsterInstance | None, still_stale: dict[str, 
     comparison). Actual = ledger cost of the target (asset, code version) pairs in the location from
     the estimate's creation until the next estimate of that location."""
     if instance is not None:
-        from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES, RunsFilter
+        import dagster as dg
 
-        if instance.get_run_records(RunsFilter(statuses=list(NOT_FINISHED_STATUSES)), limit=1):
+        from talent_shared.reconciler import LIVE
+
+        if instance.get_run_records(dg.RunsFilter(statuses=LIVE), limit=1):
             return []
     done = []
     rows = conn.execute(

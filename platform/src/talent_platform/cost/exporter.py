@@ -194,7 +194,7 @@ class LedgerCollector(Collector):
             try:
                 with self._connect() as conn:
                     db_up = 1
-                    for section in (self._ledger, self._spend_today, self._records, self._estimates):
+                    for section in (self._ledger, self._spend_today, self._records, self._estimates, self._reconcilers):
                         try:
                             families.extend(section(conn))
                         except Exception:  # one failing query must not hide the others
@@ -239,6 +239,27 @@ class LedgerCollector(Collector):
         yield from self._budget_families()
         yield self._records_family()
         yield from self._estimate_families()
+        yield from self._reconciler_families()
+
+    @staticmethod
+    def _reconciler_families() -> tuple[GaugeMetricFamily, ...]:
+        labels = ["code_location"]
+        return (
+            GaugeMetricFamily(
+                "talent_records_stale", "Records with work for a stage at the last reconciler tick.", labels=labels
+            ),
+            GaugeMetricFamily(
+                "talent_records_in_flight", "Stale records a live run covers (last reconciler tick).", labels=labels
+            ),
+            GaugeMetricFamily(
+                "talent_records_stranded",
+                "Stale records the reconciler could not request (budget, run cap, failing runs): must be 0.",
+                labels=labels,
+            ),
+            GaugeMetricFamily(
+                "talent_reconciler_last_tick_timestamp_seconds", "Unix time of the last reconciler tick.", labels=labels
+            ),
+        )
 
     @staticmethod
     def _ledger_families() -> tuple[
@@ -362,6 +383,24 @@ class LedgerCollector(Collector):
                 actual.add_metric([location], actual_usd)
             stamp.add_metric([location], created)
         yield from (estimate, actual, stamp)
+
+    def _reconcilers(self, conn: psycopg.Connection) -> Iterator[Metric]:
+        (exists,) = conn.execute("SELECT to_regclass('talent.reconciler_ticks') IS NOT NULL").fetchone() or (False,)
+        if not exists:
+            return
+        stale, in_flight, stranded, ticked = self._reconciler_families()
+        for location, n_stale, n_flight, n_stranded, at in conn.execute(RECONCILER_SQL).fetchall():
+            stale.add_metric([location], float(n_stale))
+            in_flight.add_metric([location], float(n_flight))
+            stranded.add_metric([location], float(n_stranded))
+            ticked.add_metric([location], float(at))
+        yield from (stale, in_flight, stranded, ticked)
+
+
+RECONCILER_SQL = (
+    "SELECT location, stale, in_flight, stranded, extract(epoch FROM ticked_at) FROM talent.reconciler_ticks"
+    " ORDER BY location"
+)
 
 
 def make_registry(collector: LedgerCollector) -> CollectorRegistry:

@@ -130,7 +130,8 @@ def wait_idle(
 class Summary:
     records: dict[str, dict[str, int]] = field(default_factory=dict)
     rejected: list[dict] = field(default_factory=list)
-    materializations: dict[str, int] = field(default_factory=dict)
+    materializations: dict[str, int] = field(default_factory=dict)  # per batch (matches: per run)
+    processed: dict[str, int] = field(default_factory=dict)  # records each stage processed (the lineage)
     runs: dict[str, int] = field(default_factory=dict)
     matches: dict[str, list[dict]] = field(default_factory=dict)
     llm: dict[str, float] = field(default_factory=dict)
@@ -171,6 +172,12 @@ def summarize(instance: dg.DagsterInstance, conn, since: float) -> Summary:
                     break
                 cursor = page.cursor
             summary.materializations[key.to_user_string()] = count
+    for entity, stage, n in conn.execute(
+        "SELECT entity, stage, count(*) FROM talent.record_stages WHERE status = 'done' AND updated_at >= %s"
+        " GROUP BY entity, stage",
+        (started,),
+    ):
+        summary.processed[f"normalized_{entity}s" if stage == "normalized" else f"{entity}_vectors"] = n
     statuses = Counter(r.dagster_run.status for r in instance.get_run_records(RunsFilter(created_after=started)))
     summary.runs = {
         "success": statuses[DagsterRunStatus.SUCCESS],

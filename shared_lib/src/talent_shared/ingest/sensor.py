@@ -88,9 +88,7 @@ def ingest_sources(entity: Entity, zone: LandingZone, cursor: Cursor, *, limit: 
             rejected = [r for r in results if isinstance(r, Rejection)]
             try:
                 with conn.transaction():
-                    report.changed += store.store_accepted(
-                        conn, entity, landed.name, accepted, touched=report.touched
-                    )
+                    report.changed += store.store_accepted(conn, entity, landed.name, accepted, touched=report.touched)
                     store.store_rejections(conn, entity, landed.name, rejected)
                     store.mark_read(conn, entity, landed.name, landed.fingerprint)
             except psycopg.DataError as exc:
