@@ -23,6 +23,7 @@ RUNNERS = {
     "leads": "benchmarks.platform:run_leads",
     "pipeline-10k": "benchmarks.platform:run_pipeline_large",
     "growth": "benchmarks.platform:run_growth",
+    "scale": "benchmarks.platform:run_scale",
     "ingest": "benchmarks.ingest:run_ingest",
 }
 SUITES = tuple(RUNNERS)
@@ -42,6 +43,7 @@ TITLES = {
     "leads": "leads: 1,000 candidates + 200 jobs on stock Dagster/PostgreSQL, each lead of issue 10 alone, all",
     "pipeline-10k": "pipeline-10k: 10,000 candidates + 2,000 jobs, landing to all matched",
     "growth": "growth: one new candidate with 2,000 + 500 and 20,000 + 5,000 already matched",
+    "scale": "scale: one new candidate at 2,000 + 500 and 100,000 + 20,000 loaded through the platform; load overhead, ticks, partitions, memory, events",
     "ingest": "ingest: talent serve-ingest under open-loop load: the rate held for 60 s at p99 <= 250 ms, then 2x",
 }
 

@@ -358,7 +358,15 @@ def _direct(landing: Path, work: Path, candidates: int = N_CANDIDATES, jobs: int
     return times
 
 
-def drops_on_a_running_platform(base_candidates: int, base_jobs: int, drops: int, name: str) -> dict:
+def drops_on_a_running_platform(
+    base_candidates: int,
+    base_jobs: int,
+    drops: int,
+    name: str,
+    *,
+    extra_env: dict[str, str] | None = None,
+    observe=None,
+) -> dict:
     """A running platform (``running_platform(..., sensor_interval_seconds=1)``) matches a base
     landed as files through the platform itself (the honest route: Dagster's partitions, data
     versions and automation state are what production would have), then one new candidate file at
@@ -378,13 +386,15 @@ def drops_on_a_running_platform(base_candidates: int, base_jobs: int, drops: int
     out: dict = {"latencies": [], "breakdown": [], "ticks": []}
     try:
         started = time.monotonic()
-        with running_platform(state, str(landing), sensor_interval_seconds=1) as platform:
+        with running_platform(state, str(landing), sensor_interval_seconds=1, extra_env=extra_env) as platform:
             import psycopg
 
             ready = time.monotonic()
             instance = platform.instance()
+            if observe is not None:
+                observe.start(platform)
             with psycopg.connect(platform.database_url, autocommit=True) as conn:
-                _wait(lambda: _matched_counts(conn) >= (base_candidates, base_jobs), 3600, platform, "base matched")
+                _wait(lambda: _matched_counts(conn) >= (base_candidates, base_jobs), 7200, platform, "base matched")
                 out["base_matched"] = time.monotonic() - ready
                 _wait(lambda: not _active_runs(instance), 600, platform, "base runs finished")
                 log(f"platform up in {ready - started:.0f}s, base {out['base_matched']:.0f}s later")
@@ -403,6 +413,8 @@ def drops_on_a_running_platform(base_candidates: int, base_jobs: int, drops: int
                     out["breakdown"].append({"latency": round(latency, 2), **stages})
                     log(f"{record['id']}: {latency:.1f}s  {stages}")
                 out["ticks"] = _ticks(conn, t_drops)
+                if observe is not None:
+                    out.update(observe.finish(platform, instance, conn))
     finally:
         os.environ.update(saved)
     shutil.rmtree(work, ignore_errors=True)
@@ -472,6 +484,116 @@ def run_growth(suite: Suite) -> None:
     )
 
 
+SCALE = ((2_000, 500), (100_000, 20_000))
+# Test-mode providers: the rule extractor and the hashing embedder, so what is measured is the
+# platform's own cost, not a model's.
+TEST_MODE = {"TALENT_LLM_PROVIDER": "local", "TALENT_EMBEDDING_PROVIDER": "hashing"}
+
+
+class ScaleObserver:
+    """Samples the daemon's resident memory while the platform runs and, at the end, counts the
+    partitions per asset and Dagster's event rows per record."""
+
+    def __init__(self, records: int) -> None:
+        self.records = records
+        self.peak_rss = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, platform) -> None:
+        import psutil
+
+        daemon = psutil.Process(platform.supervisor.process("daemon").pid)
+
+        def sample() -> None:
+            while not self._stop.is_set():
+                try:
+                    rss = daemon.memory_info().rss + sum(c.memory_info().rss for c in daemon.children(recursive=True))
+                except psutil.Error:
+                    rss = 0
+                self.peak_rss = max(self.peak_rss, rss)
+                self._stop.wait(0.5)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+
+    def finish(self, platform, instance, conn) -> dict:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        partitions = {name: len(instance.get_dynamic_partitions(name)) for name in ("candidate_batches", "job_batches")}
+        (events,) = conn.execute("SELECT count(*) FROM event_logs").fetchone()
+        return {"peak_rss_mib": self.peak_rss / 2**20, "partitions": partitions, "event_rows": events}
+
+
+def run_scale(suite: Suite) -> None:
+    """Records are rows, partitions are bounded: one new candidate on a running platform holding
+    2,000 + 500 and 100,000 + 20,000 records loaded through the platform itself, the load's overhead
+    against the same functions called directly, tick durations, partitions, daemon memory and
+    Dagster's event rows per record (issue 18's targets)."""
+    p50s = {}
+    for candidates, jobs in SCALE:
+        size = f"{candidates:,} + {jobs:,}"
+        observer = ScaleObserver(candidates + jobs)
+        got = drops_on_a_running_platform(
+            candidates, jobs, DROPS, f"scale-{candidates}", extra_env=TEST_MODE, observe=observer
+        )
+        p50s[candidates] = p50(got["latencies"])
+        big = (candidates, jobs) == SCALE[-1]
+        suite.info.setdefault("sizes", {})[size] = {
+            "drops": got["breakdown"],
+            "base_matched": got["base_matched"],
+            "partitions": got["partitions"],
+        }
+        suite.add(f"scale: landing to matched p50 at {size} (s)", p50s[candidates], "s", target="<= 6" if big else "")
+        suite.add(f"scale: landing to matched max at {size} (s)", max(got["latencies"]), "s")
+        suite.add(f"scale: base load through the platform at {size} (s)", got["base_matched"], "s")
+        by_kind: dict[str, list[float]] = {}
+        for kind, _name, seconds in got["ticks"]:
+            by_kind.setdefault(kind, []).append(seconds)
+        for kind, durations in sorted(by_kind.items()):
+            suite.add(f"scale: {kind} tick p50 at {size} (s)", p50(durations), "s", target="<= 1" if big else "")
+        suite.add(
+            f"scale: partitions per asset at {size}",
+            max(got["partitions"].values()),
+            "partitions",
+            target="<= 100" if big else "",
+        )
+        suite.add(
+            f"scale: daemon peak RSS at {size} (MiB)", got["peak_rss_mib"], "MiB", target="<= 1024" if big else ""
+        )
+        suite.add(
+            f"scale: Dagster event rows per record at {size}",
+            got["event_rows"] / (candidates + jobs + DROPS),
+            "rows",
+            target="<= 0.1" if big else "",
+        )
+        if big:
+            with tempfile.TemporaryDirectory(dir=BENCH) as tmp:
+                from talent_platform.seed import generate, write
+
+                landing = Path(tmp) / "landing"
+                base_c, base_j = generate(candidates, jobs, seed=SEED)
+                write(landing, base_c, base_j, prefix="base")
+                saved = {k: os.environ.get(k) for k in TEST_MODE}
+                os.environ.update(TEST_MODE)
+                try:
+                    direct = _direct(landing, Path(tmp) / "direct", candidates, jobs)
+                finally:
+                    for k, v in saved.items():
+                        if v is None:
+                            os.environ.pop(k, None)
+                        else:
+                            os.environ[k] = v
+            for stage, seconds in direct.items():
+                suite.add(f"scale: direct, one process, at {size}: {stage} (s)", seconds, "s")
+            suite.add(
+                f"scale: load overhead at {size} (x direct)", got["base_matched"] / direct["total"], "x", target="<= 2"
+            )
+    small, large = (c for c, _ in SCALE)
+    suite.add("scale: landing to matched p50 ratio 100,000 / 2,000", p50s[large] / p50s[small], "x", target="<= 1.2")
+
+
 def _ticks(conn, since: float) -> list[tuple[str, str, float]]:
     """(sensor | automation, name, seconds) of every finished tick that started after ``since``."""
     from dagster._core.scheduler.instigation import TickData
@@ -485,7 +607,9 @@ def _ticks(conn, since: float) -> list[tuple[str, str, float]]:
         tick = deserialize_value(body, TickData)
         if tick.end_timestamp is None or tick.timestamp < since:
             continue
-        label = "automation" if kind == "AUTO_MATERIALIZE" or "automation" in tick.instigator_name else "sensor"
+        name = tick.instigator_name
+        automation = kind == "AUTO_MATERIALIZE" or "automation" in name or "reconciler" in name
+        label = "automation" if automation else "sensor"
         out.append((label, tick.instigator_name, tick.end_timestamp - tick.timestamp))
     return out
 

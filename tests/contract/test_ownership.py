@@ -51,7 +51,9 @@ def _runs(db) -> dict[tuple[str, str], str | None]:
     return {(STAGE_ASSET[(e, s)], r): run for e, s, r, run in rows}
 
 
-def _settle(defs_by_location: dict[str, dg.Definitions], instance: dg.DagsterInstance, db) -> dict[str, set[str | None]]:
+def _settle(
+    defs_by_location: dict[str, dg.Definitions], instance: dg.DagsterInstance, db
+) -> dict[str, set[str | None]]:
     """Tick each location's reconciler and run what it requests, until nothing is requested.
 
     Returns what ran: asset key -> records it processed (``{None}`` for ``matches``)."""

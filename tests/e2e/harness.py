@@ -816,7 +816,9 @@ class E2E:
             failed = runs.get(run_id, {})
             if failed.get("status") != "FAILURE":
                 return None
-            same = {t["key"]: t["value"] for t in failed["tags"] if t["key"] in ("talent/pipeline", "dagster/partition")}
+            same = {
+                t["key"]: t["value"] for t in failed["tags"] if t["key"] in ("talent/pipeline", "dagster/partition")
+            }
             later = [
                 r
                 for r in runs.values()
@@ -830,7 +832,10 @@ class E2E:
             return None
 
         result = self.wait_for(
-            "the deleted run failed and the reconciler's next run of its batch succeeded", outcome, timeout=900, every=10
+            "the deleted run failed and the reconciler's next run of its batch succeeded",
+            outcome,
+            timeout=900,
+            every=10,
         )
         self.fault(
             "run pod deleted",
@@ -1216,7 +1221,9 @@ class E2E:
 
         counts = self.wait_for("the bumped team's records re-ran", rerun_done, timeout=WAIT_S, every=10)
         time.sleep(20)  # more reconciler ticks: nothing else may follow
-        counts.update({k: v for k, v in self.processed_since(since_ms / 1000).items() if k.endswith("jobs") or "job" in k})
+        counts.update(
+            {k: v for k, v in self.processed_since(since_ms / 1000).items() if k.endswith("jobs") or "job" in k}
+        )
         after = self.resource_versions(exclude_release="candidates")
         changed = sorted(k for k in before if after.get(k) != before[k])
         self.summary["upgrade"] = {"materializations_after_upgrade": counts, "other_releases_changed": changed}

@@ -162,9 +162,10 @@ def fill_ledger(url: str, batch: int = 0) -> None:
         for entity, n in (("candidate", 2), ("job", 1)):
             for i in range(n):
                 conn.execute(
-                    "INSERT INTO talent.raw_records (entity, record_id, content_hash, payload, source)"
-                    " VALUES (%s, %s, 'h', '{}', 'fill_ledger') ON CONFLICT DO NOTHING",
-                    (entity, f"{entity}-{batch}-{i}"),
+                    "INSERT INTO talent.raw_records (entity, record_id, content_hash, payload, source, ordinal,"
+                    " partition_key)"
+                    " VALUES (%s, %s, 'h', '{}', 'fill_ledger', %s, 'b000000') ON CONFLICT DO NOTHING",
+                    (entity, f"{entity}-{batch}-{i}", 1000 * batch + i),
                 )
         create_cost_estimates_standin(conn)
         for location, estimate, actual in (("candidates", 2.0 + batch, 1.5 + batch), ("jobs", 1.0, None)):
@@ -312,25 +313,32 @@ class PipelineRuns:
         with connection.connect(self.url) as conn:
             for entity, records in generated.items():
                 ids = store_records(conn, entity, records, source=f"seed-{seed}-{entity}s.jsonl")
-                self.instance.add_dynamic_partitions(f"{entity}s", ids)
+                batches = {
+                    k
+                    for (k,) in conn.execute(
+                        "SELECT DISTINCT partition_key FROM talent.raw_records WHERE entity = %s", (entity,)
+                    )
+                }
+                self.instance.add_dynamic_partitions(f"{entity}_batches", sorted(batches))
                 self.records[entity].extend(ids)
 
-    def materialize(self, location: str, *, transport: Any = None, succeed: bool = True, new: int = 0) -> None:
-        """One run of a location's LLM assets: for candidates and jobs over their partitions (the last
-        ``new`` ones, or all), for matching its unpartitioned ``matches``."""
+    def materialize(self, location: str, *, transport: Any = None, succeed: bool = True) -> None:
+        """One run of a location's LLM assets: for candidates and jobs over their batch (its records
+        that are stale: new, changed, failed, or behind the code version), for matching its
+        unpartitioned ``matches``."""
         import dagster as dg
 
         defs = importlib.import_module(f"talent_{location}.definitions").defs
         executable = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
-        tags = {}
         entity = {"candidates": "candidate", "jobs": "job"}.get(location)
-        if entity:
-            ids = self.records[entity][-new:] if new else self.records[entity]
-            tags = {"dagster/asset_partition_range_start": ids[0], "dagster/asset_partition_range_end": ids[-1]}
         self.transport = transport
         try:
             result = dg.materialize(
-                list(defs.assets), selection=executable, instance=self.instance, tags=tags, raise_on_error=False
+                list(defs.assets),
+                selection=executable,
+                instance=self.instance,
+                partition_key="b000000" if entity else None,
+                raise_on_error=False,
             )
         finally:
             self.transport = None
@@ -353,8 +361,9 @@ class PipelineRuns:
         """Batch 0: the platform runs on the local providers, then a deploy switches it to OpenAI.
 
         The deploy is estimated by ``talent cost estimate`` first, then runs: the jobs location meets
-        a rate limit and server errors until the client's retries are spent (an ``error`` row), then
-        a refusal (a ``billed_error`` row) before its third run goes through. When nothing is stale
+        a rate limit and server errors until the client's retries are spent for its first record (an
+        ``error`` row; the other records go through), then a refusal of that record (a
+        ``billed_error`` row, a failed run) before its third run processes it. When nothing is stale
         any more, ``talent cost estimate --reconcile`` fills in the actual cost.
         """
         self.ingest(6, 3, seed=0)
@@ -368,8 +377,10 @@ class PipelineRuns:
         self.materialize("candidates", transport=self.openai())
         rate_limited = (429, self.payload("error_429"))
         server_error = (500, self.payload("error_500"))
-        self.materialize("jobs", transport=self.openai(chat=[rate_limited, server_error, server_error]), succeed=False)
+        # the first job's call fails for good: that record fails, the two beside it go through
+        self.materialize("jobs", transport=self.openai(chat=[rate_limited, server_error, server_error]))
         refused = (200, self.payload("chat_completion_refusal"))
+        # the next run retries only the failed record; refused, nothing went through: the run fails
         self.materialize("jobs", transport=self.openai(chat=[refused]), succeed=False)
         self.materialize("jobs", transport=self.openai(chat=[rate_limited]))
         self.materialize("matching", transport=self.openai(default_chat=self.payload("chat_completion_explanation")))
@@ -381,8 +392,8 @@ class PipelineRuns:
         """Batch 1: a few new records through OpenAI (their embeddings partly from the cache); the
         matching location now explains with a preview model genai-prices cannot price."""
         self.ingest(2, 1, seed=1)
-        self.materialize("candidates", transport=self.openai(), new=2)
-        self.materialize("jobs", transport=self.openai(), new=1)
+        self.materialize("candidates", transport=self.openai())
+        self.materialize("jobs", transport=self.openai())
         self.providers("openai", model=PREVIEW_MODEL)
         explanation = self.payload("chat_completion_explanation") | {"model": PREVIEW_MODEL}
         self.materialize("matching", transport=self.openai(default_chat=explanation))

@@ -221,7 +221,7 @@ def test_alert_rules_evaluate_on_real_data(scraped: Prometheus) -> None:
     assert {a for a in alerts() if a[1] in ("candidates", "matching") and a[0] != "TalentLLMUnpricedCalls"} == set()
 
     rules = [r for g in scraped.get("/api/v1/rules")["groups"] for r in g["rules"]]
-    assert len(rules) == 6
+    assert len(rules) == 8  # six on the LLM ledger, two on the reconcilers
     unhealthy = [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"]
     assert not unhealthy
 

@@ -264,7 +264,7 @@ def stale_batches(
         """,
         {"entity": entity, "max": max_attempts},
     ).fetchall()
-    out = dict(rows)
+    out: dict[str, int] = dict(rows)
     behind: set[str] = set()
     for stage, code in code_versions.items():
         behind.update(

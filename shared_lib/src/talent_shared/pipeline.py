@@ -241,9 +241,18 @@ def _run_stage(
             "skipped": lineage.batch_size_of(conn, spec.entity, keys) - len(ids),
         }
         if processed is not None and processed.failed:
+            first_id, first_reason = next(iter(processed.failed.items()))
+            if not processed.versions:
+                # nothing went through: an outage or a refusal of everything, not a bad record; the
+                # outcomes are recorded (attempts count) and the run shows failed, without retries
+                raise dg.Failure(
+                    description=f"every {spec.entity} record of this step failed (first: {first_id}: {first_reason})",
+                    metadata=extra,
+                    allow_retries=False,
+                )
             context.log.warning(
-                f"{len(processed.failed)} {spec.entity} records failed this step (first:"
-                f" {next(iter(processed.failed.items()))[0]}); the rest of the batch completed"
+                f"{len(processed.failed)} {spec.entity} records failed this step (first: {first_id});"
+                " the rest of the batch completed"
             )
         return metered_step(context, meter, len(ids), extra, data_version=version if len(keys) == 1 else None)
 

@@ -110,7 +110,7 @@ def _normalize(
     from talent_shared.settings import get_settings
 
     payloads = load_payloads(conn, entity, ids)
-    hashes = dict(
+    hashes: dict[str, str] = dict(
         conn.execute(
             "SELECT record_id, content_hash FROM talent.raw_records WHERE entity = %s AND record_id = ANY(%s)",
             (entity, list(ids)),

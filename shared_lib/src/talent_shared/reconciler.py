@@ -36,10 +36,17 @@ if TYPE_CHECKING:
 class PipelineSpec(Protocol):
     """What the reconciler reads of a loaded pipeline (``talent_shared.pipeline.PipelineSpec``)."""
 
-    entity: Any
-    location: str
-    keys: EntityKeys
-    partitions: dg.DynamicPartitionsDefinition
+    @property
+    def entity(self) -> Any: ...
+
+    @property
+    def location(self) -> str: ...
+
+    @property
+    def keys(self) -> EntityKeys: ...
+
+    @property
+    def partitions(self) -> dg.DynamicPartitionsDefinition: ...
 
     @property
     def normalized_code_version(self) -> str: ...

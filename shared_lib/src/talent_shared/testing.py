@@ -357,9 +357,10 @@ class EntityLocationSuite:
                 return result
 
             first = tick()
-            assert sorted(r.partition_key for r in first.run_requests or []) == ["b000000", "b000001", "b000002"]
+            requested = list(first.run_requests or [])
+            assert sorted(str(r.partition_key) for r in requested) == ["b000000", "b000001", "b000002"]
             assert ticks(db) == (5, 0, 5, 0)
-            tags = first.run_requests[0].tags
+            tags = requested[0].tags
 
             seen: list = []
 
@@ -368,8 +369,8 @@ class EntityLocationSuite:
                 seen.append(tick())
 
             assert dg.materialize([in_flight], partition_key="b000001", instance=instance, tags=tags).success
-            assert sorted(r.partition_key for r in seen[0].run_requests) == ["b000000", "b000002"]
-            for request in first.run_requests or []:
+            assert sorted(str(r.partition_key) for r in seen[0].run_requests or []) == ["b000000", "b000002"]
+            for request in requested:
                 done = dg.materialize(executable, partition_key=request.partition_key, instance=instance, tags=tags)
                 assert done.success
             assert not tick().run_requests and ticks(db)[0] == 0
@@ -382,14 +383,10 @@ class EntityLocationSuite:
                 raise RuntimeError("the step broke")
 
             for _ in range(3):
-                again = tick()
-                assert [r.partition_key for r in again.run_requests or []] == ["b000002"]
+                again = list(tick().run_requests or [])
+                assert [r.partition_key for r in again] == ["b000002"]
                 failed = dg.materialize(
-                    [broken],
-                    partition_key="b000002",
-                    instance=instance,
-                    tags=again.run_requests[0].tags,
-                    raise_on_error=False,
+                    [broken], partition_key="b000002", instance=instance, tags=again[0].tags, raise_on_error=False
                 )
                 assert not failed.success
             gave_up = tick()

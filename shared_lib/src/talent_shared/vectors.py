@@ -110,7 +110,7 @@ def _embed(
     # version, text): one already stored at the version this would produce is reused, not bought again
     # (a code-version change that leaves the text alone, or a deployment adopted by migration 0009)
     expected = {i: _version(embedder, profile_versions[i], all_texts[i]) for i in ids if i in all_texts}
-    stored_versions = dict(
+    stored_versions: dict[str, str] = dict(
         conn.execute(
             f"SELECT record_id, data_version FROM talent.{table} WHERE record_id = ANY(%s) AND model = %s",
             (list(expected), embedder.model),

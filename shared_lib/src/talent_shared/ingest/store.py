@@ -42,7 +42,7 @@ def store_accepted(
         latest[a.record.id] = (a.record.id, a.record.content_hash(), a.record.canonical_json(), source, a.line)
     if not latest:
         return 0
-    known = dict(
+    known: dict[str, str] = dict(
         conn.execute(
             "SELECT record_id, content_hash FROM talent.raw_records WHERE entity = %s AND record_id = ANY(%s)",
             (entity, list(latest)),
