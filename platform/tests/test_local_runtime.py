@@ -136,15 +136,13 @@ def test_embedded_server_commits_asynchronously(pg_url: str) -> None:
         assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"
 
 
-def test_synchronous_commit_can_be_turned_back_on(tmp_path, monkeypatch) -> None:
+def test_synchronous_commit_can_be_turned_back_on(state_dir, monkeypatch) -> None:
     from talent_shared.db import embedded
 
-    folder = tmp_path / "pg"
-    folder.mkdir()
-    folder.chmod(0o755)
-    tmp_path.chmod(0o755)
+    # state_dir, not tmp_path: the server's own user must traverse the folders, and another pytest
+    # session resets /tmp/pytest-of-root to owner-only whenever it starts
     monkeypatch.setenv("TALENT_EMBEDDED_SYNCHRONOUS_COMMIT", "on")
-    with embedded.running(folder / "pgdata") as url, connect(url) as conn:
+    with embedded.running(state_dir / "pgdata") as url, connect(url) as conn:
         assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "on"
 
 
