@@ -23,7 +23,8 @@ The run, in order (``plan`` prints it):
    is an inbox row, then a raw record read from that row, then matched;
 7. ``helm upgrade`` of the candidates team with a bumped code version re-normalizes exactly that
    team's records (read from the record lineage; vectors and ``matches`` only where a profile
-   changed) and changes no object of another release; ``helm rollback`` works;
+   changed), as several runs at once (one per batch: at least two ``normalized_candidates`` step
+   pods run at the same time), and changes no object of another release; ``helm rollback`` works;
 8. ``.e2e-artifacts/summary.json`` from what was read; on failure, logs, events, describe output
    and Dagster run logs in ``.e2e-artifacts/``; the cluster is torn down in every case.
 """
@@ -1184,6 +1185,32 @@ class E2E:
             out[f"{item['kind']}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
         return out
 
+    def step_pods_at_once(self, asset: str, since_s: float) -> int:
+        """The most step pods of ``asset`` that ran at the same time (from each pod's start and its
+        container's finish, as the API server reported them), among pods started after ``since_s``."""
+        from datetime import datetime
+
+        def ts(text: str | None) -> float | None:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None
+
+        spans = []
+        for pod in self._pod_log.values():
+            labels = pod["metadata"]["labels"]
+            if labels.get("app.kubernetes.io/component") != "step_worker" or labels.get("dagster/op") != asset:
+                continue
+            start = ts(pod["status"].get("startTime"))
+            states = [c.get("state", {}) for c in pod["status"].get("containerStatuses", [])]
+            ends = [ts(st.get("terminated", {}).get("finishedAt")) for st in states]
+            end = max((e for e in ends if e is not None), default=time.time())
+            if start is not None and start >= since_s:
+                spans.append((start, end))
+        events = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans], key=lambda e: (e[0], e[1]))
+        most = now = 0
+        for _, step in events:
+            now += step
+            most = max(most, now)
+        return most
+
     def processed_since(self, since_s: float) -> dict[str, int]:
         """Records each stage processed since then, from the record lineage (records are rows: a
         batch's one materialization says nothing of how many of its records ran)."""
@@ -1226,7 +1253,13 @@ class E2E:
         )
         after = self.resource_versions(exclude_release="candidates")
         changed = sorted(k for k in before if after.get(k) != before[k])
-        self.summary["upgrade"] = {"materializations_after_upgrade": counts, "other_releases_changed": changed}
+        fan_out = self.step_pods_at_once("normalized_candidates", since_ms / 1000)
+        self.summary["upgrade"] = {
+            "materializations_after_upgrade": counts,
+            "other_releases_changed": changed,
+            "normalized_candidates_step_pods_at_once": fan_out,
+        }
+        assert fan_out >= 2, f"the re-run of every candidate batch never ran two step pods at once ({fan_out})"
         assert counts["normalized_jobs"] == 0 and counts["job_vectors"] == 0, f"a jobs asset re-ran: {counts}"
         assert counts["normalized_candidates"] == n_cand, counts
         assert not changed, f"the candidates upgrade changed objects of other releases: {changed}"
