@@ -180,7 +180,7 @@ def pipeline_once(candidates: int, jobs: int, env_overrides: dict[str, str] | No
 
 
 def run_pipeline(
-    suite: Suite, candidates: int = N_CANDIDATES, jobs: int = N_JOBS, overhead_target: str = "<= 6"
+    suite: Suite, candidates: int = N_CANDIDATES, jobs: int = N_JOBS, overhead_target: str = "<= 3"
 ) -> None:
     """Landing to all matched on the platform's defaults, against the same records through the
     same functions in one process, measured in the same run (the ratio is what compares)."""
@@ -189,9 +189,10 @@ def run_pipeline(
     suite.info.update({"command": "talent local run --landing L --state S --json", "summary": got["summary"]})
     suite.info["runs"] = got["breakdown"]
     to_matched, wall = got["to_matched"], got["wall"]
-    target = "<= 60" if (candidates, jobs) == (N_CANDIDATES, N_JOBS) else ""
+    # no absolute target: it dated from the hashing embedder; the ratio to direct work, start-up
+    # included, is what compares (issue 18)
     suite.add(f"{size}: talent local run, wall from start to exit", wall, "s")
-    suite.add(f"{size}: landing to all matched (from command start)", to_matched, "s", target=target)
+    suite.add(f"{size}: landing to all matched (from command start)", to_matched, "s")
     if got["first_record"] is not None:
         suite.add("  of which: start until the first record is stored", got["first_record"], "s")
         suite.add("  of which: first record stored to all matched", to_matched - got["first_record"], "s")
@@ -643,21 +644,23 @@ def _has_matches(conn, candidate_id: str) -> bool:
 
 
 def _active_runs(instance) -> bool:
-    from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES, RunsFilter
+    import dagster as dg
 
-    return bool(instance.get_run_records(RunsFilter(statuses=list(NOT_FINISHED_STATUSES)), limit=1))
+    from talent_shared.reconciler import LIVE
+
+    return bool(instance.get_run_records(dg.RunsFilter(statuses=LIVE), limit=1))
 
 
 def _stages(instance, raw_key, record_id: str, t0: float) -> dict:
     """Where one record's time went: when the sensor stored it, and each run it caused."""
-    from dagster._core.event_api import AssetRecordsFilter
-    from dagster._core.storage.dagster_run import RunsFilter
+    import dagster as dg
 
     out: dict = {}
-    page = instance.fetch_materializations(AssetRecordsFilter(asset_key=raw_key, asset_partitions=[record_id]), limit=1)
+    # the raw event of the record's batch (records are rows: the batch is the open one) after t0
+    page = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=raw_key, after_timestamp=t0), limit=1)
     if page.records:
         out["sensor_pickup"] = round(page.records[0].timestamp - t0, 2)
-    records = instance.get_run_records(RunsFilter(created_after=datetime.fromtimestamp(t0, tz=UTC)))
+    records = instance.get_run_records(dg.RunsFilter(created_after=datetime.fromtimestamp(t0, tz=UTC)))
     records = sorted(records, key=lambda r: r.create_timestamp)
     out["runs"] = len(records)
     queued = starting = executing = 0.0

@@ -16,9 +16,9 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
 from dagster._core.scheduler.instigation import TickStatus
-from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES, DagsterRunStatus, RunsFilter
 
 from talent_shared.keys import OWNERS
+from talent_shared.reconciler import LIVE
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class IdleState:
 
 
 def idle_state(instance: dg.DagsterInstance, sensors: list[SensorRef], since: float) -> IdleState:
-    active = instance.get_run_records(RunsFilter(statuses=list(NOT_FINISHED_STATUSES)), limit=1)
+    active = instance.get_run_records(dg.RunsFilter(statuses=LIVE), limit=1)
     if active:
         return IdleState(False, "runs in progress")
     if instance.get_backfills(
@@ -94,7 +94,7 @@ def last_activity(instance: dg.DagsterInstance, since: float) -> float:
     for backfill in instance.get_backfills(limit=20):
         if backfill.backfill_end_timestamp:
             last = max(last, backfill.backfill_end_timestamp)
-    finished = instance.get_run_records(RunsFilter(created_after=_dt(since)), limit=1)
+    finished = instance.get_run_records(dg.RunsFilter(created_after=_dt(since)), limit=1)
     if finished and finished[0].end_time:
         last = max(last, finished[0].end_time)
     for keys in OWNERS.values():
@@ -142,8 +142,6 @@ class Summary:
 
 
 def summarize(instance: dg.DagsterInstance, conn, since: float) -> Summary:
-    from dagster._core.event_api import AssetRecordsFilter
-
     summary = Summary()
     started = _dt(since)
     for entity in ("candidate", "job"):
@@ -165,7 +163,7 @@ def summarize(instance: dg.DagsterInstance, conn, since: float) -> Summary:
             count, cursor = 0, None
             while True:
                 page = instance.fetch_materializations(
-                    AssetRecordsFilter(asset_key=key, after_timestamp=since), limit=10_000, cursor=cursor
+                    dg.AssetRecordsFilter(asset_key=key, after_timestamp=since), limit=10_000, cursor=cursor
                 )
                 count += len(page.records)
                 if not page.has_more:
@@ -178,10 +176,10 @@ def summarize(instance: dg.DagsterInstance, conn, since: float) -> Summary:
         (started,),
     ):
         summary.processed[f"normalized_{entity}s" if stage == "normalized" else f"{entity}_vectors"] = n
-    statuses = Counter(r.dagster_run.status for r in instance.get_run_records(RunsFilter(created_after=started)))
+    statuses = Counter(r.dagster_run.status for r in instance.get_run_records(dg.RunsFilter(created_after=started)))
     summary.runs = {
-        "success": statuses[DagsterRunStatus.SUCCESS],
-        "failure": statuses[DagsterRunStatus.FAILURE] + statuses[DagsterRunStatus.CANCELED],
+        "success": statuses[dg.DagsterRunStatus.SUCCESS],
+        "failure": statuses[dg.DagsterRunStatus.FAILURE] + statuses[dg.DagsterRunStatus.CANCELED],
     }
     for cid, jid, score in conn.execute(
         "SELECT candidate_id, job_id, score FROM talent.matches WHERE candidate_rank IS NOT NULL"
