@@ -44,7 +44,9 @@ def test_a_records_story_with_a_failed_neighbour_and_an_unknown_id(talent_env, d
 
     text = runner.invoke(app, ["record", "show", "candidate", "c-other"])
     assert text.exit_code == 0, text.output
-    assert "normalized failed" in text.output and "reason: ValueError: unreadable record" in text.output
+    assert (
+        "normalized failed       attempts 1" in text.output and "reason: ValueError: unreadable record" in text.output
+    )
 
     missing = runner.invoke(app, ["record", "show", "candidate", "nobody"])
     assert missing.exit_code == 1 and "no candidate nobody is stored" in missing.output

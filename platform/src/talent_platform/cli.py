@@ -211,14 +211,16 @@ def record_show(
         typer.echo(json.dumps(story, indent=2, default=str))
         return
     typer.echo(f"{entity} {record_id}: batch {story['batch']}, from {story['source']}:{story['line'] or '-'}")
-    typer.echo(f"  stored    content {story['content_hash'][:12]} at {story['stored_at']}")
+    typer.echo(f"  {'stored':<11}content {story['content_hash'][:12]} at {story['stored_at']}")
     for stage, row in story["stages"].items():
         line = (
-            f"  {stage:<10}{row['status']:<12} attempts {row['attempts']}, code {row['code_version'] or '-'},"
+            f"  {stage:<11}{row['status']:<12} attempts {row['attempts']}, code {row['code_version'] or '-'},"
             f" run {row['run_id'] or '-'}, {row['input_tokens']}+{row['output_tokens']} tokens, ${row['cost_usd']:.6f}"
         )
-        typer.echo(line + (f"\n            reason: {row['reason']}" if row["reason"] else ""))
-    typer.echo(f"  matched   {'version ' + story['matched_version'][:12] if story['matched_version'] else 'not yet'}")
+        typer.echo(line + (f"\n{'':13}reason: {row['reason']}" if row["reason"] else ""))
+    typer.echo(
+        f"  {'matched':<11}{'version ' + story['matched_version'][:12] if story['matched_version'] else 'not yet'}"
+    )
     for m in story["matches"]:
         typer.echo(f"  {m['rank']:>3}. {m['id']:<24} {m['score']:.3f}")
 
