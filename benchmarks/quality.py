@@ -37,11 +37,13 @@ SETS = {
     "dev": ROOT / "tests" / "data" / "quality" / "dev",
     "heldout": ROOT / "tests" / "data" / "quality" / "heldout",
     "heldout-hard": ROOT / "tests" / "data" / "quality" / "heldout-hard",
+    "heldout-industry": ROOT / "tests" / "data" / "quality" / "heldout-industry",
+    "heldout-services": ROOT / "tests" / "data" / "quality" / "heldout-services",
     "professions": ROOT / "tests" / "data" / "professions",
 }
 MATCHERS = ("pipeline", "bm25", "dense")
 DIRECTIONS = ("c->j", "j->c")
-TARGET_SETS = ("heldout", "heldout-hard")
+TARGET_SETS = ("heldout", "heldout-hard", "heldout-industry", "heldout-services")
 K1, B = 1.2, 0.75
 _WORD = re.compile(r"\w+")
 
@@ -255,13 +257,14 @@ def run_quality(suite: Suite) -> None:
                     top1, top3, mrr = results[(matcher, direction)]
                     table.append((name, direction, matcher, top1, top3, mrr))
                     gated = name in TARGET_SETS and matcher == "pipeline"
-                    unreachable = gated and best + 5 > 100
+                    # issue 22: never below the better baseline, and 5 points above it where it is below 95 %
+                    goal = best + 5 if best < 95 else best
                     suite.add(
                         f"{name} {direction} {matcher} top-1",
                         top1,
                         "%",
-                        target=f">= {best + 5:.1f}" if gated else "",
-                        note=f"(unreachable: the better baseline is at {best:.1f}%)" if unreachable else "",
+                        target=f">= {goal:.1f}" if gated else "",
+                        note=f"(the better baseline is at {best:.1f}%)" if gated and best >= 95 else "",
                     )
                     suite.add(f"{name} {direction} {matcher} top-3", top3, "%", target=">= 95" if gated else "")
                     suite.add(f"{name} {direction} {matcher} MRR", mrr, "")
