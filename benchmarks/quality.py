@@ -1,7 +1,7 @@
 """``quality``: how often the pipeline's matches put the right job (or candidate) first.
 
-Labelled sets under ``tests/data/quality/`` (``dev``, tuned on; ``heldout``, written before any
-tuning and never changed; see the README there) and ``tests/data/professions``. Each set goes
+Labelled sets under ``tests/data/quality/`` (``dev``, tuned on; the ``heldout*`` sets, written
+before any tuning and never changed; see the README there) and ``tests/data/professions``. Each set goes
 through the real pipeline functions on a fresh database of the benchmarks' embedded Postgres:
 contract parsing and storing, ``normalize`` with the configured LLM provider, ``embed`` with the
 configured embedder and the locations' readers (what the ``*_vectors`` assets run), then
@@ -39,11 +39,12 @@ SETS = {
     "heldout-hard": ROOT / "tests" / "data" / "quality" / "heldout-hard",
     "heldout-industry": ROOT / "tests" / "data" / "quality" / "heldout-industry",
     "heldout-services": ROOT / "tests" / "data" / "quality" / "heldout-services",
+    "heldout-blind": ROOT / "tests" / "data" / "quality" / "heldout-blind",
     "professions": ROOT / "tests" / "data" / "professions",
 }
 MATCHERS = ("pipeline", "bm25", "dense")
 DIRECTIONS = ("c->j", "j->c")
-TARGET_SETS = ("heldout", "heldout-hard", "heldout-industry", "heldout-services")
+TARGET_SETS = ("heldout", "heldout-hard", "heldout-industry", "heldout-services", "heldout-blind")
 K1, B = 1.2, 0.75
 _WORD = re.compile(r"\w+")
 
