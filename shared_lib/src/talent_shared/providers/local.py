@@ -63,8 +63,8 @@ def _seniority(title: str, years: float, text: str = "") -> Seniority:
             continue
         if pattern.search(title):
             if level.startswith("floor-"):
-                floor = level.removeprefix("floor-")
-                return max(floor, by_years, key=_LEVEL_ORDER.index)  # type: ignore[return-value]
+                floor = _LEVEL_ORDER.index(level.removeprefix("floor-"))  # type: ignore[arg-type]
+                return _LEVEL_ORDER[max(floor, _LEVEL_ORDER.index(by_years))]
             return level  # type: ignore[return-value]
     if years == 0 and any(p.search(text) for level, p in _seniority_words() if level == "entry"):
         return "intern"  # says it is starting out: the lowest level, not the "unknown" of no evidence
