@@ -28,8 +28,9 @@ DIM = 384
 JOBS_SEED, CANDIDATES_SEED = 11, 12
 # bump when the generation below changes: the cache is keyed by it (v2: + lexical; v3: ``vectors``
 # are the embedder's unit vectors, no longer on matching's grid, whose rounding moved pgvector's
-# cosine distances up to ~1e-3 away from ``1 - dot``)
-DATA_VERSION = "v3"
+# cosine distances up to ~1e-3 away from ``1 - dot``; v4: lexical vectors of lex-2, word rarity and
+# stems, and profiles of the rules-2 extractor)
+DATA_VERSION = "v4"
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """``quality``: how often the pipeline's matches put the right job (or candidate) first.
 
-Labelled sets under ``tests/data/quality/`` (``dev``, tuned on; ``heldout``, written before any
-tuning and never changed; see the README there) and ``tests/data/professions``. Each set goes
+Labelled sets under ``tests/data/quality/`` (``dev``, tuned on; the ``heldout*`` sets, written
+before any tuning and never changed; see the README there) and ``tests/data/professions``. Each set goes
 through the real pipeline functions on a fresh database of the benchmarks' embedded Postgres:
 contract parsing and storing, ``normalize`` with the configured LLM provider, ``embed`` with the
 configured embedder and the locations' readers (what the ``*_vectors`` assets run), then
@@ -37,11 +37,14 @@ SETS = {
     "dev": ROOT / "tests" / "data" / "quality" / "dev",
     "heldout": ROOT / "tests" / "data" / "quality" / "heldout",
     "heldout-hard": ROOT / "tests" / "data" / "quality" / "heldout-hard",
+    "heldout-industry": ROOT / "tests" / "data" / "quality" / "heldout-industry",
+    "heldout-services": ROOT / "tests" / "data" / "quality" / "heldout-services",
+    "heldout-blind": ROOT / "tests" / "data" / "quality" / "heldout-blind",
     "professions": ROOT / "tests" / "data" / "professions",
 }
 MATCHERS = ("pipeline", "bm25", "dense")
 DIRECTIONS = ("c->j", "j->c")
-TARGET_SETS = ("heldout", "heldout-hard")
+TARGET_SETS = ("heldout", "heldout-hard", "heldout-industry", "heldout-services", "heldout-blind")
 K1, B = 1.2, 0.75
 _WORD = re.compile(r"\w+")
 
@@ -255,13 +258,14 @@ def run_quality(suite: Suite) -> None:
                     top1, top3, mrr = results[(matcher, direction)]
                     table.append((name, direction, matcher, top1, top3, mrr))
                     gated = name in TARGET_SETS and matcher == "pipeline"
-                    unreachable = gated and best + 5 > 100
+                    # issue 22: never below the better baseline, and 5 points above it where it is below 95 %
+                    goal = best + 5 if best < 95 else best
                     suite.add(
                         f"{name} {direction} {matcher} top-1",
                         top1,
                         "%",
-                        target=f">= {best + 5:.1f}" if gated else "",
-                        note=f"(unreachable: the better baseline is at {best:.1f}%)" if unreachable else "",
+                        target=f">= {goal:.1f}" if gated else "",
+                        note=f"(the better baseline is at {best:.1f}%)" if gated and best >= 95 else "",
                     )
                     suite.add(f"{name} {direction} {matcher} top-3", top3, "%", target=">= 95" if gated else "")
                     suite.add(f"{name} {direction} {matcher} MRR", mrr, "")

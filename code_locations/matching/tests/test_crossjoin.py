@@ -309,7 +309,9 @@ def test_incremental_rounds_equal_full_recompute(talent_env, db) -> None:
     top_c, other_c = _popular(db, "candidate")[:2]
     by_id = {c["id"]: c for c in cands + copies}
     _load(db, "candidate", [{**by_id[top_c], "resume_text": "Pastry chef: baking, patisserie.", "skills": ["Pastry"]}])
-    _load(db, "candidate", [{**by_id[other_c], "skills": [*by_id[other_c]["skills"], "SQL"]}])
+    had = {s.lower() for s in by_id[other_c]["skills"]}
+    gained = next(s for s in ("SQL", "Excel", "Kubernetes", "Payroll") if s.lower() not in had)  # one it lacks
+    _load(db, "candidate", [{**by_id[other_c], "skills": [*by_id[other_c]["skills"], gained]}])
     top_j = next(j for j in _popular(db, "job") if j.startswith("j-"))  # an original, not a copy
     job = next(j for j in jobs if j["id"] == top_j)
     _load(db, "job", [{**job, "title": "Warehouse Associate", "description": "Forklift and logistics."}])

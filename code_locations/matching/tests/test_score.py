@@ -44,3 +44,28 @@ def test_lexical_breaks_what_the_rest_cannot_tell_apart() -> None:
     assert comp.score[0, 1] > comp.score[0, 0]
     overlap, _, lexical, _ = pair_terms(cand, jobs, np.array([0, 0]), np.array([0, 1]))
     assert lexical.tolist() == [0.0, 1.0] and np.allclose(overlap, comp.overlap[0])
+
+
+def test_level_reorders_one_trade_but_cannot_lift_another() -> None:
+    """Level and years gate the relevance: a job sharing nothing with the candidate scores 0 however
+    well its level fits, and a level mismatch costs a relevant job a share of its relevance."""
+    trade = _profile("Custodian", "junior", 0)
+    other = Profile(title="Senior Hair Stylist", skills=["pastry"], seniority="senior", years_experience=5)
+    jobs = Side.build(
+        ["j0", "j1"],
+        ["j0", "j1"],
+        np.asarray([[1, 0, 0, 0], [0, 1, 0, 0]], np.float32),
+        [trade, other],
+        np.asarray([[1, 0], [0, 1]], np.float32),
+    )
+    cand = Side.build(
+        ["c0"],
+        ["c0"],
+        np.asarray([[1, 0, 0, 0]], np.float32),
+        [_profile("School janitor", "senior", 12)],
+        np.asarray([[1, 0]], np.float32),
+        candidates=True,
+    )
+    comp = score_block(cand, jobs)
+    assert comp.seniority[0, 0] < 1 and comp.seniority[0, 1] == 1  # over-qualified for its own trade's job
+    assert comp.score[0, 1] == 0.0 and comp.score[0, 0] > 0.5

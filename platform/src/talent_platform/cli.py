@@ -122,11 +122,22 @@ def rejects(state: StateOpt = None, as_json: JsonOpt = False, limit: int = 200) 
         typer.echo("no rejected records")
 
 
+def _reasons(explanation: str | None) -> list[str]:
+    """The reasons that end a stored explanation (``talent_matching.reasons.text``: `` Reasons: a;
+    b; c.``), largest share of the score first."""
+    if not explanation or "Reasons: " not in explanation:
+        return []
+    return [r.strip() for r in explanation.rsplit("Reasons: ", 1)[1].rstrip(".").split("; ") if r.strip()]
+
+
 @app.command()
 def matches(
     candidate: Annotated[str | None, typer.Option(help="A candidate id.")] = None,
     job: Annotated[str | None, typer.Option(help="A job id.")] = None,
     top: Annotated[int, typer.Option(min=1)] = 10,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="The reasons stored with a candidate's top three matches, one a line.")
+    ] = False,
     state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -157,6 +168,7 @@ def matches(
             "lexical": round(lex, 4),
             "seniority_fit": round(sen, 4),
             "explanation": ex,
+            "reasons": _reasons(ex),
         }
         for o, s, r, sim, ov, fit, lex, sen, ex in rows
     ]
@@ -171,6 +183,11 @@ def matches(
             f" years {item['experience_fit']:.2f}, seniority {item['seniority_fit']:.2f}"
         )
         typer.echo(f"{item['rank']:>3}. {item[key]:<24} {item['score']:.3f}  ({parts})  {item['explanation'] or ''}")
+        if explain:
+            for reason in item["reasons"]:
+                typer.echo(f"       - {reason}")
+            if not item["reasons"]:
+                typer.echo("       - no reasons stored (a candidate's top three matches have them)")
 
 
 @record_app.command("show")

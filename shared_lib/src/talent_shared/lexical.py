@@ -3,9 +3,11 @@
 Matching fuses it with the dense embedding (``talent_matching.score``). It needs no corpus
 statistics on purpose: BM25's IDF changes whenever a record arrives, so a pair scored today would
 score differently tomorrow and the incremental cross-join would no longer equal a recompute from
-scratch. Instead the weights are fixed: sublinear term frequency (``1 + ln tf``), generic words
-(a fixed stop list of English and of resume/posting boilerplate) dropped, a fixed table of
-abbreviations folded onto one term (k8s -> kubernetes, PG -> postgresql, torch -> pytorch, ...),
+scratch. Instead the weights are fixed: sublinear term frequency (``1 + ln tf``) times the word's
+rarity in general English (``rarity``: an IDF that does not depend on this corpus, and knows no
+trade, so "lineworker" or "balayage" weigh like "kubernetes"), generic words (a fixed stop list of
+English and of resume/posting boilerplate) dropped, words stemmed (Snowball English), a fixed table of abbreviations
+folded onto one term (``data/abbreviations.tsv``: k8s -> kubernetes, lineman -> lineworker, ...),
 and adjacent-word pairs at half weight so "network engineer" and "network sales" differ. Terms are
 signed-hashed (blake2b) into ``DIM`` buckets: the dot product of two vectors estimates the cosine
 of their sparse term vectors (collision noise has mean 0, standard deviation ~1/sqrt(DIM)).
@@ -20,14 +22,17 @@ import itertools
 import math
 import re
 from collections import Counter
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
 
-LEXICAL_VERSION = "lex-1"
+LEXICAL_VERSION = "lex-2+wordfreq-3.1.1+snowball-3.1.1"  # 2: word rarity, stems, abbreviations as data
 DIM = 512
 BIGRAM_WEIGHT = 0.5
+ZIPF_TOP, RARITY_FLOOR, RARITY_CAP = 7.0, 0.5, 6.0  # rarity = ZIPF_TOP - Zipf frequency, clipped
 
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9+#]*(?:[./-][a-z0-9+#]+)*")
 
@@ -169,73 +174,81 @@ _STOP = frozenset(
     ]
 )
 
-# one term per concept where writers use several spellings; a fixed table, like the taxonomy's aliases
-SYNONYMS: dict[str, str] = {
-    "k8s": "kubernetes",
-    "kube": "kubernetes",
-    "pg": "postgresql",
-    "postgres": "postgresql",
-    "psql": "postgresql",
-    "torch": "pytorch",
-    "golang": "go",
-    "js": "javascript",
-    "ts": "typescript",
-    "reactjs": "react",
-    "react.js": "react",
-    "nodejs": "node",
-    "node.js": "node",
-    "py": "python",
-    "python3": "python",
-    "tf": "tensorflow",
-    "sklearn": "scikit-learn",
-    "ml": "machine-learning",
-    "ai": "machine-learning",
-    "ci": "ci/cd",
-    "cicd": "ci/cd",
-    "gcp": "google-cloud",
-    "amazon": "aws",
-    "dev": "developer",
-    "devs": "developer",
-    "developers": "developer",
-    "engineers": "engineer",
-    "eng": "engineer",
-    "sr": "senior",
-    "sr.": "senior",
-    "jr": "junior",
-    "jr.": "junior",
-    "swift-ui": "swiftui",
-    "ios-developer": "ios",
-    "mac": "macos",
-    "sre": "site-reliability",
-    "reliability": "site-reliability",
-    "db": "database",
-    "databases": "database",
-    "dba": "database-administrator",
-    "etl": "data-pipelines",
-    "pipelines": "pipeline",
-    "apis": "api",
-    "microservice": "microservices",
-    "analytics": "analytics",
-    "analyst": "analytics",
-    "analysts": "analytics",
-    "scientist": "data-science",
-    "science": "science",
-    "nurse": "nursing",
-    "rn": "nursing",
-}
+# one term per concept where writers use several spellings: a fixed table, like the taxonomy's aliases,
+# kept as data (data/abbreviations.tsv) so widening it to another trade is an edit of that file
+_ABBREVIATIONS = Path(__file__).parent / "data" / "abbreviations.tsv"
 
 
-def terms(text: str) -> Counter[str]:
-    """The weighted-by-count terms of a text: folded words and adjacent pairs of kept words."""
-    words = []
+def _read_synonyms() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for line in _ABBREVIATIONS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            written, term = line.split("\t")
+            table[written.strip()] = term.strip()
+    return table
+
+
+SYNONYMS: dict[str, str] = _read_synonyms()
+_CANONICAL = frozenset(SYNONYMS.values())
+
+
+@lru_cache(maxsize=1 << 16)
+def _stem(word: str) -> str:
+    """The word's English stem (Snowball: nurses, nursing -> nurs; loading -> load): a trade-blind
+    rule, so no table has to list every trade's inflections. Folded terms stay as the table says."""
+    if word in _CANONICAL or not word.isalpha():
+        return word
+    return _stemmer().stemWord(word)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=1 << 16)
+def rarity(term: str) -> float:
+    """How much a word says, from its frequency in general English (``wordfreq``'s Zipf scale, a
+    fixed table shipped with the package, never this corpus): "experience" or "manage" little,
+    "journeyman", "balayage" or "kubernetes" much. Corpus-free like the rest of the vector, so a
+    pair's score does not move when other records arrive."""
+    from wordfreq import zipf_frequency
+
+    zipf = zipf_frequency(term.replace("-", " ").replace("_", " "), "en")
+    return min(RARITY_CAP, max(RARITY_FLOOR, ZIPF_TOP - zipf))
+
+
+def _words(text: str) -> list[tuple[str, str]]:
+    """(term, word) for each kept word: its stem, and the folded word it was written as."""
+    out = []
     for raw in _TOKEN.findall(text.lower()):
         word = raw.strip("./-")
         word = SYNONYMS.get(word, word)
         if word and word not in _STOP and not word.isdigit():
-            words.append(word)
+            out.append((_stem(word), word))
+    return out
+
+
+def terms(text: str) -> Counter[str]:
+    """The weighted-by-count terms of a text: stems of folded words and adjacent pairs of them."""
+    words = [term for term, _ in _words(text)]
     counts: Counter[str] = Counter(words)
     counts.update(f"{a}_{b}" for a, b in itertools.pairwise(words))
     return counts
+
+
+def _rarities(text: str) -> dict[str, float]:
+    """Each term's rarity in this text: a stem weighs like the commonest form it was written in
+    here (a pair like the mean of its two words), so the vector depends on this text alone."""
+    words = _words(text)
+    out: dict[str, float] = {}
+    for term, word in words:
+        out[term] = min(out.get(term, RARITY_CAP), rarity(word))
+    for (a, _), (b, _) in itertools.pairwise(words):
+        out[f"{a}_{b}"] = (out[a] + out[b]) / 2
+    return out
 
 
 def _bucket(term: str) -> tuple[int, float]:
@@ -248,9 +261,10 @@ def vector(text: str) -> np.ndarray:
     import numpy as np
 
     vec = np.zeros(DIM, dtype=np.float64)
+    weights = _rarities(text)
     for term, count in terms(text).items():
         i, sign = _bucket(term)
-        weight = 1.0 + math.log(count)
+        weight = (1.0 + math.log(count)) * weights[term]
         vec[i] += sign * (weight * BIGRAM_WEIGHT if "_" in term else weight)
     norm = float(np.linalg.norm(vec))
     return (vec / norm if norm else vec).astype(np.float32)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import psycopg
 
-from talent_matching import stored
+from talent_matching import reasons, stored
 from talent_matching.features import Features, Floors, load_features
 from talent_matching.score import Side, block_scores, contenders, first_k, pair_terms, rounded
 from talent_matching.stored import Entry
@@ -347,5 +347,8 @@ def _explain(
     out = {}
     for c, j in wanted:
         overlap = sorted(set(cands[c].skills) & set(jobs[j].skills))
-        out[(c, j)] = f"{explain(cands[c], jobs[j], overlap)} {parts_text(lists_c[c][j])}"
+        entry = lists_c[c][j]
+        out[(c, j)] = (
+            f"{explain(cands[c], jobs[j], overlap)} {parts_text(entry)}{reasons.text(cands[c], jobs[j], entry)}"
+        )
     return out

@@ -1,13 +1,17 @@
 """The hybrid match score, vectorised over blocks of candidates and jobs.
 
-``score = W_SIM * max(cosine, 0) + W_SKILLS * skill_overlap + W_EXPERIENCE * experience_fit
-+ W_LEXICAL * max(lexical, 0) + W_SENIORITY * seniority_fit`` where
+``score = relevance * gate`` with ``relevance = W_SIM * max(cosine, 0) + W_SKILLS * skill_overlap
++ W_LEXICAL * max(lexical, 0)`` and ``gate = 1 - W_SENIORITY * (1 - seniority_fit) - W_EXPERIENCE *
+(1 - experience_fit)``, where
 
 - ``cosine`` is the dense similarity of the two records' embeddings (their own words, see
   ``talent_shared.vectors``), carrying meaning: "torch" near "PyTorch", "iOS" near "SwiftUI";
-- ``lexical`` is the cosine of their hashed term vectors (``talent_shared.lexical``): the words
-  that set two near-identical postings apart (Swift vs Kotlin at the same company) and that an
-  embedding blurs. It needs no corpus statistics, so a pair's score never changes when other
+- ``lexical`` is the cosine of their hashed term vectors (``talent_shared.lexical``), each word
+  weighted by its rarity in general English: the words that set two near-identical postings apart
+  (Swift vs Kotlin at the same company) and that an embedding blurs, and the trade's own words
+  (journeyman, balayage, DVM) that a general model knows little of. It carries most of the
+  relevance because it knows no trade in particular: the taxonomy and the model were built
+  around software. It needs no corpus statistics, so a pair's score never changes when other
   records arrive, and the incremental cross-join stays equal to a recompute;
 - ``skill_overlap`` is the share of the job's taxonomy skills the candidate has;
 - ``experience_fit`` is the candidate's years over the job's minimum, capped at 1 (1 when the job
@@ -41,8 +45,10 @@ import numpy as np
 from talent_shared.providers.base import Profile
 from talent_shared.taxonomy import SKILLS
 
-# tuned on tests/data/quality/dev (benchmarks/quality.py); they sum to 1, so a score is at most 1
-W_SIM, W_SKILLS, W_EXPERIENCE, W_LEXICAL, W_SENIORITY = 0.4, 0.1, 0.05, 0.25, 0.2
+# chosen on every labelled set but heldout-blind (benchmarks/quality.py, tests/data/quality/README.md).
+# The relevance weights sum to 1 and the gate is at most 1, so a score is at most 1.
+W_SIM, W_SKILLS, W_LEXICAL = 0.26, 0.07, 0.67
+W_SENIORITY, W_EXPERIENCE = 0.45, 0.05  # the share of the relevance a full level / years mismatch takes
 UNDER, OVER = 0.25, 0.25  # seniority_fit lost per level below / above the job's
 LEVELS = {"intern": 0, "junior": 1, "mid": 2, "senior": 3, "lead": 4, "principal": 5}
 UNKNOWN_LEVEL = -1.0  # a candidate without any evidence of experience: seniority_fit 1
@@ -221,14 +227,28 @@ def score_parts(candidates: Side, jobs: Side) -> Parts:
     score *= np.float32(W_SIM)
     term = np.multiply(overlap, np.float32(W_SKILLS))
     score += term
-    np.multiply(fit, np.float32(W_EXPERIENCE), out=term)
-    score += term
     np.maximum(lexical, np.float32(0.0), out=term)
     term *= np.float32(W_LEXICAL)
     score += term
-    np.multiply(seniority, np.float32(W_SENIORITY), out=term)
-    score += term
+    score *= _gate(seniority, fit)
     return Parts(score, similarity, overlap, fit, lexical, seniority)
+
+
+def _gate(seniority: np.ndarray, fit: np.ndarray) -> np.ndarray:
+    """``1 - W_SENIORITY * (1 - seniority_fit) - W_EXPERIENCE * (1 - experience_fit)``, float32, in a
+    new array.
+
+    A factor on the relevance rather than a term beside it: level and years reorder postings that
+    are about equally relevant (the senior and the junior job of one trade) but cannot lift an
+    unrelated job over a relevant one, which an added term did (a 12-year custodian ranked to a
+    senior stylist's job, both "senior", above the custodian job)."""
+    gate = np.subtract(np.float32(1.0), seniority)
+    gate *= np.float32(-W_SENIORITY)
+    gate += np.float32(1.0)
+    miss = np.subtract(np.float32(1.0), fit)
+    miss *= np.float32(W_EXPERIENCE)
+    gate -= miss
+    return gate
 
 
 TILE = 1 << 21  # elements per tile of the elementwise pass (8 MB of float32: stays in cache)
@@ -295,18 +315,14 @@ def _fill(out, similarity, lexical, rows: Side, cols: _Cols) -> None:
     term /= cols.counts[None, :]
     term *= np.float32(W_SKILLS)
     out += term
+    np.maximum(lexical, np.float32(0.0), out=lexical)
+    lexical *= np.float32(W_LEXICAL)
+    out += lexical
     np.divide(rows.years[:, None], cols.need[None, :], out=term)
     np.minimum(term, np.float32(1.0), out=term)
     if not cols.asks.all():
         term[:, ~cols.asks] = 1.0
-    term *= np.float32(W_EXPERIENCE)
-    out += term
-    np.maximum(lexical, np.float32(0.0), out=lexical)
-    lexical *= np.float32(W_LEXICAL)
-    out += lexical
-    seniority = _seniority(rows.levels, cols.levels)
-    seniority *= np.float32(W_SENIORITY)
-    out += seniority
+    out *= _gate(_seniority(rows.levels, cols.levels), term)
 
 
 def pair_terms(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from talent_shared.llm.encodings import count_tokens
@@ -23,13 +25,23 @@ if TYPE_CHECKING:  # numpy is imported where vectors are made, not when definiti
     from talent_shared.prompts import Prompt
 
 _YEARS = re.compile(r"(\d{1,2}(?:\.\d)?)\s*\+?\s*(?:years?|yrs?)\b", re.IGNORECASE)
-_SENIORITY_WORDS: list[tuple[Seniority, tuple[str, ...]]] = [
-    ("principal", ("principal", "staff", "director", "head of", "chief")),
-    ("lead", ("lead", "manager", "supervisor", "charge nurse", "head chef", "executive chef")),
-    ("senior", ("senior", "sr.", "sr ", "experienced")),
-    ("intern", ("intern", "trainee", "apprentice")),
-    ("junior", ("junior", "jr.", "entry level", "entry-level", "graduate", "assistant")),
-]
+_LEVEL_ORDER: tuple[Seniority, ...] = ("intern", "junior", "mid", "senior", "lead", "principal")
+_SENIORITY_FILE = Path(__file__).resolve().parent.parent / "data" / "seniority.tsv"
+
+
+@lru_cache(maxsize=1)
+def _seniority_words() -> list[tuple[str, re.Pattern[str]]]:
+    """(level, whole-word pattern) in the data file's order: every trade's words for its levels
+    (apprentice, journeyman, foreman, sous chef, charge nurse), kept as data so that widening them
+    to another trade is an edit of that file."""
+    rules = []
+    for line in _SENIORITY_FILE.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            level, phrase = line.split("\t")
+            rules.append((level.strip(), re.compile(rf"(?<![\w-]){re.escape(phrase.strip())}\.?(?![\w-])", re.I)))
+    return rules
+
+
 _WORD = re.compile(r"[a-z][a-z+#.]*[a-z+#]|[a-z]")
 _STOP_WORDS = (
     "a an and the of to in for with on at by as is are be we you our your their this that from or "
@@ -44,16 +56,19 @@ def messages_tokens(messages: list[dict[str, str]], model: str = "gpt-4o") -> in
     return sum(count_tokens(m["content"], model) + 3 for m in messages) + 3
 
 
-def _seniority(title: str, years: float) -> Seniority:
-    lowered = f" {title.lower()} "
-    for level, words in _SENIORITY_WORDS:
-        if any(w in lowered for w in words):
-            return level
-    if years >= 8:
-        return "senior"
-    if years >= 3:
-        return "mid"
-    return "junior" if years >= 1 else "intern" if "intern" in lowered else "junior"
+def _seniority(title: str, years: float, text: str = "") -> Seniority:
+    by_years: Seniority = "senior" if years >= 8 else "mid" if years >= 3 else "junior"
+    for level, pattern in _seniority_words():
+        if level == "entry":
+            continue
+        if pattern.search(title):
+            if level.startswith("floor-"):
+                floor = _LEVEL_ORDER.index(level.removeprefix("floor-"))  # type: ignore[arg-type]
+                return _LEVEL_ORDER[max(floor, _LEVEL_ORDER.index(by_years))]
+            return level  # type: ignore[return-value]
+    if years == 0 and any(p.search(text) for level, p in _seniority_words() if level == "entry"):
+        return "intern"  # says it is starting out: the lowest level, not the "unknown" of no evidence
+    return by_years
 
 
 def _years(explicit: float | None, text: str) -> float:
@@ -68,7 +83,7 @@ class LocalLLM:
 
     name = "local"
     model = "rules-v1"
-    prompt_version = f"rules-1+taxonomy-{TAXONOMY_VERSION}"
+    prompt_version = f"rules-2+taxonomy-{TAXONOMY_VERSION}"  # 2: seniority words from data/seniority.tsv
 
     def extract_profile(self, prompt: Prompt, text: str, hints: dict) -> tuple[Profile, Usage]:
         listed = {s for s in (canonical_skill(x) for x in hints.get("skills", [])) if s}
@@ -79,7 +94,7 @@ class LocalLLM:
         profile = Profile(
             title=title,
             skills=skills,
-            seniority=_seniority(title, years),
+            seniority=_seniority(title, years, text),
             years_experience=years,
             location=hints.get("location"),
             remote=remote,

@@ -1,0 +1,50 @@
+"""Corpus-free word weights and trade-blind seniority: what issue 22's matcher reads from any trade."""
+
+import numpy as np
+
+from talent_shared import lexical
+from talent_shared.providers.local import _seniority
+
+
+def test_a_trade_word_weighs_more_than_boilerplate() -> None:
+    assert lexical.rarity("journeyman") > 2 * lexical.rarity("experience")
+    assert lexical.rarity("balayage") > lexical.rarity("hair") > lexical.rarity("the")
+    # a shared rare word moves the cosine more than a shared common one
+    base = lexical.vector("balayage colour cuts salon manage")
+    assert float(base @ lexical.vector("balayage")) > float(base @ lexical.vector("manage"))
+
+
+def test_inflections_and_table_spellings_meet() -> None:
+    assert lexical.terms("nurses") == lexical.terms("nursing")
+    assert lexical.terms("Journeyman Linemen") == lexical.terms("journeyman lineworker")
+    assert lexical.terms("k8s") == lexical.terms("Kubernetes")
+
+
+def test_a_vector_depends_on_its_own_text_only() -> None:
+    """No corpus statistics: the same text gives the same bits whatever was vectorised before."""
+    first = lexical.vector("Wind turbine technician, GWO, hydraulics")
+    for other in ("Dairy herd manager", "Senior hair stylist, balayage", "TIG welder"):
+        lexical.vector(other)
+    assert np.array_equal(first, lexical.vector("Wind turbine technician, GWO, hydraulics"))
+
+
+def test_seniority_from_any_trades_words() -> None:
+    assert _seniority("Apprentice Lineworker", 0) == "intern"
+    assert _seniority("Journeyman Lineman", 2) == "mid"  # a journeyman is at least mid ...
+    assert _seniority("Journeyman Lineman", 9) == "senior"  # ... and the years can say more
+    assert _seniority("Shop Foreman", 20) == "lead"
+    assert _seniority("Sous Chef", 3) == "senior"
+    assert _seniority("Charge Nurse", 6) == "lead"
+    assert _seniority("Kennel Assistant", 0) == "junior"
+
+
+def test_software_words_do_not_leak_into_other_trades() -> None:
+    assert _seniority("Staff Photojournalist", 2) == "junior"  # not "principal"
+    assert _seniority("Staff Engineer", 10) == "principal"
+    assert _seniority("Paralegal, pleading and discovery", 4) == "mid"  # "lead" is not in "pleading"
+
+
+def test_a_school_leaver_is_entry_level_not_unknown() -> None:
+    text = "Graduated high school in June. Took every shop class I could."
+    assert _seniority("Graduated high school in June", 0, text) == "intern"
+    assert _seniority("Warehouse worker", 0, "I move boxes.") == "junior"  # no evidence: the default
