@@ -29,6 +29,7 @@ The run, in order (``plan`` prints it):
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -271,21 +272,28 @@ query Logs($runId: ID!) {
 
 # Runs in a pod of SENDER_NAMESPACE (python -c): posts each request of $WEBHOOK_REQUESTS to
 # $WEBHOOK_URL, authenticated as its "auth" says (bearer: $WEBHOOK_TOKEN; hmac: signed with
-# $WEBHOOK_HMAC_SECRET as talent_platform.webhook.sign does; wrong-token: a token that is not it),
-# and prints one line: WEBHOOK_RESULTS_MARK then a JSON list of {"status", "body"}, in order.
+# $WEBHOOK_HMAC_SECRET by the stock Standard Webhooks SDK, as a producer signs; replay: the previous
+# hmac request's headers and body again under a new webhook-id, as an attacker who captured it
+# would send it; wrong-token: a token that is not it), and prints one line: WEBHOOK_RESULTS_MARK
+# then a JSON list of {"status", "body"}, in order.
 WEBHOOK_RESULTS_MARK = "WEBHOOK-RESULTS "
 SENDER_SCRIPT = """
-import hashlib, hmac, json, os, time, urllib.error, urllib.request
+import json, os, time, urllib.error, urllib.request, uuid
+from datetime import datetime, timezone
+from standardwebhooks import Webhook
 
-out = []
+out, last = [], None
 for r in json.loads(os.environ["WEBHOOK_REQUESTS"]):
     body = r["body"].encode()
     headers = {"Content-Type": "application/json"}
     if r["auth"] == "hmac":
-        ts = str(int(time.time()))
-        message = f"{ts}.{r['endpoint']}.".encode() + body
-        digest = hmac.new(os.environ["WEBHOOK_HMAC_SECRET"].encode(), message, hashlib.sha256).hexdigest()
-        headers.update({"X-Talent-Timestamp": ts, "X-Talent-Signature": "sha256=" + digest})
+        now = datetime.fromtimestamp(int(time.time()), tz=timezone.utc)
+        msg_id = "msg_" + uuid.uuid4().hex
+        signature = Webhook(os.environ["WEBHOOK_HMAC_SECRET"]).sign(msg_id, now, r["body"])
+        headers.update({"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature})
+        last = (body, dict(headers))
+    elif r["auth"] == "replay":
+        body, headers = last[0], {**last[1], "webhook-id": "msg_" + uuid.uuid4().hex}
     else:
         token = os.environ["WEBHOOK_TOKEN"] if r["auth"] == "bearer" else "not-" + os.environ["WEBHOOK_TOKEN"]
         headers["Authorization"] = "Bearer " + token
@@ -324,6 +332,15 @@ def webhook_requests(seed: int = WEBHOOK_SEED) -> list[dict]:
             "auth": "bearer",
             "record": bad,
             "expect": {"status": 400, "error": "invalid_record", "field": "years_experience"},
+        }
+    )
+    # the first candidate's signed delivery again, under a new webhook-id (its record is the same)
+    out.append(
+        {
+            "endpoint": "candidates",
+            "auth": "replay",
+            "record": cands[0],
+            "expect": {"status": 401, "error": "unauthorized"},
         }
     )
     stranger = dict(cands[0], id=f"webhook-unauthorized-{seed}")
@@ -378,7 +395,8 @@ class E2E:
         self.python = sys.executable
         self.pg_password = pg_password or secrets.token_urlsafe(24)
         self.webhook_token = secrets.token_urlsafe(24)
-        self.webhook_hmac_secret = secrets.token_urlsafe(32)
+        # Standard Webhooks secrets are whsec_ + standard base64 (the receiver refuses anything else)
+        self.webhook_hmac_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         self.workdir = Path(tempfile.mkdtemp(prefix="talent-e2e-"))
         self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
         self.summary: dict[str, Any] = {"cluster": cluster.name, "faults": [], "timings_s": {}}

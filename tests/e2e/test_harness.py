@@ -257,7 +257,10 @@ def test_webhook_requests(harness) -> None:
     valid = [r for r in requests if "id" in r["expect"]]
     assert len(valid) == sum(harness.WEBHOOK_RECORDS)
     assert {r["auth"] for r in valid} == {"bearer", "hmac"} and {r["endpoint"] for r in valid} == {"candidates", "jobs"}
-    assert [r["expect"]["status"] for r in requests if "id" not in r["expect"]] == [400, 401]
+    assert [r["expect"]["status"] for r in requests if "id" not in r["expect"]] == [400, 401, 401]
+    # the replay follows a signed request (it re-sends that one under a new webhook-id)
+    (replay,) = [i for i, r in enumerate(requests) if r["auth"] == "replay"]
+    assert requests[replay - 1]["auth"] != "replay" and any(r["auth"] == "hmac" for r in requests[:replay])
     for r in requests:
         assert json.loads(r["body"]) == r["record"]
     # Ids no landing burst uses (seeds 1 to 3), so the e2e's counts stay exact.
@@ -280,7 +283,7 @@ def receiver(monkeypatch):
     from talent_platform.webhook import create_app
     from talent_shared.settings import Settings
 
-    token, secret = "tok-" + "x" * 24, "hmac-" + "y" * 32
+    token, secret = "tok-" + "x" * 24, "whsec_" + "eXl5" * 11
     settings = Settings(ingest_token=token, ingest_hmac_secret=secret, database_url="postgresql://unused/none")
     app = create_app(settings)
     writes: list[tuple] = []
@@ -319,7 +322,8 @@ def _send(harness, url: str, token: str, secret: str, requests: list[dict]) -> l
 
 def test_sender_script_against_the_real_receiver(harness, receiver) -> None:
     """What the pod runs, against talent_platform.webhook: bearer and HMAC accepted, the invalid
-    record refused with its field and reason, the wrong token refused; only the valid ones written."""
+    record refused with its field and reason, the signed delivery replayed under a new webhook-id
+    and the wrong token refused; only the valid ones written."""
     url, token, secret, writes = receiver
     requests = harness.webhook_requests()
     results = _send(harness, url, token, secret, requests)
@@ -330,7 +334,7 @@ def test_sender_script_against_the_real_receiver(harness, receiver) -> None:
         if "id" in r["expect"]
     )
     # With the wrong HMAC secret the signed record is refused, and the check says which and how.
-    problems = harness.webhook_answer_problems(requests, _send(harness, url, token, "another-secret", requests))
+    problems = harness.webhook_answer_problems(requests, _send(harness, url, token, "whsec_" + "enp6" * 11, requests))
     (problem,) = problems
     assert (
         "candidates c-4-000000 (hmac): expected 202" in problem and "401" in problem and "invalid signature" in problem
@@ -351,13 +355,12 @@ def test_webhook_answer_problems_and_results_parsing(harness) -> None:
     assert harness.webhook_answer_problems(requests, ok) == []
     bad = [dict(x) for x in ok]
     bad[1] = {"status": 202, "body": {"id": requests[1]["expect"]["id"], "duplicate": True}}
-    bad[-2] = {"status": 400, "body": {"error": "invalid_record", "field": "years_experience", "reason": ""}}
-    bad[-1] = {"status": 202, "body": {"id": requests[-1]["record"]["id"], "duplicate": False}}
+    bad[-3] = {"status": 400, "body": {"error": "invalid_record", "field": "years_experience", "reason": ""}}
+    bad[-2] = {"status": 202, "body": {"id": requests[-2]["record"]["id"], "duplicate": False}}  # the replay
     problems = harness.webhook_answer_problems(requests, bad)
     assert len(problems) == 3
-    assert (
-        "duplicate" in problems[0] and "without a reason" in problems[1] and "expected 401 unauthorized" in problems[2]
-    )
+    assert "duplicate" in problems[0] and "without a reason" in problems[1]
+    assert "(replay): expected 401 unauthorized" in problems[2]
     with pytest.raises(AssertionError, match="printed no results line"):
         harness.parse_webhook_results("error: pod refused", 6)
     with pytest.raises(AssertionError, match="answered 1 of 6"):
