@@ -328,7 +328,7 @@ def test_row_level_security_is_forced_and_the_admin_goes_through_a_policy(passwo
             ).fetchall()
         )
         admin_policies = {
-            t for (t,) in conn.execute("SELECT tablename FROM pg_policies WHERE policyname LIKE 'roles\_admin\_%'")
+            t for (t,) in conn.execute(r"SELECT tablename FROM pg_policies WHERE policyname LIKE 'roles\_admin\_%'")
         }
     assert flags == dict.fromkeys(RLS_TABLES, True)
     assert admin_policies == set(RLS_TABLES)
@@ -361,9 +361,8 @@ def test_no_application_role_owns_anything_and_the_step_refuses_if_one_does(pass
         conn.execute("CREATE TABLE public.planted (x int)")
         conn.execute("ALTER TABLE public.planted OWNER TO talent_dagster")
     try:
-        with connect(pg_url) as conn:
-            with pytest.raises(RuntimeError, match="talent_dagster: public.planted"):
-                apply_roles(conn)
+        with connect(pg_url) as conn, pytest.raises(RuntimeError, match=r"talent_dagster: public\.planted"):
+            apply_roles(conn)
     finally:
         with connect(pg_url) as conn:
             conn.execute("DROP TABLE public.planted")

@@ -77,6 +77,8 @@ WEBHOOK_SECRET = "talent-webhook"
 WEBHOOK_URL = f"http://platform-webhook.{NAMESPACE}.svc.cluster.local:8080"
 WEBHOOK_RECORDS = (3, 1)  # candidates, jobs posted through the webhook
 WEBHOOK_SEED = 4  # the landing bursts use seeds 1 to 3: the ids differ
+# The least-privilege database roles (talent_<name>), each with its own Secret (helm/values/kind).
+DB_ROLES = ("candidates", "jobs", "matching", "dagster", "exporter", "ingest")
 BURST = (24, 8)  # candidates, jobs of the first burst
 SECOND_BURST = (6, 2)
 WAIT_S = 25 * 60
@@ -395,6 +397,9 @@ class E2E:
         self.python = sys.executable
         self.pg_password = pg_password or secrets.token_urlsafe(24)
         self.webhook_token = secrets.token_urlsafe(24)
+        # Each least-privilege role's password (talent_shared/db/roles.py): the migrate hook sets them
+        # from talent-db-role-passwords, every other pod connects with its own (as in production).
+        self.role_passwords = {role: secrets.token_urlsafe(24) for role in DB_ROLES}
         # Standard Webhooks secrets are whsec_ + standard base64 (the receiver refuses anything else)
         self.webhook_hmac_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         self.workdir = Path(tempfile.mkdtemp(prefix="talent-e2e-"))
@@ -448,7 +453,7 @@ class E2E:
             yield pf.local
 
     @contextlib.contextmanager
-    def database(self, db: str = "talent") -> Iterator[Any]:
+    def database(self, db: str = "dagster") -> Iterator[Any]:
         import psycopg
 
         with PortForward(self, "service/postgres", 5432, namespace=DB_NAMESPACE) as pf:
@@ -464,8 +469,12 @@ class E2E:
         with self.database() as conn:
             return conn.execute(query, params).fetchall()
 
-    def database_url(self, db: str) -> str:
-        return f"postgresql://dagster:{self.pg_password}@postgres.{DB_NAMESPACE}.svc.cluster.local:5432/{db}"
+    def database_url(self, db: str, role: str | None = None) -> str:
+        """The owner's URL (dagster, the server's superuser), or that of role ``talent_<role>``."""
+        user, password = (
+            ("dagster", self.pg_password) if role is None else (f"talent_{role}", self.role_passwords[role])
+        )
+        return f"postgresql://{user}:{password}@postgres.{DB_NAMESPACE}.svc.cluster.local:5432/{db}"
 
     def runs(self, port: int) -> list[dict]:
         return self.graphql(port, RUNS_QUERY)["runsOrError"]["results"]
@@ -627,10 +636,21 @@ class E2E:
 
     def create_secrets(self) -> None:
         webhook = {"token": self.webhook_token, "hmac-secret": self.webhook_hmac_secret}
+        # One database for Dagster's storage and the talent tables, as on RDS: the roles step grants
+        # talent_dagster the public schema of the database it runs in.
+        role_urls = [
+            (NAMESPACE, f"talent-db-{role}", {"database-url": self.database_url("dagster", role)})
+            for role in DB_ROLES
+            if role != "dagster"
+        ]
         for ns, name, data in (
             (DB_NAMESPACE, "postgres", {"password": self.pg_password}),
+            # the owner's, read by the migrate hook alone
             (NAMESPACE, "dagster-postgresql", {"postgresql-password": self.pg_password}),
-            (NAMESPACE, "talent-database", {"database-url": self.database_url("talent")}),
+            (NAMESPACE, "talent-database", {"database-url": self.database_url("dagster")}),
+            (NAMESPACE, "talent-db-role-passwords", dict(self.role_passwords)),
+            (NAMESPACE, "talent-db-dagster", {"postgresql-password": self.role_passwords["dagster"]}),
+            *role_urls,
             # The receiver's credentials, and the sender's copy in its own namespace.
             (NAMESPACE, WEBHOOK_SECRET, webhook),
             (SENDER_NAMESPACE, WEBHOOK_SECRET, webhook),

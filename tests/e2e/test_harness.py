@@ -4,6 +4,7 @@ the product. The run itself is `make e2e` (local cluster) or `make e2e-kind`."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import re
@@ -432,3 +433,58 @@ def test_check_webhook_reads_the_database(harness, tmp_path, monkeypatch, breaka
         with pytest.raises(AssertionError) as err:
             e2e.check_webhook()
         assert message in str(err.value)
+
+
+def _load_render():
+    name = "talent_helm_render"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "helm" / "render.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _secret_refs(node) -> set[tuple[str, str]]:
+    """(Secret, key) of every secretKeyRef, in JSON embedded in env values too (the container context)."""
+    found: set[tuple[str, str]] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("secretKeyRef", "secret_key_ref") and isinstance(value, dict):
+                found.add((value["name"], value["key"]))
+            found |= _secret_refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _secret_refs(item)
+    elif isinstance(node, str) and node.lstrip().startswith("{"):
+        with contextlib.suppress(ValueError):
+            found |= _secret_refs(json.loads(node))
+    return found
+
+
+def test_the_harness_creates_every_secret_the_kind_install_reads(harness, tmp_path, monkeypatch) -> None:
+    """Roles are on for the e2e as in production: each role's Secret is created (random passwords),
+    the URLs name the role and one database (Dagster's storage and the talent tables together)."""
+    render = _load_render()
+    if render.find_helm() is None:
+        pytest.skip("helm not found (make tools)")
+    docs = list(render.render_platform(kind=True).docs)
+    for team in harness.TEAMS:
+        docs += render.render_team(team, kind=True).docs
+    read = set().union(*(_secret_refs(d) for d in docs))
+    e2e = harness.E2E(FakeCluster(tmp_path), pg_password="pw")
+    applied: list[dict] = []
+    monkeypatch.setattr(e2e, "k", lambda *a, input=None, **kw: applied.append(json.loads(input)) or "")
+    e2e.create_secrets()
+    created = {
+        (m["metadata"]["name"], key)
+        for m in applied
+        if m["metadata"]["namespace"] == harness.NAMESPACE
+        for key in m["stringData"]
+    }
+    assert read - created == set()
+    urls = {m["metadata"]["name"]: m["stringData"].get("database-url") for m in applied}
+    assert urls["talent-db-ingest"].startswith(f"postgresql://talent_ingest:{e2e.role_passwords['ingest']}@")
+    assert {u.rsplit("/", 1)[1] for u in urls.values() if u} == {"dagster"}
+    assert len(set(e2e.role_passwords.values()) | {"pw"}) == len(harness.DB_ROLES) + 1
