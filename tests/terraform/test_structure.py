@@ -230,6 +230,19 @@ def test_database_settings():
     assert ">= 16" in text
 
 
+def test_slow_statement_logs_carry_no_parameters():
+    """log_min_duration_statement logs each slow statement with its bind parameters by default, and
+    the parameters are candidates' personal data: the values never reach the database logs."""
+    body = _module_body(TERRAFORM / "modules" / "database", "this")
+    parameters = {unquote(p["name"]): unquote(p["value"]) for p in body["parameters"]}
+    assert parameters["rds.force_ssl"] == "1"
+    if "log_min_duration_statement" in parameters:
+        assert parameters.get("log_parameter_max_length") == "0", parameters
+    assert parameters.get("log_parameter_max_length_on_error", "0") == "0", parameters
+    # logging every statement would log their literals too; DDL carries no personal data
+    assert parameters.get("log_statement", "none") in ("none", "ddl"), parameters
+
+
 KMS_CALLERS = {"database": "-rds", "registry": "-ecr", "storage": "-s3", "secrets": "-secrets"}
 
 
