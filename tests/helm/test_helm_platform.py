@@ -24,7 +24,14 @@ def test_everything_namespaced_nothing_cluster_wide(render, platform) -> None:
         "CustomResourceDefinition",
         "PodSecurityPolicy",
     }
+    admission = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
     for d in platform.docs:
+        if d["kind"] in admission:  # cluster-scoped by the API; each binding selects this namespace only
+            if d["kind"] == "ValidatingAdmissionPolicyBinding":
+                assert d["spec"]["matchResources"]["namespaceSelector"] == {
+                    "matchLabels": {"kubernetes.io/metadata.name": render.NAMESPACE}
+                }
+            continue
         assert d["metadata"]["namespace"] == render.NAMESPACE, d["metadata"]["name"]
 
 
@@ -129,7 +136,8 @@ def test_webserver_and_daemon_mount_instance_and_workspace(render, platform) -> 
         }
         assert set(pod["metadata"]["annotations"]) >= {"checksum/dagster-instance", "checksum/dagster-workspace"}
         assert pod["spec"]["automountServiceAccountToken"] is True
-        assert pod["spec"]["serviceAccountName"] == "platform-dagster"
+        # the webserver keeps the IRSA ServiceAccount (step logs); the daemon has its own (it launches runs)
+        assert pod["spec"]["serviceAccountName"] == ("platform-dagster" if name == "platform-webserver" else name)
     assert platform.get("Deployment", "platform-daemon")["spec"]["replicas"] == 1
 
 
@@ -140,20 +148,73 @@ def test_only_the_launcher_pods_get_a_token(render, platform) -> None:
         assert sa["automountServiceAccountToken"] is False
 
 
-def test_rbac_is_least_privilege(render, platform) -> None:
-    role = platform.one("Role")
-    assert role["rules"] == [
-        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
+def test_rbac_is_least_privilege_and_only_the_daemon_creates_jobs(render, platform) -> None:
+    """The daemon launches runs; the webserver reads their Jobs and deletes one when a user
+    terminates a run, but cannot create one (issue 19: it could run anything as any team)."""
+    read = [
         # run monitoring reads Job health through the status subresource (found on a real cluster)
         {"apiGroups": ["batch"], "resources": ["jobs/status"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     ]
-    binding = platform.one("RoleBinding")
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "platform-dagster", "namespace": render.NAMESPACE}
-    ]
+    jobs = {"apiGroups": ["batch"], "resources": ["jobs"]}
+    roles = {r["metadata"]["name"]: r["rules"] for r in platform.all("Role")}
+    assert roles == {
+        "platform-daemon": [{**jobs, "verbs": ["create", "get", "list", "watch", "delete"]}, *read],
+        "platform-webserver": [{**jobs, "verbs": ["get", "list", "watch", "delete"]}, *read],
+    }
+    subjects = {b["roleRef"]["name"]: b["subjects"] for b in platform.all("RoleBinding")}
+    assert subjects == {
+        "platform-daemon": [{"kind": "ServiceAccount", "name": "platform-daemon", "namespace": render.NAMESPACE}],
+        "platform-webserver": [{"kind": "ServiceAccount", "name": "platform-dagster", "namespace": render.NAMESPACE}],
+    }
+    pods = {name: spec["serviceAccountName"] for name, spec in render.pod_specs(platform.docs)}
+    assert pods["Deployment/platform-webserver"] == "platform-dagster"
+    assert pods["Deployment/platform-daemon"] == "platform-daemon"
+
+
+@pytest.mark.parametrize("kind", [False, True], ids=["prod", "kind"])
+def test_each_team_is_pinned_to_its_service_account_and_secrets_by_admission(render, kind: bool) -> None:
+    """One ValidatingAdmissionPolicy per team: the team's own requests only, its own ServiceAccount,
+    and an allow-list of Secrets that holds its own and the shared ones, never another team's."""
+    r = render.render_platform(kind=kind)
+    policies = {p["metadata"]["name"]: p for p in r.all("ValidatingAdmissionPolicy")}
+    bindings = {b["metadata"]["name"]: b for b in r.all("ValidatingAdmissionPolicyBinding")}
+    assert sorted(policies) == sorted(bindings) == sorted(f"platform-{t}-team-isolation" for t in render.TEAMS)
+    for team in render.TEAMS:
+        name = f"platform-{team}-team-isolation"
+        policy, binding = policies[name]["spec"], bindings[name]["spec"]
+        assert binding == {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "talent"}}},
+        }
+        assert policy["failurePolicy"] == "Fail"
+        (condition,) = policy["matchConditions"]
+        assert (
+            condition["expression"] == f"request.userInfo.username == 'system:serviceaccount:talent:{team}-code-server'"
+        )
+        rules = {(tuple(x["apiGroups"]), tuple(x["resources"])) for x in policy["matchConstraints"]["resourceRules"]}
+        assert rules == {(("",), ("pods",)), (("batch",), ("jobs", "cronjobs"))}
+        variables = {v["name"]: v["expression"] for v in policy["variables"]}
+        allowed = yaml.safe_load(variables["allowed"])
+        assert f"talent-db-{team}" in allowed and "talent-db-dagster" in allowed
+        others = {f"talent-db-{t}" for t in render.TEAMS if t != team} | {"talent-database", "dagster-postgresql"}
+        assert not others & set(allowed), allowed
+        sa_check, secret_check = policy["validations"]
+        assert f"variables.spec.serviceAccountName == '{team}-code-server'" in sa_check["expression"]
+        for reference in ("secretKeyRef.name", "secretRef.name", "secret.secretName", "s.secret.name"):
+            assert reference in secret_check["expression"], reference
+    # the Secrets the team's own release reads are all on its list (else its steps could not start)
+    for team in render.TEAMS:
+        ctx = render.container_context(render.render_team(team, kind=kind))["k8s"]
+        used = {e["valueFrom"]["secretKeyRef"]["name"] for e in ctx["env"]}
+        allowed = yaml.safe_load(
+            {v["name"]: v["expression"] for v in policies[f"platform-{team}-team-isolation"]["spec"]["variables"]}[
+                "allowed"
+            ]
+        )
+        assert used <= set(allowed), (team, used - set(allowed))
 
 
 def test_migrate_hook_runs_both_migrations_before_install_and_upgrade(render, platform) -> None:

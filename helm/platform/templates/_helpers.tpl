@@ -52,6 +52,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-dagster" (include "platform.fullname" .) -}}
 {{- end -}}
 
+{{/* The daemon's own ServiceAccount: the only platform identity that may create (run) Jobs. */}}
+{{- define "platform.daemonServiceAccountName" -}}
+{{- printf "%s-daemon" (include "platform.fullname" .) -}}
+{{- end -}}
+
 {{- define "platform.instanceConfigMapName" -}}
 {{- printf "%s-instance" (include "platform.fullname" .) -}}
 {{- end -}}
