@@ -83,6 +83,10 @@ def test_plan_order(e2e, harness) -> None:
     assert names[-1].startswith("helm upgrade candidates with a bumped code version")
     webhook = at("webhook through its Service: 202s become inbox rows, then matched records")
     assert max(faults) < webhook < at("no LLM call counted twice") and e2e.plan()[webhook].phase == "verify"
+    security = at("security: what one team must not do, attempted as that team and refused")
+    # after the webhook step (it reads the replay's answer) and before the upgrade
+    assert webhook < security < at("helm upgrade candidates with a bumped code version; rollback")
+    assert e2e.plan()[security].phase == "verify"
     phases = [s.phase for s in e2e.plan()]
     assert phases.index("deploy") > max(i for i, p in enumerate(phases) if p == "setup")
 
@@ -488,3 +492,62 @@ def test_the_harness_creates_every_secret_the_kind_install_reads(harness, tmp_pa
     assert urls["talent-db-ingest"].startswith(f"postgresql://talent_ingest:{e2e.role_passwords['ingest']}@")
     assert {u.rsplit("/", 1)[1] for u in urls.values() if u} == {"dagster"}
     assert len(set(e2e.role_passwords.values()) | {"pw"}) == len(harness.DB_ROLES) + 1
+
+
+# --- the security cases ---------------------------------------------------------------------------------
+def test_security_cases_are_the_issues_and_each_must_be_refused(harness) -> None:
+    assert set(harness.SECURITY_CASES) == {
+        "run a pod as another team's ServiceAccount",
+        "mount another team's Secret",
+        "create a privileged pod",
+        "read another team's profiles",
+        "write the Dagster storage as a team",
+        "webhook replay with a new idempotency key",
+    }
+    good = [{"name": n, "passed": True, "detail": "refused: why"} for n in harness.SECURITY_CASES]
+    assert harness.security_problems(good) == []
+    bad = [dict(c) for c in good[1:]]
+    bad[0]["passed"] = False
+    bad[1]["detail"] = " "
+    problems = harness.security_problems(bad)
+    assert len(problems) == 3
+    assert problems[0].startswith("missing case: run a pod as another team's ServiceAccount")
+    assert problems[1].startswith("not refused: mount another team's Secret")
+    assert problems[2] == "no detail: create a privileged pod"
+
+
+def test_attack_jobs_differ_from_an_admissible_job_only_in_the_attack(harness) -> None:
+    """So a refusal is for the attack, not for an unrelated flaw: the same Job with the team's own
+    ServiceAccount and no foreign Secret is restricted and valid."""
+    render = _load_render()
+    baseline = harness.attack_job("x", "candidates-code-server")
+    assert not render.restricted_violations(baseline["spec"]["template"]["spec"])
+    other_sa = harness.attack_job("x", "jobs-code-server")
+    assert other_sa["spec"]["template"]["spec"]["serviceAccountName"] == "jobs-code-server"
+    secret = harness.attack_job("x", "candidates-code-server", secret="talent-db-jobs")
+    (container,) = secret["spec"]["template"]["spec"]["containers"]
+    assert container["env"][0]["valueFrom"]["secretKeyRef"]["name"] == "talent-db-jobs"
+    assert not render.restricted_violations(secret["spec"]["template"]["spec"])
+    privileged = harness.attack_job("x", "candidates-code-server", privileged=True)
+    assert render.restricted_violations(privileged["spec"]["template"]["spec"])
+
+
+def test_refused_needs_a_non_zero_exit_and_the_reason(harness) -> None:
+    denied = "The jobs \"x\" is invalid: ValidatingAdmissionPolicy 'platform-candidates-team-isolation' denied"
+    assert harness.refused(denied, 1, "team-isolation")[0] is True
+    assert harness.refused("job.batch/x created", 0, "team-isolation")[0] is False
+    # refused for another reason (a typo in the manifest) is not the refusal the case is about
+    assert harness.refused("error: unknown field", 1, "team-isolation")[0] is False
+
+
+def test_admitted_attempts_are_deleted_at_once(harness, tmp_path, monkeypatch) -> None:
+    e2e = harness.E2E(FakeCluster(tmp_path), pg_password="pw")
+    deleted: list[tuple] = []
+    monkeypatch.setattr(e2e, "k", lambda *a, **kw: deleted.append(a) or "")
+
+    class Done:
+        returncode, stdout, stderr = 0, b"job.batch/x created", b""
+
+    monkeypatch.setattr(harness.subprocess, "run", lambda argv, **kw: Done())
+    code, _ = e2e.attempt(harness.attack_job("x", "jobs-code-server"))
+    assert code == 0 and deleted == [("delete", "job", "x", "--ignore-not-found", "--wait=false")]
