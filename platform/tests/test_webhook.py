@@ -353,6 +353,15 @@ def test_serve_ingest_refuses_to_start_without_secrets(talent_env: Path) -> None
     assert proc.returncode == 2 and "refusing to start" in out
 
 
+def test_serve_ingest_refuses_a_signing_secret_that_is_not_base64(talent_env: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TALENT_INGEST_")}
+    env["TALENT_INGEST_HMAC_SECRET"] = "not-base64-but-long-enough-to-look-fine"
+    proc = _talent("serve-ingest", "--port", str(free_port()), env=env)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "refusing to start" in out and "whsec_" in out
+    assert "not-base64-but-long-enough" not in out  # the secret itself is never echoed
+
+
 def test_serve_ingest_as_a_real_process(talent_env: Path, pg_url: str, db) -> None:
     port = free_port()
     env = {**os.environ, "TALENT_DATABASE_URL": pg_url, "TALENT_INGEST_TOKEN": TOKEN}
