@@ -1,5 +1,6 @@
-"""The webhook receiver: every answer it gives, both auth schemes, idempotency, the streaming body
-limit, and a record posted to it reaching the candidates sensor; then the real `talent serve-ingest`."""
+"""The webhook receiver: every answer it gives, both auth schemes (signatures made by the stock
+Standard Webhooks SDK, as a producer makes them), replays, idempotency, the streaming body limit,
+and a record posted to it reaching the candidates sensor; then the real `talent serve-ingest`."""
 
 from __future__ import annotations
 
@@ -10,18 +11,21 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import httpx
 import pytest
+from standardwebhooks import Webhook
 from starlette.testclient import TestClient
 
 from talent_platform.testing import asgi_post, free_port, wait_healthy
-from talent_platform.webhook import SIGNATURE_TOLERANCE_SECONDS, create_app, sign
+from talent_platform.webhook import SIGNATURE_TOLERANCE_SECONDS, create_app
 
 TOKEN = "test-token-0123456789abcdef"
-SECRET = "test-hmac-secret-0123456789"
+# what `openssl rand -base64 32` gives, in the whsec_ form the Standard Webhooks SDKs print
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1NjRgA6aQ5o="
 GOOD = {"id": "c-web", "name": "Ana Example", "email": "ana@example.org", "resume_text": "ICU nurse, 5 years."}
 JOB = {"id": "j-web", "title": "ICU Nurse", "description": "Nights, Level I trauma centre."}
 BEARER = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
@@ -43,12 +47,14 @@ def client(settings) -> TestClient:
         yield test_client
 
 
-def _signed(body: bytes, *, endpoint: str = "candidates", at: float | None = None, secret: str = SECRET) -> dict:
-    timestamp = str(int(time.time() if at is None else at))
+def _signed(body: bytes, *, msg_id: str = "msg_2Kq7", at: float | None = None, secret: str = SECRET) -> dict[str, str]:
+    """The headers a producer's stock SDK puts on a delivery (standardwebhooks, not our code)."""
+    when = datetime.fromtimestamp(int(time.time() if at is None else at), tz=UTC)
     return {
         "Content-Type": "application/json",
-        "X-Talent-Timestamp": timestamp,
-        "X-Talent-Signature": sign(secret, timestamp, endpoint, body),
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(when.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, when, body.decode()),
     }
 
 
@@ -107,10 +113,12 @@ def test_idempotency_key_header(client: TestClient, db) -> None:
 # -- 401: bearer and HMAC ---------------------------------------------------------------------
 
 
-def test_hmac_signature_good_bad_and_expired(client: TestClient, db) -> None:
+def test_a_stock_sdk_delivery_is_accepted_and_verified(client: TestClient, db) -> None:
     body = json.dumps(GOOD).encode()
     good = client.post("/v1/candidates", content=body, headers=_signed(body))
     assert good.status_code == 202, good.text
+    # the producer's own check of what it sent: the SDK verifies the same headers
+    assert Webhook(SECRET).verify(body, _signed(body)) == GOOD
 
     def refused(headers: dict, content: bytes = body, path: str = "/v1/candidates") -> str:
         response = client.post(path, content=content, headers=headers)
@@ -118,24 +126,70 @@ def test_hmac_signature_good_bad_and_expired(client: TestClient, db) -> None:
         assert response.headers["www-authenticate"].startswith("Bearer")
         return response.json()["reason"]
 
-    assert refused(_signed(body, secret="wrong-secret")) == "invalid signature"
+    other = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo="
+    assert refused(_signed(body, secret=other)) == "invalid signature"
     assert refused(_signed(body), content=body.replace(b"Ana", b"Eve")) == "invalid signature"  # tampered body
-    assert refused(_signed(body, endpoint="jobs")) == "invalid signature"  # signed for the other endpoint
-    # a candidate signed for /v1/candidates cannot be replayed to /v1/jobs
-    assert refused(_signed(body), path="/v1/jobs") == "invalid signature"
     stale = time.time() - SIGNATURE_TOLERANCE_SECONDS - 5
     assert "window" in refused(_signed(body, at=stale))
     assert "window" in refused(_signed(body, at=time.time() + SIGNATURE_TOLERANCE_SECONDS + 5))
     # the timestamp is signed: moving a stale request's timestamp forward breaks the signature
-    moved = {**_signed(body, at=stale), "X-Talent-Timestamp": str(int(time.time()))}
+    moved = {**_signed(body, at=stale), "webhook-timestamp": str(int(time.time()))}
     assert refused(moved) == "invalid signature"
-    no_timestamp = {k: v for k, v in _signed(body).items() if k != "X-Talent-Timestamp"}
-    assert "X-Talent-Timestamp" in refused(no_timestamp) or "timestamp" in refused(no_timestamp).lower()
-    assert refused({**_signed(body), "X-Talent-Signature": "md5=abc"}) == "malformed signature"
-    # within the window a replay is harmless: an idempotent duplicate
-    replay = client.post("/v1/candidates", content=body, headers=_signed(body))
-    assert replay.status_code == 202 and replay.json()["duplicate"] is True
-    assert len(_inbox(db)) == 1
+    without = {k: v for k, v in _signed(body).items() if k != "webhook-timestamp"}
+    assert "webhook-timestamp" in refused(without)
+    without = {k: v for k, v in _signed(body).items() if k != "webhook-id"}
+    assert "webhook-id" in refused(without)
+    assert refused({**_signed(body), "webhook-signature": "v2,abc"}) == "malformed signature"
+    # a key rotation: the old and the new secret's signatures side by side, either verifies
+    both = f"{_signed(body, secret=other)['webhook-signature']} {_signed(body)['webhook-signature']}"
+    assert client.post("/v1/candidates", content=body, headers={**_signed(body), "webhook-signature": both}).json() == {
+        "id": "c-web",
+        "duplicate": True,
+    }
+    assert len(_inbox(db)) == 1 and _inbox(db)[0][1] == "key:msg_2Kq7"
+
+
+def test_a_replay_with_a_new_idempotency_key_is_refused(client: TestClient, db) -> None:
+    """The hole of issue 19: the key was not signed, so a captured delivery with a new key was a
+    new row (and could revert the record to an older version)."""
+    body = json.dumps(GOOD).encode()
+    captured = _signed(body, msg_id="msg_original")
+    assert client.post("/v1/candidates", content=body, headers=captured).status_code == 202
+    # a new webhook-id under the captured signature: the signature covers the id, so it fails
+    response = client.post("/v1/candidates", content=body, headers={**captured, "webhook-id": "msg_replayed"})
+    assert (response.status_code, response.json()["reason"]) == (401, "invalid signature")
+    # an Idempotency-Key beside the signed id cannot stand in for it
+    response = client.post("/v1/candidates", content=body, headers={**captured, "Idempotency-Key": "fresh-key"})
+    assert (response.status_code, response.json()["field"]) == (400, "Idempotency-Key")
+    # the retired scheme, whose signature left the Idempotency-Key out, is refused outright
+    legacy = {"Content-Type": "application/json", "X-Talent-Timestamp": captured["webhook-timestamp"]}
+    legacy["X-Talent-Signature"] = "sha256=" + "0" * 64
+    response = client.post("/v1/candidates", content=body, headers={**legacy, "Idempotency-Key": "fresh-key"})
+    assert response.status_code == 401 and "retired" in response.json()["reason"]
+    # replayed as sent: the same delivery, an idempotent duplicate
+    again = client.post("/v1/candidates", content=body, headers=captured)
+    assert again.status_code == 202 and again.json()["duplicate"] is True
+    assert [k for _, k, _ in _inbox(db)] == ["key:msg_original"]
+
+
+def test_a_delivery_replayed_to_the_other_endpoint_is_refused(client: TestClient, db) -> None:
+    """Standard Webhooks does not sign the path: one webhook-id is one delivery, whichever endpoint."""
+    both = {**GOOD, **JOB, "id": "x-both"}  # a record that both contracts accept
+    body = json.dumps(both).encode()
+    headers = _signed(body, msg_id="msg_both")
+    assert client.post("/v1/candidates", content=body, headers=headers).status_code == 202
+    replay = client.post("/v1/jobs", content=body, headers=headers)
+    assert replay.status_code == 409 and replay.json()["error"] == "idempotency_key_reused"
+    assert [(e, k) for e, k, _ in _inbox(db)] == [("candidate", "key:msg_both")]
+
+
+def test_a_secret_that_is_not_standard_base64_is_refused_at_start(talent_env: Path) -> None:
+    from talent_shared.settings import Settings
+
+    for bad in ("test-hmac-secret-0123456789", "whsec_" + "A" * 8, "whsec_" + "-_" * 22):
+        with pytest.raises(ValueError, match="TALENT_INGEST_HMAC_SECRET"):
+            create_app(Settings(ingest_hmac_secret=bad))
+    create_app(Settings(ingest_hmac_secret=SECRET.removeprefix("whsec_")))  # the bare base64 works too
 
 
 def test_bearer_missing_wrong_or_other_scheme(client: TestClient, db) -> None:
@@ -297,6 +351,15 @@ def test_serve_ingest_refuses_to_start_without_secrets(talent_env: Path) -> None
     proc = _talent("serve-ingest", "--port", str(free_port()), env=env)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "refusing to start" in out
+
+
+def test_serve_ingest_refuses_a_signing_secret_that_is_not_base64(talent_env: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TALENT_INGEST_")}
+    env["TALENT_INGEST_HMAC_SECRET"] = "not-base64-but-long-enough-to-look-fine"
+    proc = _talent("serve-ingest", "--port", str(free_port()), env=env)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "refusing to start" in out and "whsec_" in out
+    assert "not-base64-but-long-enough" not in out  # the secret itself is never echoed
 
 
 def test_serve_ingest_as_a_real_process(talent_env: Path, pg_url: str, db) -> None:

@@ -13,6 +13,7 @@ bodies) are at the end of this file.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -318,7 +319,10 @@ def test_generated_inputs_tried() -> None:
 # -- webhook auth and body edges -----------------------------------------------------------------
 
 
-def _app(secret: str = "hmac-secret-0123456789", **kwargs):
+HMAC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1NjRgA6aQ5o="
+
+
+def _app(secret: str = HMAC_SECRET, **kwargs):
     from talent_platform.webhook import create_app
     from talent_shared.settings import Settings
 
@@ -338,10 +342,12 @@ def test_a_replayed_signature_outside_the_window_is_401(offset: int) -> None:
     now = 2_000_000_000.0
     body = json.dumps(good_record("candidate", 1)).encode()
     stamp = int(now - offset)
+    stamp = max(stamp, 0)
     headers = {
         "Content-Type": "application/json",
-        "X-Talent-Timestamp": str(stamp) if stamp >= 0 else "0",
-        "X-Talent-Signature": sign("hmac-secret-0123456789", stamp if stamp >= 0 else 0, "candidates", body),
+        "webhook-id": "msg_replayed",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign(HMAC_SECRET, "msg_replayed", stamp, body),
     }
     client = TestClient(_app(clock=lambda: now))
     response = client.post("/v1/candidates", content=body, headers=headers)
@@ -373,7 +379,12 @@ def test_token_and_signature_are_compared_in_constant_time(monkeypatch: pytest.M
     assert calls and all(a == b == 32 for a, b in calls)  # sha256 digests: the length of the guess leaks nothing
     calls.clear()
     stamp = str(int(time.time()))
-    bad = {"Content-Type": "application/json", "X-Talent-Timestamp": stamp, "X-Talent-Signature": "sha256=" + "0" * 64}
+    bad = {
+        "Content-Type": "application/json",
+        "webhook-id": "msg_1",
+        "webhook-timestamp": stamp,
+        "webhook-signature": "v1," + base64.b64encode(bytes(32)).decode(),
+    }
     assert client.post("/v1/candidates", content=body, headers=bad).status_code == 401
     assert len(calls) == 1 and calls[0][0] == calls[0][1]
     source = Path(webhook.__file__).read_text()

@@ -38,7 +38,7 @@ from psycopg import errors
 
 from talent_shared import testing
 from talent_shared.db.connection import connect, dagster_storage_url
-from talent_shared.db.roles import ROLE_NAMES, apply_roles, passwords_from_env
+from talent_shared.db.roles import RLS_TABLES, ROLE_NAMES, STATEMENT_TIMEOUTS, apply_roles, passwords_from_env
 
 VECTOR = "array_fill(0.1::real, ARRAY[384])::vector"
 
@@ -47,9 +47,13 @@ VECTOR = "array_fill(0.1::real, ARRAY[384])::vector"
 def passwords(pg_url: str, role_passwords: dict[str, str]) -> dict[str, str]:
     """Dagster's storage in the public schema (as the platform has it), then the roles step again:
     it grants the tables that exist now, and changes nothing else."""
+    from dagster_postgres.event_log import PostgresEventLogStorage
     from dagster_postgres.run_storage import PostgresRunStorage
+    from dagster_postgres.schedule_storage import PostgresScheduleStorage
 
-    PostgresRunStorage(dagster_storage_url(pg_url))  # creates Dagster's run tables, as `dagster instance migrate` would
+    # Dagster's tables, created by the admin as `dagster instance migrate` in the migrate hook does
+    for storage in (PostgresRunStorage, PostgresEventLogStorage, PostgresScheduleStorage):
+        storage(dagster_storage_url(pg_url)).dispose()
     with connect(pg_url) as conn:
         apply_roles(conn)
     return role_passwords
@@ -156,6 +160,8 @@ ALLOWED: list[tuple[str, str, str, tuple]] = [
     ("talent_ingest", "read the inbox", "SELECT payload FROM talent.inbox", ()),
     ("talent_ingest", "read schema_migrations", "SELECT version FROM talent.schema_migrations", ()),
     ("talent_dagster", "read Dagster's runs", "SELECT * FROM public.runs", ()),
+    ("talent_dagster", "write Dagster's cursors", "UPDATE public.instigators SET status = status", ()),
+    ("talent_dagster", "write Dagster's event log", "DELETE FROM public.event_logs WHERE false", ()),
 ]
 
 REFUSED: list[tuple[str, str, str, tuple]] = [
@@ -191,6 +197,21 @@ REFUSED: list[tuple[str, str, str, tuple]] = [
     ("talent_ingest", "insert a ledger row", *ledger("candidates")),
     ("talent_dagster", "read raw records", "SELECT * FROM talent.raw_records", ()),
     ("talent_dagster", "insert a ledger row", *ledger("matching")),
+    ("talent_dagster", "create a table in public", "CREATE TABLE public.mine (x int)", ()),
+    (
+        "talent_dagster",
+        "create a function in public",
+        "CREATE FUNCTION public.f() RETURNS int AS 'SELECT 1' LANGUAGE sql",
+        (),
+    ),
+    ("talent_dagster", "drop Dagster's runs", "DROP TABLE public.runs", ()),
+    ("talent_dagster", "alter Dagster's runs", "ALTER TABLE public.runs ADD COLUMN x int", ()),
+    ("talent_dagster", "create a role", "CREATE ROLE talent_intruder", ()),
+    ("talent_ingest", "create a table in public", "CREATE TABLE public.mine (x int)", ()),
+    ("talent_exporter", "read Dagster's runs", "SELECT * FROM public.runs", ()),
+    ("talent_ingest", "read Dagster's runs", "SELECT * FROM public.runs", ()),
+    ("talent_ingest", "write Dagster's event log", "DELETE FROM public.event_logs", ()),
+    ("talent_matching", "write Dagster's cursors", "DELETE FROM public.instigators", ()),
 ]
 
 
@@ -280,6 +301,75 @@ def test_dagster_storage_works_as_talent_dagster(seeded, pg_url, passwords) -> N
         run_as(pg_url, passwords, "talent_matching", "SELECT * FROM public.roles_later")
     with connect(pg_url) as conn:
         conn.execute("DROP TABLE public.roles_later")
+
+
+def test_dagster_storages_start_as_talent_dagster_without_creating_anything(passwords, pg_url) -> None:
+    """The storages as every Dagster process builds them (tables autocreated when missing): with the
+    tables in place they start as talent_dagster, who may not create any."""
+    from dagster_postgres.event_log import PostgresEventLogStorage
+    from dagster_postgres.run_storage import PostgresRunStorage
+    from dagster_postgres.schedule_storage import PostgresScheduleStorage
+
+    url = dagster_storage_url(role_url(pg_url, "talent_dagster", passwords))
+    for storage in (PostgresRunStorage, PostgresEventLogStorage, PostgresScheduleStorage):
+        storage(url).dispose()
+
+
+def test_every_role_has_its_statement_timeout(passwords, pg_url) -> None:
+    for role in ROLE_NAMES:
+        assert run_as(pg_url, passwords, role, "SHOW statement_timeout").fetchone() == (STATEMENT_TIMEOUTS[role],), role
+    with pytest.raises(errors.QueryCanceled):  # the webhook's: 5 s
+        run_as(pg_url, passwords, "talent_ingest", "SELECT pg_sleep(8)")
+
+
+def test_row_level_security_is_forced_and_the_admin_goes_through_a_policy(passwords, pg_url) -> None:
+    with connect(pg_url) as conn:
+        flags = dict(
+            conn.execute(
+                "SELECT relname, relrowsecurity AND relforcerowsecurity FROM pg_class"
+                " WHERE relnamespace = 'talent'::regnamespace AND relname = ANY(%s)",
+                (list(RLS_TABLES),),
+            ).fetchall()
+        )
+        admin_policies = {
+            t for (t,) in conn.execute(r"SELECT tablename FROM pg_policies WHERE policyname LIKE 'roles\_admin\_%'")
+        }
+    assert flags == dict.fromkeys(RLS_TABLES, True)
+    assert admin_policies == set(RLS_TABLES)
+
+
+def test_public_is_closed_to_everyone(passwords, pg_url) -> None:
+    """Not only our roles: any role (PUBLIC) lost CREATE, and USAGE comes from a grant per role."""
+    with connect(pg_url) as conn:
+        conn.execute("DROP ROLE IF EXISTS talent_stranger")
+        conn.execute("CREATE ROLE talent_stranger")
+        try:
+            rows = conn.execute(
+                "SELECT r, has_schema_privilege(r, 'public', 'CREATE'), has_schema_privilege(r, 'public', 'USAGE')"
+                " FROM unnest(%s::text[]) AS r",
+                ([*ROLE_NAMES, "talent_stranger"],),
+            ).fetchall()
+        finally:
+            conn.execute("DROP ROLE talent_stranger")
+    assert {r: (create, usage) for r, create, usage in rows} == {
+        **dict.fromkeys(ROLE_NAMES, (False, True)),
+        "talent_stranger": (False, False),
+    }
+
+
+def test_no_application_role_owns_anything_and_the_step_refuses_if_one_does(passwords, pg_url) -> None:
+    from talent_shared.db.roles import owned_by_roles
+
+    with connect(pg_url) as conn:
+        assert owned_by_roles(conn) == []
+        conn.execute("CREATE TABLE public.planted (x int)")
+        conn.execute("ALTER TABLE public.planted OWNER TO talent_dagster")
+    try:
+        with connect(pg_url) as conn, pytest.raises(RuntimeError, match=r"talent_dagster: public\.planted"):
+            apply_roles(conn)
+    finally:
+        with connect(pg_url) as conn:
+            conn.execute("DROP TABLE public.planted")
 
 
 def test_apply_roles_is_idempotent_and_keeps_logins(pg_url, passwords) -> None:

@@ -14,10 +14,37 @@ locals {
   # The Kubernetes Secrets the charts read (helm/README.md, "Before the first install"). Names and
   # keys are the charts' contract: tests/terraform/test_chart_contract.py renders the charts and
   # fails if any Secret or key they reference is not produced below.
+  #
+  # postgresql and database are the RDS master user's: the platform chart's migrate hook alone reads
+  # them (it migrates and creates the roles). Every other pod connects as its own role
+  # (talent_shared/db/roles.py): dagster_role for Dagster's storage, db-<role> URLs for the rest.
   k8s_secrets = {
-    postgresql = { name = "dagster-postgresql", key = "postgresql-password" }
-    database   = { name = "talent-database", key = "database-url" }
-    openai     = { name = "talent-openai", key = "api-key" }
+    postgresql     = { name = "dagster-postgresql", key = "postgresql-password" }
+    database       = { name = "talent-database", key = "database-url" }
+    openai         = { name = "talent-openai", key = "api-key" }
+    dagster_role   = { name = "talent-db-dagster", key = "postgresql-password" }
+    role_passwords = { name = "talent-db-role-passwords" }
+    role_url_key   = "database-url"
+    webhook        = { name = "talent-webhook", key = "hmac-secret" }
+  }
+
+  # One Secrets Manager container per role password and for the webhook's signing secret; values
+  # are set out of band (terraform/README.md, "Database roles"), never by Terraform.
+  secrets = {
+    "openai-api-key" = {
+      description = "OpenAI API key (OPENAI_API_KEY). Value set out of band, never by Terraform."
+      readers     = ["candidates", "jobs", "matching"]
+    }
+    "webhook-signing-secret" = {
+      description = "The webhook's Standard Webhooks signing secret (whsec_<base64>). Value set out of band."
+      readers     = []
+    }
+    "db-candidates" = { description = "Password of the database role talent_candidates. Value set out of band.", readers = [] }
+    "db-jobs"       = { description = "Password of the database role talent_jobs. Value set out of band.", readers = [] }
+    "db-matching"   = { description = "Password of the database role talent_matching. Value set out of band.", readers = [] }
+    "db-dagster"    = { description = "Password of the database role talent_dagster. Value set out of band.", readers = [] }
+    "db-exporter"   = { description = "Password of the database role talent_exporter. Value set out of band.", readers = [] }
+    "db-ingest"     = { description = "Password of the database role talent_ingest. Value set out of band.", readers = [] }
   }
 }
 
@@ -85,6 +112,7 @@ module "secrets" {
   source = "../modules/secrets"
 
   name_prefix             = "talent/${var.environment}"
+  secrets                 = local.secrets
   oidc_provider_arn       = module.eks.oidc_provider_arn
   extra_sync_secret_arns  = [module.database.master_user_secret_arn]
   extra_sync_kms_key_arns = [module.database.kms_key_arn]
@@ -173,6 +201,84 @@ module "platform_release" {
       }
     },
     {
+      # DAGSTER_PG_PASSWORD of the webserver, the daemon and every code server, run and step pod:
+      # Dagster's storage role, never the master user.
+      name = local.k8s_secrets.dagster_role.name
+      data = [
+        { secretKey = local.k8s_secrets.dagster_role.key, remoteKey = module.secrets.secret_names["db-dagster"] },
+      ]
+    },
+    {
+      # TALENT_DATABASE_URL as talent_candidates, composed in the cluster like talent-database.
+      name = "talent-db-candidates"
+      data = [
+        { secretKey = "password", remoteKey = module.secrets.secret_names["db-candidates"] },
+      ]
+      template = {
+        "database-url" = "postgresql://talent_candidates:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?sslmode=require"
+      }
+    },
+    {
+      # TALENT_DATABASE_URL as talent_jobs, composed in the cluster like talent-database.
+      name = "talent-db-jobs"
+      data = [
+        { secretKey = "password", remoteKey = module.secrets.secret_names["db-jobs"] },
+      ]
+      template = {
+        "database-url" = "postgresql://talent_jobs:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?sslmode=require"
+      }
+    },
+    {
+      # TALENT_DATABASE_URL as talent_matching, composed in the cluster like talent-database.
+      name = "talent-db-matching"
+      data = [
+        { secretKey = "password", remoteKey = module.secrets.secret_names["db-matching"] },
+      ]
+      template = {
+        "database-url" = "postgresql://talent_matching:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?sslmode=require"
+      }
+    },
+    {
+      # TALENT_DATABASE_URL as talent_exporter, composed in the cluster like talent-database.
+      name = "talent-db-exporter"
+      data = [
+        { secretKey = "password", remoteKey = module.secrets.secret_names["db-exporter"] },
+      ]
+      template = {
+        "database-url" = "postgresql://talent_exporter:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?sslmode=require"
+      }
+    },
+    {
+      # TALENT_DATABASE_URL as talent_ingest, composed in the cluster like talent-database.
+      name = "talent-db-ingest"
+      data = [
+        { secretKey = "password", remoteKey = module.secrets.secret_names["db-ingest"] },
+      ]
+      template = {
+        "database-url" = "postgresql://talent_ingest:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?sslmode=require"
+      }
+    },
+    {
+      # The migrate hook's TALENT_DB_PASSWORD_<ROLE>: `talent db roles` sets each role's password to
+      # the one in its URL Secret above (both read the same Secrets Manager secret).
+      name = local.k8s_secrets.role_passwords.name
+      data = [
+        { secretKey = "candidates", remoteKey = module.secrets.secret_names["db-candidates"] },
+        { secretKey = "jobs", remoteKey = module.secrets.secret_names["db-jobs"] },
+        { secretKey = "matching", remoteKey = module.secrets.secret_names["db-matching"] },
+        { secretKey = "dagster", remoteKey = module.secrets.secret_names["db-dagster"] },
+        { secretKey = "exporter", remoteKey = module.secrets.secret_names["db-exporter"] },
+        { secretKey = "ingest", remoteKey = module.secrets.secret_names["db-ingest"] },
+      ]
+    },
+    {
+      # TALENT_INGEST_HMAC_SECRET of the webhook (signatures only in production, no bearer token).
+      name = local.k8s_secrets.webhook.name
+      data = [
+        { secretKey = local.k8s_secrets.webhook.key, remoteKey = module.secrets.secret_names["webhook-signing-secret"] },
+      ]
+    },
+    {
       # OPENAI_API_KEY: the plain-string secret talent/<env>/openai-api-key, set out of band.
       name = local.k8s_secrets.openai.name
       data = [
@@ -196,16 +302,39 @@ module "platform_release" {
       host       = module.database.address
       port       = module.database.port
       database   = module.database.db_name
-      username   = module.database.master_username
-      secretName = local.k8s_secrets.postgresql.name
+      username   = "talent_dagster"
+      secretName = local.k8s_secrets.dagster_role.name
       params = {
         sslmode = "require" # rds.force_ssl = 1
+      }
+    }
+    # The master user: the migrate hook's alone (it migrates and creates the roles).
+    migrate = {
+      postgresql = {
+        username   = module.database.master_username
+        secretName = local.k8s_secrets.postgresql.name
+      }
+      roles = {
+        enabled        = true
+        passwordSecret = local.k8s_secrets.role_passwords.name
       }
     }
     app = {
       databaseUrlSecret = {
         name = local.k8s_secrets.database.name
         key  = local.k8s_secrets.database.key
+      }
+    }
+    costExporter = {
+      databaseUrlSecret = { name = "talent-db-exporter", key = local.k8s_secrets.role_url_key }
+    }
+    webhook = {
+      enabled           = true
+      databaseUrlSecret = { name = "talent-db-ingest", key = local.k8s_secrets.role_url_key }
+      auth = {
+        secretName    = local.k8s_secrets.webhook.name
+        tokenKey      = ""
+        hmacSecretKey = local.k8s_secrets.webhook.key
       }
     }
     computeLogs = {

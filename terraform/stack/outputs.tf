@@ -15,13 +15,13 @@ output "team_values" {
         repository = module.registry.repository_urls[team]
       }
       platform = {
-        postgresqlSecretName = local.k8s_secrets.postgresql.name
+        postgresqlSecretName = local.k8s_secrets.dagster_role.name
       }
       env = {
         TALENT_LANDING = "s3://${module.storage.bucket_names["landing"]}/${var.landing_root_prefix}"
       }
       secretEnv = {
-        TALENT_DATABASE_URL = { secretName = local.k8s_secrets.database.name, key = local.k8s_secrets.database.key }
+        TALENT_DATABASE_URL = { secretName = "talent-db-${team}", key = local.k8s_secrets.role_url_key }
         OPENAI_API_KEY      = { secretName = local.k8s_secrets.openai.name, key = local.k8s_secrets.openai.key }
       }
       networkPolicy = {

@@ -13,14 +13,17 @@ The run, in order (``plan`` prints it):
 3. ``helm upgrade --install`` of the platform (hooks included) and of the three team releases;
    every pod Ready and admitted;
 4. a burst of records, one of them malformed, dropped into the landing zone; while it runs, a run
-   pod is deleted (run monitoring fails the run, the retry completes it) and then the daemon pod
+   pod is deleted (run monitoring fails the run, the reconciler's next run of its batch completes it) and then the daemon pod
    (it resumes); afterwards Postgres is restarted and a second burst must still go through;
 5. every valid record has its top-K; every run was a Job of the K8sRunLauncher; every asset step
    was its own Job whose pod's requests and limits equal what the asset declares;
 6. the cost exporter, scraped through its Service from inside the cluster, agrees with the ledger;
    records posted to the webhook through its Service from a pod in another namespace (bearer and
-   HMAC; one invalid, one with a wrong token) are answered as the receiver documents, and each 202
-   is an inbox row, then a raw record read from that row, then matched;
+   Standard Webhooks signatures; one invalid, one signed delivery replayed under a new id, one
+   with a wrong token) are answered as the receiver documents, and each 202 is an inbox row, then
+   a raw record read from that row, then matched; the security cases (``SECURITY_CASES``), each
+   attempted as the candidates team against the jobs team and refused by the API server or
+   Postgres, into ``summary["security"]``;
 7. ``helm upgrade`` of the candidates team with a bumped code version re-normalizes exactly that
    team's records (read from the record lineage; vectors and ``matches`` only where a profile
    changed), as several runs at once (one per batch: at least two ``normalized_candidates`` step
@@ -31,6 +34,7 @@ The run, in order (``plan`` prints it):
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -78,6 +82,8 @@ WEBHOOK_SECRET = "talent-webhook"
 WEBHOOK_URL = f"http://platform-webhook.{NAMESPACE}.svc.cluster.local:8080"
 WEBHOOK_RECORDS = (3, 1)  # candidates, jobs posted through the webhook
 WEBHOOK_SEED = 4  # the landing bursts use seeds 1 to 3: the ids differ
+# The least-privilege database roles (talent_<name>), each with its own Secret (helm/values/kind).
+DB_ROLES = ("candidates", "jobs", "matching", "dagster", "exporter", "ingest")
 BURST = (24, 8)  # candidates, jobs of the first burst
 SECOND_BURST = (6, 2)
 WAIT_S = 25 * 60
@@ -273,21 +279,28 @@ query Logs($runId: ID!) {
 
 # Runs in a pod of SENDER_NAMESPACE (python -c): posts each request of $WEBHOOK_REQUESTS to
 # $WEBHOOK_URL, authenticated as its "auth" says (bearer: $WEBHOOK_TOKEN; hmac: signed with
-# $WEBHOOK_HMAC_SECRET as talent_platform.webhook.sign does; wrong-token: a token that is not it),
-# and prints one line: WEBHOOK_RESULTS_MARK then a JSON list of {"status", "body"}, in order.
+# $WEBHOOK_HMAC_SECRET by the stock Standard Webhooks SDK, as a producer signs; replay: the previous
+# hmac request's headers and body again under a new webhook-id, as an attacker who captured it
+# would send it; wrong-token: a token that is not it), and prints one line: WEBHOOK_RESULTS_MARK
+# then a JSON list of {"status", "body"}, in order.
 WEBHOOK_RESULTS_MARK = "WEBHOOK-RESULTS "
 SENDER_SCRIPT = """
-import hashlib, hmac, json, os, time, urllib.error, urllib.request
+import json, os, time, urllib.error, urllib.request, uuid
+from datetime import datetime, timezone
+from standardwebhooks import Webhook
 
-out = []
+out, last = [], None
 for r in json.loads(os.environ["WEBHOOK_REQUESTS"]):
     body = r["body"].encode()
     headers = {"Content-Type": "application/json"}
     if r["auth"] == "hmac":
-        ts = str(int(time.time()))
-        message = f"{ts}.{r['endpoint']}.".encode() + body
-        digest = hmac.new(os.environ["WEBHOOK_HMAC_SECRET"].encode(), message, hashlib.sha256).hexdigest()
-        headers.update({"X-Talent-Timestamp": ts, "X-Talent-Signature": "sha256=" + digest})
+        now = datetime.fromtimestamp(int(time.time()), tz=timezone.utc)
+        msg_id = "msg_" + uuid.uuid4().hex
+        signature = Webhook(os.environ["WEBHOOK_HMAC_SECRET"]).sign(msg_id, now, r["body"])
+        headers.update({"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature})
+        last = (body, dict(headers))
+    elif r["auth"] == "replay":
+        body, headers = last[0], {**last[1], "webhook-id": "msg_" + uuid.uuid4().hex}
     else:
         token = os.environ["WEBHOOK_TOKEN"] if r["auth"] == "bearer" else "not-" + os.environ["WEBHOOK_TOKEN"]
         headers["Authorization"] = "Bearer " + token
@@ -328,6 +341,15 @@ def webhook_requests(seed: int = WEBHOOK_SEED) -> list[dict]:
             "expect": {"status": 400, "error": "invalid_record", "field": "years_experience"},
         }
     )
+    # the first candidate's signed delivery again, under a new webhook-id (its record is the same)
+    out.append(
+        {
+            "endpoint": "candidates",
+            "auth": "replay",
+            "record": cands[0],
+            "expect": {"status": 401, "error": "unauthorized"},
+        }
+    )
     stranger = dict(cands[0], id=f"webhook-unauthorized-{seed}")
     out.append(
         {
@@ -351,6 +373,79 @@ def parse_webhook_results(output: str, sent: int) -> list[dict]:
     if len(results) != sent:
         raise AssertionError(f"the sender pod answered {len(results)} of {sent} requests: {results}")
     return results
+
+
+# --- security: one team's attempts on another, each refused by the API server or Postgres -------------
+SECURITY_TEAM, OTHER_TEAM = "candidates", "jobs"
+SECURITY_CASES = (
+    "run a pod as another team's ServiceAccount",
+    "mount another team's Secret",
+    "create a privileged pod",
+    "read another team's profiles",
+    "write the Dagster storage as a team",
+    "webhook replay with a new idempotency key",
+)
+
+
+def team_identity(team: str) -> str:
+    """What the API server sees when the team's run pods call it (kubectl --as)."""
+    return f"system:serviceaccount:{NAMESPACE}:{team}-code-server"
+
+
+def attack_job(name: str, service_account: str, *, secret: str | None = None, privileged: bool = False) -> dict:
+    """A Job a team's code could write: restricted unless ``privileged``, and as harmless as can be if
+    it were ever admitted (``true``, deleted at once by check_security)."""
+    container: dict[str, Any] = {
+        "name": "attempt",
+        "image": "talent-platform:e2e",
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["true"],
+        "securityContext": {
+            "allowPrivilegeEscalation": privileged,
+            "privileged": privileged,
+            "runAsNonRoot": not privileged,
+            **({} if privileged else {"runAsUser": 10001}),
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    if secret:
+        container["env"] = [{"name": "STOLEN", "valueFrom": {"secretKeyRef": {"name": secret, "key": "database-url"}}}]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"talent.io/e2e": "security"}},
+        "spec": {
+            "backoffLimit": 0,
+            "ttlSecondsAfterFinished": 60,
+            "template": {
+                "metadata": {"labels": {"talent.io/e2e": "security"}},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": service_account,
+                    "automountServiceAccountToken": False,
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [container],
+                },
+            },
+        },
+    }
+
+
+def refused(output: str, returncode: int, *markers: str) -> tuple[bool, str]:
+    """(refused, detail) of a kubectl create: refused only with a non-zero exit naming a marker."""
+    text = " ".join(output.split())[-400:]
+    return returncode != 0 and any(m in output for m in markers), text
+
+
+def security_problems(cases: list[dict]) -> list[str]:
+    """Every required case present, each refused (passed) and explained."""
+    names = [c["name"] for c in cases]
+    problems = [f"missing case: {n}" for n in SECURITY_CASES if n not in names]
+    problems += [f"not refused: {c['name']}: {c['detail']}" for c in cases if not c["passed"]]
+    problems += [f"no detail: {c['name']}" for c in cases if not str(c.get("detail", "")).strip()]
+    return problems
 
 
 def webhook_answer_problems(requests: list[dict], results: list[dict]) -> list[str]:
@@ -380,7 +475,11 @@ class E2E:
         self.python = sys.executable
         self.pg_password = pg_password or secrets.token_urlsafe(24)
         self.webhook_token = secrets.token_urlsafe(24)
-        self.webhook_hmac_secret = secrets.token_urlsafe(32)
+        # Each least-privilege role's password (talent_shared/db/roles.py): the migrate hook sets them
+        # from talent-db-role-passwords, every other pod connects with its own (as in production).
+        self.role_passwords = {role: secrets.token_urlsafe(24) for role in DB_ROLES}
+        # Standard Webhooks secrets are whsec_ + standard base64 (the receiver refuses anything else)
+        self.webhook_hmac_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         self.workdir = Path(tempfile.mkdtemp(prefix="talent-e2e-"))
         self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
         self.summary: dict[str, Any] = {"cluster": cluster.name, "faults": [], "timings_s": {}}
@@ -432,12 +531,16 @@ class E2E:
             yield pf.local
 
     @contextlib.contextmanager
-    def database(self, db: str = "talent") -> Iterator[Any]:
+    def database(self, db: str = "dagster", role: str | None = None) -> Iterator[Any]:
+        """The owner's connection, or role ``talent_<role>``'s (with the password its pods hold)."""
         import psycopg
 
+        user, password = (
+            ("dagster", self.pg_password) if role is None else (f"talent_{role}", self.role_passwords[role])
+        )
         with PortForward(self, "service/postgres", 5432, namespace=DB_NAMESPACE) as pf:
             conn = psycopg.connect(
-                host="127.0.0.1", port=pf.local, user="dagster", password=self.pg_password, dbname=db, autocommit=True
+                host="127.0.0.1", port=pf.local, user=user, password=password, dbname=db, autocommit=True
             )
             try:
                 yield conn
@@ -448,8 +551,12 @@ class E2E:
         with self.database() as conn:
             return conn.execute(query, params).fetchall()
 
-    def database_url(self, db: str) -> str:
-        return f"postgresql://dagster:{self.pg_password}@postgres.{DB_NAMESPACE}.svc.cluster.local:5432/{db}"
+    def database_url(self, db: str, role: str | None = None) -> str:
+        """The owner's URL (dagster, the server's superuser), or that of role ``talent_<role>``."""
+        user, password = (
+            ("dagster", self.pg_password) if role is None else (f"talent_{role}", self.role_passwords[role])
+        )
+        return f"postgresql://{user}:{password}@postgres.{DB_NAMESPACE}.svc.cluster.local:5432/{db}"
 
     def runs(self, port: int) -> list[dict]:
         return self.graphql(port, RUNS_QUERY)["runsOrError"]["results"]
@@ -581,6 +688,12 @@ class E2E:
             ),
             Step("no LLM call counted twice", "verify", ["sql", "talent.llm_usage"], self.check_ledger),
             Step(
+                "security: what one team must not do, attempted as that team and refused",
+                "verify",
+                [k, *ns, "create", "--as", team_identity(SECURITY_TEAM), "# Jobs and pods; sql as talent_<team>"],
+                self.check_security,
+            ),
+            Step(
                 "helm upgrade candidates with a bumped code version; rollback",
                 "upgrade",
                 self.helm_argv(
@@ -611,10 +724,21 @@ class E2E:
 
     def create_secrets(self) -> None:
         webhook = {"token": self.webhook_token, "hmac-secret": self.webhook_hmac_secret}
+        # One database for Dagster's storage and the talent tables, as on RDS: the roles step grants
+        # talent_dagster the public schema of the database it runs in.
+        role_urls = [
+            (NAMESPACE, f"talent-db-{role}", {"database-url": self.database_url("dagster", role)})
+            for role in DB_ROLES
+            if role != "dagster"
+        ]
         for ns, name, data in (
             (DB_NAMESPACE, "postgres", {"password": self.pg_password}),
+            # the owner's, read by the migrate hook alone
             (NAMESPACE, "dagster-postgresql", {"postgresql-password": self.pg_password}),
-            (NAMESPACE, "talent-database", {"database-url": self.database_url("talent")}),
+            (NAMESPACE, "talent-database", {"database-url": self.database_url("dagster")}),
+            (NAMESPACE, "talent-db-role-passwords", dict(self.role_passwords)),
+            (NAMESPACE, "talent-db-dagster", {"postgresql-password": self.role_passwords["dagster"]}),
+            *role_urls,
             # The receiver's credentials, and the sender's copy in its own namespace.
             (NAMESPACE, WEBHOOK_SECRET, webhook),
             (SENDER_NAMESPACE, WEBHOOK_SECRET, webhook),
@@ -1061,6 +1185,91 @@ class E2E:
             namespace=SENDER_NAMESPACE,
         )
         return parse_webhook_results(output, len(requests))
+
+    def attempt(self, manifest: dict, *, as_team: bool = True) -> tuple[int, str]:
+        """kubectl create, as the team's ServiceAccount (impersonated): (exit code, output). An
+        admitted object is deleted at once: it should not have been."""
+        args = ["create", "-f", "-"]
+        if as_team:
+            args += ["--as", team_identity(SECURITY_TEAM)]
+        argv = [self.kubectl, "--namespace", NAMESPACE, *args]
+        out = subprocess.run(argv, env=self.env, capture_output=True, input=json.dumps(manifest).encode(), timeout=60)
+        if out.returncode == 0:
+            kind = manifest["kind"].lower()
+            self.k("delete", kind, manifest["metadata"]["name"], "--ignore-not-found", "--wait=false", check=False)
+        return out.returncode, (out.stdout + out.stderr).decode()
+
+    def check_security(self) -> None:
+        """Each case of SECURITY_CASES attempted for real as one team (candidates) against another
+        (jobs): Jobs through the API server as the team's ServiceAccount, SQL as the team's database
+        role with the password its pods hold. Written to summary["security"]; all must be refused."""
+        import psycopg
+
+        cases: list[dict] = []
+
+        def case(name: str, passed: bool, detail: str) -> None:
+            cases.append({"name": name, "passed": bool(passed), "detail": detail})
+
+        other_sa = f"{OTHER_TEAM}-code-server"
+        code, out = self.attempt(attack_job("e2e-as-other-sa", other_sa))
+        ok, text = refused(out, code, "team-isolation", "ServiceAccount")
+        case(SECURITY_CASES[0], ok, f"Job with serviceAccountName {other_sa}: {text}")
+
+        own_sa = f"{SECURITY_TEAM}-code-server"
+        code, out = self.attempt(attack_job("e2e-other-secret", own_sa, secret=f"talent-db-{OTHER_TEAM}"))
+        ok, text = refused(out, code, "team-isolation", "Secrets")
+        case(SECURITY_CASES[1], ok, f"Job reading talent-db-{OTHER_TEAM}: {text}")
+
+        # the team may not create pods at all (RBAC), and no one may create a privileged one in the
+        # namespace (Pod Security admission, restricted): both attempted, both must be refused
+        pod = attack_job("e2e-privileged", own_sa, privileged=True)["spec"]["template"]
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "e2e-privileged", "namespace": NAMESPACE}, **pod}
+        code_team, out_team = self.attempt(pod)
+        code_admin, out_admin = self.attempt(
+            {**pod, "metadata": {**pod["metadata"], "name": "e2e-privileged-admin"}}, as_team=False
+        )
+        ok_team, text_team = refused(out_team, code_team, "forbidden", "Forbidden")
+        ok_admin, text_admin = refused(out_admin, code_admin, "PodSecurity", "violates")
+        case(SECURITY_CASES[2], ok_team and ok_admin, f"as the team: {text_team}; as an admin: {text_admin}")
+
+        other_entity = "job" if OTHER_TEAM == "jobs" else "candidate"
+        with self.database() as owner:
+            (exists,) = owner.execute(
+                "SELECT count(*) FROM talent.profiles WHERE entity = %s", (other_entity,)
+            ).fetchone()
+        with self.database(role=SECURITY_TEAM) as conn:
+            (seen,) = conn.execute("SELECT count(*) FROM talent.profiles WHERE entity = %s", (other_entity,)).fetchone()
+        case(
+            SECURITY_CASES[3],
+            exists > 0 and seen == 0,
+            f"talent_{SECURITY_TEAM} sees {seen} of the {exists} {other_entity} profiles (row-level security)",
+        )
+
+        try:
+            with self.database(role=SECURITY_TEAM) as conn:
+                conn.execute("UPDATE public.instigators SET status = status")
+            case(SECURITY_CASES[4], False, f"talent_{SECURITY_TEAM} updated Dagster's sensor cursors")
+        except psycopg.errors.InsufficientPrivilege as exc:
+            case(
+                SECURITY_CASES[4],
+                True,
+                f"talent_{SECURITY_TEAM}: {type(exc).__name__} on public.instigators; its pods still hold"
+                " talent_dagster's password for Dagster's own writes (open: helm/README.md, Database roles)",
+            )
+
+        answers = (self.summary.get("webhook") or {}).get("answers", [])
+        replays = [a for a in answers if a.get("auth") == "replay"]
+        case(
+            SECURITY_CASES[5],
+            bool(replays) and all(a["status"] == 401 for a in replays),
+            "; ".join(f"{a['status']} {(a.get('body') or {}).get('reason')}" for a in replays) or "no replay was sent",
+        )
+
+        self.summary["security"] = cases
+        for c in cases:
+            print(f"    security: {'refused' if c['passed'] else 'NOT REFUSED'}: {c['name']}: {c['detail'][:160]}")
+        problems = security_problems(cases)
+        assert not problems, "security: " + "; ".join(problems)
 
     def check_webhook(self) -> None:
         """Every 202 is an inbox row, which the ingestion sensor turned into a raw record (source

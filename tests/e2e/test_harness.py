@@ -4,6 +4,7 @@ the product. The run itself is `make e2e` (local cluster) or `make e2e-kind`."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import re
@@ -82,6 +83,10 @@ def test_plan_order(e2e, harness) -> None:
     assert names[-1].startswith("helm upgrade candidates with a bumped code version")
     webhook = at("webhook through its Service: 202s become inbox rows, then matched records")
     assert max(faults) < webhook < at("no LLM call counted twice") and e2e.plan()[webhook].phase == "verify"
+    security = at("security: what one team must not do, attempted as that team and refused")
+    # after the webhook step (it reads the replay's answer) and before the upgrade
+    assert webhook < security < at("helm upgrade candidates with a bumped code version; rollback")
+    assert e2e.plan()[security].phase == "verify"
     phases = [s.phase for s in e2e.plan()]
     assert phases.index("deploy") > max(i for i, p in enumerate(phases) if p == "setup")
 
@@ -257,7 +262,10 @@ def test_webhook_requests(harness) -> None:
     valid = [r for r in requests if "id" in r["expect"]]
     assert len(valid) == sum(harness.WEBHOOK_RECORDS)
     assert {r["auth"] for r in valid} == {"bearer", "hmac"} and {r["endpoint"] for r in valid} == {"candidates", "jobs"}
-    assert [r["expect"]["status"] for r in requests if "id" not in r["expect"]] == [400, 401]
+    assert [r["expect"]["status"] for r in requests if "id" not in r["expect"]] == [400, 401, 401]
+    # the replay follows a signed request (it re-sends that one under a new webhook-id)
+    (replay,) = [i for i, r in enumerate(requests) if r["auth"] == "replay"]
+    assert requests[replay - 1]["auth"] != "replay" and any(r["auth"] == "hmac" for r in requests[:replay])
     for r in requests:
         assert json.loads(r["body"]) == r["record"]
     # Ids no landing burst uses (seeds 1 to 3), so the e2e's counts stay exact.
@@ -280,7 +288,7 @@ def receiver(monkeypatch):
     from talent_platform.webhook import create_app
     from talent_shared.settings import Settings
 
-    token, secret = "tok-" + "x" * 24, "hmac-" + "y" * 32
+    token, secret = "tok-" + "x" * 24, "whsec_" + "eXl5" * 11
     settings = Settings(ingest_token=token, ingest_hmac_secret=secret, database_url="postgresql://unused/none")
     app = create_app(settings)
     writes: list[tuple] = []
@@ -319,7 +327,8 @@ def _send(harness, url: str, token: str, secret: str, requests: list[dict]) -> l
 
 def test_sender_script_against_the_real_receiver(harness, receiver) -> None:
     """What the pod runs, against talent_platform.webhook: bearer and HMAC accepted, the invalid
-    record refused with its field and reason, the wrong token refused; only the valid ones written."""
+    record refused with its field and reason, the signed delivery replayed under a new webhook-id
+    and the wrong token refused; only the valid ones written."""
     url, token, secret, writes = receiver
     requests = harness.webhook_requests()
     results = _send(harness, url, token, secret, requests)
@@ -330,7 +339,7 @@ def test_sender_script_against_the_real_receiver(harness, receiver) -> None:
         if "id" in r["expect"]
     )
     # With the wrong HMAC secret the signed record is refused, and the check says which and how.
-    problems = harness.webhook_answer_problems(requests, _send(harness, url, token, "another-secret", requests))
+    problems = harness.webhook_answer_problems(requests, _send(harness, url, token, "whsec_" + "enp6" * 11, requests))
     (problem,) = problems
     assert (
         "candidates c-4-000000 (hmac): expected 202" in problem and "401" in problem and "invalid signature" in problem
@@ -351,13 +360,12 @@ def test_webhook_answer_problems_and_results_parsing(harness) -> None:
     assert harness.webhook_answer_problems(requests, ok) == []
     bad = [dict(x) for x in ok]
     bad[1] = {"status": 202, "body": {"id": requests[1]["expect"]["id"], "duplicate": True}}
-    bad[-2] = {"status": 400, "body": {"error": "invalid_record", "field": "years_experience", "reason": ""}}
-    bad[-1] = {"status": 202, "body": {"id": requests[-1]["record"]["id"], "duplicate": False}}
+    bad[-3] = {"status": 400, "body": {"error": "invalid_record", "field": "years_experience", "reason": ""}}
+    bad[-2] = {"status": 202, "body": {"id": requests[-2]["record"]["id"], "duplicate": False}}  # the replay
     problems = harness.webhook_answer_problems(requests, bad)
     assert len(problems) == 3
-    assert (
-        "duplicate" in problems[0] and "without a reason" in problems[1] and "expected 401 unauthorized" in problems[2]
-    )
+    assert "duplicate" in problems[0] and "without a reason" in problems[1]
+    assert "(replay): expected 401 unauthorized" in problems[2]
     with pytest.raises(AssertionError, match="printed no results line"):
         harness.parse_webhook_results("error: pod refused", 6)
     with pytest.raises(AssertionError, match="answered 1 of 6"):
@@ -429,3 +437,117 @@ def test_check_webhook_reads_the_database(harness, tmp_path, monkeypatch, breaka
         with pytest.raises(AssertionError) as err:
             e2e.check_webhook()
         assert message in str(err.value)
+
+
+def _load_render():
+    name = "talent_helm_render"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "helm" / "render.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _secret_refs(node) -> set[tuple[str, str]]:
+    """(Secret, key) of every secretKeyRef, in JSON embedded in env values too (the container context)."""
+    found: set[tuple[str, str]] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("secretKeyRef", "secret_key_ref") and isinstance(value, dict):
+                found.add((value["name"], value["key"]))
+            found |= _secret_refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _secret_refs(item)
+    elif isinstance(node, str) and node.lstrip().startswith("{"):
+        with contextlib.suppress(ValueError):
+            found |= _secret_refs(json.loads(node))
+    return found
+
+
+def test_the_harness_creates_every_secret_the_kind_install_reads(harness, tmp_path, monkeypatch) -> None:
+    """Roles are on for the e2e as in production: each role's Secret is created (random passwords),
+    the URLs name the role and one database (Dagster's storage and the talent tables together)."""
+    render = _load_render()
+    if render.find_helm() is None:
+        pytest.skip("helm not found (make tools)")
+    docs = list(render.render_platform(kind=True).docs)
+    for team in harness.TEAMS:
+        docs += render.render_team(team, kind=True).docs
+    read = set().union(*(_secret_refs(d) for d in docs))
+    e2e = harness.E2E(FakeCluster(tmp_path), pg_password="pw")
+    applied: list[dict] = []
+    monkeypatch.setattr(e2e, "k", lambda *a, input=None, **kw: applied.append(json.loads(input)) or "")
+    e2e.create_secrets()
+    created = {
+        (m["metadata"]["name"], key)
+        for m in applied
+        if m["metadata"]["namespace"] == harness.NAMESPACE
+        for key in m["stringData"]
+    }
+    assert read - created == set()
+    urls = {m["metadata"]["name"]: m["stringData"].get("database-url") for m in applied}
+    assert urls["talent-db-ingest"].startswith(f"postgresql://talent_ingest:{e2e.role_passwords['ingest']}@")
+    assert {u.rsplit("/", 1)[1] for u in urls.values() if u} == {"dagster"}
+    assert len(set(e2e.role_passwords.values()) | {"pw"}) == len(harness.DB_ROLES) + 1
+
+
+# --- the security cases ---------------------------------------------------------------------------------
+def test_security_cases_are_the_issues_and_each_must_be_refused(harness) -> None:
+    assert set(harness.SECURITY_CASES) == {
+        "run a pod as another team's ServiceAccount",
+        "mount another team's Secret",
+        "create a privileged pod",
+        "read another team's profiles",
+        "write the Dagster storage as a team",
+        "webhook replay with a new idempotency key",
+    }
+    good = [{"name": n, "passed": True, "detail": "refused: why"} for n in harness.SECURITY_CASES]
+    assert harness.security_problems(good) == []
+    bad = [dict(c) for c in good[1:]]
+    bad[0]["passed"] = False
+    bad[1]["detail"] = " "
+    problems = harness.security_problems(bad)
+    assert len(problems) == 3
+    assert problems[0].startswith("missing case: run a pod as another team's ServiceAccount")
+    assert problems[1].startswith("not refused: mount another team's Secret")
+    assert problems[2] == "no detail: create a privileged pod"
+
+
+def test_attack_jobs_differ_from_an_admissible_job_only_in_the_attack(harness) -> None:
+    """So a refusal is for the attack, not for an unrelated flaw: the same Job with the team's own
+    ServiceAccount and no foreign Secret is restricted and valid."""
+    render = _load_render()
+    baseline = harness.attack_job("x", "candidates-code-server")
+    assert not render.restricted_violations(baseline["spec"]["template"]["spec"])
+    other_sa = harness.attack_job("x", "jobs-code-server")
+    assert other_sa["spec"]["template"]["spec"]["serviceAccountName"] == "jobs-code-server"
+    secret = harness.attack_job("x", "candidates-code-server", secret="talent-db-jobs")
+    (container,) = secret["spec"]["template"]["spec"]["containers"]
+    assert container["env"][0]["valueFrom"]["secretKeyRef"]["name"] == "talent-db-jobs"
+    assert not render.restricted_violations(secret["spec"]["template"]["spec"])
+    privileged = harness.attack_job("x", "candidates-code-server", privileged=True)
+    assert render.restricted_violations(privileged["spec"]["template"]["spec"])
+
+
+def test_refused_needs_a_non_zero_exit_and_the_reason(harness) -> None:
+    denied = "The jobs \"x\" is invalid: ValidatingAdmissionPolicy 'platform-candidates-team-isolation' denied"
+    assert harness.refused(denied, 1, "team-isolation")[0] is True
+    assert harness.refused("job.batch/x created", 0, "team-isolation")[0] is False
+    # refused for another reason (a typo in the manifest) is not the refusal the case is about
+    assert harness.refused("error: unknown field", 1, "team-isolation")[0] is False
+
+
+def test_admitted_attempts_are_deleted_at_once(harness, tmp_path, monkeypatch) -> None:
+    e2e = harness.E2E(FakeCluster(tmp_path), pg_password="pw")
+    deleted: list[tuple] = []
+    monkeypatch.setattr(e2e, "k", lambda *a, **kw: deleted.append(a) or "")
+
+    class Done:
+        returncode, stdout, stderr = 0, b"job.batch/x created", b""
+
+    monkeypatch.setattr(harness.subprocess, "run", lambda argv, **kw: Done())
+    code, _ = e2e.attempt(harness.attack_job("x", "jobs-code-server"))
+    assert code == 0 and deleted == [("delete", "job", "x", "--ignore-not-found", "--wait=false")]

@@ -60,7 +60,8 @@ def test_container_context_is_what_runs_inherit(render, team) -> None:
     assert ctx["service_account_name"] == f"{name}-code-server"
     assert ctx["env_config_maps"] == [f"{name}-code-server-env"]
     secrets = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in ctx["env"]}
-    assert secrets["TALENT_DATABASE_URL"] == {"name": "talent-database", "key": "database-url"}
+    # the team's own role (talent_<team>), never the owner's talent-database
+    assert secrets["TALENT_DATABASE_URL"] == {"name": f"talent-db-{name}", "key": "database-url"}
     assert ("OPENAI_API_KEY" in secrets) is (not kind)
     assert all("value" not in e for e in ctx["env"]), "secrets only by reference"
     assert ctx["labels"] == {"talent.io/code-location": name, "talent.io/role": "dagster-job"}

@@ -24,7 +24,14 @@ def test_everything_namespaced_nothing_cluster_wide(render, platform) -> None:
         "CustomResourceDefinition",
         "PodSecurityPolicy",
     }
+    admission = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
     for d in platform.docs:
+        if d["kind"] in admission:  # cluster-scoped by the API; each binding selects this namespace only
+            if d["kind"] == "ValidatingAdmissionPolicyBinding":
+                assert d["spec"]["matchResources"]["namespaceSelector"] == {
+                    "matchLabels": {"kubernetes.io/metadata.name": render.NAMESPACE}
+                }
+            continue
         assert d["metadata"]["namespace"] == render.NAMESPACE, d["metadata"]["name"]
 
 
@@ -49,7 +56,7 @@ def test_instance_config_is_a_valid_dagster_instance(render, platform, tmp_path,
     launcher = process_config(K8sRunLauncher.config_type(), yaml.safe_load(ref.run_launcher_data.config_yaml))
     assert launcher.success, launcher.errors
     assert launcher.value["job_namespace"] == render.NAMESPACE
-    assert launcher.value["postgres_password_secret"] == "dagster-postgresql"
+    assert launcher.value["postgres_password_secret"] == "talent-db-dagster"  # Dagster's storage role
     assert ref.run_coordinator_data.class_name == "QueuedRunCoordinator"
     assert (ref.storage_data.module_name, ref.storage_data.class_name) == (
         "talent_shared.dagster_storage",
@@ -61,7 +68,7 @@ def test_instance_config_is_a_valid_dagster_instance(render, platform, tmp_path,
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", "s3cr3t")
     storage = process_config(PooledPostgresStorage.config_type(), config["storage"]["custom"]["config"])
     assert storage.success, storage.errors
-    assert pg_url_from_config(storage.value).startswith("postgresql+psycopg2://dagster:s3cr3t@")
+    assert pg_url_from_config(storage.value).startswith("postgresql+psycopg2://talent_dagster:s3cr3t@")
     assert (storage.value["pool_size"], storage.value["max_overflow"]) == (2, 8)
 
 
@@ -124,12 +131,13 @@ def test_webserver_and_daemon_mount_instance_and_workspace(render, platform) -> 
         assert "/dagster-workspace/" in mounts and "/tmp" in mounts and "/opt/dagster/dagster_home" in mounts
         env = {e["name"]: e for e in c["env"]}
         assert env["DAGSTER_PG_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-            "name": "dagster-postgresql",
+            "name": "talent-db-dagster",
             "key": "postgresql-password",
         }
         assert set(pod["metadata"]["annotations"]) >= {"checksum/dagster-instance", "checksum/dagster-workspace"}
         assert pod["spec"]["automountServiceAccountToken"] is True
-        assert pod["spec"]["serviceAccountName"] == "platform-dagster"
+        # the webserver keeps the IRSA ServiceAccount (step logs); the daemon has its own (it launches runs)
+        assert pod["spec"]["serviceAccountName"] == ("platform-dagster" if name == "platform-webserver" else name)
     assert platform.get("Deployment", "platform-daemon")["spec"]["replicas"] == 1
 
 
@@ -140,27 +148,80 @@ def test_only_the_launcher_pods_get_a_token(render, platform) -> None:
         assert sa["automountServiceAccountToken"] is False
 
 
-def test_rbac_is_least_privilege(render, platform) -> None:
-    role = platform.one("Role")
-    assert role["rules"] == [
-        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
+def test_rbac_is_least_privilege_and_only_the_daemon_creates_jobs(render, platform) -> None:
+    """The daemon launches runs; the webserver reads their Jobs and deletes one when a user
+    terminates a run, but cannot create one (issue 19: it could run anything as any team)."""
+    read = [
         # run monitoring reads Job health through the status subresource (found on a real cluster)
         {"apiGroups": ["batch"], "resources": ["jobs/status"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     ]
-    binding = platform.one("RoleBinding")
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "platform-dagster", "namespace": render.NAMESPACE}
-    ]
+    jobs = {"apiGroups": ["batch"], "resources": ["jobs"]}
+    roles = {r["metadata"]["name"]: r["rules"] for r in platform.all("Role")}
+    assert roles == {
+        "platform-daemon": [{**jobs, "verbs": ["create", "get", "list", "watch", "delete"]}, *read],
+        "platform-webserver": [{**jobs, "verbs": ["get", "list", "watch", "delete"]}, *read],
+    }
+    subjects = {b["roleRef"]["name"]: b["subjects"] for b in platform.all("RoleBinding")}
+    assert subjects == {
+        "platform-daemon": [{"kind": "ServiceAccount", "name": "platform-daemon", "namespace": render.NAMESPACE}],
+        "platform-webserver": [{"kind": "ServiceAccount", "name": "platform-dagster", "namespace": render.NAMESPACE}],
+    }
+    pods = {name: spec["serviceAccountName"] for name, spec in render.pod_specs(platform.docs)}
+    assert pods["Deployment/platform-webserver"] == "platform-dagster"
+    assert pods["Deployment/platform-daemon"] == "platform-daemon"
+
+
+@pytest.mark.parametrize("kind", [False, True], ids=["prod", "kind"])
+def test_each_team_is_pinned_to_its_service_account_and_secrets_by_admission(render, kind: bool) -> None:
+    """One ValidatingAdmissionPolicy per team: the team's own requests only, its own ServiceAccount,
+    and an allow-list of Secrets that holds its own and the shared ones, never another team's."""
+    r = render.render_platform(kind=kind)
+    policies = {p["metadata"]["name"]: p for p in r.all("ValidatingAdmissionPolicy")}
+    bindings = {b["metadata"]["name"]: b for b in r.all("ValidatingAdmissionPolicyBinding")}
+    assert sorted(policies) == sorted(bindings) == sorted(f"platform-{t}-team-isolation" for t in render.TEAMS)
+    for team in render.TEAMS:
+        name = f"platform-{team}-team-isolation"
+        policy, binding = policies[name]["spec"], bindings[name]["spec"]
+        assert binding == {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "talent"}}},
+        }
+        assert policy["failurePolicy"] == "Fail"
+        (condition,) = policy["matchConditions"]
+        assert (
+            condition["expression"] == f"request.userInfo.username == 'system:serviceaccount:talent:{team}-code-server'"
+        )
+        rules = {(tuple(x["apiGroups"]), tuple(x["resources"])) for x in policy["matchConstraints"]["resourceRules"]}
+        assert rules == {(("",), ("pods",)), (("batch",), ("jobs", "cronjobs"))}
+        variables = {v["name"]: v["expression"] for v in policy["variables"]}
+        allowed = yaml.safe_load(variables["allowed"])
+        assert f"talent-db-{team}" in allowed and "talent-db-dagster" in allowed
+        others = {f"talent-db-{t}" for t in render.TEAMS if t != team} | {"talent-database", "dagster-postgresql"}
+        assert not others & set(allowed), allowed
+        sa_check, secret_check = policy["validations"]
+        assert f"variables.spec.serviceAccountName == '{team}-code-server'" in sa_check["expression"]
+        for reference in ("secretKeyRef.name", "secretRef.name", "secret.secretName", "s.secret.name"):
+            assert reference in secret_check["expression"], reference
+    # the Secrets the team's own release reads are all on its list (else its steps could not start)
+    for team in render.TEAMS:
+        ctx = render.container_context(render.render_team(team, kind=kind))["k8s"]
+        used = {e["valueFrom"]["secretKeyRef"]["name"] for e in ctx["env"]}
+        allowed = yaml.safe_load(
+            {v["name"]: v["expression"] for v in policies[f"platform-{team}-team-isolation"]["spec"]["variables"]}[
+                "allowed"
+            ]
+        )
+        assert used <= set(allowed), (team, used - set(allowed))
 
 
 def test_migrate_hook_runs_both_migrations_before_install_and_upgrade(render, platform) -> None:
     job = platform.one("Job")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     (c,) = job["spec"]["template"]["spec"]["containers"]
-    assert c["command"][-1] == "dagster instance migrate && talent db migrate"
+    assert c["command"][-1] == "dagster instance migrate && talent db migrate && talent db roles"
     hook_cm = platform.get("ConfigMap", "platform-migrate-instance")
     assert hook_cm["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert int(hook_cm["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
@@ -170,7 +231,11 @@ def test_migrate_hook_runs_both_migrations_before_install_and_upgrade(render, pl
     # K8sRunLauncher (which loads the in-cluster config when built) would fail the first install.
     hook_instance = yaml.safe_load(hook_cm["data"]["dagster.yaml"])
     instance = yaml.safe_load(platform.get("ConfigMap", "platform-instance")["data"]["dagster.yaml"])
-    assert hook_instance["storage"] == instance["storage"]
+    hook_db = hook_instance["storage"]["custom"]["config"]["postgres_db"]
+    db = instance["storage"]["custom"]["config"]["postgres_db"]
+    # the same database; the hook as the owner, every other Dagster process as talent_dagster
+    assert {**hook_db, "username": None} == {**db, "username": None}
+    assert (hook_db["username"], db["username"]) == ("dagster", "talent_dagster")
     assert (
         "run_launcher" not in hook_instance and job["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
     )
@@ -326,10 +391,9 @@ WEBHOOK_ON = ["webhook.enabled=true"]
 
 @pytest.fixture(scope="module", params=["prod", "kind"])
 def with_webhook(render, request):
-    """Production values with the webhook switched on (helm/values/platform.yaml keeps it off until
-    its Secret is synced), and the kind values, which enable it: (environment, render)."""
+    """The production values and the kind values, both of which enable it: (environment, render)."""
     kind = request.param == "kind"
-    return request.param, render.render_platform(kind=kind, sets=[] if kind else WEBHOOK_ON)
+    return request.param, render.render_platform(kind=kind)
 
 
 def _webhook_container(r):
@@ -338,14 +402,18 @@ def _webhook_container(r):
     return dep, c
 
 
-def test_webhook_is_on_where_its_secret_exists(render) -> None:
-    """Off in the chart's defaults and in production (no Secret is synced for it yet), on for the e2e."""
+def test_webhook_is_on_in_production_with_signatures_only(render) -> None:
+    """Off in the chart's defaults; on in production (Terraform syncs talent-webhook) with the
+    Standard Webhooks secret alone, and on for the e2e, which also keeps the bearer token."""
     chart_defaults = yaml.safe_load((render.PLATFORM_CHART / "values.yaml").read_text())
     assert chart_defaults["webhook"]["enabled"] is False
-    prod = {d["metadata"]["name"] for d in render.render_platform().docs}
-    assert not {n for n in prod if "webhook" in n}, prod
-    kind = render.render_platform(kind=True)
-    assert kind.get("Deployment", "platform-webhook") and kind.get("NetworkPolicy", "platform-allow-webhook-ingress")
+    assert chart_defaults["webhook"]["auth"]["tokenKey"] == ""
+    for kind in (False, True):
+        r = render.render_platform(kind=kind)
+        assert r.get("Deployment", "platform-webhook") and r.get("NetworkPolicy", "platform-allow-webhook-ingress")
+        env = {e["name"] for e in _webhook_container(r)[1]["env"]}
+        assert "TALENT_INGEST_HMAC_SECRET" in env
+        assert ("TALENT_INGEST_TOKEN" in env) is kind, "a bearer token in production"
 
 
 def test_webhook_runs_serve_ingest_with_probes_and_pool_settings(render, with_webhook) -> None:
@@ -372,7 +440,11 @@ def test_webhook_runs_serve_ingest_with_probes_and_pool_settings(render, with_we
 
     settings = Settings(**{k.removeprefix("TALENT_").lower(): e["value"] for k, e in env.items() if "value" in e})
     assert settings.ingest_pool_size >= 1 and settings.ingest_queue_timeout_seconds > 0
-    assert env["TALENT_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "talent-database", "key": "database-url"}
+    # talent_ingest's URL: insert into the inbox, nothing else (never the owner's talent-database)
+    assert env["TALENT_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "talent-db-ingest",
+        "key": "database-url",
+    }
     assert set(c["resources"]) == {"requests", "limits"}
     spec = dep["spec"]["template"]["spec"]
     assert spec["automountServiceAccountToken"] is False and spec["serviceAccountName"] == "platform-workload"
@@ -385,15 +457,18 @@ def test_webhook_runs_serve_ingest_with_probes_and_pool_settings(render, with_we
 
 
 def test_webhook_credentials_only_by_reference(render, with_webhook) -> None:
-    _, r = with_webhook
+    environment, r = with_webhook
     _, c = _webhook_container(r)
     env = {e["name"]: e for e in c["env"]}
-    for name, key in (("TALENT_INGEST_TOKEN", "token"), ("TALENT_INGEST_HMAC_SECRET", "hmac-secret")):
+    schemes = [("TALENT_INGEST_HMAC_SECRET", "hmac-secret")]
+    if environment == "kind":
+        schemes.append(("TALENT_INGEST_TOKEN", "token"))
+    for name, key in schemes:
         assert set(env[name]) == {"name", "valueFrom"}, name
         assert env[name]["valueFrom"] == {"secretKeyRef": {"name": "talent-webhook", "key": key}}
     assert not r.all("Secret")
     # One scheme only: the other variable is not set at all.
-    bearer_only = render.render_platform(sets=[*WEBHOOK_ON, "webhook.auth.hmacSecretKey="])
+    bearer_only = render.render_platform(sets=["webhook.auth.tokenKey=token", "webhook.auth.hmacSecretKey="])
     names = {e["name"] for e in _webhook_container(bearer_only)[1]["env"]}
     assert "TALENT_INGEST_TOKEN" in names and "TALENT_INGEST_HMAC_SECRET" not in names
 
@@ -454,26 +529,14 @@ def test_invalid_webhook_values_fail_with_a_clear_message(render, sets: list[str
     assert message in err.value.stderr
 
 
-def test_least_privilege_database_roles_are_opt_in(render) -> None:
-    """Off by default (the rendering is what it was); on, the hook runs `talent db roles` as the
-    owner with passwords from an optional Secret, the running platform uses its own Dagster user,
-    and the exporter its own read-only URL (helm/README.md, "Database roles")."""
-    default_job = render.render_platform().one("Job")
-    (c,) = default_job["spec"]["template"]["spec"]["containers"]
-    assert "talent db roles" not in c["command"][-1]
-    assert not any(e["name"].startswith("TALENT_DB_PASSWORD_") for e in c["env"])
-
-    on = render.render_platform(
-        sets=[
-            "migrate.roles.enabled=true",
-            "migrate.roles.passwordSecret=talent-db-role-passwords",
-            "migrate.postgresql.username=dagster",
-            "migrate.postgresql.secretName=dagster-postgresql",
-            "postgresql.username=talent_dagster",
-            "postgresql.secretName=talent-db-dagster",
-            "costExporter.databaseUrlSecret.name=talent-db-exporter",
-        ]
-    )
+def test_least_privilege_database_roles_are_on_by_default(render) -> None:
+    """The production values: the hook runs `talent db roles` as the owner with passwords from
+    talent-db-role-passwords, and every other platform pod connects as its own role: Dagster's
+    storage as talent_dagster, the exporter and the webhook with their own URLs (helm/README.md,
+    "Database roles")."""
+    chart_defaults = yaml.safe_load((render.PLATFORM_CHART / "values.yaml").read_text())
+    assert chart_defaults["migrate"]["roles"]["enabled"] is True
+    on = render.render_platform()
     (c,) = on.one("Job")["spec"]["template"]["spec"]["containers"]
     assert c["command"][-1] == "dagster instance migrate && talent db migrate && talent db roles"
     env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in c["env"]}
@@ -497,7 +560,84 @@ def test_least_privilege_database_roles_are_opt_in(render) -> None:
     url = next(e for e in exporter["env"] if e["name"] == "TALENT_DATABASE_URL")
     assert url["valueFrom"]["secretKeyRef"] == {"name": "talent-db-exporter", "key": "database-url"}
 
-    iam = render.render_platform(sets=["migrate.roles.enabled=true", "migrate.roles.login=true"])
+
+OWNER_SECRETS = {"dagster-postgresql", "talent-database"}
+
+
+def _secret_names(node) -> set[str]:
+    """Secrets named by secretKeyRef or dagster-k8s's postgres_password_secret, anywhere in
+    ``node``, embedded JSON or YAML strings included (the container context, dagster.yaml)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("secretKeyRef", "secret_key_ref") and isinstance(value, dict):
+                found.add(value["name"])
+            elif key == "postgres_password_secret" and isinstance(value, str):
+                found.add(value)
+            found |= _secret_names(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _secret_names(item)
+    elif isinstance(node, str) and ("\n" in node or node.lstrip().startswith("{")):
+        try:
+            embedded = yaml.safe_load(node)
+        except yaml.YAMLError:
+            return found
+        if isinstance(embedded, (dict, list)):
+            found |= _secret_names(embedded)
+    return found
+
+
+@pytest.mark.parametrize("kind", [False, True], ids=["prod", "kind"])
+def test_only_the_migrate_hook_reads_the_owners_secrets(render, kind: bool) -> None:
+    """A production (and e2e) install of the platform and every team: the master user's Secrets
+    are in the migrate hook and nowhere else, run pods included (the launcher's Secret)."""
+    docs = list(render.render_platform(kind=kind).docs)
+    for team in render.TEAMS:
+        docs += render.render_team(team, kind=kind).docs
+    readers = {f"{d['kind']}/{d['metadata']['name']}" for d in docs if _secret_names(d) & OWNER_SECRETS}
+    assert readers == {"Job/platform-migrate"}
+    # and the scan sees the storage role's Secret where it must be: instance (run pods), code servers
+    storage = {f"{d['kind']}/{d['metadata']['name']}" for d in docs if "talent-db-dagster" in _secret_names(d)}
+    assert {"ConfigMap/platform-instance", "Deployment/candidates-code-server"} <= storage
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["migrate.postgresql.secretName=talent-db-dagster"], "postgresql.secretName is Dagster's storage role"),
+        (["postgresql.secretName=dagster-postgresql"], "postgresql.secretName is Dagster's storage role"),
+        (["postgresql.username=dagster"], "must differ"),
+        (["costExporter.databaseUrlSecret.name="], "costExporter.databaseUrlSecret must name the talent_exporter"),
+        (["costExporter.databaseUrlSecret.name=talent-database"], "costExporter.databaseUrlSecret must name"),
+        (["webhook.databaseUrlSecret.name=talent-database"], "webhook.databaseUrlSecret must name the talent_ingest"),
+    ],
+)
+def test_with_roles_on_no_pod_may_connect_as_the_owner(render, sets: list[str], message: str) -> None:
+    with pytest.raises(render.HelmError) as err:
+        render.render_platform(sets=sets)
+    assert message in err.value.stderr
+
+
+def test_roles_can_be_switched_off_and_then_everything_uses_the_owner(render) -> None:
+    off = render.render_platform(
+        sets=[
+            "migrate.roles.enabled=false",
+            "postgresql.username=dagster",
+            "postgresql.secretName=dagster-postgresql",
+            "costExporter.databaseUrlSecret.name=",
+            "webhook.databaseUrlSecret.name=",
+        ]
+    )
+    (c,) = off.one("Job")["spec"]["template"]["spec"]["containers"]
+    assert "talent db roles" not in c["command"][-1]
+    assert not any(e["name"].startswith("TALENT_DB_PASSWORD_") for e in c["env"])
+    (exporter,) = off.get("Deployment", "platform-cost-exporter")["spec"]["template"]["spec"]["containers"]
+    url = next(e for e in exporter["env"] if e["name"] == "TALENT_DATABASE_URL")
+    assert url["valueFrom"]["secretKeyRef"]["name"] == "talent-database"
+
+    # RDS IAM authentication instead of passwords
+    iam = render.render_platform(sets=["migrate.roles.login=true", "migrate.roles.passwordSecret="])
     (c,) = iam.one("Job")["spec"]["template"]["spec"]["containers"]
     assert c["command"][-1].endswith("talent db roles --login")
     assert not any(e["name"].startswith("TALENT_DB_PASSWORD_") for e in c["env"])

@@ -3,7 +3,7 @@ step handler's merge order (dagster_k8s/executor.py):
 
 1. the platform's K8sRunLauncher config, from the rendered instance ConfigMap;
 2. the code location's container context, from the rendered DAGSTER_CLI_API_GRPC_CONTAINER_CONTEXT;
-3. the executor config (`step_k8s_config`; talent_shared.compute sets none);
+3. the executor config (`step_k8s_config`: talent_shared.compute.STEP_K8S_CONFIG, no API token);
 4. the asset's op tags (`dagster-k8s/config`).
 
 `construct_dagster_k8s_job` then builds the V1Job the executor would create.
@@ -73,7 +73,11 @@ def effective_step_job(render, team: str, op_name: str, op_tags: dict[str, Any],
     )
     team_render = render.render_team(team, kind=kind)
     location_ctx = K8sContainerContext.create_from_config(render.container_context(team_render))
-    executor_ctx = K8sContainerContext()  # talent_shared.compute.executor() sets no step_k8s_config
+    from talent_shared.compute import executor
+
+    # the executor's own config, as talent_shared.compute.executor("k8s") configures it
+    step_k8s_config = executor("k8s").config_schema.resolve_config({}).value["config"]["step_k8s_config"]
+    executor_ctx = K8sContainerContext(run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(step_k8s_config))
     op_ctx = K8sContainerContext(run_k8s_config=get_user_defined_k8s_config(op_tags))
     ctx = K8sContainerContext().merge(launcher_ctx).merge(location_ctx).merge(executor_ctx).merge(op_ctx)
 
@@ -121,7 +125,8 @@ def test_every_asset_step_pod_carries_its_declared_resources(render, team: str, 
         # The rest of the chain survived the merge.
         assert ctx.namespace == render.NAMESPACE
         assert pod["serviceAccountName"] == f"{team}-code-server"
-        assert pod["automountServiceAccountToken"] is True
+        # the run pod holds a token to launch its steps (the launcher's config); a step gets none
+        assert pod["automountServiceAccountToken"] is False
         assert body["spec"]["ttlSecondsAfterFinished"] == (7200 if kind else 600)
         assert body["spec"]["backoffLimit"] == 0
         env = {e["name"] for e in container["env"]}

@@ -41,7 +41,7 @@ TALENT = str(Path(sys.executable).parent / "talent")
 FIXTURES = REPO / "shared_lib" / "tests" / "fixtures" / "openai"
 OPENAI_KEY = "sk-test-FAKEKEY-7f3c2a9e1b4d4e0f8a6c5b3d2e1f0a9b"
 INGEST_TOKEN = "ingest-token-FAKE-3b9d7e1c5a2f4068"
-HMAC_SECRET = "hmac-secret-FAKE-c4e8a2f6b0d94173"
+HMAC_SECRET = "whsec_aG1hYy1zZWNyZXQtRkFLRS1jNGU4YTJmNmIwZDk0MTcz"  # base64 of hmac-secret-FAKE-c4e8a2f6b0d94173
 SECRETS = {"OPENAI_API_KEY": OPENAI_KEY, "TALENT_INGEST_TOKEN": INGEST_TOKEN, "TALENT_INGEST_HMAC_SECRET": HMAC_SECRET}
 
 
@@ -132,8 +132,9 @@ def _webhook_traffic(env: dict[str, str], outputs: list[str]) -> None:
         ts = str(int(time.time()))
         signed = {
             "Content-Type": "application/json",
-            "X-Talent-Timestamp": ts,
-            "X-Talent-Signature": sign(HMAC_SECRET, ts, "jobs", body),
+            "webhook-id": "msg_no_secrets",
+            "webhook-timestamp": ts,
+            "webhook-signature": sign(HMAC_SECRET, "msg_no_secrets", ts, body),
         }
         assert httpx.post(f"{base}/v1/jobs", content=body, headers=signed).status_code == 202
         # refused ones: a wrong token that embeds the real one, a record quoting the secrets, a stale signature
@@ -141,7 +142,7 @@ def _webhook_traffic(env: dict[str, str], outputs: list[str]) -> None:
         assert httpx.post(f"{base}/v1/candidates", json=good, headers=wrong).status_code == 401
         quoting = {"id": "c-hook-2", "name": HMAC_SECRET, "resume_text": 7, "notes": OPENAI_KEY}
         assert httpx.post(f"{base}/v1/candidates", json=quoting, headers=bearer).status_code == 400
-        stale = {**signed, "X-Talent-Timestamp": str(int(ts) - 3600)}
+        stale = {**signed, "webhook-timestamp": str(int(ts) - 3600)}
         assert httpx.post(f"{base}/v1/jobs", content=body, headers=stale).status_code == 401
     finally:
         proc.terminate()

@@ -300,3 +300,65 @@ def test_readme_sequence_produces_overlays_that_render(env, tmp_path, produced):
         [cc.REPO / files[0], tmp_path / files[1]],
     )
     assert cc.check_secrets(cc.secret_references(docs), produced) == []
+
+
+# --- a production install, as Terraform and the teams deploy it -----------------------------------
+
+OWNER_SECRETS = {"dagster-postgresql", "talent-database"}
+
+
+@pytest.fixture(scope="module")
+def production_render(env, overlays, tmp_path_factory) -> list[dict]:
+    """The platform (helm/values/platform.yaml + platform_values) and each team (its file + its
+    Terraform overlay): every document of the install."""
+    tf_file = tmp_path_factory.mktemp(f"platform-{env}") / "platform.terraform.yaml"
+    tf_file.write_text(yaml.safe_dump(cc.terraform_platform_values(env)))
+    docs = cc.helm_template(cc.PLATFORM_CHART, "platform", [cc.VALUES_DIR / "platform.yaml", tf_file])
+    for team in cc.TEAMS:
+        docs += cc.helm_template(cc.CODE_LOCATION_CHART, team, [cc.VALUES_DIR / f"{team}.yaml", overlays[team]])
+    return docs
+
+
+def test_no_pod_but_the_migrate_hook_uses_the_master_users_secrets(production_render, produced):
+    """Run pods too: the run launcher's postgres_password_secret and the code servers' container
+    context are read like env (cc.secret_references)."""
+    readers = {
+        f"{d['kind']}/{d['metadata']['name']}"
+        for d in production_render
+        if {name for name, _ in cc.secret_references([d])} & OWNER_SECRETS
+    }
+    assert readers == {"Job/platform-migrate"}
+    webhook = next(
+        d for d in production_render if (d["kind"], d["metadata"]["name"]) == ("Deployment", "platform-webhook")
+    )
+    (container,) = webhook["spec"]["template"]["spec"]["containers"]
+    assert "TALENT_INGEST_TOKEN" not in {e["name"] for e in container["env"]}, "a bearer token in production"
+    assert cc.check_secrets(cc.secret_references(production_render), produced) == []
+
+
+def test_every_network_policy_is_built_from_the_vpc_cidr(env, production_render):
+    """Why-list 4: the team values named 10.0.0.0/16 while prod's VPC is 10.20.0.0/16. Every ipBlock
+    of the install is the VPC's CIDR (from Terraform) or "anywhere" (HTTPS to S3 and OpenAI), and
+    every pod that talks to Postgres may reach it only inside the VPC."""
+    vpc = cc.variable_default(env, "vpc_cidr")
+    cidrs: set[str] = set()
+    database_rules = 0
+    for doc in production_render:
+        if doc["kind"] != "NetworkPolicy":
+            continue
+        for rule in doc["spec"].get("egress", []):
+            peers = rule.get("to") or []
+            cidrs |= {p["ipBlock"]["cidr"] for p in peers if "ipBlock" in p}
+            if any(port.get("port") == 5432 for port in rule.get("ports", [])):
+                database_rules += 1
+                assert peers == [{"ipBlock": {"cidr": vpc}}], (doc["metadata"]["name"], peers)
+    assert cidrs <= {vpc, "0.0.0.0/0"}, cidrs
+    assert vpc in cidrs and database_rules >= 1 + len(cc.TEAMS)
+
+
+def test_no_values_file_names_a_network():
+    """CIDRs come from Terraform's outputs (platform_values, team_values), never a values file:
+    "anywhere" (0.0.0.0/0) is the one range a file may name, and the kind files are the e2e's."""
+    for path in sorted(cc.VALUES_DIR.glob("*.yaml")):
+        found = set(re.findall(r"\b\d{1,3}(?:\.\d{1,3}){3}/\d{1,2}\b", path.read_text())) - {"0.0.0.0/0"}
+        assert not found, f"{path.name} names {sorted(found)}"

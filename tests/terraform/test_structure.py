@@ -210,6 +210,16 @@ def _module_body(directory: Path, name: str) -> dict:
     return next(body for _, label, body in blocks(load_dir(directory), "module") if label == name)
 
 
+def _module_body_of(directory: Path, kind: str, name: str) -> dict:
+    """The body of resource ``kind`` ``name`` (python-hcl2 nests resources as {kind: {name: body}})."""
+    for _, label, body in blocks(load_dir(directory), "resource"):
+        if label == kind:
+            for resource_name, resource in body.items():
+                if unquote(resource_name) == name:
+                    return resource
+    raise KeyError(f"{kind}.{name}")
+
+
 def test_database_settings():
     body = _module_body(TERRAFORM / "modules" / "database", "this")
     assert unquote(body["engine"]) == "postgres"
@@ -228,6 +238,19 @@ def test_database_settings():
     # Version floor lives in the variable's validation.
     text = (TERRAFORM / "modules" / "database" / "variables.tf").read_text()
     assert ">= 16" in text
+
+
+def test_slow_statement_logs_carry_no_parameters():
+    """log_min_duration_statement logs each slow statement with its bind parameters by default, and
+    the parameters are candidates' personal data: the values never reach the database logs."""
+    body = _module_body(TERRAFORM / "modules" / "database", "this")
+    parameters = {unquote(p["name"]): unquote(p["value"]) for p in body["parameters"]}
+    assert parameters["rds.force_ssl"] == "1"
+    if "log_min_duration_statement" in parameters:
+        assert parameters.get("log_parameter_max_length") == "0", parameters
+    assert parameters.get("log_parameter_max_length_on_error", "0") == "0", parameters
+    # logging every statement would log their literals too; DDL carries no personal data
+    assert parameters.get("log_statement", "none") in ("none", "ddl"), parameters
 
 
 KMS_CALLERS = {"database": "-rds", "registry": "-ecr", "storage": "-s3", "secrets": "-secrets"}
@@ -358,3 +381,15 @@ def test_no_lock_files_or_state_are_tracked(repo: Path):
     assert not [t for t in tracked if t.endswith((".terraform.lock.hcl", ".tfstate", "backend.hcl"))]
     ignored = (TERRAFORM / ".gitignore").read_text().split()
     assert ".terraform.lock.hcl" in ignored
+
+
+def test_the_platform_namespace_enforces_the_restricted_pod_security_standard():
+    """Issue 19: only the e2e's namespace enforced restricted; production had no label at all."""
+    body = _module_body_of(TERRAFORM / "modules" / "platform_release", "kubernetes_namespace_v1", "this")
+    (metadata,) = body["metadata"]
+    labels = {unquote(k): unquote(v) for k, v in metadata["labels"].items()}
+    for mode in ("enforce", "audit", "warn"):
+        assert labels.get(f"pod-security.kubernetes.io/{mode}") == "restricted", labels
+    # Terraform creates the namespace the platform and every team release go into
+    text = (TERRAFORM / "modules" / "platform_release" / "main.tf").read_text()
+    assert "namespace = kubernetes_namespace_v1.this.metadata[0].name" in text

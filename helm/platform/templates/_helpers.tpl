@@ -52,6 +52,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-dagster" (include "platform.fullname" .) -}}
 {{- end -}}
 
+{{/* The daemon's own ServiceAccount: the only platform identity that may create (run) Jobs. */}}
+{{- define "platform.daemonServiceAccountName" -}}
+{{- printf "%s-daemon" (include "platform.fullname" .) -}}
+{{- end -}}
+
 {{- define "platform.instanceConfigMapName" -}}
 {{- printf "%s-instance" (include "platform.fullname" .) -}}
 {{- end -}}
@@ -306,4 +311,31 @@ uses app.databaseUrlSecret, the exporter may use its own). */}}
 {{- $servers = append $servers (dict "grpc_server" (dict "host" .host "port" (int .port) "location_name" .name)) -}}
 {{- end -}}
 {{- toYaml (dict "load_from" $servers) -}}
+{{- end -}}
+
+{{/*
+With migrate.roles.enabled, the owner of the databases (the RDS master user) is the migrate hook's
+alone: fail the render when any other pod would connect as it.
+*/}}
+{{- define "platform.checkRoles" -}}
+{{- if .Values.migrate.roles.enabled -}}
+{{- $v := .Values -}}
+{{- if or (not $v.migrate.postgresql.secretName) (eq $v.migrate.postgresql.secretName $v.postgresql.secretName) -}}
+{{- fail "migrate.roles.enabled: postgresql.secretName is Dagster's storage role (talent_dagster) and migrate.postgresql.secretName the owner's, which only the migrate hook uses: set both, to different Secrets" -}}
+{{- end -}}
+{{- if or (not $v.migrate.postgresql.username) (eq $v.migrate.postgresql.username $v.postgresql.username) -}}
+{{- fail "migrate.roles.enabled: postgresql.username (Dagster's storage role, e.g. talent_dagster) and migrate.postgresql.username (the owner) must differ" -}}
+{{- end -}}
+{{- if and $v.costExporter.enabled (or (not $v.costExporter.databaseUrlSecret.name) (eq $v.costExporter.databaseUrlSecret.name $v.app.databaseUrlSecret.name)) -}}
+{{- fail "migrate.roles.enabled: costExporter.databaseUrlSecret must name the talent_exporter role's URL, not the owner's (app.databaseUrlSecret)" -}}
+{{- end -}}
+{{- if and $v.webhook.enabled (or (not $v.webhook.databaseUrlSecret.name) (eq $v.webhook.databaseUrlSecret.name $v.app.databaseUrlSecret.name)) -}}
+{{- fail "migrate.roles.enabled: webhook.databaseUrlSecret must name the talent_ingest role's URL, not the owner's (app.databaseUrlSecret)" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A component's own database URL Secret ({name, key}), else the owner's (roles off only). */}}
+{{- define "platform.componentDatabaseUrl" -}}
+{{- if .own.name -}}{{ toYaml .own }}{{- else -}}{{ toYaml .ctx.Values.app.databaseUrlSecret }}{{- end -}}
 {{- end -}}

@@ -383,7 +383,7 @@ def serve_ingest(
 
     import uvicorn
 
-    from talent_platform.webhook import DEFAULT_MAX_BODY_BYTES, create_app
+    from talent_platform.webhook import DEFAULT_MAX_BODY_BYTES, check_secret, create_app
     from talent_shared.db.connection import connect
     from talent_shared.db.migrations import migrate as apply_migrations
     from talent_shared.db.migrations import pending
@@ -394,6 +394,12 @@ def serve_ingest(
     if not any(s is not None and s.get_secret_value() for s in secrets):
         typer.echo("refusing to start: set TALENT_INGEST_TOKEN and/or TALENT_INGEST_HMAC_SECRET", err=True)
         raise typer.Exit(2)
+    if settings.ingest_hmac_secret is not None and settings.ingest_hmac_secret.get_secret_value():
+        try:
+            check_secret(settings.ingest_hmac_secret.get_secret_value())
+        except ValueError as exc:
+            typer.echo(f"refusing to start: {exc}", err=True)
+            raise typer.Exit(2) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with database(state) as url:
         with connect(url, vector=False) as conn:

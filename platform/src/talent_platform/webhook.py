@@ -5,19 +5,30 @@ receiver authenticates the sender, validates the record (so a producer hears abo
 once, with the field), and writes it to ``talent.inbox`` idempotently; the entity's ingestion sensor
 picks it up from there like any other source. ``GET /healthz`` answers without the database.
 
-Authentication (either scheme, whichever is configured; both may be):
+Authentication, whichever schemes are configured:
 
-* ``Authorization: Bearer <TALENT_INGEST_TOKEN>``, compared in constant time.
-* ``X-Talent-Timestamp: <unix seconds>`` and ``X-Talent-Signature: sha256=<hex>``, the hex
-  HMAC-SHA256 under ``TALENT_INGEST_HMAC_SECRET`` of ``"<timestamp>.<candidates|jobs>." + body``
-  (the raw bytes as sent). A timestamp more than :data:`SIGNATURE_TOLERANCE_SECONDS` away from the
-  receiver's clock is refused, which bounds replay of a captured request to that window; within it
-  a replay is an idempotent duplicate. Signing the endpoint name stops a signed candidate from
-  being replayed as a job.
+* Signatures (production): the Standard Webhooks scheme (https://www.standardwebhooks.com), so a
+  producer signs with a stock SDK (the ``standardwebhooks`` package and its siblings in other
+  languages). ``webhook-id``, ``webhook-timestamp`` (unix seconds) and ``webhook-signature``
+  (``v1,<base64 HMAC-SHA256>``, several space-separated during a key rotation) over
+  ``"<webhook-id>.<timestamp>." + body`` (the raw bytes as sent), under ``TALENT_INGEST_HMAC_SECRET``
+  (``whsec_<base64>``, 24 to 64 bytes). The ``webhook-id`` *is* the idempotency key: a captured
+  delivery replayed with a new key no longer verifies, and one replayed as sent is an idempotent
+  duplicate. A timestamp more than :data:`SIGNATURE_TOLERANCE_SECONDS` from the receiver's clock is
+  refused, which bounds how long a captured delivery is worth anything. The scheme does not sign
+  the endpoint, so one ``webhook-id`` is one delivery across both endpoints: a candidate delivery
+  replayed to ``/v1/jobs`` is refused (409) rather than stored as a job.
+* ``Authorization: Bearer <TALENT_INGEST_TOKEN>``, compared in constant time: a development
+  convenience (the production values configure signatures only). A bearer caller names its own
+  ``Idempotency-Key``; whoever holds the token may write anything anyway.
+
+The retired ``X-Talent-Signature`` scheme left the ``Idempotency-Key`` unsigned (a replay with a
+new key was a new row and could revert a record); it is refused with a reason naming its successor.
 
 Answers: 202 ``{"id", "duplicate"}``; 400 ``{"error", "field", "reason"}`` for bad JSON, bad UTF-8,
-a non-object or a record the contract refuses; 401; 409 when an ``Idempotency-Key`` is reused for
-different content; 413 when the body exceeds the limit (counted while it streams in, never read in
+a non-object, a record the contract refuses, or an ``Idempotency-Key`` that is not the signed
+``webhook-id``; 401; 409 when an idempotency key is reused for different content or for the other
+endpoint; 413 when the body exceeds the limit (counted while it streams in, never read in
 full first); 415 for anything but ``application/json`` (UTF-8); 503 with ``Retry-After`` when the
 database is down or the receiver is saturated.
 
@@ -32,6 +43,8 @@ Logs carry entity, record id, status and reason only: never a record's contents,
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -42,10 +55,12 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 import anyio.to_thread
+from standardwebhooks import Webhook
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -64,11 +79,14 @@ BODY_TIMEOUT_SECONDS = 30.0
 DEFAULT_POOL_SIZE = 8
 DEFAULT_QUEUE = 32
 DEFAULT_QUEUE_TIMEOUT_SECONDS = 1.0
-SIGNATURE_HEADER = "x-talent-signature"
-TIMESTAMP_HEADER = "x-talent-timestamp"
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
+RETIRED_HEADERS = ("x-talent-signature", "x-talent-timestamp")
 IDEMPOTENCY_HEADER = "idempotency-key"
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = (24, 64)  # the Standard Webhooks specification's bounds
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as in the IETF draft's examples
-_SIGNATURE = re.compile(r"^sha256=([0-9a-fA-F]{64})$")
 
 
 class Refused(Exception):
@@ -86,10 +104,25 @@ class Refused(Exception):
         return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
-def sign(secret: str, timestamp: int | str, endpoint: str, body: bytes) -> str:
-    """The ``X-Talent-Signature`` value a sender puts on ``body`` posted to ``/v1/<endpoint>``."""
-    message = f"{timestamp}.{endpoint}.".encode() + body
-    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+def check_secret(secret: str) -> str:
+    """``secret`` as the Standard Webhooks SDKs take it; ValueError unless it is base64 of 24-64 bytes.
+
+    Checked strictly at start: the SDKs' decoder skips characters outside the alphabet, so a
+    URL-safe or mistyped secret would otherwise sign with fewer bytes than its owner believes."""
+    raw = secret.removeprefix(SECRET_PREFIX)
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("TALENT_INGEST_HMAC_SECRET must be whsec_<base64> (e.g. openssl rand -base64 32)") from None
+    if not SECRET_BYTES[0] <= len(key) <= SECRET_BYTES[1]:
+        raise ValueError(f"TALENT_INGEST_HMAC_SECRET must hold {SECRET_BYTES[0]} to {SECRET_BYTES[1]} bytes")
+    return SECRET_PREFIX + raw
+
+
+def sign(secret: str, msg_id: str, timestamp: int | str, body: bytes) -> str:
+    """The ``webhook-signature`` a sender puts on ``body`` (what any Standard Webhooks SDK computes)."""
+    when = datetime.fromtimestamp(int(timestamp), tz=UTC)
+    return Webhook(secret).sign(msg_id=msg_id, timestamp=when, data=body.decode("utf-8"))
 
 
 def _secret(value) -> str | None:
@@ -98,12 +131,12 @@ def _secret(value) -> str | None:
 
 
 class _Auth:
-    """Checks what can be checked from the headers; the HMAC itself needs the body."""
+    """Checks what can be checked from the headers; the signature itself needs the body."""
 
     def __init__(self, token: str | None, hmac_secret: str | None, clock: Callable[[], float]):
         # Hash the token once: comparing digests is constant time whatever the presented length.
         self.token_digest = hashlib.sha256(token.encode()).digest() if token else None
-        self.hmac_secret = hmac_secret
+        self.hmac_secret = check_secret(hmac_secret) if hmac_secret else None
         self.clock = clock
 
     def before_body(self, request: Request) -> str | None:
@@ -120,9 +153,14 @@ class _Auth:
                 raise _unauthorized("invalid token")
             return "bearer"
         if SIGNATURE_HEADER not in request.headers:
+            if any(h in request.headers for h in RETIRED_HEADERS):
+                raise _unauthorized("X-Talent-Signature is retired: sign with Standard Webhooks (webhook-id, ...)")
             raise _unauthorized("missing credentials")
         if self.hmac_secret is None:
             raise _unauthorized("signatures are not accepted")
+        msg_id = request.headers.get(ID_HEADER, "")
+        if not _IDEMPOTENCY_KEY.match(msg_id):
+            raise _unauthorized(f"missing or malformed {ID_HEADER}: 1 to 255 visible ASCII characters")
         raw = request.headers.get(TIMESTAMP_HEADER, "")
         if not raw.isascii() or not raw.isdigit():
             raise _unauthorized(f"missing or malformed {TIMESTAMP_HEADER}")
@@ -130,12 +168,26 @@ class _Auth:
             raise _unauthorized(f"timestamp outside the {SIGNATURE_TOLERANCE_SECONDS} s window")
         return None
 
-    def verify_body(self, request: Request, endpoint: str, body: bytes) -> str:
-        match = _SIGNATURE.match(request.headers.get(SIGNATURE_HEADER, "").strip())
-        if match is None or self.hmac_secret is None:
+    def verify_body(self, request: Request, body: bytes) -> str:
+        assert self.hmac_secret is not None  # before_body refused signatures otherwise
+        presented = []
+        for entry in request.headers.get(SIGNATURE_HEADER, "").split():
+            version, _, encoded = entry.partition(",")
+            if version != "v1":
+                continue  # another version (an asymmetric v1a): not ours, as the specification says
+            try:
+                presented.append(base64.b64decode(encoded, validate=True))
+            except (binascii.Error, ValueError):
+                continue
+        if not presented:
             raise _unauthorized("malformed signature")
-        expected = sign(self.hmac_secret, request.headers[TIMESTAMP_HEADER], endpoint, body)
-        if not hmac.compare_digest(expected.encode(), f"sha256={match.group(1).lower()}".encode()):
+        try:
+            expected = sign(self.hmac_secret, request.headers[ID_HEADER], request.headers[TIMESTAMP_HEADER], body)
+        except UnicodeDecodeError:
+            raise _unauthorized("invalid signature") from None  # no SDK signs bytes that are not UTF-8
+        digest = base64.b64decode(expected.partition(",")[2])
+        # compare every candidate (no early exit): the time taken says nothing about which matched
+        if not sum(hmac.compare_digest(digest, p) for p in presented):
             raise _unauthorized("invalid signature")
         return "hmac"
 
@@ -235,8 +287,16 @@ def _validate(entity: Entity, value: Any) -> RawRecord:
     return record
 
 
-def _idempotency_key(request: Request, record: RawRecord) -> str:
+def _idempotency_key(request: Request, record: RawRecord, method: str) -> str:
     given = request.headers.get(IDEMPOTENCY_HEADER)
+    if method == "hmac":
+        signed = request.headers[ID_HEADER]
+        if given is not None and given != signed:
+            # the signature covers webhook-id, not this header: a different key would be unsigned
+            raise Refused(
+                400, "invalid_header", "Idempotency-Key must equal the signed webhook-id", field="Idempotency-Key"
+            )
+        return f"key:{signed}"
     if given is None:
         return f"record:{record.id}:{record.content_hash()}"
     if not _IDEMPOTENCY_KEY.match(given):
@@ -294,7 +354,8 @@ class _Inbox:
             pool.close()
 
     def write(self, entity: Entity, value: dict, record: RawRecord, key: str) -> bool | None:
-        """True: new; False: a duplicate of the same content; None: the key holds other content."""
+        """True: new; False: a duplicate of the same content; None: the key holds other content, or
+        was delivered to the other endpoint."""
         from psycopg_pool import PoolTimeout, TooManyRequests
 
         from talent_shared.ingest.store import write_inbox
@@ -305,6 +366,13 @@ class _Inbox:
                 with self._lock:
                     self.holding += 1
                 try:
+                    if (
+                        key.startswith("key:")
+                        and conn.execute(
+                            "SELECT 1 FROM talent.inbox WHERE idempotency_key = %s AND entity <> %s", (key, entity)
+                        ).fetchone()
+                    ):
+                        return None  # one delivery, one endpoint: a candidate replayed as a job is refused
                     if write_inbox(conn, entity, value, key):
                         return True
                     row = conn.execute(
@@ -367,10 +435,10 @@ def create_app(
             method = auth.before_body(request)
             _check_content_type(request)
             body = await _read_body(request, max_body_bytes, body_timeout)
-            method = method or auth.verify_body(request, endpoint, body)
+            method = method or auth.verify_body(request, body)
             value = _decode(body)
             record = _validate(entity, value)
-            key = _idempotency_key(request, record)
+            key = _idempotency_key(request, record, method)
         except Refused as refused:
             log.info("refused %s: %s %s %s", entity, refused.status, refused.error, refused.reason)
             return refused.response()
@@ -393,7 +461,7 @@ def create_app(
         if outcome is None:
             log.info("refused %s %s: 409 idempotency key reused for different content", entity, record.id)
             return Refused(
-                409, "idempotency_key_reused", "this Idempotency-Key was used for different content"
+                409, "idempotency_key_reused", "this idempotency key was used for different content or another endpoint"
             ).response()
         log.info("accepted %s %s via %s%s", entity, record.id, method, "" if outcome else " (duplicate)")
         return JSONResponse({"id": record.id, "duplicate": not outcome}, status_code=202)

@@ -63,6 +63,12 @@ def op_tags(profile: Profile, *, pool: str | None = None) -> dict[str, Any]:
     return tags
 
 
+# What every step pod gets over the run pod's config (k8s_job_executor's step_k8s_config). The run
+# pod needs a ServiceAccount token to launch and watch its step Jobs; a step only runs its asset, so
+# it gets none: code in a step (a dependency included) cannot call the Kubernetes API as the team.
+STEP_K8S_CONFIG: dict[str, Any] = {"pod_spec_config": {"automount_service_account_token": False}}
+
+
 def executor(kind: str | None = None) -> dg.ExecutorDefinition:
     """The executor for a location's ``Definitions``.
 
@@ -74,5 +80,7 @@ def executor(kind: str | None = None) -> dg.ExecutorDefinition:
     if kind == "k8s":
         from dagster_k8s import k8s_job_executor
 
-        return k8s_job_executor.configured({"enable_owner_references": True, "max_concurrent": 4})
+        return k8s_job_executor.configured(
+            {"enable_owner_references": True, "max_concurrent": 4, "step_k8s_config": STEP_K8S_CONFIG}
+        )
     return dg.in_process_executor

@@ -55,7 +55,9 @@ class Settings(BaseSettings):
     max_runs_per_tick: int = Field(default=8, ge=1, description="Runs one reconciler tick may request.")
     daily_budget_usd: float = Field(default=25.0, ge=0)
     ingest_token: SecretStr | None = Field(default=None, description="Bearer token the webhook accepts.")
-    ingest_hmac_secret: SecretStr | None = Field(default=None, description="Shared secret for X-Talent-Signature.")
+    ingest_hmac_secret: SecretStr | None = Field(
+        default=None, description="Webhook signing secret (Standard Webhooks, whsec_<base64>)."
+    )
     ingest_pool_size: int = Field(default=8, ge=1, le=100, description="Webhook: pooled database connections.")
     ingest_queue: int = Field(default=32, ge=0, description="Webhook: requests that may wait for a connection.")
     ingest_queue_timeout_seconds: float = Field(

@@ -116,6 +116,20 @@ module "this" {
       name  = "log_min_duration_statement"
       value = "1000"
     },
+    # A slow statement is logged with its bind parameters by default, and the parameters are
+    # candidates' personal data (names, resumes): log the statement, never the values, also on error.
+    {
+      name  = "log_parameter_max_length"
+      value = "0"
+    },
+    {
+      name  = "log_parameter_max_length_on_error"
+      value = "0"
+    },
+    {
+      name  = "log_statement"
+      value = "ddl"
+    },
     {
       name         = "shared_preload_libraries"
       value        = "pg_stat_statements"

@@ -3,11 +3,17 @@ locals {
   platform_values_files = var.platform_values_files != null ? var.platform_values_files : ["${path.module}/../../../helm/values/platform.yaml"]
 }
 
+# Pod Security admission: every pod of the platform and of every team meets "restricted" (the
+# charts' pods do; a pod that does not, e.g. privileged or root, is refused by the API server).
 resource "kubernetes_namespace_v1" "this" {
   metadata {
     name = var.namespace
     labels = {
-      "app.kubernetes.io/part-of" = "talent"
+      "app.kubernetes.io/part-of"                  = "talent"
+      "pod-security.kubernetes.io/enforce"         = "restricted"
+      "pod-security.kubernetes.io/enforce-version" = "latest"
+      "pod-security.kubernetes.io/audit"           = "restricted"
+      "pod-security.kubernetes.io/warn"            = "restricted"
     }
   }
 }

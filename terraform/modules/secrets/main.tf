@@ -21,7 +21,7 @@ moved {
 # Containers only: no aws_secretsmanager_secret_version here, so no value ever enters the
 # Terraform state. Operators set values out of band (see terraform/README.md).
 resource "aws_secretsmanager_secret" "this" {
-  #checkov:skip=CKV2_AWS_57:Values are third-party API keys (e.g. OpenAI) that no rotation Lambda can mint; rotation is a documented manual runbook.
+  #checkov:skip=CKV2_AWS_57:Values are third-party API keys (e.g. OpenAI) no rotation Lambda can mint, and role passwords the platform's migrate hook applies on upgrade; rotation is a documented manual runbook.
   for_each = var.secrets
 
   name                    = "${var.name_prefix}/${each.key}"

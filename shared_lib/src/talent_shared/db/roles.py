@@ -22,14 +22,24 @@ talent_exporter    read only: ``llm_usage``, ``llm_budgets``, ``cost_estimates``
                    a payload)
 talent_ingest      insert into ``inbox`` and read it back (the duplicate check), read
                    ``schema_migrations`` (the receiver refuses a database without the schema)
-talent_dagster     Dagster's storage: every table and sequence of the ``public`` schema of this
-                   database, and creating new ones there; nothing in ``talent``
+talent_dagster     Dagster's storage: read and write every table and sequence of the ``public``
+                   schema of this database (those ``dagster instance migrate`` creates later too,
+                   as the admin); never create, alter or drop one; nothing in ``talent``
 ================== =============================================================================
 
 Everything else is refused: with ``InsufficientPrivilege`` where no grant exists, and as a row-level
 security violation (or an invisible row) where the grant exists but the row belongs to another
-location. Row-level security is enabled, not forced, so the admin (the owner) and superusers are not
-subject to it: the local platform, which connects as the superuser, behaves as before.
+location. Row-level security is *forced*, so the owner is subject to it too: the admin reads and
+writes every row through its own policy (``roles_admin_*``, named rather than implied by
+ownership), and anyone else who came to own a table would see nothing. Superusers (the local
+platform's embedded server) bypass it as PostgreSQL always lets them.
+
+What no application role may do, whatever its grants: own a table (the step fails naming it, since
+an owner can drop policies and grant itself anything), create anything in ``talent`` or ``public``
+(``public``, on every role's search path, is closed: ``USAGE`` only, for the ``vector`` type the
+extension put there), or run a statement longer than its ``statement_timeout``
+(:data:`STATEMENT_TIMEOUTS`, a per-role default set with ``ALTER ROLE ... SET``), so a runaway
+query of one component cannot hold locks or connections the others need.
 
 Idempotent and converging, so the platform chart's migrate hook runs it on every deploy after the
 migrations (``talent db roles``): roles are created ``NOLOGIN`` when missing, each role's grants in
@@ -70,6 +80,19 @@ ROLES: tuple[Role, ...] = (
     Role("talent_ingest", "the webhook receiver (writes the inbox)"),
 )
 ROLE_NAMES = tuple(r.name for r in ROLES)
+
+# The longest statement each role may run (its session default; PostgreSQL units). The code
+# locations' bulk upserts and nearest-neighbour queries get minutes, Dagster's storage queries a
+# minute, the exporter's scrape and the webhook's insert seconds: past that something is wrong, and
+# the connection is better returned than held.
+STATEMENT_TIMEOUTS: dict[str, str] = {
+    "talent_candidates": "5min",
+    "talent_jobs": "5min",
+    "talent_matching": "5min",
+    "talent_dagster": "1min",
+    "talent_exporter": "15s",
+    "talent_ingest": "5s",
+}
 
 # Ingesting locations: role -> (entity, vectors table, ledger code_location).
 ENTITY_LOCATIONS: dict[str, tuple[str, str, str]] = {
@@ -250,6 +273,9 @@ def apply_roles(
             if not _exists(conn, role):
                 conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(ident))
                 created.append(role)
+            conn.execute(
+                sql.SQL("ALTER ROLE {} SET statement_timeout = {}").format(ident, sql.Literal(STATEMENT_TIMEOUTS[role]))
+            )
             if role in passwords:
                 conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(ident, sql.Literal(passwords[role])))
             elif login:
@@ -284,7 +310,14 @@ def apply_roles(
         ).fetchall():
             conn.execute(sql.SQL("DROP POLICY {} ON {}.{}").format(sql.Identifier(name), schema, sql.Identifier(table)))
         for table in RLS_TABLES:
-            conn.execute(sql.SQL("ALTER TABLE {}.{} ENABLE ROW LEVEL SECURITY").format(schema, sql.Identifier(table)))
+            name = sql.Identifier(table)
+            conn.execute(sql.SQL("ALTER TABLE {}.{} ENABLE ROW LEVEL SECURITY").format(schema, name))
+            conn.execute(sql.SQL("ALTER TABLE {}.{} FORCE ROW LEVEL SECURITY").format(schema, name))
+            conn.execute(
+                sql.SQL("CREATE POLICY {} ON {}.{} FOR ALL TO {} USING (true) WITH CHECK (true)").format(
+                    sql.Identifier(f"{POLICY_PREFIX}admin_{table}"), schema, name, sql.Identifier(admin)
+                )
+            )
         for role in ROLE_NAMES:
             for i, p in enumerate(_policies(role, admin)):
                 parts = [
@@ -303,10 +336,12 @@ def apply_roles(
                 conn.execute(sql.SQL(" ").join(parts))
 
         # Dagster's storage: the tables that exist now and those the admin creates later
-        # (`dagster instance migrate` runs as the admin). Nobody else may create objects there.
+        # (`dagster instance migrate` runs as the admin). Nobody else may create objects there: the
+        # schema is on every role's search path, so an object planted there would shadow a name.
         dagster, dg_role = sql.Identifier(dagster_schema), sql.Identifier("talent_dagster")
-        conn.execute(sql.SQL("REVOKE CREATE ON SCHEMA {} FROM PUBLIC").format(dagster))
-        conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(dagster, dg_role))
+        conn.execute(sql.SQL("REVOKE ALL ON SCHEMA {} FROM PUBLIC").format(dagster))
+        conn.execute(sql.SQL("REVOKE CREATE ON SCHEMA {} FROM {}").format(dagster, roles))
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(dagster, roles))
         conn.execute(sql.SQL("GRANT ALL ON ALL TABLES IN SCHEMA {} TO {}").format(dagster, dg_role))
         conn.execute(sql.SQL("GRANT ALL ON ALL SEQUENCES IN SCHEMA {} TO {}").format(dagster, dg_role))
         conn.execute(
@@ -315,4 +350,28 @@ def apply_roles(
         conn.execute(
             sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT ALL ON SEQUENCES TO {}").format(dagster, dg_role)
         )
+        owned = owned_by_roles(conn)
+        if owned:
+            raise RuntimeError(
+                "application roles own objects, and an owner can drop policies and grant itself anything:"
+                f" {', '.join(owned)}; ALTER ... OWNER TO {admin} (as a superuser) and run `talent db roles` again"
+            )
     return created
+
+
+def owned_by_roles(conn: psycopg.Connection) -> list[str]:
+    """Tables, views, sequences and schemas an application role owns, as ``role: schema.name``."""
+    rows = conn.execute(
+        """
+        SELECT r.rolname || ': ' || n.nspname || '.' || c.relname
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_roles r ON r.oid = c.relowner
+        WHERE r.rolname = ANY(%(roles)s)
+        UNION ALL
+        SELECT r.rolname || ': schema ' || n.nspname
+        FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+        WHERE r.rolname = ANY(%(roles)s)
+        ORDER BY 1
+        """,
+        {"roles": list(ROLE_NAMES)},
+    ).fetchall()
+    return [r[0] for r in rows]
