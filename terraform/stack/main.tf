@@ -28,6 +28,11 @@ locals {
     webhook        = { name = "talent-webhook", key = "hmac-secret" }
   }
 
+  # Every connection checks the server's certificate against the RDS CA bundle (a ConfigMap the
+  # charts mount at this path) and the host name: sslmode=verify-full, never plain require.
+  database_ca = { config_map = "talent-db-ca", path = "/etc/talent/db-ca/ca.pem" }
+  db_tls      = "sslmode=verify-full&sslrootcert=/etc/talent/db-ca/ca.pem"
+
   # One Secrets Manager container per role password and for the webhook's signing secret; values
   # are set out of band (terraform/README.md, "Database roles"), never by Terraform.
   secrets = {
@@ -175,6 +180,8 @@ module "platform_release" {
   namespace                 = var.kubernetes_namespace
   external_secrets_role_arn = module.secrets.sync_role_arn
   platform_chart_path       = var.platform_chart_path
+  database_ca_bundle_url    = "https://truststore.pki.rds.amazonaws.com/${var.region}/${var.region}-bundle.pem"
+  database_ca_config_map    = local.database_ca.config_map
 
   # Every value is read by the External Secrets Operator inside the cluster; Terraform only
   # handles names, ARNs and templates, so no password or key reaches its state.
@@ -197,7 +204,7 @@ module "platform_release" {
       # urlquery escapes every reserved character but writes a space as "+", which libpq would
       # keep as "+" in a URI: hence the replace.
       template = {
-        "database-url" = "postgresql://{{ .username | urlquery | replace \"+\" \"%20\" }}:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?sslmode=require"
+        "database-url" = "postgresql://{{ .username | urlquery | replace \"+\" \"%20\" }}:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?${local.db_tls}"
       }
     },
     {
@@ -215,7 +222,7 @@ module "platform_release" {
         { secretKey = "password", remoteKey = module.secrets.secret_names["db-candidates"] },
       ]
       template = {
-        "database-url" = "postgresql://talent_candidates:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?sslmode=require"
+        "database-url" = "postgresql://talent_candidates:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?${local.db_tls}"
       }
     },
     {
@@ -225,7 +232,7 @@ module "platform_release" {
         { secretKey = "password", remoteKey = module.secrets.secret_names["db-jobs"] },
       ]
       template = {
-        "database-url" = "postgresql://talent_jobs:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?sslmode=require"
+        "database-url" = "postgresql://talent_jobs:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?${local.db_tls}"
       }
     },
     {
@@ -235,7 +242,7 @@ module "platform_release" {
         { secretKey = "password", remoteKey = module.secrets.secret_names["db-matching"] },
       ]
       template = {
-        "database-url" = "postgresql://talent_matching:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?sslmode=require"
+        "database-url" = "postgresql://talent_matching:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?${local.db_tls}"
       }
     },
     {
@@ -245,7 +252,7 @@ module "platform_release" {
         { secretKey = "password", remoteKey = module.secrets.secret_names["db-exporter"] },
       ]
       template = {
-        "database-url" = "postgresql://talent_exporter:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?sslmode=require"
+        "database-url" = "postgresql://talent_exporter:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?${local.db_tls}"
       }
     },
     {
@@ -255,7 +262,7 @@ module "platform_release" {
         { secretKey = "password", remoteKey = module.secrets.secret_names["db-ingest"] },
       ]
       template = {
-        "database-url" = "postgresql://talent_ingest:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?sslmode=require"
+        "database-url" = "postgresql://talent_ingest:{{ .password | urlquery | replace \"+\" \"%20\" }}@${module.database.address}:${module.database.port}/${module.database.db_name}?${local.db_tls}"
       }
     },
     {
@@ -304,9 +311,12 @@ module "platform_release" {
       database   = module.database.db_name
       username   = "talent_dagster"
       secretName = local.k8s_secrets.dagster_role.name
+      # rds.force_ssl = 1 encrypts; verify-full also proves the server is the RDS instance
       params = {
-        sslmode = "require" # rds.force_ssl = 1
+        sslmode     = "verify-full"
+        sslrootcert = local.database_ca.path
       }
+      caConfigMap = local.database_ca.config_map
     }
     # The master user: the migrate hook's alone (it migrates and creates the roles).
     migrate = {

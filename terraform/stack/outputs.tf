@@ -16,6 +16,7 @@ output "team_values" {
       }
       platform = {
         postgresqlSecretName = local.k8s_secrets.dagster_role.name
+        databaseCaConfigMap  = local.database_ca.config_map
       }
       env = {
         TALENT_LANDING = "s3://${module.storage.bucket_names["landing"]}/${var.landing_root_prefix}"

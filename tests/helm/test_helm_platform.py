@@ -417,7 +417,7 @@ def test_webhook_is_on_in_production_with_signatures_only(render) -> None:
 
 
 def test_webhook_runs_serve_ingest_with_probes_and_pool_settings(render, with_webhook) -> None:
-    _, r = with_webhook
+    environment, r = with_webhook
     dep, c = _webhook_container(r)
     port = c["ports"][0]["containerPort"]
     assert c["command"] == [
@@ -449,7 +449,10 @@ def test_webhook_runs_serve_ingest_with_probes_and_pool_settings(render, with_we
     spec = dep["spec"]["template"]["spec"]
     assert spec["automountServiceAccountToken"] is False and spec["serviceAccountName"] == "platform-workload"
     assert not render.restricted_violations(spec), render.restricted_violations(spec)
-    assert {m["mountPath"] for m in c["volumeMounts"]} == {"/tmp"}
+    # scratch, and in production the database's CA bundle (sslmode=verify-full), read-only
+    assert {m["mountPath"] for m in c["volumeMounts"]} == (
+        {"/tmp"} if environment == "kind" else {"/tmp", "/etc/talent/db-ca"}
+    )
     svc = r.get("Service", "platform-webhook")
     assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
     assert svc["spec"]["ports"] == [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}]

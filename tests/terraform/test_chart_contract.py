@@ -138,9 +138,31 @@ def test_database_url_is_composed_in_the_cluster_and_parses(env):
         "host": "tfref-module-database-address",
         "port": "5432",
         "dbname": "tfref-module-database-db-name",
-        "sslmode": "require",
+        "sslmode": "verify-full",
+        "sslrootcert": "/etc/talent/db-ca/ca.pem",
     }
     assert url.startswith("postgresql://")
+
+
+def test_every_role_url_names_its_role_and_verifies_the_server(env):
+    """talent-db-<role>: the role's own user and password (its Secrets Manager secret), TLS with
+    the server's certificate and name checked against the CA bundle the charts mount."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    entries = {e["name"]: e for e in cc.terraform_external_secrets(env)}
+    for role in ("candidates", "jobs", "matching", "exporter", "ingest"):
+        entry = entries[f"talent-db-{role}"]
+        (item,) = entry["data"]
+        assert item["remoteKey"] == f"tfref-module-secrets-secret-names-db-{role}"
+        url = _render_eso_template(entry["template"]["database-url"], {"password": 'p@ss:w/rd?#&=+ %"x'})
+        parsed = conninfo_to_dict(url)
+        assert (parsed["user"], parsed["password"]) == (f"talent_{role}", 'p@ss:w/rd?#&=+ %"x')
+        assert (parsed["sslmode"], parsed["sslrootcert"]) == ("verify-full", "/etc/talent/db-ca/ca.pem")
+    passwords = {d["secretKey"]: d["remoteKey"] for d in entries["talent-db-role-passwords"]["data"]}
+    assert passwords == {
+        r: f"tfref-module-secrets-secret-names-db-{r}"
+        for r in ("candidates", "jobs", "matching", "dagster", "exporter", "ingest")
+    }
 
 
 # --- (b) platform release values -----------------------------------------------------------------
@@ -209,7 +231,7 @@ def test_platform_release_renders_with_terraform_values(env, produced, tmp_path)
     assert (postgres["hostname"], postgres["port"], postgres["params"]) == (
         values["postgresql"]["host"],
         5432,
-        {"sslmode": "require"},
+        {"sslmode": "verify-full", "sslrootcert": "/etc/talent/db-ca/ca.pem"},
     )
     assert cc.check_secrets(cc.secret_references(docs), produced) == []
 
@@ -362,3 +384,27 @@ def test_no_values_file_names_a_network():
     for path in sorted(cc.VALUES_DIR.glob("*.yaml")):
         found = set(re.findall(r"\b\d{1,3}(?:\.\d{1,3}){3}/\d{1,2}\b", path.read_text())) - {"0.0.0.0/0"}
         assert not found, f"{path.name} names {sorted(found)}"
+
+
+def test_every_pod_that_connects_mounts_the_ca_bundle_it_verifies_with(env, production_render):
+    """sslmode=verify-full needs the CA file in the pod: every Deployment and Job of the install
+    that gets a database credential mounts talent-db-ca at the path the URLs and params name, and
+    the run launcher gives it to every run and step pod."""
+    for doc in production_render:
+        if doc["kind"] not in ("Deployment", "Job"):
+            continue
+        spec = doc["spec"]["template"]["spec"]
+        env_names = {e["name"] for c in spec["containers"] for e in c.get("env", [])}
+        if not env_names & {"DAGSTER_PG_PASSWORD", "TALENT_DATABASE_URL"}:
+            continue
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        assert volumes.get("db-ca", {}).get("configMap") == {"name": "talent-db-ca"}, doc["metadata"]["name"]
+        for c in spec["containers"]:
+            mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
+            assert mounts.get("db-ca") == "/etc/talent/db-ca", doc["metadata"]["name"]
+    instance = next(d for d in production_render if d["metadata"]["name"] == "platform-instance")
+    launcher = yaml.safe_load(instance["data"]["dagster.yaml"])["run_launcher"]["config"]
+    assert {"name": "db-ca", "configMap": {"name": "talent-db-ca"}} in launcher["volumes"]
+    assert {"name": "db-ca", "mountPath": "/etc/talent/db-ca", "readOnly": True} in launcher["volume_mounts"]
+    text = (cc.TERRAFORM / "modules" / "platform_release" / "main.tf").read_text()
+    assert '"ca.pem" = data.http.database_ca.response_body' in text

@@ -131,3 +131,21 @@ checkov.io/skip{{ $n }}: CKV_K8S_15=Immutable tags make IfNotPresent safe; kind 
 {{- $n = add1 $n }}
 checkov.io/skip{{ $n }}: CKV_K8S_35=Dagster and talent settings are read from env (DAGSTER_PG_PASSWORD, TALENT_*); values come from secretKeyRef only
 {{- end -}}
+
+{{/* The database's CA bundle (platform.databaseCaConfigMap), for sslmode=verify-full: the code
+server's (its sensors connect). Run and step pods get it from the platform's run launcher. */}}
+{{- define "code-location.caVolume" -}}
+{{- with .Values.platform.databaseCaConfigMap }}
+- name: db-ca
+  configMap:
+    name: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{- define "code-location.caVolumeMount" -}}
+{{- if .Values.platform.databaseCaConfigMap }}
+- name: db-ca
+  mountPath: /etc/talent/db-ca
+  readOnly: true
+{{- end }}
+{{- end -}}

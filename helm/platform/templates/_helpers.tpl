@@ -129,7 +129,9 @@ checkov.io/skip{{ $n }}: {{ . }}
 {{- end }}
 {{- end -}}
 
-{{/* Writable scratch space for a read-only root filesystem. */}}
+{{/* Writable scratch space for a read-only root filesystem, and the database's CA bundle
+(postgresql.caConfigMap) for sslmode=verify-full: every pod that connects to Postgres gets both
+(the webserver, the daemon, the migrate hook and, through the run launcher, run and step pods). */}}
 {{- define "platform.scratchVolumes" -}}
 - name: dagster-home
   emptyDir:
@@ -137,6 +139,7 @@ checkov.io/skip{{ $n }}: {{ . }}
 - name: tmp
   emptyDir:
     sizeLimit: 1Gi
+{{- include "platform.caVolume" . }}
 {{- end -}}
 
 {{- define "platform.scratchVolumeMounts" -}}
@@ -144,6 +147,24 @@ checkov.io/skip{{ $n }}: {{ . }}
   mountPath: /opt/dagster/dagster_home
 - name: tmp
   mountPath: /tmp
+{{- include "platform.caVolumeMount" . }}
+{{- end -}}
+
+{{/* The CA bundle volume and mount alone (the exporter and the webhook have their own scratch). */}}
+{{- define "platform.caVolume" -}}
+{{- with .Values.postgresql.caConfigMap }}
+- name: db-ca
+  configMap:
+    name: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{- define "platform.caVolumeMount" -}}
+{{- if .Values.postgresql.caConfigMap }}
+- name: db-ca
+  mountPath: /etc/talent/db-ca
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{/* Non-secret env plus the app database URL. Fails on credential-like names in app.env.

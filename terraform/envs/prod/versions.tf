@@ -18,6 +18,10 @@ terraform {
       source  = "hashicorp/kubernetes"
       version = "2.36.0"
     }
+    http = {
+      source  = "hashicorp/http"
+      version = "3.4.5"
+    }
     tls = {
       source  = "hashicorp/tls"
       version = "4.1.0"

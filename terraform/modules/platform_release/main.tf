@@ -18,6 +18,32 @@ resource "kubernetes_namespace_v1" "this" {
   }
 }
 
+# The database server's CA bundle (public: certificates, no secret), so every client checks the
+# server's certificate and name (sslmode=verify-full) instead of merely encrypting (require).
+data "http" "database_ca" {
+  url = var.database_ca_bundle_url
+
+  lifecycle {
+    postcondition {
+      condition     = self.status_code == 200 && strcontains(self.response_body, "BEGIN CERTIFICATE")
+      error_message = "No PEM CA bundle at database_ca_bundle_url."
+    }
+  }
+}
+
+resource "kubernetes_config_map_v1" "database_ca" {
+  metadata {
+    name      = var.database_ca_config_map
+    namespace = kubernetes_namespace_v1.this.metadata[0].name
+    labels = {
+      "app.kubernetes.io/part-of" = "talent"
+    }
+  }
+  data = {
+    "ca.pem" = data.http.database_ca.response_body
+  }
+}
+
 resource "helm_release" "external_secrets" {
   name             = "external-secrets"
   repository       = "https://charts.external-secrets.io"
@@ -112,5 +138,5 @@ resource "helm_release" "this" {
     }
   }
 
-  depends_on = [helm_release.secret_sync, helm_release.monitoring]
+  depends_on = [helm_release.secret_sync, helm_release.monitoring, kubernetes_config_map_v1.database_ca]
 }

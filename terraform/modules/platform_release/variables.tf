@@ -99,3 +99,13 @@ variable "platform_extra_values" {
   type        = list(string)
   default     = []
 }
+
+variable "database_ca_bundle_url" {
+  description = "HTTPS URL of the database server's CA bundle (PEM; RDS: its regional trust store), written to the ConfigMap database_ca_config_map for sslmode=verify-full."
+  type        = string
+}
+
+variable "database_ca_config_map" {
+  description = "Name of the ConfigMap (key ca.pem) holding the database CA bundle, which the charts mount at /etc/talent/db-ca."
+  type        = string
+}
