@@ -5,6 +5,7 @@ embedder), never random ones: random vectors say nothing about recall on text.
 """
 
 import json
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -103,7 +104,10 @@ def test_candidates_side_and_short_tables(talent_env, db) -> None:
     _load(db, "job", jobs)
     _, jvecs = _vectors(db, "job_vectors")
     got = nearest(db, jvecs[0], K, entity="candidate")
-    assert len(got) == K and [d for _, d in got] == sorted(d for _, d in got)
+    distances = [d for _, d in got]
+    # best first; two candidates with the same text are the same vector, and the index computes
+    # their distances in float32 a few ulps apart, in either order: a tie within TIE is in order
+    assert len(got) == K and all(b >= a - TIE for a, b in pairwise(distances))
     # fewer rows than K: all of them, through either path
     assert len(nearest_jobs(db, jvecs[0], K)) == 3 and len(nearest_jobs(db, jvecs[0], K, exact=True)) == 3
 
