@@ -41,9 +41,8 @@ def test_instance_config_is_a_valid_dagster_instance(render, platform, tmp_path,
     from dagster._core.instance.config import dagster_instance_config
     from dagster._core.instance.ref import InstanceRef
     from dagster_k8s import K8sRunLauncher
+    from dagster_postgres import DagsterPostgresStorage
     from dagster_postgres.utils import pg_url_from_config
-
-    from talent_shared.dagster_storage import PooledPostgresStorage
 
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -58,18 +57,14 @@ def test_instance_config_is_a_valid_dagster_instance(render, platform, tmp_path,
     assert launcher.value["job_namespace"] == render.NAMESPACE
     assert launcher.value["postgres_password_secret"] == "talent-db-dagster"  # Dagster's storage role
     assert ref.run_coordinator_data.class_name == "QueuedRunCoordinator"
-    assert (ref.storage_data.module_name, ref.storage_data.class_name) == (
-        "talent_shared.dagster_storage",
-        "PooledPostgresStorage",
-    )
+    assert (ref.storage_data.module_name, ref.storage_data.class_name) == ("dagster_postgres", "DagsterPostgresStorage")
     assert ref.compute_logs_data.class_name in ("S3ComputeLogManager", "LocalComputeLogManager")  # never NoOp
 
     # The Postgres driver trap: the URL dagster-postgres builds must use psycopg2.
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", "s3cr3t")
-    storage = process_config(PooledPostgresStorage.config_type(), config["storage"]["custom"]["config"])
+    storage = process_config(DagsterPostgresStorage.config_type(), config["storage"]["postgres"])
     assert storage.success, storage.errors
     assert pg_url_from_config(storage.value).startswith("postgresql+psycopg2://talent_dagster:s3cr3t@")
-    assert (storage.value["pool_size"], storage.value["max_overflow"]) == (2, 8)
 
 
 def test_every_dagster_process_writes_events_in_batches(render, platform) -> None:
@@ -83,13 +78,17 @@ def test_every_dagster_process_writes_events_in_batches(render, platform) -> Non
     assert launcher["env_vars"] == ["DAGSTER_EVENT_BATCH_SIZE=200"]
 
 
-def test_storage_as_shipped_when_not_pooled(render) -> None:
-    """``postgresql.pooled: false`` is dagster-postgres as shipped; eventBatchSize 0 writes one event at a time."""
-    stock = render.render_platform(sets=["postgresql.pooled=false", "postgresql.eventBatchSize=0"])
-    instance = render.instance_yaml(stock)
+def test_storage_as_shipped_unless_pooled(render, platform) -> None:
+    """dagster-postgres as shipped by default; ``postgresql.pooled: true`` is the pooled storage;
+    eventBatchSize 0 writes one event at a time."""
+    instance = render.instance_yaml(platform)
     assert list(instance["storage"]) == ["postgres"]
     assert "pool_size" not in instance["storage"]["postgres"]["postgres_db"]
-    assert instance["run_launcher"]["config"]["env_vars"] == ["DAGSTER_EVENT_BATCH_SIZE=0"]
+    pooled = render.instance_yaml(
+        render.render_platform(sets=["postgresql.pooled=true", "postgresql.eventBatchSize=0"])
+    )
+    assert pooled["storage"]["custom"]["class"] == "PooledPostgresStorage"
+    assert pooled["run_launcher"]["config"]["env_vars"] == ["DAGSTER_EVENT_BATCH_SIZE=0"]
 
 
 def test_run_coordinator_limits_each_location(render, platform) -> None:
@@ -231,8 +230,8 @@ def test_migrate_hook_runs_both_migrations_before_install_and_upgrade(render, pl
     # K8sRunLauncher (which loads the in-cluster config when built) would fail the first install.
     hook_instance = yaml.safe_load(hook_cm["data"]["dagster.yaml"])
     instance = yaml.safe_load(platform.get("ConfigMap", "platform-instance")["data"]["dagster.yaml"])
-    hook_db = hook_instance["storage"]["custom"]["config"]["postgres_db"]
-    db = instance["storage"]["custom"]["config"]["postgres_db"]
+    hook_db = hook_instance["storage"]["postgres"]["postgres_db"]
+    db = instance["storage"]["postgres"]["postgres_db"]
     # the same database; the hook as the owner, every other Dagster process as talent_dagster
     assert {**hook_db, "username": None} == {**db, "username": None}
     assert (hook_db["username"], db["username"]) == ("dagster", "talent_dagster")
@@ -552,8 +551,8 @@ def test_least_privilege_database_roles_are_on_by_default(render) -> None:
     assert all(r["name"] == "talent-db-role-passwords" and r["optional"] is True for r in passwords.values())
     hook = yaml.safe_load(on.get("ConfigMap", "platform-migrate-instance")["data"]["dagster.yaml"])
     instance = yaml.safe_load(on.get("ConfigMap", "platform-instance")["data"]["dagster.yaml"])
-    assert hook["storage"]["custom"]["config"]["postgres_db"]["username"] == "dagster"
-    assert instance["storage"]["custom"]["config"]["postgres_db"]["username"] == "talent_dagster"
+    assert hook["storage"]["postgres"]["postgres_db"]["username"] == "dagster"
+    assert instance["storage"]["postgres"]["postgres_db"]["username"] == "talent_dagster"
     assert instance["run_launcher"]["config"]["postgres_password_secret"] == "talent-db-dagster"
     for name in ("platform-webserver", "platform-daemon"):
         (pod,) = on.get("Deployment", name)["spec"]["template"]["spec"]["containers"]

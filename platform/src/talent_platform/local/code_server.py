@@ -41,6 +41,7 @@ PRELOAD = [
     "talent_shared.providers.minilm",
     "onnxruntime",
     "talent_matching.crossjoin",
+    "talent_platform.local.warm",
 ]
 
 

@@ -19,7 +19,7 @@ from talent_shared.keys import LOCATIONS
 RUNS_PER_LOCATION = 2
 # Connections each Dagster process keeps open per storage (talent_shared.dagster_storage); 0 is
 # dagster-postgres's own NullPool storage. TALENT_DAGSTER_POOL_SIZE overrides it (benchmarks).
-POOL_SIZE = 2
+POOL_SIZE = 0
 
 
 # Dagster switches that exist only as environment variables, inherited by every Dagster process of
