@@ -103,9 +103,17 @@ def _lists(
             out[block.ids[row]][cols.ids[col]] = entry
         if floors is not None and lower is not None:
             r, c, values = _not_below(score, lower, floors, block.ids)
+            grown = set()
             for row, col, entry in _entries(block, cols, r, c, values, similarity, transpose):
                 entering.setdefault(cols.ids[col], {})[block.ids[row]] = entry
-    return out, entering
+                grown.add(cols.ids[col])
+            # only an entity's best k entering entries can reach its list (``_merge`` keeps the top
+            # k of stored and entering together): keeping every entry not below the floor held
+            # tens of millions when a bulk load changed tens of thousands of records at once
+            for col_id in grown:
+                if len(entering[col_id]) > 2 * k:
+                    entering[col_id] = _top(entering[col_id], k)
+    return out, {col_id: _top(e, k) if len(e) > k else e for col_id, e in entering.items()}
 
 
 def _entries(
@@ -149,10 +157,15 @@ def parts_text(entry: Entry) -> str:
     )
 
 
+def _top(entries: dict[str, Entry], k: int) -> dict[str, Entry]:
+    """The best k: a higher score first, then the id in code-point order (the lists' tie rule)."""
+    return dict(sorted(entries.items(), key=lambda kv: (-kv[1][0], kv[0]))[:k])
+
+
 def _merge(old: dict[str, Entry], drop: set[str], new: dict[str, Entry], k: int) -> dict[str, Entry]:
     merged = {key: val for key, val in old.items() if key not in drop}
     merged.update(new)
-    return dict(sorted(merged.items(), key=lambda kv: (-kv[1][0], kv[0]))[:k])
+    return _top(merged, k)
 
 
 class _Sides:
