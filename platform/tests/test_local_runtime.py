@@ -179,7 +179,8 @@ def test_daemon_loops_are_shortened_where_dagster_reads_them() -> None:
     """Fails if an upgrade renames the constants (then the loops silently go back to 5 s)."""
     import importlib
 
-    from talent_platform.local.daemon import CONSTANTS, shorten_loops
+    from talent_platform.local.daemon import shorten_loops
+    from talent_platform.local.dagster_internals import DAEMON_LOOP_CONSTANTS as CONSTANTS
 
     before = {(m, n): getattr(importlib.import_module(m), n) for m, n in CONSTANTS}
     assert set(before.values()) == {5}, before  # Dagster's own pace, what the module doc measures

@@ -53,9 +53,10 @@ def forkserver_context(module: str | None) -> multiprocessing.context.BaseContex
 
 def use_forkserver(ctx: multiprocessing.context.BaseContext) -> None:
     """Every ``DagsterApiServer`` built from now on starts its runs from ``ctx``."""
-    from dagster._grpc import server
+    from talent_platform.local.dagster_internals import get
 
-    original = server.DagsterApiServer.__init__
+    server = get("DagsterApiServer")
+    original = server.__init__
     if getattr(original, "_talent_forkserver", False):
         return
 
@@ -66,7 +67,7 @@ def use_forkserver(ctx: multiprocessing.context.BaseContext) -> None:
         self._mp_ctx = ctx
 
     __init__._talent_forkserver = True  # type: ignore[attr-defined]
-    server.DagsterApiServer.__init__ = __init__  # type: ignore[method-assign]
+    server.__init__ = __init__
 
 
 def _module(argv: Sequence[str]) -> str | None:
@@ -84,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     use_forkserver(forkserver_context(_module(args)))
     # start (and preload) the forkserver while the server loads, not when the first run arrives
     threading.Thread(target=forkserver.ensure_running, daemon=True).start()
-    from dagster._cli import main as dagster_main
+    from talent_platform.local.dagster_internals import get
+
+    dagster_main = get("dagster_cli")
 
     sys.argv = ["dagster", "api", "grpc", *args]
     dagster_main()

@@ -19,20 +19,12 @@ import sys
 from collections.abc import Sequence
 
 LOOP_SECONDS = 1
-CONSTANTS = (
-    ("dagster._daemon.sensor", "MIN_INTERVAL_LOOP_TIME"),
-    ("dagster._daemon.asset_daemon", "MIN_INTERVAL_LOOP_SECONDS"),
-)
 
 
 def shorten_loops(seconds: float = LOOP_SECONDS) -> None:
-    import importlib
+    from talent_platform.local.dagster_internals import set_daemon_loop_seconds
 
-    for module_name, name in CONSTANTS:
-        module = importlib.import_module(module_name)
-        if not hasattr(module, name):
-            raise RuntimeError(f"{module_name}.{name} is gone: see talent_platform.local.daemon")
-        setattr(module, name, seconds)
+    set_daemon_loop_seconds(seconds)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -40,7 +32,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     import os
 
     shorten_loops(float(os.environ.get("TALENT_LOCAL_DAEMON_LOOP_SECONDS", LOOP_SECONDS)))
-    from dagster._daemon.cli import main as daemon_main
+    from talent_platform.local.dagster_internals import get
+
+    daemon_main = get("daemon_cli")
 
     sys.argv = ["dagster-daemon", *(sys.argv[1:] if argv is None else argv)]
     daemon_main()

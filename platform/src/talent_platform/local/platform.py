@@ -44,9 +44,9 @@ def _bin(name: str) -> str:
 
 
 def _wait_grpc(port: int, supervisor: Supervisor, timeout: float) -> None:
-    from dagster._grpc.client import DagsterGrpcClient
+    from talent_platform.local.dagster_internals import get
 
-    client = DagsterGrpcClient(port=port, host="127.0.0.1")
+    client = get("DagsterGrpcClient")(port=port, host="127.0.0.1")
     deadline = time.monotonic() + timeout
     while True:
         supervisor.check()

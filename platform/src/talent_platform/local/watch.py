@@ -14,9 +14,8 @@ from datetime import UTC
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
-from dagster._core.scheduler.instigation import TickStatus
 
+from talent_platform.local.dagster_internals import get
 from talent_shared.keys import OWNERS
 from talent_shared.reconciler import LIVE
 
@@ -37,8 +36,9 @@ class WorkspaceView:
 
 def load_workspace(instance: dg.DagsterInstance, workspace: Path) -> WorkspaceView:
     """What the code servers serve, read over gRPC as the webserver and daemon read it."""
-    from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import WorkspaceFileTarget
+    from talent_platform.local.dagster_internals import get
+
+    WorkspaceProcessContext, WorkspaceFileTarget = get("WorkspaceProcessContext"), get("WorkspaceFileTarget")
 
     refs: list[SensorRef] = []
     graph: dict[str, dict] = {}
@@ -72,7 +72,10 @@ def idle_state(instance: dg.DagsterInstance, sensors: list[SensorRef], since: fl
     if active:
         return IdleState(False, "runs in progress")
     if instance.get_backfills(
-        filters=BulkActionsFilter(statuses=[BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING]), limit=1
+        filters=get("BulkActionsFilter")(
+            statuses=[get("BulkActionStatus").REQUESTED, get("BulkActionStatus").CANCELING]
+        ),
+        limit=1,
     ):
         return IdleState(False, "backfill in progress")
     last = last_activity(instance, since)
@@ -80,10 +83,10 @@ def idle_state(instance: dg.DagsterInstance, sensors: list[SensorRef], since: fl
     for ref in sensors:
         # two completed ticks that both started after the last activity and requested nothing:
         # one fresh tick may have been evaluated against state read just before that activity
-        done = [t for t in ticks[ref] if t.status != TickStatus.STARTED][:2]
+        done = [t for t in ticks[ref] if t.status != get("TickStatus").STARTED][:2]
         if len(done) < 2 or any(t.timestamp <= last for t in done):
             return IdleState(False, f"waiting for fresh ticks of {ref.name}")
-        if any(t.status != TickStatus.SKIPPED for t in done):
+        if any(t.status != get("TickStatus").SKIPPED for t in done):
             return IdleState(False, f"{ref.name} last ticks were {[t.status.value for t in done]}")
     return IdleState(True, "idle")
 
