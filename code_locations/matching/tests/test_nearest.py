@@ -74,7 +74,7 @@ def test_hnsw_recall_at_10_against_exact(loaded) -> None:
     total = hits = 0
     for query in cand_vecs:
         exact = nearest_jobs(db, query, K, exact=True)
-        approx = nearest_jobs(db, query, K)  # the default: ef_search 40 at 3,000 rows
+        approx = nearest_jobs(db, query, K)  # the default: ef_search 100 at 3,000 rows
         assert len(approx) == K
         distance = dict(zip(job_ids, (1.0 - job_vecs @ query).tolist(), strict=True))
         hits += _hits(approx, {rid for rid, _ in exact}, exact[-1][1], distance)
@@ -123,16 +123,16 @@ def test_planner_settings_do_not_leak_into_the_callers_transaction(talent_env, d
 
 
 def test_ef_search_follows_the_table_size() -> None:
-    assert EF_SEARCH_BY_ROWS == ((15_000, 40), (None, 200))
-    assert [ef_search_for(n) for n in (0, 300, 10_000, 14_999)] == [40] * 4
+    assert EF_SEARCH_BY_ROWS == ((15_000, 100), (None, 200))
+    assert [ef_search_for(n) for n in (0, 300, 10_000, 14_999)] == [100] * 4
     assert [ef_search_for(n) for n in (15_000, 100_000, 10**7)] == [200] * 3
     assert ef_search_for(None) == 200  # no statistics yet: the larger list, cheap on a small table
-    assert ef_search_for(300, k=64) == 64 and ef_search_for(100_000, k=500) == 500  # never below k
+    assert ef_search_for(300, k=128) == 128 and ef_search_for(100_000, k=500) == 500  # never below k
 
 
 def test_ef_search_in_sql_is_the_same_rule(talent_env, db) -> None:
     for rows in (0, 300, 14_999, 14_999.5, 15_000, 100_000, 10**7, None):
-        for k in (10, 64, 500):
+        for k in (10, 128, 500):
             stmt = sql.SQL("SELECT GREATEST({}, {})").format(_ef_search_sql(sql.Literal(rows)), k)
             assert db.execute(stmt).fetchone()[0] == ef_search_for(rows, k), (rows, k)
 
@@ -151,7 +151,7 @@ def test_default_ef_search_from_the_tables_statistics(talent_env, db) -> None:
     assert estimated_rows(db) is None and _ef_in_force(db) == (200, "200")
     db.execute("ANALYZE talent.job_vectors")
     assert estimated_rows(db) == pytest.approx(40, abs=1)
-    assert _ef_in_force(db) == (40, "40") and _ef_in_force(db, k=50) == (50, "50")
+    assert _ef_in_force(db) == (100, "100") and _ef_in_force(db, k=150) == (150, "150")
     # rows added since the ANALYZE count through the table's current pages, as for the planner
     ids += _load(db, "job", jobs[40:])
     assert estimated_rows(db) == pytest.approx(300, rel=0.2)
@@ -169,4 +169,4 @@ def test_default_ef_search_from_the_tables_statistics(talent_env, db) -> None:
     # an explicit ef_search wins over the size
     with _planner(db, entity="job", k=K, ef_search=123, exact=False) as ef:
         assert ef == 123 and db.execute("SHOW hnsw.ef_search").fetchone()[0] == "123"
-    assert _ef_in_force(db)[0] == 40  # the rollback restored the statistics
+    assert _ef_in_force(db)[0] == 100  # the rollback restored the statistics

@@ -9,29 +9,14 @@ vectors are unit length, so ``1 - dot``). For a bulk "many new x all" cross-join
 once and multiply in numpy instead (``crossjoin.py``).
 
 **ef_search by table size.** ``hnsw.ef_search`` (the length of the index's candidate list) is
-chosen from the table's estimated row count unless the caller passes one: 40 (pgvector's default)
-below 15,000 rows, 200 from there on (``EF_SEARCH_BY_ROWS``). Recall@10 against the exact scan,
-200 candidate queries against jobs embedded by the local hashing embedder (``python -m benchmarks
-nearest`` and one-off runs on the same data, 2-core machine under load), one value per HNSW
-build (pgvector's parallel build is not deterministic, and builds differ), server-side p50:
-
-    jobs   ef 40                        ef 100                       ef 200
-    10k    0.978, 0.999       0.3 ms    0.983, 0.999       0.5 ms    0.993, 0.999       0.7-1.2 ms
-    30k    0.938              0.4 ms    0.943              0.7 ms    0.955              0.9 ms
-    50k    0.940              0.5 ms    0.963              0.7 ms    0.968              1.2 ms
-    100k   0.922, 0.948,      0.8-1 ms  0.931, 0.968,      1.2-1.8   0.953, 0.978,      2.1-2.5 ms
-           0.959, 0.973                 0.985, 0.982                 0.992, 0.9935
-
-40 is enough at 10k and cheapest there, and not from 30k on: two of four builds at 100k fell
-below 0.95. At 200 every build measured from 30k to 100k reaches 0.95, three of four at 100k
-0.977 or more, for ~2 ms of server time at 100k. 300 bought at most 0.007 more at 100k for
-+1-1.3 ms (a client p50 over 5 ms under load); 400-800 added nothing on the benchmark's build, and
-the worst build needed 1000 for 0.97. What is left is a few queries stranded in the wrong region
-of the graph, which a longer candidate list rarely reaches (a denser graph or dense embeddings
-would). Beyond 100k nothing was measured: 200 is kept, and a caller that needs more passes
-``ef_search``. ``hnsw.iterative_scan`` (pgvector 0.8) stays off: it lets a scan go on past
-``ef_search`` when a filter drops rows, these queries have no filter, and it changed nothing
-(0.973 at 100k with ef 40, off, relaxed_order and strict_order alike).
+chosen from the table's estimated row count unless the caller passes one: 100 below 15,000 rows,
+200 from there on (``EF_SEARCH_BY_ROWS``), for recall@10 of at least 0.95 against the exact scan on
+every HNSW build measured (``benchmarks/README.md``, "nearest: ef_search by table size").
+pgvector's default of 40 is not enough even on small tables: pgvector's parallel build is not
+deterministic, and an unlucky build strands a few queries in the wrong region of the graph, which
+a longer candidate list reaches. Beyond 100k nothing was measured: 200 is kept, and a caller that
+needs more passes ``ef_search``. ``hnsw.iterative_scan`` (pgvector 0.8) stays off: it lets a scan
+go on past ``ef_search`` when a filter drops rows, and these queries have no filter.
 
 The row estimate costs no scan and no extra round trip: it is computed in the statement that sets
 the planner's options, like the planner's own estimate (the density ``reltuples / relpages`` from
@@ -51,8 +36,8 @@ from psycopg import sql
 
 TABLES = {"candidate": "candidate_vectors", "job": "job_vectors"}
 # hnsw.ef_search by the table's estimated rows: the first step whose bound is above them (None: no
-# bound); measured in the module docstring
-EF_SEARCH_BY_ROWS: tuple[tuple[int | None, int], ...] = ((15_000, 40), (None, 200))
+# bound); why in the module docstring
+EF_SEARCH_BY_ROWS: tuple[tuple[int | None, int], ...] = ((15_000, 100), (None, 200))
 
 # the table's rows as the planner would estimate them; NULL when it has rows but no statistics yet
 _ROWS = sql.SQL(
