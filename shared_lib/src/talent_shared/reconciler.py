@@ -201,18 +201,21 @@ def entity_reconciler(spec: PipelineSpec) -> dg.SensorDefinition:
                 if key in live:
                     tick.in_flight += work[key]
                     continue
+                # the cap before any per-batch question to Dagster: a tick asks about at most
+                # `free` batches, however many are stale (a bulk load makes thousands)
+                if len(requests) >= free:
+                    tick.stranded += work[key]
+                    capped = f"cap of {cfg.max_runs_per_tick} live runs reached"
+                    if capped not in tick.reasons:
+                        tick.reasons.append(capped)
+                    continue
+                if key not in affordable:
+                    tick.stranded += work[key]
+                    continue
                 failed = failed_in_a_row(context.instance, location, key, code, cfg.max_attempts)
                 if failed is not None:
                     reason = f"{cfg.max_attempts} runs failed in a row ({failure_reason(context.instance, failed)})"
                     tick.quarantined += _quarantine_batch(conn, entity, key, versions, reason)
-                    continue
-                if len(requests) >= free:
-                    tick.stranded += work[key]
-                    if f"cap of {cfg.max_runs_per_tick} live runs" not in tick.reasons:
-                        tick.reasons.append(f"cap of {cfg.max_runs_per_tick} live runs reached")
-                    continue
-                if key not in affordable:
-                    tick.stranded += work[key]
                     continue
                 if not context.instance.has_dynamic_partition(spec.partitions.name, key):
                     add.append(key)  # stored by a tick whose partition request was lost

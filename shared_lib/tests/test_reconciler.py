@@ -1,0 +1,152 @@
+"""The entity reconciler's decisions, tick by tick, against a real Dagster instance and Postgres:
+the cap on live runs, a live run covering its batch, quarantine after failed runs in a row, and a
+tick's questions to Dagster bounded by the cap, not by how many batches are stale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from talent_shared.testing import store_records
+
+
+def _pipeline():
+    from talent_candidates.definitions import pipeline
+
+    return pipeline
+
+
+def _tick(instance, cursor=None):
+    from talent_shared.reconciler import entity_reconciler
+
+    result = entity_reconciler(_pipeline())(dg.build_sensor_context(instance=instance, cursor=cursor))
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result
+
+
+def _requested(result) -> list[str]:
+    return [r.partition_key for r in result.run_requests or []]
+
+
+def _tick_row(db) -> dict:
+    row = db.execute(
+        "SELECT stale, in_flight, requested, stranded, quarantined, reason FROM talent.reconciler_ticks"
+        " WHERE location = 'candidates'"
+    ).fetchone()
+    return dict(zip(("stale", "in_flight", "requested", "stranded", "quarantined", "reason"), row, strict=True))
+
+
+def _code() -> str:
+    from talent_shared.reconciler import code_tag
+
+    spec = _pipeline()
+    return code_tag([spec.normalized_code_version, spec.vectors_code_version])
+
+
+def _run(instance, partition: str, status: dg.DagsterRunStatus, code: str | None = None) -> None:
+    from talent_shared.reconciler import CODE_TAG, PIPELINE_TAG
+
+    tags = {"dagster/partition": partition, PIPELINE_TAG: "candidates", CODE_TAG: code or _code()}
+    spec = _pipeline()
+    instance.add_run(
+        dg.DagsterRun(
+            job_name="__ASSET_JOB",
+            status=status,
+            tags=tags,
+            asset_selection={spec.keys.normalized, spec.keys.vectors},
+        )
+    )
+
+
+@pytest.fixture
+def small_batches(talent_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from talent_shared.settings import get_settings
+
+    monkeypatch.setenv("TALENT_BATCH_SIZE", "1")
+    monkeypatch.setenv("TALENT_MAX_RUNS_PER_TICK", "3")
+    get_settings.cache_clear()
+    yield talent_env
+    get_settings.cache_clear()
+
+
+def _records(n: int) -> list[dict]:
+    return [{"id": f"c-{i}", "name": "A", "resume_text": "ICU nurse."} for i in range(n)]
+
+
+def test_the_cap_counts_live_runs_and_a_live_run_covers_its_batch(small_batches: Path, db) -> None:
+    store_records(db, "candidate", _records(6))
+    with dg.instance_for_test() as instance:
+        first = _tick(instance)
+        assert _requested(first) == ["b000000", "b000001", "b000002"]
+        row = _tick_row(db)
+        assert (row["stale"], row["requested"], row["stranded"]) == (6, 3, 3)
+        assert row["reason"] == "cap of 3 live runs reached"  # said once, however many batches wait
+
+        for key in _requested(first):  # the daemon started them: live, so covering their batches
+            _run(instance, key, dg.DagsterRunStatus.STARTED)
+        second = _tick(instance, first.cursor)
+        assert _requested(second) == []
+        row = _tick_row(db)
+        assert (row["in_flight"], row["requested"], row["stranded"]) == (3, 0, 3)
+
+        # one finished (its records are still stale here: nothing ran them): a slot for the next batch
+        for run in instance.get_runs(dg.RunsFilter(tags={"dagster/partition": "b000000"})):
+            instance.delete_run(run.run_id)
+        _run(instance, "b000000", dg.DagsterRunStatus.SUCCESS)
+        third = _tick(instance, second.cursor)
+        assert _requested(third) == ["b000000"]  # the lowest batch with work and no live run
+
+
+def test_failed_runs_in_a_row_quarantine_the_batch_with_the_reason(small_batches: Path, db) -> None:
+    store_records(db, "candidate", _records(2))
+    with dg.instance_for_test() as instance:
+        for _ in range(2):
+            _run(instance, "b000000", dg.DagsterRunStatus.FAILURE)
+        # two failures: still requested (three attempts by default)
+        assert _requested(_tick(instance)) == ["b000000", "b000001"]
+        _run(instance, "b000000", dg.DagsterRunStatus.FAILURE)
+        assert _requested(_tick(instance)) == ["b000001"]
+        row = _tick_row(db)
+        assert row["quarantined"] == 2  # its one record, both stages
+        statuses = db.execute(
+            "SELECT DISTINCT status, reason FROM talent.record_stages WHERE partition_key = 'b000000'"
+        ).fetchall()
+        assert [s for s, _ in statuses] == ["quarantined"]
+        assert all("3 runs failed in a row" in r for _, r in statuses)
+        # quarantined: no longer work, so the next tick neither requests nor counts it
+        assert _requested(_tick(instance)) == ["b000001"] and _tick_row(db)["stale"] == 1
+
+        # failures at other code versions do not count against the current ones
+        store_records(db, "candidate", [{"id": "c-9", "name": "B", "resume_text": "Welder."}])
+        (key,) = [k for (k,) in db.execute("SELECT partition_key FROM talent.raw_records WHERE record_id = 'c-9'")]
+        for _ in range(3):
+            _run(instance, key, dg.DagsterRunStatus.FAILURE, code="an-older-deploy")
+        assert key in _requested(_tick(instance))
+
+
+def test_a_ticks_questions_to_dagster_follow_the_cap_not_the_stale_batches(
+    small_batches: Path, db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_records(db, "candidate", _records(40))
+    with dg.instance_for_test() as instance:
+        asked: list[object] = []
+        get_runs = instance.get_runs
+        has_partition = instance.has_dynamic_partition
+
+        def counted_get_runs(*args, **kwargs):
+            asked.append(("get_runs", args, kwargs))
+            return get_runs(*args, **kwargs)
+
+        def counted_has_partition(*args, **kwargs):
+            asked.append(("has_dynamic_partition", args))
+            return has_partition(*args, **kwargs)
+
+        monkeypatch.setattr(instance, "get_runs", counted_get_runs)
+        monkeypatch.setattr(instance, "has_dynamic_partition", counted_has_partition)
+        result = _tick(instance)
+        assert len(_requested(result)) == 3 and _tick_row(db)["stale"] == 40
+        # the live runs once, then per requested batch: its failed runs and its partition
+        assert len(asked) <= 1 + 2 * 3, asked
