@@ -82,15 +82,17 @@ def test_the_cap_counts_live_runs_and_a_live_run_covers_its_batch(small_batches:
         first = _tick(instance)
         assert _requested(first) == ["b000000", "b000001", "b000002"]
         row = _tick_row(db)
-        assert (row["stale"], row["requested"], row["stranded"]) == (6, 3, 3)
+        # over the cap is waiting, not stranded: a later tick requests them as runs finish
+        assert (row["stale"], row["requested"], row["stranded"]) == (6, 3, 0)
         assert row["reason"] == "cap of 3 live runs reached"  # said once, however many batches wait
+        assert all(r.asset_check_keys == [] for r in first.run_requests)  # the check is not a step
 
         for key in _requested(first):  # the daemon started them: live, so covering their batches
             _run(instance, key, dg.DagsterRunStatus.STARTED)
         second = _tick(instance, first.cursor)
         assert _requested(second) == []
         row = _tick_row(db)
-        assert (row["in_flight"], row["requested"], row["stranded"]) == (3, 0, 3)
+        assert (row["in_flight"], row["requested"], row["stranded"]) == (3, 0, 0)
 
         # one finished (its records are still stale here: nothing ran them): a slot for the next batch
         for run in instance.get_runs(dg.RunsFilter(tags={"dagster/partition": "b000000"})):
@@ -150,3 +152,50 @@ def test_a_ticks_questions_to_dagster_follow_the_cap_not_the_stale_batches(
         assert len(_requested(result)) == 3 and _tick_row(db)["stale"] == 40
         # the live runs once, then per requested batch: its failed runs and its partition
         assert len(asked) <= 1 + 2 * 3, asked
+
+
+def _checks(result) -> list:
+    return [e for e in result.asset_events or [] if isinstance(e, dg.AssetCheckEvaluation)]
+
+
+def test_the_stranded_check_fails_while_the_budget_holds_records_and_passes_when_it_is_raised(
+    small_batches: Path, db
+) -> None:
+    from talent_shared.reconciler import STRANDED_CHECK, stranded_check
+
+    db.execute("TRUNCATE talent.llm_budgets, talent.reconciler_ticks")
+    db.execute(
+        "INSERT INTO talent.llm_usage (call_id, run_id, asset_key, partition_key, code_location, code_version,"
+        " provider, model, operation, cost_usd, status, created_at) VALUES ('h', 'hist', 'normalized_candidates',"
+        " 'h', 'candidates', %s, 'openai', 'gpt-4o-mini', 'chat', 0.01, 'ok', now() - interval '2 days')",
+        (_pipeline().normalized_code_version,),
+    )
+    db.execute("INSERT INTO talent.llm_budgets (code_location, daily_usd) VALUES ('candidates', 0.015)")
+    db.commit()
+    store_records(db, "candidate", _records(3))
+    key = _pipeline().keys.vectors
+    check = stranded_check("candidates", key)
+    with dg.instance_for_test() as instance:
+        first = _tick(instance)
+        assert _requested(first) == ["b000000"]  # $0.01 of $0.015; two records held by the budget
+        (held,) = _checks(first)
+        assert held.check_name == STRANDED_CHECK and held.asset_key == key and not held.passed
+        assert held.metadata["stranded"].value == 2 and "LLM budget" in (held.description or "")
+        executed = check()  # what the UI's "execute" reads: the last tick
+        assert not executed.passed and executed.metadata["stranded"].value == 2
+
+        _run(instance, "b000000", dg.DagsterRunStatus.STARTED)
+        again = _tick(instance, first.cursor)
+        assert _checks(again) == []  # the same count: nothing new to store
+
+        db.execute("UPDATE talent.llm_budgets SET daily_usd = 1 WHERE code_location = 'candidates'")
+        db.commit()
+        raised = _tick(instance, again.cursor)
+        (cleared,) = _checks(raised)
+        assert cleared.passed and cleared.metadata["stranded"].value == 0
+        assert check().passed
+
+        db.execute("UPDATE talent.reconciler_ticks SET ticked_at = now() - interval '1 hour'")
+        db.commit()
+        stalled = check()
+        assert not stalled.passed and "last ticked" in (stalled.description or "")

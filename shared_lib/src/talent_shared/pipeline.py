@@ -158,10 +158,14 @@ class PipelineSpec:
 
         PIPELINES[self.location] = self
         register(self.keys.normalized.to_user_string(), self.prompt)
-        from talent_shared.reconciler import entity_reconciler
+        from talent_shared.reconciler import entity_reconciler, stranded_check
 
         assets, sensor = entity_pipeline(self)
-        return dg.Definitions(assets=assets, sensors=[sensor, entity_reconciler(self)])
+        return dg.Definitions(
+            assets=assets,
+            asset_checks=[stranded_check(self.location, self.keys.vectors)],
+            sensors=[sensor, entity_reconciler(self)],
+        )
 
 
 # The pipelines this process has built, by location: the cost estimate reads prompts and readers here.

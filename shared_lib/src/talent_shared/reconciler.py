@@ -5,9 +5,11 @@ records that are stale for a stage (``talent_shared.lineage``); for ``matches``,
 differs from what matching consumed. It then requests a run for each such batch that no live run
 already covers. A run that failed, an event that was missed, a tick that died: none of them can
 leave a record behind, because the next tick sees the same state and asks again. What it will not
-request is said, and counted as *stranded*: a batch held by the day's LLM budget, over the cap on
-runs a tick may start, or given up after ``max_attempts`` failed runs at the same code versions
-(its open records are then quarantined with the last run's failure, so nothing loops).
+request is said. Records over the cap on live runs are *waiting*: a later tick requests them as
+runs finish. Records held by the day's LLM budget are *stranded*: nothing runs them until the
+budget is raised or the day turns, so the ``no_stranded_records`` asset check fails and an alert
+fires. A batch given up after ``max_attempts`` failed runs at the same code versions has its open
+records quarantined with the last run's failure, so nothing loops.
 
 Why not Dagster's declarative automation here: its conditions are edge-triggered
 (``since(handled)``); a change seen in the same tick as the asset's own previous materialization was
@@ -126,6 +128,7 @@ class Tick:
     stale: int = 0
     in_flight: int = 0
     requested: int = 0
+    waiting: int = 0  # over the cap on live runs: not saved, it is stale - in flight - requested - stranded
     stranded: int = 0
     quarantined: int = 0
     reasons: list[str] = field(default_factory=list)
@@ -154,7 +157,7 @@ class Tick:
     def summary(self) -> str:
         text = (
             f"{self.stale} records with work: {self.in_flight} in flight, {self.requested} requested,"
-            f" {self.stranded} stranded"
+            f" {self.waiting} waiting, {self.stranded} stranded"
         )
         return text + (f" ({'; '.join(self.reasons)})" if self.reasons else "")
 
@@ -186,7 +189,7 @@ def entity_reconciler(spec: PipelineSpec) -> dg.SensorDefinition:
             "vectors": spec.vectors_code_version,
         }
         code = code_tag(versions.values())
-        cursor = _BudgetCursor.parse(context.cursor)
+        cursor = _Cursor.parse(context.cursor)
         tick = Tick(location)
         requests: list[dg.RunRequest] = []
         add: list[str] = []
@@ -204,7 +207,7 @@ def entity_reconciler(spec: PipelineSpec) -> dg.SensorDefinition:
                 # the cap before any per-batch question to Dagster: a tick asks about at most
                 # `free` batches, however many are stale (a bulk load makes thousands)
                 if len(requests) >= free:
-                    tick.stranded += work[key]
+                    tick.waiting += work[key]
                     capped = f"cap of {cfg.max_runs_per_tick} live runs reached"
                     if capped not in tick.reasons:
                         tick.reasons.append(capped)
@@ -223,6 +226,7 @@ def entity_reconciler(spec: PipelineSpec) -> dg.SensorDefinition:
                     dg.RunRequest(
                         partition_key=key,
                         asset_selection=targets,
+                        asset_check_keys=[],  # the stranded check is reported by this sensor, not a step
                         tags={PIPELINE_TAG: location, CODE_TAG: code, **NO_RUN_RETRY},
                     )
                 )
@@ -230,11 +234,13 @@ def entity_reconciler(spec: PipelineSpec) -> dg.SensorDefinition:
             tick.save(conn)
         if tick.stale or tick.quarantined:
             context.log.info(tick.summary())
+        checks = _report_check(keys.vectors, tick, cursor)
         return dg.SensorResult(
             run_requests=requests,
             dynamic_partitions_requests=[spec.partitions.build_add_request(add)] if add else [],
+            asset_events=checks,
             cursor=cursor.dump(),
-            skip_reason=None if requests else tick.summary(),
+            skip_reason=None if requests or checks else tick.summary(),
         )
 
     return _reconciler
@@ -263,23 +269,91 @@ def _quarantine_batch(conn: psycopg.Connection, entity: str, key: str, versions:
 
 
 @dataclass
-class _BudgetCursor:
-    """The UTC day and the projected LLM cost of the records released that day: records requested but
-    not yet processed (no spend in the ledger yet) still count against the budget."""
+class _Cursor:
+    """The UTC day and the projected LLM cost of the records released that day (records requested
+    but not yet processed, with no spend in the ledger yet, still count against the budget), and the
+    stranded count last reported to the asset check (a result is stored only when it changes)."""
 
     day: str = ""
     released_usd: float = 0.0
+    reported: int | None = None
 
     @classmethod
-    def parse(cls, text: str | None) -> _BudgetCursor:
+    def parse(cls, text: str | None) -> _Cursor:
         return cls(**json.loads(text)) if text else cls()
 
     def dump(self) -> str:
-        return json.dumps({"day": self.day, "released_usd": self.released_usd})
+        return json.dumps({"day": self.day, "released_usd": self.released_usd, "reported": self.reported})
+
+
+STRANDED_CHECK = "no_stranded_records"
+# a check result older than this says nothing: the reconciler has stopped (TalentReconcilerStalled)
+STALLED_AFTER_S = 600
+
+
+def _check_result(key: dg.AssetKey, row: tuple | None) -> dg.AssetCheckEvaluation:
+    """The ``no_stranded_records`` verdict from a ``talent.reconciler_ticks`` row (stale, in flight,
+    stranded, quarantined, reason, seconds since the tick)."""
+    if row is None:
+        return dg.AssetCheckEvaluation(
+            asset_key=key, check_name=STRANDED_CHECK, passed=False, description="the reconciler has never ticked"
+        )
+    stale, in_flight, stranded, quarantined, reason, age = row
+    stalled = age is not None and age > STALLED_AFTER_S
+    return dg.AssetCheckEvaluation(
+        asset_key=key,
+        check_name=STRANDED_CHECK,
+        passed=not stranded and not stalled,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(f"the reconciler last ticked {age:.0f} s ago" if stalled else (reason or "no record is stranded")),
+        metadata={
+            "stale": stale,
+            "in_flight": in_flight,
+            "stranded": stranded,
+            "quarantined_this_tick": quarantined,
+        },
+    )
+
+
+def stranded_check(location: str, key: dg.AssetKey) -> dg.AssetChecksDefinition:
+    """Fails while records of ``location`` are stranded: stale, not in flight, and not requested
+    for a reason a later tick does not fix by itself (the LLM budget, runs failing in a row). The
+    reconciler reports it whenever the count changes; executing it reads the reconciler's last tick
+    (``talent.reconciler_ticks``), which is state, so a missed event cannot hide a stranded record."""
+
+    @dg.asset_check(
+        asset=key,
+        name=STRANDED_CHECK,
+        description=f"No record of {location} is stranded (stale with no run to process it).",
+    )
+    def _check() -> dg.AssetCheckResult:
+        from talent_shared.db import connect
+
+        with connect() as conn:
+            row = conn.execute(
+                "SELECT stale, in_flight, stranded, quarantined, reason, extract(epoch FROM now() - ticked_at)"
+                " FROM talent.reconciler_ticks WHERE location = %s",
+                (location,),
+            ).fetchone()
+        got = _check_result(key, row)
+        return dg.AssetCheckResult(
+            passed=got.passed, severity=got.severity, description=got.description, metadata=got.metadata
+        )
+
+    return _check
+
+
+def _report_check(key: dg.AssetKey, tick: Tick, cursor: _Cursor) -> list[dg.AssetCheckEvaluation]:
+    """This tick's check result, if the stranded count changed since the last one reported."""
+    if cursor.reported == tick.stranded:
+        return []
+    cursor.reported = tick.stranded
+    row = (tick.stale, tick.in_flight, tick.stranded, tick.quarantined, "; ".join(tick.reasons) or None, 0.0)
+    return [_check_result(key, row)]
 
 
 def _budget(
-    conn: psycopg.Connection, spec: PipelineSpec, work: dict[str, int], cursor: _BudgetCursor, tick: Tick
+    conn: psycopg.Connection, spec: PipelineSpec, work: dict[str, int], cursor: _Cursor, tick: Tick
 ) -> set[str]:
     """The batches whose projected LLM cost fits what is left of the location's daily budget, in
     batch order (``talent_shared.cost.budget``); the rest wait for the next day or a raised budget."""
@@ -355,6 +429,7 @@ def asset_reconciler(
 
         cfg = get_settings()
         code = code_tag([code_version])
+        cursor = _Cursor.parse(context.cursor)
         tick = Tick(location)
         requests = []
         with connect() as conn:
@@ -371,13 +446,21 @@ def asset_reconciler(
                 else:
                     requests.append(
                         dg.RunRequest(
-                            asset_selection=[key], tags={PIPELINE_TAG: location, CODE_TAG: code, **NO_RUN_RETRY}
+                            asset_selection=[key],
+                            asset_check_keys=[],
+                            tags={PIPELINE_TAG: location, CODE_TAG: code, **NO_RUN_RETRY},
                         )
                     )
                     tick.requested = tick.stale
             tick.save(conn)
         if tick.stale:
             context.log.info(tick.summary())
-        return dg.SensorResult(run_requests=requests, skip_reason=None if requests else tick.summary())
+        checks = _report_check(key, tick, cursor)
+        return dg.SensorResult(
+            run_requests=requests,
+            asset_events=checks,
+            cursor=cursor.dump(),
+            skip_reason=None if requests or checks else tick.summary(),
+        )
 
     return _reconciler

@@ -6,7 +6,7 @@ import dagster as dg
 from talent_matching.assets import MATCHES_CODE_VERSION, matches
 from talent_shared.compute import executor
 from talent_shared.keys import MATCHES
-from talent_shared.reconciler import asset_reconciler
+from talent_shared.reconciler import asset_reconciler, stranded_check
 from talent_shared.stubs import candidate_vectors_stub, job_vectors_stub
 
 
@@ -19,6 +19,7 @@ def _changes(conn) -> int:
 
 defs = dg.Definitions(
     assets=[matches, candidate_vectors_stub, job_vectors_stub],
+    asset_checks=[stranded_check("matching", MATCHES)],
     sensors=[asset_reconciler("matching", MATCHES, _changes, MATCHES_CODE_VERSION)],
     executor=executor(),
 )

@@ -253,7 +253,7 @@ class LedgerCollector(Collector):
             ),
             GaugeMetricFamily(
                 "talent_records_stranded",
-                "Stale records the reconciler could not request (budget, run cap, failing runs): must be 0.",
+                "Stale records no later tick runs by itself (held by the LLM budget, runs failing in a row): must be 0.",
                 labels=labels,
             ),
             GaugeMetricFamily(
