@@ -413,7 +413,7 @@ def drops_on_a_running_platform(
                     stages = _stages(instance, RAW_CANDIDATES, record["id"], t0)
                     out["breakdown"].append({"latency": round(latency, 2), **stages})
                     log(f"{record['id']}: {latency:.1f}s  {stages}")
-                out["ticks"] = _ticks(conn, t_drops)
+                out["ticks"] = _ticks(instance, t_drops)
                 if observe is not None:
                     out.update(observe.finish(platform, instance, conn))
     finally:
@@ -595,23 +595,17 @@ def run_scale(suite: Suite) -> None:
     suite.add("scale: landing to matched p50 ratio 100,000 / 2,000", p50s[large] / p50s[small], "x", target="<= 1.2")
 
 
-def _ticks(conn, since: float) -> list[tuple[str, str, float]]:
-    """(sensor | automation, name, seconds) of every finished tick that started after ``since``."""
-    from dagster._core.scheduler.instigation import TickData
-    from dagster._serdes import deserialize_value
-
-    rows = conn.execute(
-        "SELECT type, tick_body FROM job_ticks WHERE timestamp >= to_timestamp(%s) AT TIME ZONE 'UTC'", (since,)
-    ).fetchall()
+def _ticks(instance, since: float) -> list[tuple[str, str, float]]:
+    """(sensor | automation, name, seconds) of every finished tick that started after ``since``,
+    through the instance's public tick API."""
     out = []
-    for kind, body in rows:
-        tick = deserialize_value(body, TickData)
-        if tick.end_timestamp is None or tick.timestamp < since:
-            continue
-        name = tick.instigator_name
-        automation = kind == "AUTO_MATERIALIZE" or "automation" in name or "reconciler" in name
-        label = "automation" if automation else "sensor"
-        out.append((label, tick.instigator_name, tick.end_timestamp - tick.timestamp))
+    for state in instance.all_instigator_state():
+        name = state.instigator_name
+        automation = "automation" in name or "reconciler" in name
+        for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id, after=since):
+            if tick.end_timestamp is None or tick.timestamp < since:
+                continue
+            out.append(("automation" if automation else "sensor", name, tick.end_timestamp - tick.timestamp))
     return out
 
 
