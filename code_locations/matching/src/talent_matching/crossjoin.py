@@ -27,8 +27,9 @@ ranks to the last bit):
 4. Only the rows of entities whose lists moved are rewritten (with the rows of untouched lists
    pointing at them, which keep their rank); explanations of untouched pairs are kept.
 
-A run holds no transaction while it waits on anything but the database (``run_matching``): it
-reads in one REPEATABLE READ, READ ONLY transaction, so every read sees the same snapshot; asks
+A run holds no transaction while it waits on the LLM (``run_matching``): it reads in one
+REPEATABLE READ, READ ONLY transaction, so every read sees the same snapshot (the products that
+decide which stored rows and profiles to read run inside it, as those reads depend on them); asks
 the LLM for explanations with no transaction open; and writes in one transaction. What makes two
 overlapping runs safe is a session-level advisory lock held from before the read to after the
 write (``_one_run_at_a_time``): the second run waits, then reads a snapshot that holds the first
