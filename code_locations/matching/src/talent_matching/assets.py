@@ -55,8 +55,10 @@ def matches(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             text, _ = llm.explain_match(EXPLAIN_PROMPT, candidate, job, overlap)
             return text
 
-        with connect() as conn:
-            report = run_matching(conn, k=settings.top_k, explain=explain, contract=EmbeddingContract.deployed())
+        with connect() as conn:  # run_matching commits its own transactions; none is open during explain
+            report = run_matching(
+                conn, k=settings.top_k, explain=explain, contract=EmbeddingContract.deployed(), log=context.log.info
+            )
         context.log.info(
             f"matched {len(report.changed_candidates)} changed candidates and {len(report.changed_jobs)} changed jobs"
         )
@@ -70,5 +72,6 @@ def matches(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
                 "rows_written": report.rows_written,
                 "rows_deleted": report.rows_deleted,
                 "explanations": report.explained,
+                "waited_for_another_run_s": round(report.waited_s, 1),
             },
         )

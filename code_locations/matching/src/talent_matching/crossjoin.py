@@ -26,15 +26,28 @@ ranks to the last bit):
    rescored against the whole other side.
 4. Only the rows of entities whose lists moved are rewritten (with the rows of untouched lists
    pointing at them, which keep their rank); explanations of untouched pairs are kept.
+
+A run holds no transaction while it waits on the LLM (``run_matching``): it reads in one
+REPEATABLE READ, READ ONLY transaction, so every read sees the same snapshot (the products that
+decide which stored rows and profiles to read run inside it, as those reads depend on them); asks
+the LLM for explanations with no transaction open; and writes in one transaction. What makes two
+overlapping runs safe is a session-level advisory lock held from before the read to after the
+write (``_one_run_at_a_time``): the second run waits, then reads a snapshot that holds the first
+one's rows. The versions a run records as consumed are the ones its snapshot read, so a vector
+written meanwhile still differs from them and the next run matches it.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from talent_matching import reasons, stored
 from talent_matching.features import Features, Floors, load_features
@@ -47,6 +60,12 @@ from talent_shared.providers.base import Profile
 
 BLOCK = 512
 OTHER = {"candidate": "job", "job": "candidate"}
+# the advisory lock one matching run holds at a time, in the keyspace of the pipeline steps' locks
+# (``talent_shared.pipeline``: ``hashtext('talent:<entity>:<stage>:<batch>')``)
+LOCK = "talent:matches"
+Explain = Callable[[Profile, Profile, Sequence[str]], str]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,6 +76,7 @@ class MatchReport:
     rows_written: int = 0
     rows_deleted: int = 0
     explained: int = 0
+    waited_s: float = 0.0  # for another run's lock
 
 
 def _best(rows: Side, cols: Side, k: int, *, transpose: bool = False) -> dict[str, dict[str, Entry]]:
@@ -207,18 +227,116 @@ def run_matching(
     conn: psycopg.Connection,
     *,
     k: int,
-    explain: Callable[[Profile, Profile, Sequence[str]], str] | None = None,
+    explain: Explain | None = None,
     explain_top: int = 3,
     contract: EmbeddingContract | None = None,
+    log: Callable[[str], None] = _log.info,
 ) -> MatchReport:
-    """``contract``: the deployment's embedding contract; ``None`` (tests, benchmarks) trusts the tables."""
+    """Read (one snapshot), compute, explain, write (one transaction), under ``LOCK``.
+
+    The run owns the connection's transactions: it commits what the caller had open first (the run
+    must see it, as it did when it ran inside the caller's transaction) and returns with none open,
+    its rows committed. ``contract``: the deployment's embedding contract; ``None`` (tests,
+    benchmarks) trusts the tables. ``log`` says when the run waits for another one.
+    """
     report = MatchReport()
-    stamp = stamp_of(k)  # what these rows were matched with
-    delta = stored.changes(conn, stamp)
-    report.changed_candidates, report.changed_jobs = delta.changed["candidate"], delta.changed["job"]
-    report.removed = len(delta.removed["candidate"]) + len(delta.removed["job"])
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        conn.commit()
+    with _one_run_at_a_time(conn, report, log):
+        with _snapshot(conn):
+            read = _read(conn, k, contract, explain_top if explain is not None else 0)
+        report.changed_candidates, report.changed_jobs = read.delta.changed["candidate"], read.delta.changed["job"]
+        report.removed = len(read.delta.removed["candidate"]) + len(read.delta.removed["job"])
+        if not read.delta:
+            return report
+        rows, consumed, floors = _rows(read, k)
+        explanations = _explain(explain, read) if explain is not None else {}
+        report.explained = len(explanations)
+        rows = [(*row[:-1], explanations.get((row[0], row[1]), row[-1])) for row in rows]
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.commit()  # what ``explain`` wrote on this connection (a meter sharing it): its own
+        with conn.transaction():
+            report.rows_deleted = stored.write(
+                conn,
+                touched={e: sorted(read.affected[e] | set(read.delta.removed[e])) for e in read.affected},
+                rows=rows,
+                consumed=consumed,
+                floors=floors,
+                removed=read.delta.removed,
+            )
+        report.rows_written = len(rows)
+    return report
+
+
+@contextmanager
+def _one_run_at_a_time(conn: psycopg.Connection, report: MatchReport, log: Callable[[str], None]) -> Iterator[None]:
+    """``LOCK`` for the block, at session level: no transaction spans a run. A second run waits
+    for the first (then finds only what changed after the first one's snapshot), as a second run of
+    a pipeline step waits for the batch's lock."""
+    autocommit = conn.autocommit
+    conn.autocommit = True  # the lock's statements alone, each its own round trip
+    try:
+        (got,) = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (LOCK,)).fetchone()  # type: ignore[misc]
+        if not got:
+            log("another matches run holds the matching lock: waiting for it to write")
+            start = time.monotonic()
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (LOCK,))
+            report.waited_s = time.monotonic() - start
+            log(f"the matching lock is ours after {report.waited_s:.1f} s")
+    finally:
+        conn.autocommit = autocommit
+    try:
+        yield
+    finally:
+        if not conn.closed:  # a lost session took its lock with it
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.rollback()
+            conn.autocommit = True
+            try:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (LOCK,))
+            finally:
+                conn.autocommit = autocommit
+
+
+@contextmanager
+def _snapshot(conn: psycopg.Connection) -> Iterator[None]:
+    """One REPEATABLE READ, READ ONLY transaction: every read of the block sees the same data."""
+    isolation, read_only = conn.isolation_level, conn.read_only
+    conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+    try:
+        with conn.transaction():
+            yield
+    finally:
+        conn.isolation_level, conn.read_only = isolation, read_only
+
+
+@dataclass
+class _Read:
+    """Everything a run needs from the database, read in one snapshot, and the lists computed
+    from it (the reads after the first product depend on it)."""
+
+    delta: stored.Delta
+    news: dict[str, Side] = field(default_factory=dict)  # the changed entities' features
+    lists: dict[str, dict[str, dict[str, Entry]]] = field(default_factory=dict)
+    affected: dict[str, set[str]] = field(default_factory=dict)
+    old: stored.Stored = field(default_factory=lambda: stored.Stored([]))
+    versions: dict[str, dict[str, str]] = field(default_factory=dict)
+    kept: dict[tuple[str, str], str] = field(default_factory=dict)  # explanations still valid
+    wanted: list[tuple[str, str]] = field(default_factory=list)  # pairs to explain
+    profiles: dict[str, dict[str, Profile]] = field(default_factory=dict)  # of those pairs
+
+
+def _read(conn: psycopg.Connection, k: int, contract: EmbeddingContract | None, explain_top: int) -> _Read:
+    """The delta, the features, the stored rows the delta reaches and the profiles of the pairs to
+    explain, with the products that decide which of them to read (inside the caller's snapshot).
+
+    A refill's reads stay lazy, in the same snapshot: reading both sides whole up front would make
+    one new candidate read every candidate, and a refill is rare.
+    """
+    read = _Read(stored.changes(conn, stamp_of(k)))
+    delta = read.delta
     if not delta:
-        return report
+        return read
     if contract is not None:
         for table in ("candidate_vectors", "job_vectors"):
             contract.check_stored(conn, table)
@@ -226,19 +344,20 @@ def run_matching(
     sides = _Sides(conn, delta.changed)
     cands, jobs = sides.features["candidate"], sides.features["job"]
     c_new, j_new = cands.subset(delta.changed["candidate"]), jobs.subset(delta.changed["job"])
+    read.news = {"candidate": c_new, "job": j_new}
     changed = {"candidate": set(c_new.ids), "job": set(j_new.ids)}
     gone = {e: changed[e] | set(delta.removed[e]) for e in changed}
     # one product per changed side: its own lists, and its entries that enter the other side's lists
     lists_c, into_j = _lists(c_new, jobs.side, k, floors=jobs.floors.closed(j_new.ids, jobs.index))
     lists_j, into_c = _lists(j_new, cands.side, k, transpose=True, floors=cands.floors.closed(c_new.ids, cands.index))
-    lists = {"candidate": lists_c, "job": lists_j}
+    lists = read.lists = {"candidate": lists_c, "job": lists_j}
     into = {"candidate": into_c, "job": into_j}
     examine = {
         e: (set(into[e]) | stored.owners(conn, e, sorted(gone[OTHER[e]]))) - gone[e] for e in ("candidate", "job")
     }
     # the examined lists, and with them every stored row that points at a changed entity from an
     # untouched list (that list holds a changed entity, so it is examined): nothing else is needed
-    old = stored.load_rows(conn, sorted(examine["candidate"]), sorted(examine["job"]))
+    old = read.old = stored.load_rows(conn, sorted(examine["candidate"]), sorted(examine["job"]))
     for entity in ("candidate", "job"):
         befores = old.lists(entity, examine[entity])
         refill = []
@@ -252,21 +371,40 @@ def run_matching(
             whole = sides.whole(OTHER[entity]).side
             rescored = _best(sides.rows(entity, refill), whole, k, transpose=entity == "job")
             lists[entity].update({rid: new for rid, new in rescored.items() if new != befores[rid]})
-    affected = {e: set(lists[e]) for e in lists}
+    read.affected = {e: set(lists[e]) for e in lists}
 
-    pairs, ranks = _pairs(lists, affected, delta.removed, old.rows)
-    versions = sides.versions()
+    read.versions = sides.versions()
     for row in old.rows:  # untouched entities keep their stored versions
-        versions["candidate"].setdefault(row.candidate, row.candidate_version)
-        versions["job"].setdefault(row.job, row.job_version)
-    old_explanations = {
+        read.versions["candidate"].setdefault(row.candidate, row.candidate_version)
+        read.versions["job"].setdefault(row.job, row.job_version)
+    read.kept = {
         (r.candidate, r.job): r.explanation
         for r in old.rows
         if r.explanation and r.candidate not in changed["candidate"] and r.job not in changed["job"]
     }
-    explanations = _explain(conn, explain, explain_top, lists_c, affected["candidate"], old_explanations)
-    report.explained = len(explanations)
+    # the affected candidates' first ``explain_top`` pairs without a kept explanation: only their
+    # profiles are read
+    read.wanted = [
+        (c, j)
+        for c in sorted(read.affected["candidate"])
+        for j in list(lists_c[c])[:explain_top]
+        if (c, j) not in read.kept
+    ]
+    if read.wanted:
+        read.profiles = {
+            "candidate": load_profiles(conn, "candidate", sorted({c for c, _ in read.wanted})),
+            "job": load_profiles(conn, "job", sorted({j for _, j in read.wanted})),
+        }
+    return read
 
+
+def _rows(read: _Read, k: int) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """The rows to write (each with its kept explanation, if any, last), what was consumed and the
+    new floors of untouched lists that moved, from what ``_read`` left: no database needed."""
+    lists, affected, delta = read.lists, read.affected, read.delta
+    stamp = stamp_of(k)  # what these rows were matched with
+    pairs, ranks = _pairs(lists, affected, delta.removed, read.old.rows)
+    versions = read.versions
     rows = [
         (
             cid,
@@ -277,28 +415,22 @@ def run_matching(
             *e[1:],
             versions["candidate"][cid],
             versions["job"][jid],
-            explanations.get((cid, jid), old_explanations.get((cid, jid))),
+            read.kept.get((cid, jid)),
         )
         for (cid, jid), e in pairs.items()
     ]
-    report.rows_deleted = stored.write(
-        conn,
-        touched={e: sorted(affected[e] | set(delta.removed[e])) for e in affected},
-        rows=rows,
-        consumed=[
-            (entity, rid, version + stamp, *_floor(lists[entity][rid], k))
-            for entity, side in (("candidate", c_new), ("job", j_new))
-            for rid, version in zip(side.ids, side.versions, strict=True)
-        ],
-        floors=[
-            (entity, rid, *_floor(lists[entity][rid], k))
-            for entity in ("candidate", "job")
-            for rid in sorted(affected[entity] - changed[entity])
-        ],
-        removed=delta.removed,
-    )
-    report.rows_written = len(rows)
-    return report
+    changed = {e: set(side.ids) for e, side in read.news.items()}
+    consumed = [
+        (entity, rid, version + stamp, *_floor(lists[entity][rid], k))
+        for entity, side in read.news.items()
+        for rid, version in zip(side.ids, side.versions, strict=True)
+    ]
+    floors = [
+        (entity, rid, *_floor(lists[entity][rid], k))
+        for entity in ("candidate", "job")
+        for rid in sorted(affected[entity] - changed[entity])
+    ]
+    return rows, consumed, floors
 
 
 def _floor(entries: dict[str, Entry], k: int) -> tuple[float, str | None]:
@@ -340,27 +472,14 @@ def _pairs(
     return pairs, ranks
 
 
-def _explain(
-    conn: psycopg.Connection,
-    explain: Callable[[Profile, Profile, Sequence[str]], str] | None,
-    top: int,
-    lists_c: dict[str, dict[str, Entry]],
-    affected: set[str],
-    kept: dict[tuple[str, str], str],
-) -> dict[tuple[str, str], str]:
-    """Explanations of the affected candidates' first ``top`` pairs that have none ``kept``; only
-    those pairs' profiles are read."""
-    if explain is None:
-        return {}
-    wanted = [(c, j) for c in sorted(affected) for j in list(lists_c[c])[:top] if (c, j) not in kept]
-    if not wanted:
-        return {}
-    cands = load_profiles(conn, "candidate", sorted({c for c, _ in wanted}))
-    jobs = load_profiles(conn, "job", sorted({j for _, j in wanted}))
+def _explain(explain: Explain, read: _Read) -> dict[tuple[str, str], str]:
+    """Explanations of ``read.wanted``, from the profiles read with them: no database here, so
+    none of the LLM's waits happens inside a transaction."""
+    cands, jobs = read.profiles.get("candidate", {}), read.profiles.get("job", {})
     out = {}
-    for c, j in wanted:
+    for c, j in read.wanted:
         overlap = sorted(set(cands[c].skills) & set(jobs[j].skills))
-        entry = lists_c[c][j]
+        entry = read.lists["candidate"][c][j]
         out[(c, j)] = (
             f"{explain(cands[c], jobs[j], overlap)} {parts_text(entry)}{reasons.text(cands[c], jobs[j], entry)}"
         )
