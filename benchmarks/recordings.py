@@ -50,7 +50,7 @@ def extraction_inputs(set_name: str) -> Iterator[tuple[str, object, str, dict]]:
             yield f"{entity}/{record['id']}", spec.prompt, text, hints
 
 
-def _extract_all(set_name: str, server, only_missing: bool = True) -> list[tuple[str, str]]:
+def _extract_all(set_name: str, server) -> list[tuple[str, str]]:
     """Run the production extraction of every record through ``server``; (label, error) of failures."""
     import openai
 
