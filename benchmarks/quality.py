@@ -17,6 +17,13 @@ Metrics, both directions: candidate -> job (the labelled job's rank for each can
 candidate (for each job some candidate is labelled with, the rank of its first such candidate):
 top-1, top-3 and MRR. Ties rank by id, as the matcher's do. Determinism: the set is embedded and
 matched a second time from scratch and the rankings compared.
+
+The production path (issue 22, item 3): the sets in ``PRODUCTION_SETS`` run once more with
+normalization by the OpenAI provider, whose requests the official client sends over HTTP to a
+server on localhost answering from that set's recordings (``tests/data/openai/<set>``; the README
+there says who wrote them and how to re-record them against the API). Embeddings stay on the
+local embedder: OpenAI's 1,536-d vectors cannot be written by hand, and item 3 is about the
+normalization, which this isolates. Its rows stand beside the local default's.
 """
 
 from __future__ import annotations
@@ -46,6 +53,15 @@ MATCHERS = ("pipeline", "bm25", "dense")
 DIRECTIONS = ("c->j", "j->c")
 TARGET_SETS = ("heldout", "heldout-hard", "heldout-industry", "heldout-services", "heldout-blind")
 K1, B = 1.2, 0.75
+# Issue 22, item 3: sets also run with normalization on the production path (the OpenAI provider),
+# its answers served from these recordings (see the README there).
+PRODUCTION_SETS = {"heldout-blind": ROOT / "tests" / "data" / "openai" / "heldout-blind"}
+PRODUCTION = "pipeline, OpenAI path"
+AUTHORED_NOTE = (
+    "written in OpenAI's wire format by a model in a development session following the production prompt,"
+    " not captured from api.openai.com (no key here; tests/data/openai/heldout-blind/README.md says how to"
+    " re-record them)"
+)
 _WORD = re.compile(r"\w+")
 
 
@@ -122,8 +138,11 @@ def _rank(scores: np.ndarray, row_ids: list[str], col_ids: list[str]) -> dict[st
     return out
 
 
-def _pipeline(conn, data: Labelled, url: str) -> tuple[Rankings, dict[str, float], dict[str, np.ndarray]]:
-    """The labelled set through the pipeline's functions; rankings from ``talent.matches``."""
+def _pipeline(
+    conn, data: Labelled, url: str, settings=None
+) -> tuple[Rankings, dict[str, float], dict[str, np.ndarray]]:
+    """The labelled set through the pipeline's functions; rankings from ``talent.matches``.
+    ``settings`` chooses the providers (default: the process's, with ``url``'s database)."""
     from talent_candidates.definitions import pipeline as candidates
     from talent_jobs.definitions import pipeline as jobs
     from talent_matching.crossjoin import run_matching
@@ -134,7 +153,7 @@ def _pipeline(conn, data: Labelled, url: str) -> tuple[Rankings, dict[str, float
     from talent_shared.settings import Settings
     from talent_shared.vectors import embed
 
-    settings = Settings(database_url=url)
+    settings = settings or Settings(database_url=url)
     specs = {"candidate": candidates, "job": jobs}
     records = {"candidate": data.candidates, "job": data.jobs}
     times: dict[str, float] = {}
@@ -145,7 +164,11 @@ def _pipeline(conn, data: Labelled, url: str) -> tuple[Rankings, dict[str, float
         store_accepted(conn, entity, f"{data.name}.jsonl", accepted)
         ids = [a.record.id for a in accepted]
         spec = specs[entity]
-        normalize(conn, entity, ids, llm_provider(settings), spec.reader, spec.normalize_version, prompt=spec.prompt)
+        done = normalize(
+            conn, entity, ids, llm_provider(settings), spec.reader, spec.normalize_version, prompt=spec.prompt
+        )
+        if done.failed:  # a recording that misses must fail the run, not leave the record out of it
+            raise RuntimeError(f"{data.name}: no profile for {entity}s {done.failed}")
         embedder = embedding_provider(settings)
         embedder.embed(["warm up"])  # the model's one-off load is not a per-record cost
         t = time.perf_counter()
@@ -184,10 +207,12 @@ def _metrics(ranks: list[int]) -> tuple[float, float, float]:
     )
 
 
-def evaluate(data: Labelled, rankings: Rankings) -> dict[tuple[str, str], tuple[float, float, float]]:
+def evaluate(
+    data: Labelled, rankings: Rankings, matchers: tuple[str, ...] = MATCHERS
+) -> dict[tuple[str, str], tuple[float, float, float]]:
     out = {}
     relevant = data.relevant_candidates()
-    for matcher in MATCHERS:
+    for matcher in matchers:
         c_ranks = [rankings.c2j[matcher][c].index(j) + 1 for c, j in data.expected.items()]
         j_ranks = [min(rankings.j2c[matcher][j].index(c) + 1 for c in cands) for j, cands in sorted(relevant.items())]
         out[(matcher, "c->j")] = _metrics(c_ranks)
@@ -195,7 +220,8 @@ def evaluate(data: Labelled, rankings: Rankings) -> dict[tuple[str, str], tuple[
     return out
 
 
-def run_set(url: str, data: Labelled) -> tuple[dict, dict, Rankings, bool]:
+def fresh_database(url: str, name: str) -> str:
+    """A new, migrated database ``name`` on ``url``'s server (dropped first if it exists)."""
     import psycopg
 
     from benchmarks.pg import _db_url
@@ -203,22 +229,25 @@ def run_set(url: str, data: Labelled) -> tuple[dict, dict, Rankings, bool]:
     from talent_shared.db.migrations import migrate
     from talent_shared.settings import get_settings
 
-    def fresh(name: str) -> str:
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{name}"')
-        db_url = _db_url(url, name)
-        with connect(db_url) as conn:
-            migrate(conn, dim=get_settings().embedding_dim)
-        return db_url
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    db_url = _db_url(url, name)
+    with connect(db_url) as conn:
+        migrate(conn, dim=get_settings().embedding_dim)
+    return db_url
+
+
+def run_set(url: str, data: Labelled, passes_wanted: int = 2) -> tuple[dict, dict, Rankings, bool]:
+    from talent_shared.db.connection import connect
 
     passes = []
-    for attempt in (1, 2):  # the second pass on a fresh database checks determinism
-        db_url = fresh(f"bench_quality_{data.name}_{attempt}")
+    for attempt in range(1, passes_wanted + 1):  # a second pass on a fresh database checks determinism
+        db_url = fresh_database(url, f"bench_quality_{data.name}_{attempt}")
         with connect(db_url) as conn:
             passes.append(_pipeline(conn, data, db_url))
     rankings, times, vectors = passes[0]
-    deterministic = passes[1][0].c2j == rankings.c2j and passes[1][0].j2c == rankings.j2c
+    deterministic = all(p[0].c2j == rankings.c2j and p[0].j2c == rankings.j2c for p in passes[1:])
 
     cand_ids = [c["id"] for c in data.candidates]
     job_ids = [j["id"] for j in data.jobs]
@@ -231,6 +260,125 @@ def run_set(url: str, data: Labelled) -> tuple[dict, dict, Rankings, bool]:
     rankings.c2j["dense"] = _rank(cos, c_ids, j_ids)  # type: ignore[arg-type]
     rankings.j2c["dense"] = _rank(cos.T, j_ids, c_ids)  # type: ignore[arg-type]
     return evaluate(data, rankings), times, rankings, deterministic
+
+
+def run_production(
+    url: str, data: Labelled, recordings: Path, passes_wanted: int = 2
+) -> tuple[dict, Rankings, bool, dict]:
+    """``data`` through the pipeline with normalization on the production path: the OpenAI provider
+    and the official client, sending each record's extraction request over HTTP to a server on
+    localhost that answers from ``recordings`` (:class:`~talent_shared.llm.recorded.RecordedOpenAI`).
+    Embeddings stay on the local embedder, so the rankings differ from the local default's by the
+    normalization alone (item 3 of issue 22). Returns its pipeline metrics, rankings, whether the
+    passes agreed, and what the ledger recorded for the first pass."""
+    from talent_shared.db.connection import connect
+    from talent_shared.llm.recorded import RecordedOpenAI
+    from talent_shared.settings import Settings
+
+    passes = []
+    ledger: dict = {}
+    with RecordedOpenAI(recordings) as server:
+        for attempt in range(1, passes_wanted + 1):
+            db_url = fresh_database(url, f"bench_quality_{data.name}_openai_{attempt}")
+            settings = Settings(
+                database_url=db_url,
+                llm_provider="openai",
+                openai_base_url=server.base_url,
+                OPENAI_API_KEY="sk-recorded-answers-no-key",  # type: ignore[call-arg]
+            )
+            with connect(db_url) as conn:
+                passes.append(_pipeline(conn, data, db_url, settings))
+                if attempt == 1:
+                    calls, tokens_in, tokens_out, cost = conn.execute(
+                        "SELECT count(*), sum(input_tokens), sum(output_tokens), sum(cost_usd)"
+                        " FROM talent.llm_usage WHERE provider = 'openai' AND status = 'ok'"
+                    ).fetchone()
+                    ledger = {"calls": calls, "input_tokens": tokens_in, "output_tokens": tokens_out, "cost": cost}
+    ledger["http_requests"] = len(server.served)
+    rankings = passes[0][0]
+    deterministic = all(p[0].c2j == rankings.c2j and p[0].j2c == rankings.j2c for p in passes[1:])
+    return evaluate(data, rankings, ("pipeline",)), rankings, deterministic, ledger
+
+
+def _log_misses(name: str, data: Labelled, rankings: Rankings, label: str = "") -> None:
+    for cid, jid in data.expected.items():
+        got = rankings.c2j["pipeline"][cid]
+        if got[0] != jid:
+            log(f"  miss {name}{label} c->j: {cid} expected {jid} (rank {got.index(jid) + 1}), got {got[0]}")
+    for jid, cands in sorted(data.relevant_candidates().items()):
+        got = rankings.j2c["pipeline"][jid]
+        if got[0] not in cands:
+            first = min(got.index(c) + 1 for c in cands)
+            log(f"  miss {name}{label} j->c: {jid} expected one of {sorted(cands)} (rank {first}), got {got[0]}")
+
+
+def margins(db_url: str, data: Labelled) -> dict[str, tuple[float, float]]:
+    """Per direction, (mean, smallest) of the right answer's score minus the best wrong one's: how
+    far a set at 100 % top-1 is from its first miss."""
+    from talent_shared.db.connection import connect
+
+    with connect(db_url) as conn:
+        scores = {(c, j): s for c, j, s in conn.execute("SELECT candidate_id, job_id, score FROM talent.matches")}
+    jobs = sorted({j for _, j in scores})
+    cands = sorted({c for c, _ in scores})
+    c2j = [scores[(c, right)] - max(scores[(c, j)] for j in jobs if j != right) for c, right in data.expected.items()]
+    j2c = [
+        max(scores[(c, j)] for c in rel) - max(scores[(c, j)] for c in cands if c not in rel)
+        for j, rel in data.relevant_candidates().items()
+    ]
+    return {"c->j": (float(np.mean(c2j)), min(c2j)), "j->c": (float(np.mean(j2c)), min(j2c))}
+
+
+def profile_differences(local_url: str, production_url: str) -> dict[str, int]:
+    """How many records' profiles differ between two runs, field by field (of those scoring reads)."""
+    from talent_shared.db.connection import connect
+
+    def profiles(url: str) -> dict[tuple[str, str], dict]:
+        with connect(url) as conn:
+            return {(e, r): p for e, r, p in conn.execute("SELECT entity, record_id, profile FROM talent.profiles")}
+
+    local, production = profiles(local_url), profiles(production_url)
+    fields = ("title", "skills", "seniority", "years_experience")
+    return {f: sum(local[k][f] != production[k][f] for k in local) for f in fields} | {"records": len(local)}
+
+
+def _production_rows(suite: Suite, url: str, data: Labelled, local: dict, table: list[tuple]) -> None:
+    """The production path's rows for ``data``, each beside the local default's figure."""
+    from benchmarks.pg import _db_url
+
+    log(f"{data.name}, production path: {AUTHORED_NOTE}; embeddings on the local embedder")
+    results, rankings, deterministic, ledger = run_production(url, data, PRODUCTION_SETS[data.name])
+    log(
+        f"{data.name}, production path: {ledger['http_requests']} HTTP requests answered from recordings,"
+        f" {ledger['calls']} ledger calls in one pass, {ledger['input_tokens']} + {ledger['output_tokens']}"
+        f" tokens, ${ledger['cost']:.5f} at gpt-4o-mini prices; deterministic: {'yes' if deterministic else 'NO'}"
+    )
+    suite.info[f"{data.name}_production_deterministic"] = deterministic
+    suite.info[f"{data.name}_production_answers"] = AUTHORED_NOTE
+    for direction in DIRECTIONS:
+        top1, top3, mrr = results[("pipeline", direction)]
+        l1, l3, _ = local[("pipeline", direction)]
+        table.append((data.name, direction, PRODUCTION, top1, top3, mrr))
+        suite.add(
+            f"{data.name} {direction} {PRODUCTION} top-1", top1, "%", target=f">= {l1:.1f}", note="(the local default)"
+        )
+        suite.add(
+            f"{data.name} {direction} {PRODUCTION} top-3", top3, "%", target=f">= {l3:.1f}", note="(the local default)"
+        )
+        suite.add(f"{data.name} {direction} {PRODUCTION} MRR", mrr, "")
+    _log_misses(data.name, data, rankings, " (production path)")
+    local_db, production_db = (_db_url(url, f"bench_quality_{data.name}{s}_1") for s in ("", "_openai"))
+    diff = profile_differences(local_db, production_db)
+    log(
+        f"{data.name}: profiles that differ from the local default's, of {diff.pop('records')}: "
+        + ", ".join(f"{f} {n}" for f, n in diff.items())
+    )
+    for label, db in (("local default", local_db), ("production path", production_db)):
+        m = margins(db, data)
+        log(
+            f"{data.name} {label}: right answer's score minus the best wrong one's, mean (smallest):"
+            + "".join(f" {d} {mean:.4f} ({low:.4f})" for d, (mean, low) in m.items())
+        )
 
 
 def run_quality(suite: Suite) -> None:
@@ -269,16 +417,11 @@ def run_quality(suite: Suite) -> None:
                     )
                     suite.add(f"{name} {direction} {matcher} top-3", top3, "%", target=">= 95" if gated else "")
                     suite.add(f"{name} {direction} {matcher} MRR", mrr, "")
-            for cid, jid in data.expected.items():
-                got = rankings.c2j["pipeline"][cid]
-                if got[0] != jid:
-                    log(f"  miss {name} c->j: {cid} expected {jid} (rank {got.index(jid) + 1}), got {got[0]}")
-            for jid, cands in sorted(data.relevant_candidates().items()):
-                got = rankings.j2c["pipeline"][jid]
-                if got[0] not in cands:
-                    first = min(got.index(c) + 1 for c in cands)
-                    log(f"  miss {name} j->c: {jid} expected one of {sorted(cands)} (rank {first}), got {got[0]}")
+            _log_misses(name, data, rankings)
+            if name in PRODUCTION_SETS:
+                _production_rows(suite, url, data, results, table)
     suite.info["table"] = table
     print("\n  | matcher | set | direction | top-1 | top-3 | MRR |\n  |---|---|---|---|---|---|")
     for name, direction, matcher, top1, top3, mrr in table:
         print(f"  | {matcher} | {name} | {direction} | {top1:.1f}% | {top3:.1f}% | {mrr:.3f} |")
+    print(f"\n  {PRODUCTION}: normalization by the OpenAI provider over HTTP; its answers were {AUTHORED_NOTE}.")
