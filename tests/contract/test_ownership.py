@@ -57,34 +57,17 @@ def _settle(
     """Tick each location's reconciler and run what it requests, until nothing is requested.
 
     Returns what ran: asset key -> records it processed (``{None}`` for ``matches``)."""
-    ran: dict[str, set[str | None]] = {}
+    from talent_shared.testing import settle
+
     before = _runs(db)
-    for _ in range(6):
-        requested_any = False
-        for location, defs in defs_by_location.items():
-            reconciler = next(s for s in defs.sensors if s.name == f"{location}_reconciler")
-            result = reconciler(dg.build_sensor_context(instance=instance))
-            for request in result.dynamic_partitions_requests or []:
-                instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-            for request in result.run_requests or []:
-                requested_any = True
-                done = dg.materialize(
-                    list(defs.assets),
-                    selection=request.asset_selection,
-                    partition_key=request.partition_key,
-                    instance=instance,
-                    tags=request.tags,
-                )
-                assert done.success
-                if request.partition_key is None:
-                    ran.setdefault("matches", set()).add(None)
-        if not requested_any:
-            after = _runs(db)
-            for (asset, record), run in after.items():
-                if before.get((asset, record)) != run:
-                    ran.setdefault(asset, set()).add(record)
-            return ran
-    raise AssertionError(f"the reconcilers did not settle: last round ran {ran}")
+    ran: dict[str, set[str | None]] = {}
+    for request in settle(defs_by_location, instance):
+        if request.partition_key is None:
+            ran.setdefault("matches", set()).add(None)
+    for (asset, record), run in _runs(db).items():
+        if before.get((asset, record)) != run:
+            ran.setdefault(asset, set()).add(record)
+    return ran
 
 
 @pytest.fixture

@@ -56,26 +56,10 @@ def own_database(pg_url: str, talent_env: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def _settle(instance: dg.DagsterInstance) -> None:
+    from talent_shared.testing import settle
+
     defs = {loc: importlib.reload(importlib.import_module(f"talent_{loc}.definitions")).defs for loc in LOCATIONS}
-    for _ in range(6):
-        requested = False
-        for location, location_defs in defs.items():
-            reconciler = next(s for s in location_defs.sensors if s.name == f"{location}_reconciler")
-            result = reconciler(dg.build_sensor_context(instance=instance))
-            for request in result.dynamic_partitions_requests or []:
-                instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-            for request in result.run_requests or []:
-                requested = True
-                assert dg.materialize(
-                    list(location_defs.assets),
-                    selection=request.asset_selection,
-                    partition_key=request.partition_key,
-                    instance=instance,
-                    tags=request.tags,
-                ).success
-        if not requested:
-            return
-    raise AssertionError("the reconcilers did not settle")
+    settle(defs, instance)
 
 
 def test_a_partition_per_record_database_upgrades_with_nothing_lost_or_paid_twice(own_database: str) -> None:

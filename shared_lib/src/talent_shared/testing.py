@@ -149,6 +149,35 @@ def records_of(conn, entity: str, partitions) -> list[str]:
     return [r for (r,) in rows]
 
 
+def settle(defs_by_location: dict[str, Any], instance: Any, rounds: int = 6) -> list[Any]:
+    """Tick each location's reconciler and run in process what it requests, until a round requests
+    nothing; returns the run requests that ran. What the daemon and its run launcher would do, in
+    one process, so a test sees the reconcilers' decisions without timing."""
+    import dagster as dg
+
+    ran: list[dg.RunRequest] = []
+    for _ in range(rounds):
+        requested = False
+        for location, defs in defs_by_location.items():
+            reconciler = next(s for s in defs.sensors if s.name == f"{location}_reconciler")
+            result = reconciler(dg.build_sensor_context(instance=instance))
+            for add in result.dynamic_partitions_requests or []:
+                instance.add_dynamic_partitions(add.partitions_def_name, list(add.partition_keys))
+            for request in result.run_requests or []:
+                requested = True
+                assert dg.materialize(
+                    list(defs.assets),
+                    selection=request.asset_selection,
+                    partition_key=request.partition_key,
+                    instance=instance,
+                    tags=request.tags,
+                ).success
+                ran.append(request)
+        if not requested:
+            return ran
+    raise AssertionError(f"the reconcilers did not settle in {rounds} rounds")
+
+
 @pytest.fixture
 def one_record_per_batch(talent_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``TALENT_BATCH_SIZE=1``: a batch per record, so a test can name what a sensor reported exactly."""
