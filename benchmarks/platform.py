@@ -96,9 +96,9 @@ class MatchWatcher(threading.Thread):
 # Each lead of issue 10 as environment: "stock" is Dagster and PostgreSQL as shipped (NullPool
 # storage, spawned run workers, one event per insert, synchronous commits); a variant turns one
 # lead on over it; then the platform's default (every lead but the planned-event subsets, see
-# local/config.py) and every lead.
+# local/config.py) and every lead. The pooled-storage lead was removed with the storage
+# (benchmarks/README.md, "Orchestration").
 STOCK = {
-    "TALENT_DAGSTER_POOL_SIZE": "0",
     "TALENT_LOCAL_RUN_WORKERS": "spawn",
     "TALENT_LOCAL_DAEMON_LOOP_SECONDS": "5",
     "TALENT_EMBEDDED_SYNCHRONOUS_COMMIT": "on",
@@ -106,7 +106,6 @@ STOCK = {
     "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "false",
 }
 LEADS = {
-    "pooled Dagster storage": {"TALENT_DAGSTER_POOL_SIZE": "2"},
     "run workers forked from a preloaded forkserver": {"TALENT_LOCAL_RUN_WORKERS": "forkserver"},
     "sensor and automation loops every 1 s": {"TALENT_LOCAL_DAEMON_LOOP_SECONDS": "1"},
     "synchronous_commit off (embedded only)": {"TALENT_EMBEDDED_SYNCHRONOUS_COMMIT": "off"},

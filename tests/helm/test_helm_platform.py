@@ -78,17 +78,27 @@ def test_every_dagster_process_writes_events_in_batches(render, platform) -> Non
     assert launcher["env_vars"] == ["DAGSTER_EVENT_BATCH_SIZE=200"]
 
 
-def test_storage_as_shipped_unless_pooled(render, platform) -> None:
-    """dagster-postgres as shipped by default; ``postgresql.pooled: true`` is the pooled storage;
-    eventBatchSize 0 writes one event at a time."""
-    instance = render.instance_yaml(platform)
-    assert list(instance["storage"]) == ["postgres"]
-    assert "pool_size" not in instance["storage"]["postgres"]["postgres_db"]
-    pooled = render.instance_yaml(
-        render.render_platform(sets=["postgresql.pooled=true", "postgresql.eventBatchSize=0"])
-    )
-    assert pooled["storage"]["custom"]["class"] == "PooledPostgresStorage"
-    assert pooled["run_launcher"]["config"]["env_vars"] == ["DAGSTER_EVENT_BATCH_SIZE=0"]
+def test_storage_is_dagster_postgres_as_shipped(render, platform) -> None:
+    """dagster-postgres as shipped, with nothing added to its config; eventBatchSize 0 writes one
+    event at a time. The removed pooled-storage keys fail the schema instead of being ignored."""
+    for rendered in (platform, render.render_platform(kind=True)):
+        storage = render.instance_yaml(rendered)["storage"]
+        assert list(storage) == ["postgres"]
+        assert set(storage["postgres"]["postgres_db"]) == {
+            "username",
+            "password",
+            "hostname",
+            "db_name",
+            "port",
+            "scheme",
+            "params",
+        }
+    unbatched = render.instance_yaml(render.render_platform(sets=["postgresql.eventBatchSize=0"]))
+    assert unbatched["run_launcher"]["config"]["env_vars"] == ["DAGSTER_EVENT_BATCH_SIZE=0"]
+    for key in ("pooled=false", "poolSize=2", "maxOverflow=8"):
+        with pytest.raises(render.HelmError) as err:
+            render.render_platform(sets=[f"postgresql.{key}"])
+        assert "additional properties" in err.value.stderr.lower(), err.value.stderr
 
 
 def test_run_coordinator_limits_each_location(render, platform) -> None:

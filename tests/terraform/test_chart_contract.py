@@ -227,7 +227,7 @@ def test_platform_release_renders_with_terraform_values(env, produced, tmp_path)
     assert webserver["containers"][0]["image"].startswith(values["image"]["repository"] + ":")
 
     instance = yaml.safe_load(by_kind["ConfigMap"]["platform-instance"]["data"]["dagster.yaml"])
-    postgres = instance["storage"]["postgres"]["postgres_db"]  # dagster-postgres as shipped, the chart's default
+    postgres = instance["storage"]["postgres"]["postgres_db"]  # dagster-postgres as shipped
     assert (postgres["hostname"], postgres["port"], postgres["params"]) == (
         values["postgresql"]["host"],
         5432,

@@ -218,13 +218,7 @@ uses app.databaseUrlSecret, the exporter may use its own). */}}
       "port" (int $pg.port)
       "scheme" $pg.scheme
       "params" $pg.params) -}}
-{{- $storage := dict "postgres" $db -}}
-{{- if $pg.pooled -}}
-{{- $_ := set $db "pool_size" (int $pg.poolSize) -}}
-{{- $_ := set $db "max_overflow" (int $pg.maxOverflow) -}}
-{{- $storage = dict "custom" (dict "module" "talent_shared.dagster_storage" "class" "PooledPostgresStorage" "config" $db) -}}
-{{- end -}}
-{{- toYaml (dict "storage" $storage "telemetry" (dict "enabled" false)) -}}
+{{- toYaml (dict "storage" (dict "postgres" $db) "telemetry" (dict "enabled" false)) -}}
 {{- end -}}
 {{- end -}}
 

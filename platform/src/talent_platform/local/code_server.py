@@ -33,7 +33,6 @@ from collections.abc import Sequence
 PRELOAD = [
     "dagster",
     "dagster_postgres",
-    "talent_shared.dagster_storage",
     "talent_shared.pipeline",
     "talent_shared.llm.client",
     "talent_shared.profiles",

@@ -7,19 +7,14 @@ step logs are kept differ (a local folder here, S3 on the cluster).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import yaml
 
-from talent_shared.dagster_storage import storage_config
 from talent_shared.db.connection import dagster_storage_url
 from talent_shared.keys import LOCATIONS
 
 RUNS_PER_LOCATION = 2
-# Connections each Dagster process keeps open per storage (talent_shared.dagster_storage); 0 is
-# dagster-postgres's own NullPool storage. TALENT_DAGSTER_POOL_SIZE overrides it (benchmarks).
-POOL_SIZE = 0
 
 
 # Dagster switches that exist only as environment variables, inherited by every Dagster process of
@@ -39,11 +34,10 @@ def instance_config(
     max_concurrent_runs: int = 4,
     automation_interval_seconds: int = 30,
     compute_logs_dir: Path | None = None,
-    pool_size: int = POOL_SIZE,
 ) -> dict:
-    storage_url = dagster_storage_url(database_url)
     config: dict = {
-        "storage": storage_config(storage_url, pool_size),
+        # dagster-postgres as shipped, as on the cluster
+        "storage": {"postgres": {"postgres_url": dagster_storage_url(database_url)}},
         "run_coordinator": {
             "module": "dagster._core.run_coordinator",
             "class": "QueuedRunCoordinator",
@@ -101,7 +95,6 @@ def write_configs(
         database_url,
         automation_interval_seconds=automation_interval_seconds,
         compute_logs_dir=dagster_home / "compute_logs",
-        pool_size=int(os.environ.get("TALENT_DAGSTER_POOL_SIZE", POOL_SIZE)),
     )
     (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     workspace = dagster_home / "workspace.yaml"
