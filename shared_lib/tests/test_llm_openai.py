@@ -97,6 +97,21 @@ def test_structured_output_is_priced_with_cached_tokens(meter, db) -> None:
     assert meter.metadata()["llm_cost_usd"] == float(genai_cost(body))
 
 
+def test_the_records_own_fields_join_the_answer(meter, db) -> None:
+    """The model reads only the text; what the record's fields state (listed skills, years, remote,
+    location) is part of the profile, as it is for the local extractor."""
+    body = load(FIXTURES, "chat_completion_profile")  # the answer: 5 years, Lisbon, not remote
+    fields = {"title": "Nurse", "skills": ["Wound care", "not a skill"], "years": 8, "remote": True}
+    profile, _ = llm(ReplayTransport(chat=[(200, body)]), meter).extract_profile(TEST_PROMPT, "ICU nurse.", fields)
+    assert profile.skills == ["critical care", "patient care", "triage", "wound care"]  # the taxonomy's names
+    assert profile.years_experience == 8 and profile.remote and profile.location == "Lisbon"
+    assert profile.title == "ICU Registered Nurse"  # the model's reading of the title stays
+    located, _ = llm(ReplayTransport(chat=[(200, body)]), meter).extract_profile(
+        TEST_PROMPT, "ICU nurse.", {"location": "Porto"}
+    )
+    assert located.location == "Porto" and located.years_experience == 5 and not located.remote
+
+
 def test_429_and_500_are_retried_by_the_client_then_one_row(meter, db) -> None:
     body = load(FIXTURES, "chat_completion_profile_uncached")
     transport = ReplayTransport(

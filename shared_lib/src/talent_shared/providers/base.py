@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from talent_shared.taxonomy import TAXONOMY_VERSION
+from talent_shared.taxonomy import TAXONOMY_VERSION, canonical_skill
 
 if TYPE_CHECKING:  # numpy costs a noticeable share of a definitions import, which probes wait on
     import numpy as np
@@ -21,7 +21,8 @@ if TYPE_CHECKING:  # numpy costs a noticeable share of a definitions import, whi
 
 # What the OpenAI provider itself does to an answer (structured output parsed into Profile, skills
 # mapped onto the taxonomy). The prompts are the locations' own (talent_shared.prompts).
-OPENAI_PROVIDER_VERSION = f"structured-1+taxonomy-{TAXONOMY_VERSION}"
+# 2: the record's own fields (listed skills, stated years, remote, location) join the answer.
+OPENAI_PROVIDER_VERSION = f"structured-2+taxonomy-{TAXONOMY_VERSION}"
 
 Seniority = Literal["intern", "junior", "mid", "senior", "lead", "principal"]
 
@@ -94,3 +95,20 @@ def explanation_messages(prompt: Prompt, candidate: Profile, job: Profile) -> li
         {"role": "system", "content": prompt.text},
         {"role": "user", "content": f"Candidate: {candidate.model_dump_json()}\nJob: {job.model_dump_json()}"},
     ]
+
+
+def with_record_fields(profile: Profile, hints: dict) -> Profile:
+    """An extracted profile with what the record's own fields state: its listed skills join the
+    extracted ones, a stated years value and location win, and remote holds if either says so.
+
+    The model reads only the record's text; the fields are what the source system knows for sure
+    (a posting's ``min_years_experience``, a candidate's ``skills``), and the local extractor has
+    always used them. Without this, a field the text does not repeat never reached the score."""
+    listed = {s for s in (canonical_skill(x) for x in hints.get("skills") or []) if s}
+    extracted = {s for s in (canonical_skill(x) for x in profile.skills) if s}
+    update: dict = {"skills": sorted(extracted | listed), "remote": profile.remote or bool(hints.get("remote"))}
+    if hints.get("years") is not None:
+        update["years_experience"] = min(max(float(hints["years"]), 0.0), 70.0)
+    if hints.get("location"):
+        update["location"] = hints["location"]
+    return profile.model_copy(update=update)

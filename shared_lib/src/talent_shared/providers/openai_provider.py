@@ -26,8 +26,8 @@ from talent_shared.providers.base import (
     Usage,
     explanation_messages,
     extraction_messages,
+    with_record_fields,
 )
-from talent_shared.taxonomy import canonical_skill
 
 
 def _usage(model: str, operation: str, usage: object | None) -> Usage:
@@ -93,9 +93,7 @@ class OpenAILLM:
             raise BilledCallError(
                 f"the model refused or returned no profile: {response.choices[0].message.refusal!r}", billed
             )
-        skills = sorted({s for s in (canonical_skill(x) for x in parsed.skills) if s})
-        profile = parsed.model_copy(update={"skills": skills, "location": parsed.location or hints.get("location")})
-        return profile, _usage(response.model, "chat", response.usage)
+        return with_record_fields(parsed, hints), _usage(response.model, "chat", response.usage)
 
     def explain_match(
         self, prompt: Prompt, candidate: Profile, job: Profile, overlap: Sequence[str]
