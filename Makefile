@@ -18,7 +18,7 @@ STAMP := $(VENV)/.installed
 export TIKTOKEN_CACHE_DIR := $(CURDIR)/.tools/tiktoken
 export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup tools dev test test-shared test-tooling test-hostile test-candidates test-jobs test-matching test-platform lint bench e2e e2e-kind e2e-kind-plan docker docker-down images cluster-bin cluster-up cluster-down constraints clean
+.PHONY: help setup tools dev test test-shared test-tooling test-hostile test-faults-soak test-candidates test-jobs test-matching test-platform lint bench e2e e2e-kind e2e-kind-plan docker docker-down images cluster-bin cluster-up cluster-down constraints clean
 
 help:
 	@echo "make dev    run the platform locally (embedded Postgres, daemon, webserver, 3 code servers)"
@@ -87,6 +87,18 @@ test-tooling: setup
 # The property tests of hostile input with >= 10,000 generated inputs per entity (make test runs ~1,000).
 test-hostile: setup
 	TALENT_HYPOTHESIS_PROFILE=thorough $(PY) -m pytest shared_lib/tests/test_hostile_input.py -s
+
+# The fault suite as a soak (issue 18): ten runs in a row with synchronous_commit on (production's
+# setting), then one with it off, where a killed PostgreSQL loses its last commits and the
+# reconciler must heal what they held. Stops at the first failing run and says which.
+SOAK_RUNS ?= 10
+test-faults-soak: setup
+	@for i in $$(seq 1 $(SOAK_RUNS)); do \
+	  echo "==> faults, synchronous_commit on, run $$i of $(SOAK_RUNS)"; \
+	  TALENT_EMBEDDED_SYNCHRONOUS_COMMIT=on $(PY) -m pytest tests/platform/test_faults.py -q -p no:cacheprovider || { echo "faults failed on run $$i (synchronous_commit on)"; exit 1; }; \
+	done
+	@echo "==> faults, synchronous_commit off"
+	TALENT_EMBEDDED_SYNCHRONOUS_COMMIT=off $(PY) -m pytest tests/platform/test_faults.py -q -p no:cacheprovider
 
 test-candidates test-jobs test-matching: test-%: setup
 	$(PY) -m pytest code_locations/$*/tests
