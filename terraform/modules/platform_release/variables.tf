@@ -10,9 +10,14 @@ variable "namespace" {
 }
 
 variable "external_secrets_chart_version" {
-  description = "Exact version of the external-secrets Helm chart."
+  description = "Exact version of the external-secrets Helm chart: at least 0.16.0, the first to serve external-secrets.io/v1, which talent-secret-sync uses (0.17.0 and later no longer serve v1beta1)."
   type        = string
-  default     = "0.15.0"
+  default     = "0.16.2"
+
+  validation {
+    condition     = can(regex("^(0\\.(1[6-9]|[2-9][0-9])|[1-9][0-9]*\\.[0-9]+)\\.[0-9]+$", var.external_secrets_chart_version))
+    error_message = "external_secrets_chart_version must be an exact version >= 0.16.0 (talent-secret-sync uses external-secrets.io/v1)."
+  }
 }
 
 variable "external_secrets_namespace" {
