@@ -276,6 +276,20 @@ def terraform_team_values(env: str) -> dict[str, dict[str, Any]]:
     return evaluate_for_object(outputs["team_values"]["value"], env_context(env))
 
 
+def terraform_monitoring_values() -> dict[str, Any]:
+    """`local.monitoring_values` of modules/platform_release: kube-prometheus-stack's values."""
+    module = TERRAFORM / "modules" / "platform_release"
+    parsed = load_dir(module)
+    (values,) = [
+        e["monitoring_values"] for d in parsed.values() for e in d.get("locals", []) if "monitoring_values" in e
+    ]
+    text = " ".join((module / "main.tf").read_text().split())
+    assert "values = [yamlencode(local.monitoring_values)]" in text, (
+        "monitoring release must pass local.monitoring_values"
+    )
+    return unquote_tree(values)
+
+
 def variable_default(env: str, name: str) -> Any:
     return env_context(env).variables[name]
 
@@ -486,4 +500,35 @@ def check_templates(external_secrets: Iterable[Mapping[str, Any]]) -> list[str]:
                         f"{entry['name']}.{target_key}: template reads .{field}, "
                         f"which is not among the fetched keys {sorted(keys)}"
                     )
+    return problems
+
+
+# --- Grafana dashboard folders ---------------------------------------------------------------------
+
+
+def check_dashboard_folders(sidecar: Mapping[str, Any], docs: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Problems that would put a dashboard ConfigMap anywhere but in the folder it names.
+
+    The Grafana chart's sidecar writes a ConfigMap carrying the annotation ``folderAnnotation``
+    into a subdirectory named by its value, and only a provider with ``foldersFromFilesStructure``
+    (and no fixed ``folder``, which overrides it) turns that directory into a Grafana folder."""
+    problems = []
+    annotation = sidecar.get("folderAnnotation")
+    provider = sidecar.get("provider") or {}
+    if not annotation:
+        problems.append("grafana.sidecar.dashboards.folderAnnotation is not set: every dashboard lands in General")
+    if provider.get("foldersFromFilesStructure") is not True:
+        problems.append("grafana.sidecar.dashboards.provider.foldersFromFilesStructure is not true")
+    if provider.get("folder"):
+        problems.append("grafana.sidecar.dashboards.provider.folder is set: it overrides every annotation")
+    label, value = sidecar["label"], str(sidecar["labelValue"])
+    loaded = [
+        d for d in docs if d["kind"] == "ConfigMap" and str((d["metadata"].get("labels") or {}).get(label)) == value
+    ]
+    if not loaded:
+        problems.append(f"no ConfigMap labelled {label}={value}: the sidecar loads nothing")
+    for config_map in loaded:
+        folder = (config_map["metadata"].get("annotations") or {}).get(annotation or "")
+        if not folder:
+            problems.append(f"ConfigMap {config_map['metadata']['name']} names no folder in annotation {annotation!r}")
     return problems

@@ -408,3 +408,22 @@ def test_every_pod_that_connects_mounts_the_ca_bundle_it_verifies_with(env, prod
     assert {"name": "db-ca", "mountPath": "/etc/talent/db-ca", "readOnly": True} in launcher["volume_mounts"]
     text = (cc.TERRAFORM / "modules" / "platform_release" / "main.tf").read_text()
     assert '"ca.pem" = data.http.database_ca.response_body' in text
+
+
+# --- Grafana: the dashboards land in the folder they name -----------------------------------------
+
+
+def test_dashboards_land_in_the_folder_they_name(env, tmp_path):
+    """The platform's dashboard ConfigMaps (production values) name a folder, and the Grafana
+    values Terraform passes kube-prometheus-stack put them there rather than in General."""
+    sidecar = cc.terraform_monitoring_values()["grafana"]["sidecar"]["dashboards"]
+    tf_file = tmp_path / "platform.terraform.yaml"
+    tf_file.write_text(yaml.safe_dump(cc.terraform_platform_values(env)))
+    docs = cc.helm_template(cc.PLATFORM_CHART, "platform", [cc.VALUES_DIR / "platform.yaml", tf_file])
+    assert cc.check_dashboard_folders(sidecar, docs) == []
+    folders = {
+        d["metadata"]["annotations"][sidecar["folderAnnotation"]]
+        for d in docs
+        if d["kind"] == "ConfigMap" and sidecar["folderAnnotation"] in d["metadata"].get("annotations", {})
+    }
+    assert folders == {cc.load_yaml(cc.VALUES_DIR / "platform.yaml")["grafanaDashboards"]["folder"]}

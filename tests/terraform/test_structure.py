@@ -9,6 +9,7 @@ from pathlib import Path
 
 import hcl2
 import pytest
+from chartcontract import terraform_monitoring_values
 from tfcheck import (
     blocks,
     check_module_pins,
@@ -346,12 +347,13 @@ def test_secret_values_never_enter_state():
 
 
 def test_grafana_dashboard_sidecar_is_configured():
-    text = (TERRAFORM / "modules" / "platform_release" / "main.tf").read_text()
-    sidecar = re.search(r"dashboards\s*=\s*\{(?P<body>[^}]*)\}", text)
-    assert sidecar, "no grafana.sidecar.dashboards block"
-    body = " ".join(sidecar["body"].split())
-    for expected in ("enabled = true", 'label = "grafana_dashboard"', 'labelValue = "1"', 'searchNamespace = "ALL"'):
-        assert expected in body
+    dashboards = terraform_monitoring_values()["grafana"]["sidecar"]["dashboards"]
+    assert dashboards["enabled"] is True
+    assert {k: dashboards[k] for k in ("label", "labelValue", "searchNamespace")} == {
+        "label": "grafana_dashboard",
+        "labelValue": "1",
+        "searchNamespace": "ALL",
+    }
 
 
 def test_platform_chart_path_resolves_to_repo_helm_platform():

@@ -1,4 +1,36 @@
 locals {
+  # kube-prometheus-stack's values: a literal object, so tests/terraform reads what reaches the chart.
+  monitoring_values = {
+    grafana = {
+      # Empty: the Grafana chart generates a random admin password into its Secret.
+      adminPassword = ""
+      sidecar = {
+        dashboards = {
+          enabled         = true
+          label           = "grafana_dashboard"
+          labelValue      = "1"
+          searchNamespace = "ALL"
+          # A ConfigMap annotated `grafana_folder: <name>` (helm/platform's grafanaDashboards.folder)
+          # goes to <sidecar folder>/<name>/, and the provider turns that directory into the
+          # Grafana folder <name>; without both, every dashboard lands in General.
+          folderAnnotation = "grafana_folder"
+          provider = {
+            foldersFromFilesStructure = true
+          }
+        }
+      }
+    }
+    prometheus = {
+      prometheusSpec = {
+        # Pick up ServiceMonitors/PodMonitors from every release, not only this one's.
+        serviceMonitorSelectorNilUsesHelmValues = false
+        podMonitorSelectorNilUsesHelmValues     = false
+        ruleSelectorNilUsesHelmValues           = false
+        retention                               = var.prometheus_retention
+      }
+    }
+  }
+
   platform_chart_path   = coalesce(var.platform_chart_path, "${path.module}/../../../helm/platform")
   platform_values_files = var.platform_values_files != null ? var.platform_values_files : ["${path.module}/../../../helm/values/platform.yaml"]
 }
@@ -91,29 +123,7 @@ resource "helm_release" "monitoring" {
   wait             = true
   timeout          = 900
 
-  values = [yamlencode({
-    grafana = {
-      # Empty: the Grafana chart generates a random admin password into its Secret.
-      adminPassword = ""
-      sidecar = {
-        dashboards = {
-          enabled         = true
-          label           = "grafana_dashboard"
-          labelValue      = "1"
-          searchNamespace = "ALL"
-        }
-      }
-    }
-    prometheus = {
-      prometheusSpec = {
-        # Pick up ServiceMonitors/PodMonitors from every release, not only this one's.
-        serviceMonitorSelectorNilUsesHelmValues = false
-        podMonitorSelectorNilUsesHelmValues     = false
-        ruleSelectorNilUsesHelmValues           = false
-        retention                               = var.prometheus_retention
-      }
-    }
-  })]
+  values = [yamlencode(local.monitoring_values)]
 }
 
 resource "helm_release" "this" {
