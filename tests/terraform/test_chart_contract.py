@@ -23,7 +23,6 @@ from urllib.parse import quote_plus
 import chartcontract as cc
 import pytest
 import yaml
-from tfcheck import blocks, load_dir, unquote
 
 EXPECTED_SECRETS = {
     ("dagster-postgresql", "postgresql-password"),
@@ -166,41 +165,6 @@ def test_every_role_url_names_its_role_and_verifies_the_server(env):
 
 
 # --- (b) platform release values -----------------------------------------------------------------
-
-
-def _platform_module() -> Path:
-    return cc.TERRAFORM / "modules" / "platform_release"
-
-
-def test_platform_release_layers_the_repo_values_then_terraform_values():
-    """helm_release.this: helm/values/platform.yaml, then yamlencode(platform_values), then extras."""
-    text = (_platform_module() / "main.tf").read_text()
-    match = re.search(r'platform_values_files\s*=.*?:\s*\["\$\{path\.module\}(?P<rel>/[^"]+)"\]', text)
-    assert match, "default platform_values_files not found"
-    assert Path(os.path.normpath(str(_platform_module()) + match["rel"])) == cc.VALUES_DIR / "platform.yaml"
-    compact = " ".join(text.split())
-    assert (
-        "values = concat( [for f in local.platform_values_files : file(f)], "
-        "[yamlencode(var.platform_values)], var.platform_extra_values, )"
-    ) in compact
-
-
-def test_platform_release_set_blocks_name_schema_keys():
-    """Any literal `set`/`set_sensitive` on the platform release must name a key of the schema."""
-    schema = json.loads((cc.PLATFORM_CHART / "values.schema.json").read_text())
-    assert cc.check_set_blocks(_platform_release_set_names(), schema) == []
-
-
-def _platform_release_set_names() -> list[str]:
-    names = []
-    for _, label, body in blocks(load_dir(_platform_module()), "resource"):
-        if label != "helm_release":
-            continue
-        for name, release in body.items():
-            if unquote(name) == "this":
-                for kind in ("set", "set_sensitive"):
-                    names += [unquote(s["name"]) for s in release.get(kind, [])]
-    return names
 
 
 def test_platform_values_validate_against_the_schema(env):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -20,7 +19,7 @@ from tfcheck import (
     unquote,
 )
 
-from conftest import MODULE_DIRS, REPO, ROOT_DIRS, STACK, TERRAFORM
+from conftest import MODULE_DIRS, ROOT_DIRS, STACK, TERRAFORM
 
 ALL_DIRS = MODULE_DIRS + ROOT_DIRS
 ids = lambda d: str(d.relative_to(TERRAFORM))  # noqa: E731
@@ -354,16 +353,6 @@ def test_grafana_dashboard_sidecar_is_configured():
         "labelValue": "1",
         "searchNamespace": "ALL",
     }
-
-
-def test_platform_chart_path_resolves_to_repo_helm_platform():
-    """The default path is computed from the module's own location, so it holds from any env."""
-    module = TERRAFORM / "modules" / "platform_release"
-    text = (module / "main.tf").read_text()
-    match = re.search(r'"\$\{path\.module\}(?P<rel>/[^"]+)"\)', text)
-    assert match, "platform_chart_path default not found"
-    resolved = Path(os.path.normpath(str(module) + match["rel"]))
-    assert resolved == REPO / "helm" / "platform"
 
 
 def test_checkov_skips_carry_a_reason():

@@ -75,36 +75,6 @@ variable "prometheus_retention" {
   default     = "15d"
 }
 
-variable "platform_release_name" {
-  description = "Helm release name of the platform chart."
-  type        = string
-  default     = "platform"
-}
-
-variable "platform_chart_path" {
-  description = "Path of the platform chart; null means <repo>/helm/platform, computed from this module's location."
-  type        = string
-  default     = null
-}
-
-variable "platform_values_files" {
-  description = "YAML values files of the platform chart applied before platform_values; null means <repo>/helm/values/platform.yaml (the chart's production values)."
-  type        = list(string)
-  default     = null
-}
-
-variable "platform_values" {
-  description = "Values for the platform chart computed from the infrastructure (rendered with yamlencode, applied after platform_values_files). Keys must exist in helm/platform/values.schema.json."
-  type        = any
-  default     = {}
-}
-
-variable "platform_extra_values" {
-  description = "Further YAML values documents for the platform chart, applied after platform_values."
-  type        = list(string)
-  default     = []
-}
-
 variable "database_ca_bundle_url" {
   description = "HTTPS URL of the database server's CA bundle (PEM; RDS: its regional trust store), written to the ConfigMap database_ca_config_map for sslmode=verify-full."
   type        = string
