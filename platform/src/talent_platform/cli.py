@@ -1,14 +1,16 @@
-"""``talent``: the platform's command line.
+"""`talent`: the platform's command line.
 
-Commands that need the database use ``TALENT_DATABASE_URL`` when it is set, else the embedded
-server under ``--state`` (default ``$TALENT_HOME``, else ``.local/``), started for the duration of
-the command when it is not already running.
+Commands that need the database use TALENT_DATABASE_URL when it is set, else the embedded server
+under --state (default $TALENT_HOME, else .local/), started for the duration of the command when it
+is not already running.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -19,7 +21,33 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# The exit codes every command keeps to, so a script or a CI gate can tell the cases apart (the
+# table is printed under `talent --help` and in the README).
+EXIT_OK = 0
+EXIT_FAILED = 1  # the command failed: an error (a crash included), a failed or timed-out run, nothing found
+EXIT_USAGE = 2  # click's usage errors; a server that refuses to start with this configuration
+EXIT_OVER_BUDGET = 3  # talent cost estimate --budget: the estimate is above the budget
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C (SIGINT; talent local run also by SIGTERM/SIGHUP)
+EXIT_CODES = (
+    (EXIT_OK, "success"),
+    (EXIT_FAILED, "failed: an error or crash, a failed or timed-out run, no such record"),
+    (EXIT_USAGE, "usage error, or a server refusing its configuration"),
+    (EXIT_OVER_BUDGET, "over budget (talent cost estimate --budget)"),
+    (EXIT_INTERRUPTED, "interrupted by Ctrl-C (talent dev, which runs until then, exits 0)"),
+)
+EPILOG = "\n".join(["Exit codes:", *(f"{code:>5}  {meaning}" for code, meaning in EXIT_CODES)])
+
+
+def plain_help(text: str | None) -> str:
+    """Docstrings are wrapped for the source and use reST literals; help is read on a terminal.
+    Rich keeps single line breaks after the first paragraph, so each paragraph becomes one line
+    (rich wraps it to the terminal), and ``literal`` becomes `literal`."""
+    paragraphs = inspect.cleandoc(text or "").split("\n\n")
+    joined = "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+    return re.sub(r"``\s*(.+?)\s*``", r"`\1`", joined)
+
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=plain_help(__doc__), epilog=EPILOG)
 db_app = typer.Typer(no_args_is_help=True, help="The platform database.")
 local_app = typer.Typer(no_args_is_help=True, help="The platform on this machine, headless.")
 cost_app = typer.Typer(no_args_is_help=True, help="LLM cost: exporter and estimates.")
@@ -28,6 +56,25 @@ app.add_typer(db_app, name="db")
 app.add_typer(record_app, name="record")
 app.add_typer(local_app, name="local")
 app.add_typer(cost_app, name="cost")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"talent {version('talent-platform')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    pass
+
 
 StateOpt = Annotated[Path | None, typer.Option("--state", help="State folder (default $TALENT_HOME, else .local/).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -223,7 +270,7 @@ def record_show(
             ]
     if story is None:
         typer.echo(f"no {entity} {record_id} is stored", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
     if as_json:
         typer.echo(json.dumps(story, indent=2, default=str))
         return
@@ -275,7 +322,7 @@ def local_run(
         for item in summary.rejected:
             typer.echo(f"rejected {item['entity']} {item['source']}:{item['line']}: {item['reason']}")
     if not outcome.idle or summary.runs.get("failure"):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
@@ -393,13 +440,13 @@ def serve_ingest(
     secrets = (settings.ingest_token, settings.ingest_hmac_secret)
     if not any(s is not None and s.get_secret_value() for s in secrets):
         typer.echo("refusing to start: set TALENT_INGEST_TOKEN and/or TALENT_INGEST_HMAC_SECRET", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_USAGE)
     if settings.ingest_hmac_secret is not None and settings.ingest_hmac_secret.get_secret_value():
         try:
             check_secret(settings.ingest_hmac_secret.get_secret_value())
         except ValueError as exc:
             typer.echo(f"refusing to start: {exc}", err=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_USAGE) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with database(state) as url:
         with connect(url, vector=False) as conn:
@@ -413,7 +460,7 @@ def serve_ingest(
                     " (on Kubernetes the platform chart's migrate hook does), or pass --migrate",
                     err=True,
                 )
-                raise typer.Exit(2)
+                raise typer.Exit(EXIT_USAGE)
         web = create_app(
             settings, max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES, pool_size=pool_size, queue=queue
         )
@@ -430,7 +477,10 @@ def serve_ingest(
 
 @cost_app.command("estimate")
 def cost_estimate(
-    budget: Annotated[float | None, typer.Option(help="Exit 1 when the estimate is above this many USD.")] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(help=f"Exit {EXIT_OVER_BUDGET} when the estimate is above this many USD (1 is a failure)."),
+    ] = None,
     new_records: Annotated[
         int | None, typer.Option("--new-records", min=0, help="Cost of N new records instead.")
     ] = None,
@@ -439,14 +489,24 @@ def cost_estimate(
         str | None, typer.Option(help="Cost of a backfill: ASSET or ASSET:P1,P2,... (plus downstream).")
     ] = None,
     reconcile_only: Annotated[
-        bool, typer.Option("--reconcile", help="Only fill actual_usd of finished estimates.")
+        bool, typer.Option("--reconcile", help="Only fill actual_usd of finished estimates (writes).")
     ] = False,
-    save: Annotated[bool, typer.Option(help="Record the estimate in talent.cost_estimates.")] = True,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Store the estimate in talent.cost_estimates (the exporter publishes the latest) after filling"
+            " actual_usd of finished earlier ones. Without it nothing is written.",
+        ),
+    ] = False,
     state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Estimate the LLM cost of deploying these definitions (stale partitions, downstream included), of
-    a backfill, or of N new records; record it; fill in the actual cost of earlier estimates."""
+    a backfill, or of N new records.
+
+    Only reads the database, unless asked to write: --record stores the estimate (and first fills
+    in the actual cost of earlier estimates whose work is done), --reconcile only does the latter."""
     from decimal import Decimal
 
     import dagster as dg
@@ -463,15 +523,21 @@ def cost_estimate(
         if os.environ.get("DAGSTER_HOME") and state is None
         else Settings(home=_state(state)).dagster_home
     )
+    writes = record or reconcile_only
     with database(state) as url, connect(url) as conn, dg.DagsterInstance.from_config(str(home)) as instance:
+        if not writes:
+            conn.rollback()  # the transaction connect() opened to look up the vector type
+            conn.read_only = True  # the server refuses any write from here on: an estimate only reads
         graph = est.deployed_graph(fresh=True)  # as configured now, even if imported earlier
         deploy = est.estimate_deploy(conn, instance, graph)
-        still: dict[str, set[str]] = {}
-        for a in deploy.assets:
-            if a.partitions or a.missing:
-                still.setdefault(a.code_location, set()).add(a.asset_key)
-        reconciled = est.reconcile(conn, instance, still)
-        conn.commit()
+        reconciled: list[dict] = []
+        if writes:
+            still: dict[str, set[str]] = {}
+            for a in deploy.assets:
+                if a.partitions or a.missing:
+                    still.setdefault(a.code_location, set()).add(a.asset_key)
+            reconciled = est.reconcile(conn, instance, still)
+            conn.commit()
         if reconcile_only:
             typer.echo(
                 json.dumps({"reconciled": reconciled}, indent=2)
@@ -492,7 +558,7 @@ def cost_estimate(
         else:
             result = deploy
         result.budget_usd = None if budget is None else Decimal(str(budget))
-        if save:
+        if record:
             est.record(conn, result)
             conn.commit()
     if as_json:
@@ -515,7 +581,21 @@ def cost_estimate(
             )
     if result.over_budget:
         typer.echo(f"over budget: ${result.total_usd:.6f} > ${budget:.2f}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_OVER_BUDGET)
+
+
+def _plain_helps(group: typer.Typer) -> None:
+    """Every command's and group's help through :func:`plain_help` (typer reads them when it builds
+    the click commands, on each invocation)."""
+    for command in group.registered_commands:
+        command.help = plain_help(command.help or inspect.getdoc(command.callback))
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            sub.typer_instance.info.help = plain_help(sub.typer_instance.info.help)
+            _plain_helps(sub.typer_instance)
+
+
+_plain_helps(app)
 
 
 def main() -> None:
@@ -526,7 +606,7 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -24,10 +24,11 @@ not anything is deployed. The units counted as ``partitions`` below are records.
    ``TALENT_LLM_PROVIDER=openai TALENT_EMBEDDING_PROVIDER=openai``: the definitions then carry OpenAI
    code versions, every partition is stale, and nothing is observed yet.
 
-Each estimate is stored per code location in ``talent.cost_estimates`` (the exporter publishes the
-latest); :func:`reconcile` later fills ``actual_usd`` from the ledger with what the estimated
-(asset, code version) pairs really cost since the estimate, once nothing estimated is left stale
-and no run is in flight. Every estimate run reconciles the previous ones first.
+An estimate only reads. Asked to (``--record``), it is stored per code location in
+``talent.cost_estimates`` (the exporter publishes the latest); :func:`reconcile` later fills
+``actual_usd`` from the ledger with what the estimated (asset, code version) pairs really cost since
+the estimate, once nothing estimated is left stale and no run is in flight. Recording an estimate
+reconciles the previous ones first; ``--reconcile`` does only that.
 """
 
 from __future__ import annotations
