@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -141,10 +141,16 @@ def seed(
     seed: Annotated[int, typer.Option(help="Same seed, same records.")] = 0,
 ) -> None:
     """Write realistic synthetic records in the contract."""
+    from talent_platform.progress import Progress
     from talent_platform.seed import generate, write
 
-    cands, jobs_ = generate(candidates, jobs, seed)
-    paths = write(out, cands, jobs_, prefix=f"seed-{seed}")
+    total = candidates + jobs
+    with Progress() as progress:
+        made = progress.task("generating", total, "records")
+        cands, jobs_ = generate(candidates, jobs, seed, advance=made.advance)
+        made.close()
+        written = progress.task("writing files", total, "records")
+        paths = write(out, cands, jobs_, prefix=f"seed-{seed}", advance=written.advance)
     typer.echo(f"wrote {len(cands)} candidates and {len(jobs_)} jobs in {len(paths)} files under {out}")
 
 
@@ -512,6 +518,7 @@ def cost_estimate(
     import dagster as dg
 
     from talent_platform.cost import estimate as est
+    from talent_platform.progress import Progress
     from talent_shared.db.connection import connect
     from talent_shared.settings import Settings, get_settings
 
@@ -524,43 +531,51 @@ def cost_estimate(
         else Settings(home=_state(state)).dagster_home
     )
     writes = record or reconcile_only
-    with database(state) as url, connect(url) as conn, dg.DagsterInstance.from_config(str(home)) as instance:
+    with Progress() as progress, ExitStack() as opened:
+        with progress.step("opening the database and the Dagster instance"):
+            url = opened.enter_context(database(state))
+            conn = opened.enter_context(connect(url))
+            instance = opened.enter_context(dg.DagsterInstance.from_config(str(home)))
         if not writes:
             conn.rollback()  # the transaction connect() opened to look up the vector type
             conn.read_only = True  # the server refuses any write from here on: an estimate only reads
-        graph = est.deployed_graph(fresh=True)  # as configured now, even if imported earlier
-        deploy = est.estimate_deploy(conn, instance, graph)
+        with progress.step(f"loading the definitions of {', '.join(est.LOCATIONS)}"):
+            graph = est.deployed_graph(fresh=True)  # as configured now, even if imported earlier
+        deploy = est.estimate_deploy(conn, instance, graph, progress=progress)
         reconciled: list[dict] = []
         if writes:
             still: dict[str, set[str]] = {}
             for a in deploy.assets:
                 if a.partitions or a.missing:
                     still.setdefault(a.code_location, set()).add(a.asset_key)
-            reconciled = est.reconcile(conn, instance, still)
+            with progress.step("reconciling earlier estimates"):
+                reconciled = est.reconcile(conn, instance, still)
             conn.commit()
-        if reconcile_only:
-            typer.echo(
-                json.dumps({"reconciled": reconciled}, indent=2)
-                if as_json
-                else "\n".join(
-                    f"estimate {r['id']} ({r['code_location']}): estimated ${r['estimate_usd']:.6f},"
-                    f" actual ${r['actual_usd']:.6f}"
-                    for r in reconciled
-                )
-                or "nothing to reconcile"
+        if not reconcile_only:
+            if new_records is not None:
+                result = est.estimate_new_records(conn, new_records, entity, graph, progress=progress)
+            elif backfill:
+                asset, _, parts = backfill.partition(":")
+                partitions = [p for p in parts.split(",") if p] or None
+                result = est.estimate_backfill(conn, instance, asset, partitions, graph, progress=progress)
+            else:
+                result = deploy
+            result.budget_usd = None if budget is None else Decimal(str(budget))
+            if record:
+                est.record(conn, result)
+                conn.commit()
+    if reconcile_only:
+        typer.echo(
+            json.dumps({"reconciled": reconciled}, indent=2)
+            if as_json
+            else "\n".join(
+                f"estimate {r['id']} ({r['code_location']}): estimated ${r['estimate_usd']:.6f},"
+                f" actual ${r['actual_usd']:.6f}"
+                for r in reconciled
             )
-            return
-        if new_records is not None:
-            result = est.estimate_new_records(conn, new_records, entity, graph)
-        elif backfill:
-            asset, _, parts = backfill.partition(":")
-            result = est.estimate_backfill(conn, instance, asset, [p for p in parts.split(",") if p] or None, graph)
-        else:
-            result = deploy
-        result.budget_usd = None if budget is None else Decimal(str(budget))
-        if record:
-            est.record(conn, result)
-            conn.commit()
+            or "nothing to reconcile"
+        )
+        return
     if as_json:
         typer.echo(json.dumps({**result.to_json(), "reconciled": reconciled}, indent=2))
     else:
