@@ -302,19 +302,41 @@ def local_run(
     as_json: JsonOpt = False,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 900.0,
 ) -> None:
-    """Start the platform, let sensors and automation process LANDING, print a summary, stop everything."""
+    """Start the platform, let sensors and automation process LANDING, print a summary, stop everything.
+
+    While it waits, stderr shows what starts, then the records landed, processed and matched so far
+    and what the platform is waiting for (redrawn at a terminal, a line every few seconds in a log)."""
     from talent_platform.local.platform import running_platform
-    from talent_platform.local.watch import load_workspace, summarize, wait_idle
+    from talent_platform.local.watch import IdleState, counts, load_workspace, summarize, wait_idle
+    from talent_platform.progress import Progress
     from talent_shared.db.connection import connect
 
     began = time.monotonic()
-    with running_platform(state, str(landing.resolve())) as platform:
+    with Progress() as progress, running_platform(state, str(landing.resolve()), progress=progress) as platform:
         instance = platform.instance()
-        view = load_workspace(instance, platform.workspace)
-        outcome = wait_idle(instance, view.sensors, platform.started_at, timeout, check=platform.supervisor.check)
-        with connect(platform.database_url) as conn:
+        with progress.step("reading the workspace"):
+            view = load_workspace(instance, platform.workspace)
+        rows = {name: progress.status(name) for name in ("landed", "processed", "matched", "platform")}
+        with connect(platform.database_url) as watcher:
+            last = 0.0
+
+            def show(idle: IdleState) -> None:
+                nonlocal last
+                rows["platform"].update(idle.reason)
+                if time.monotonic() - last >= 1.0 or idle.idle:
+                    for name, text in counts(watcher, platform.started_at).rows().items():
+                        rows[name].update(text)
+                    last = time.monotonic()
+
+            outcome = wait_idle(
+                instance, view.sensors, platform.started_at, timeout, check=platform.supervisor.check, on_poll=show
+            )
+        for row in rows.values():
+            row.close()
+        with progress.step("summarizing"), connect(platform.database_url) as conn:
             summary = summarize(instance, conn, platform.started_at)
         summary.asset_graph = view.asset_graph
+        progress.stop()  # the last state stays on screen; stopping the platform follows
     summary.idle, summary.reason = outcome.idle, outcome.reason
     summary.seconds = round(time.monotonic() - began, 2)
     if as_json:
@@ -337,19 +359,29 @@ def dev(
     port: Annotated[int, typer.Option(help="Webserver port.")] = 3000,
     demo: Annotated[bool, typer.Option(help="Seed demo records into the landing folder first.")] = True,
 ) -> None:
-    """The whole platform on this machine with the UI; Ctrl-C stops everything."""
+    """The whole platform on this machine with the UI; Ctrl-C stops everything.
+
+    It shows each part as it starts, and the UI's address once the UI answers."""
     from talent_platform.local.platform import running_platform
     from talent_platform.local.watch import load_workspace
+    from talent_platform.progress import Progress
     from talent_platform.seed import generate, write
 
     home = _state(state)
     landing = Path(os.environ.get("TALENT_LANDING") or home / "landing")
-    if demo and not any(landing.glob("*/*.json*")):
-        cands, jobs_ = generate(40, 12, seed=7)
-        write(landing, cands, jobs_, prefix="demo")
     try:
-        with running_platform(home, str(landing), webserver_port=port, sensor_interval_seconds=5) as platform:
-            view = load_workspace(platform.instance(), platform.workspace)
+        with ExitStack() as stack:
+            progress = stack.enter_context(Progress())
+            if demo and not any(landing.glob("*/*.json*")):
+                with progress.step(f"seeding demo records into {landing}"):
+                    cands, jobs_ = generate(40, 12, seed=7)
+                    write(landing, cands, jobs_, prefix="demo")
+            platform = stack.enter_context(
+                running_platform(home, str(landing), webserver_port=port, sensor_interval_seconds=5, progress=progress)
+            )
+            with progress.step("reading the workspace"):
+                view = load_workspace(platform.instance(), platform.workspace)
+            progress.stop()  # what started stays on screen; the lines below are for the user to read
             typer.echo(f"Dagster UI: {platform.webserver_url}")
             typer.echo(
                 f"locations: {', '.join(sorted({loc for a in view.asset_graph.values() for loc in a['locations']}))}"

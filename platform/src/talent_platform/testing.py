@@ -7,8 +7,10 @@ embedded PostgreSQL outlives a killed parent unless a command stops it, so that 
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from talent_platform.local.processes import free_port
@@ -108,11 +110,20 @@ def asgi_post(app, token: str, headers: list[tuple[bytes, bytes]], receive) -> l
 
 
 def in_terminal(
-    argv: list[str], env: dict[str, str], *, timeout: float = 300, columns: int = 100, stdout_pipe: bool = False
+    argv: list[str],
+    env: dict[str, str],
+    *,
+    timeout: float = 300,
+    columns: int = 100,
+    stdout_pipe: bool = False,
+    interrupt_when: Callable[[str], bool] | None = None,
 ) -> tuple[int, str, str]:
     """Run ``argv`` with a pseudo-terminal as its stderr (and stdout, unless ``stdout_pipe``: then
     stdout is a pipe, as in ``talent ... --json | jq``), as a user at a terminal runs it. Returns the
-    exit code, what the terminal received (control sequences included) and the piped stdout."""
+    exit code, what the terminal received (control sequences included) and the piped stdout.
+
+    ``interrupt_when`` sees what the terminal received so far; once it says yes, the command gets
+    SIGINT, as from Ctrl-C (for a command that runs until then, such as ``talent dev``)."""
     import fcntl
     import os
     import pty
@@ -149,6 +160,9 @@ def in_terminal(
                 screen += chunk
             elif proc.poll() is not None:
                 break  # it ended and the terminal has nothing more to give
+            if interrupt_when is not None and interrupt_when(screen.decode(errors="replace")):
+                proc.send_signal(signal.SIGINT)
+                interrupt_when = None
         out = proc.stdout.read().decode() if proc.stdout else ""
         code = proc.wait(timeout=30)
     finally:
