@@ -179,7 +179,6 @@ module "platform_release" {
   region                    = var.region
   namespace                 = var.kubernetes_namespace
   external_secrets_role_arn = module.secrets.sync_role_arn
-  platform_chart_path       = var.platform_chart_path
   database_ca_bundle_url    = "https://truststore.pki.rds.amazonaws.com/${var.region}/${var.region}-bundle.pem"
   database_ca_config_map    = local.database_ca.config_map
 
@@ -293,80 +292,6 @@ module "platform_release" {
       ]
     },
   ]
-
-  # Only what the infrastructure knows, applied over helm/values/platform.yaml; every key must
-  # exist in helm/platform/values.schema.json (tests/terraform/test_chart_contract.py).
-  platform_values = {
-    image = {
-      repository = module.registry.repository_urls["platform"]
-    }
-    serviceAccount = {
-      annotations = {
-        "eks.amazonaws.com/role-arn" = module.platform_iam.role_arn
-      }
-    }
-    postgresql = {
-      host       = module.database.address
-      port       = module.database.port
-      database   = module.database.db_name
-      username   = "talent_dagster"
-      secretName = local.k8s_secrets.dagster_role.name
-      # rds.force_ssl = 1 encrypts; verify-full also proves the server is the RDS instance
-      params = {
-        sslmode     = "verify-full"
-        sslrootcert = local.database_ca.path
-      }
-      caConfigMap = local.database_ca.config_map
-    }
-    # The master user: the migrate hook's alone (it migrates and creates the roles).
-    migrate = {
-      postgresql = {
-        username   = module.database.master_username
-        secretName = local.k8s_secrets.postgresql.name
-      }
-      roles = {
-        enabled        = true
-        passwordSecret = local.k8s_secrets.role_passwords.name
-      }
-    }
-    app = {
-      databaseUrlSecret = {
-        name = local.k8s_secrets.database.name
-        key  = local.k8s_secrets.database.key
-      }
-    }
-    costExporter = {
-      databaseUrlSecret = { name = "talent-db-exporter", key = local.k8s_secrets.role_url_key }
-    }
-    webhook = {
-      enabled           = true
-      databaseUrlSecret = { name = "talent-db-ingest", key = local.k8s_secrets.role_url_key }
-      auth = {
-        secretName    = local.k8s_secrets.webhook.name
-        tokenKey      = ""
-        hmacSecretKey = local.k8s_secrets.webhook.key
-      }
-    }
-    computeLogs = {
-      manager = "s3"
-      s3 = {
-        bucket = module.storage.bucket_names["compute-logs"]
-        prefix = var.compute_logs_prefix
-        region = var.region
-      }
-    }
-    networkPolicy = {
-      database = {
-        to   = [{ ipBlock = { cidr = var.vpc_cidr } }]
-        port = module.database.port
-      }
-      apiServer = {
-        to    = [{ ipBlock = { cidr = var.vpc_cidr } }]
-        ports = [443]
-      }
-    }
-  }
-  platform_extra_values = var.platform_extra_values
 
   depends_on = [module.eks]
 }

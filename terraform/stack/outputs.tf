@@ -39,6 +39,86 @@ output "team_values" {
   }
 }
 
+# `platform_values` is the contract with helm/platform: the infrastructure overlay written to
+# helm/values/platform.infra-<env>.yaml and passed after helm/values/platform.yaml by the one
+# `helm upgrade --install platform` that owns the release (terraform/README.md, "Who owns which
+# release"). Terraform never installs that release, and the overlay names no image tag, so no apply
+# can roll the platform's image back. Every key must exist in helm/platform/values.schema.json
+# (tests/terraform/test_chart_contract.py validates and renders it).
+output "platform_values" {
+  description = "The infrastructure overlay of helm/values/platform.yaml for `helm upgrade --install platform` (no image tag: the deploy sets it)."
+  value = {
+    image = {
+      repository = module.registry.repository_urls["platform"]
+    }
+    serviceAccount = {
+      annotations = {
+        "eks.amazonaws.com/role-arn" = module.platform_iam.role_arn
+      }
+    }
+    postgresql = {
+      host       = module.database.address
+      port       = module.database.port
+      database   = module.database.db_name
+      username   = "talent_dagster"
+      secretName = local.k8s_secrets.dagster_role.name
+      # rds.force_ssl = 1 encrypts; verify-full also proves the server is the RDS instance
+      params = {
+        sslmode     = "verify-full"
+        sslrootcert = local.database_ca.path
+      }
+      caConfigMap = local.database_ca.config_map
+    }
+    # The master user: the migrate hook's alone (it migrates and creates the roles).
+    migrate = {
+      postgresql = {
+        username   = module.database.master_username
+        secretName = local.k8s_secrets.postgresql.name
+      }
+      roles = {
+        enabled        = true
+        passwordSecret = local.k8s_secrets.role_passwords.name
+      }
+    }
+    app = {
+      databaseUrlSecret = {
+        name = local.k8s_secrets.database.name
+        key  = local.k8s_secrets.database.key
+      }
+    }
+    costExporter = {
+      databaseUrlSecret = { name = "talent-db-exporter", key = local.k8s_secrets.role_url_key }
+    }
+    webhook = {
+      enabled           = true
+      databaseUrlSecret = { name = "talent-db-ingest", key = local.k8s_secrets.role_url_key }
+      auth = {
+        secretName    = local.k8s_secrets.webhook.name
+        tokenKey      = ""
+        hmacSecretKey = local.k8s_secrets.webhook.key
+      }
+    }
+    computeLogs = {
+      manager = "s3"
+      s3 = {
+        bucket = module.storage.bucket_names["compute-logs"]
+        prefix = var.compute_logs_prefix
+        region = var.region
+      }
+    }
+    networkPolicy = {
+      database = {
+        to   = [{ ipBlock = { cidr = var.vpc_cidr } }]
+        port = module.database.port
+      }
+      apiServer = {
+        to    = [{ ipBlock = { cidr = var.vpc_cidr } }]
+        ports = [443]
+      }
+    }
+  }
+}
+
 output "cluster_name" {
   description = "EKS cluster name (aws eks update-kubeconfig --name ...)."
   value       = module.eks.cluster_name

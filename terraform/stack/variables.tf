@@ -205,16 +205,3 @@ variable "platform_service_account" {
   nullable    = false
   default     = "platform-dagster"
 }
-
-variable "platform_chart_path" {
-  description = "Path of the platform chart; null means <repo>/helm/platform."
-  type        = string
-  default     = null
-}
-
-variable "platform_extra_values" {
-  description = "Extra YAML documents for the platform release, applied after helm/values/platform.yaml and the infrastructure values (e.g. yamlencode({ image = { tag = \"<git-sha>\" } }))."
-  type        = list(string)
-  nullable    = false
-  default     = []
-}

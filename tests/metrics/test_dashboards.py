@@ -3,6 +3,7 @@ exporter serves. (test_prometheus.py runs every query against a real Prometheus.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 from pathlib import Path
@@ -36,6 +37,25 @@ def test_committed_json_is_generated(paths: dict[str, Path]) -> None:
         "helm/platform/dashboards is stale or hand-edited: run "
         "`python -m talent_platform.cost.dashboards helm/platform/dashboards` and commit the result"
     )
+
+
+# Grafana's dashboard schemaVersion of the first release of each major (its schema migrations):
+# a 10.x build writes 36-38, which Grafana 11 and 12 migrate on every load.
+GRAFANA_11_SCHEMA_VERSION = 39
+
+
+def test_dashboards_are_built_for_grafana_11_or_later(paths: dict[str, Path]) -> None:
+    """grafana-foundation-sdk's versions are `<build timestamp>!<Grafana version>`: the newest
+    timestamp is the 10.1 build, so an unpinned or carelessly bumped install picks Grafana 10."""
+    sdk = importlib.metadata.version("grafana-foundation-sdk")
+    grafana = sdk.rpartition("!")[2]
+    assert int(grafana.split(".")[0]) >= 11, f"grafana-foundation-sdk {sdk} is built for Grafana {grafana}"
+    pins = (paths["root"] / "constraints.txt").read_text()
+    assert f"grafana-foundation-sdk=={sdk}\n" in pins, "the installed SDK is not the one constraints.txt pins"
+    sdk_schema = dashboards.dash.Dashboard("probe").build().schema_version
+    assert sdk_schema >= GRAFANA_11_SCHEMA_VERSION
+    for path in sorted(paths["dashboards"].glob("*.json")):
+        assert json.loads(path.read_text())["schemaVersion"] == sdk_schema, path.name
 
 
 def test_check_mode(paths: dict[str, Path], tmp_path: Path) -> None:

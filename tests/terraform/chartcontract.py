@@ -2,8 +2,8 @@
 
 Terraform cannot be planned here (no providers, no registry), so the checks read the HCL with
 python-hcl2 and evaluate the *literal* structures that reach the charts: the ``external_secrets``
-and ``platform_values`` arguments of ``module "platform_release"`` and the body of the
-``team_values`` output, all in ``stack/``, as ``envs/<env>`` calls it. References are resolved where the tree itself knows the answer
+argument of ``module "platform_release"`` and the bodies of the ``platform_values`` and
+``team_values`` outputs, all in ``stack/``, as ``envs/<env>`` calls it. References are resolved where the tree itself knows the answer
 (``var.X`` from ``terraform.tfvars`` or the default, literal ``local.X``, the ``for`` variable)
 and replaced by placeholders elsewhere (``module.*`` and function calls): a string placeholder,
 or a typed value from ``TYPED_REFERENCES`` for the few outputs that are not strings.
@@ -259,21 +259,40 @@ def terraform_external_secrets(env: str) -> list[dict[str, Any]]:
     return evaluate(raw, env_context(env))
 
 
+def _stack_output(env: str, name: str) -> Any:
+    """The body of the stack's output ``name``, which envs/<env> must re-export unchanged."""
+    root_outputs = {label: body for _, label, body in blocks(load_dir(env_dir(env)), "output")}
+    assert root_outputs[name]["value"] == f"${{module.stack.{name}}}", (
+        f"envs/{env}: output {name} must re-export the stack's"
+    )
+    outputs = {label: body for _, label, body in blocks(load_dir(STACK_DIR), "output")}
+    return outputs[name]["value"]
+
+
 def terraform_platform_values(env: str) -> dict[str, Any]:
-    """`module "platform_release" { platform_values = {...} }`, evaluated."""
-    raw = module_arguments(env, "platform_release")["platform_values"]
+    """The `platform_values` output, evaluated (the overlay `helm upgrade --install platform` layers)."""
+    raw = _stack_output(env, "platform_values")
     assert isinstance(raw, dict), "platform_values must stay a literal object (the contract test reads it)"
     return evaluate(raw, env_context(env))
 
 
 def terraform_team_values(env: str) -> dict[str, dict[str, Any]]:
     """The `team_values` output per team, evaluated (the shape `terraform output -json` prints)."""
-    root_outputs = {label: body for _, label, body in blocks(load_dir(env_dir(env)), "output")}
-    assert root_outputs["team_values"]["value"] == "${module.stack.team_values}", (
-        f"envs/{env}: output team_values must re-export the stack's"
+    return evaluate_for_object(_stack_output(env, "team_values"), env_context(env))
+
+
+def terraform_monitoring_values() -> dict[str, Any]:
+    """`local.monitoring_values` of modules/platform_release: kube-prometheus-stack's values."""
+    module = TERRAFORM / "modules" / "platform_release"
+    parsed = load_dir(module)
+    (values,) = [
+        e["monitoring_values"] for d in parsed.values() for e in d.get("locals", []) if "monitoring_values" in e
+    ]
+    text = " ".join((module / "main.tf").read_text().split())
+    assert "values = [yamlencode(local.monitoring_values)]" in text, (
+        "monitoring release must pass local.monitoring_values"
     )
-    outputs = {label: body for _, label, body in blocks(load_dir(STACK_DIR), "output")}
-    return evaluate_for_object(outputs["team_values"]["value"], env_context(env))
+    return unquote_tree(values)
 
 
 def variable_default(env: str, name: str) -> Any:
@@ -486,4 +505,35 @@ def check_templates(external_secrets: Iterable[Mapping[str, Any]]) -> list[str]:
                         f"{entry['name']}.{target_key}: template reads .{field}, "
                         f"which is not among the fetched keys {sorted(keys)}"
                     )
+    return problems
+
+
+# --- Grafana dashboard folders ---------------------------------------------------------------------
+
+
+def check_dashboard_folders(sidecar: Mapping[str, Any], docs: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Problems that would put a dashboard ConfigMap anywhere but in the folder it names.
+
+    The Grafana chart's sidecar writes a ConfigMap carrying the annotation ``folderAnnotation``
+    into a subdirectory named by its value, and only a provider with ``foldersFromFilesStructure``
+    (and no fixed ``folder``, which overrides it) turns that directory into a Grafana folder."""
+    problems = []
+    annotation = sidecar.get("folderAnnotation")
+    provider = sidecar.get("provider") or {}
+    if not annotation:
+        problems.append("grafana.sidecar.dashboards.folderAnnotation is not set: every dashboard lands in General")
+    if provider.get("foldersFromFilesStructure") is not True:
+        problems.append("grafana.sidecar.dashboards.provider.foldersFromFilesStructure is not true")
+    if provider.get("folder"):
+        problems.append("grafana.sidecar.dashboards.provider.folder is set: it overrides every annotation")
+    label, value = sidecar["label"], str(sidecar["labelValue"])
+    loaded = [
+        d for d in docs if d["kind"] == "ConfigMap" and str((d["metadata"].get("labels") or {}).get(label)) == value
+    ]
+    if not loaded:
+        problems.append(f"no ConfigMap labelled {label}={value}: the sidecar loads nothing")
+    for config_map in loaded:
+        folder = (config_map["metadata"].get("annotations") or {}).get(annotation or "")
+        if not folder:
+            problems.append(f"ConfigMap {config_map['metadata']['name']} names no folder in annotation {annotation!r}")
     return problems

@@ -1,7 +1,8 @@
 """The first apply on an empty account, as terraform/README.md writes it, can succeed: the first
 stage targets only modules that exist and install nothing in Kubernetes, and includes the cluster
-and the registry; images are pushed after it and before the full apply, which passes their tag.
-And every per-team ``helm upgrade`` in the READMEs layers the team's infrastructure overlay."""
+and the registry; images are pushed after it and before the full apply, and the platform's
+``helm upgrade`` (which passes their tag) comes after the full apply. And every per-team
+``helm upgrade`` in the READMEs layers the team's infrastructure overlay."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def _apply_order_commands() -> list[str]:
     section = text.split("## Apply order", 1)[1].split("\n## ", 1)[0]
     block = re.search(r"```sh\n(.*?)```", section, re.S)
     assert block, "no sh block under 'Apply order'"
-    return [line.strip() for line in block.group(1).splitlines() if line.strip() and not line.strip().startswith("#")]
+    lines = block.group(1).replace("\\\n", " ").splitlines()  # join shell line continuations
+    return [" ".join(line.split()) for line in lines if line.strip() and not line.strip().startswith("#")]
 
 
 def _stack_modules() -> dict[str, Path]:
@@ -59,13 +61,23 @@ def test_stage_one_targets_existing_modules_that_install_nothing_in_kubernetes()
     assert _installs_into_kubernetes(modules["platform_release"])  # the check above can see a release
 
 
-def test_images_are_pushed_between_the_registry_and_the_full_apply_which_names_their_tag() -> None:
+def test_images_are_pushed_between_the_registry_and_the_full_apply_then_the_platform_is_deployed() -> None:
     commands = _apply_order_commands()
     applies = [i for i, c in enumerate(commands) if c.startswith("tofu apply")]
     pushes = [i for i, c in enumerate(commands) if "docker push" in c]
     assert pushes and applies[0] < min(pushes) and max(pushes) < applies[1]
     full = commands[applies[1]]
-    assert "-target" not in full and "platform_extra_values" in full and "$GIT_SHA" in full
+    # The full apply installs no release of ours, so it takes no image tag (and cannot roll one back).
+    assert "-target" not in full and "-var" not in full and "$GIT_SHA" not in full, full
+    (deploy,) = [i for i, c in enumerate(commands) if c.startswith("helm upgrade --install platform ")]
+    (overlay,) = [i for i, c in enumerate(commands) if "output -json platform_values >" in c]
+    assert applies[1] < overlay < deploy, commands
+    written = shlex.split(commands[overlay])[-1]
+    args = shlex.split(commands[deploy])
+    files = [args[i + 1] for i, a in enumerate(args) if a == "-f"]
+    assert files == ["helm/values/platform.yaml", written], commands[deploy]
+    assert re.fullmatch(r"helm/values/platform\.infra-(dev|prod)\.yaml", written)
+    assert args[args.index("--set") : args.index("--set") + 2] == ["--set", "image.tag=$GIT_SHA"]
     loop = next(c for c in commands if c.startswith("for image in"))
     assert set(loop.split(" in ", 1)[1].split(";")[0].split()) == {"platform", "candidates", "jobs", "matching"}
     for dockerfile in ("platform/Dockerfile", *(f"code_locations/{t}/Dockerfile" for t in ("jobs",))):

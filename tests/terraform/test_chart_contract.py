@@ -23,7 +23,6 @@ from urllib.parse import quote_plus
 import chartcontract as cc
 import pytest
 import yaml
-from tfcheck import blocks, load_dir, unquote
 
 EXPECTED_SECRETS = {
     ("dagster-postgresql", "postgresql-password"),
@@ -166,41 +165,6 @@ def test_every_role_url_names_its_role_and_verifies_the_server(env):
 
 
 # --- (b) platform release values -----------------------------------------------------------------
-
-
-def _platform_module() -> Path:
-    return cc.TERRAFORM / "modules" / "platform_release"
-
-
-def test_platform_release_layers_the_repo_values_then_terraform_values():
-    """helm_release.this: helm/values/platform.yaml, then yamlencode(platform_values), then extras."""
-    text = (_platform_module() / "main.tf").read_text()
-    match = re.search(r'platform_values_files\s*=.*?:\s*\["\$\{path\.module\}(?P<rel>/[^"]+)"\]', text)
-    assert match, "default platform_values_files not found"
-    assert Path(os.path.normpath(str(_platform_module()) + match["rel"])) == cc.VALUES_DIR / "platform.yaml"
-    compact = " ".join(text.split())
-    assert (
-        "values = concat( [for f in local.platform_values_files : file(f)], "
-        "[yamlencode(var.platform_values)], var.platform_extra_values, )"
-    ) in compact
-
-
-def test_platform_release_set_blocks_name_schema_keys():
-    """Any literal `set`/`set_sensitive` on the platform release must name a key of the schema."""
-    schema = json.loads((cc.PLATFORM_CHART / "values.schema.json").read_text())
-    assert cc.check_set_blocks(_platform_release_set_names(), schema) == []
-
-
-def _platform_release_set_names() -> list[str]:
-    names = []
-    for _, label, body in blocks(load_dir(_platform_module()), "resource"):
-        if label != "helm_release":
-            continue
-        for name, release in body.items():
-            if unquote(name) == "this":
-                for kind in ("set", "set_sensitive"):
-                    names += [unquote(s["name"]) for s in release.get(kind, [])]
-    return names
 
 
 def test_platform_values_validate_against_the_schema(env):
@@ -408,3 +372,22 @@ def test_every_pod_that_connects_mounts_the_ca_bundle_it_verifies_with(env, prod
     assert {"name": "db-ca", "mountPath": "/etc/talent/db-ca", "readOnly": True} in launcher["volume_mounts"]
     text = (cc.TERRAFORM / "modules" / "platform_release" / "main.tf").read_text()
     assert '"ca.pem" = data.http.database_ca.response_body' in text
+
+
+# --- Grafana: the dashboards land in the folder they name -----------------------------------------
+
+
+def test_dashboards_land_in_the_folder_they_name(env, tmp_path):
+    """The platform's dashboard ConfigMaps (production values) name a folder, and the Grafana
+    values Terraform passes kube-prometheus-stack put them there rather than in General."""
+    sidecar = cc.terraform_monitoring_values()["grafana"]["sidecar"]["dashboards"]
+    tf_file = tmp_path / "platform.terraform.yaml"
+    tf_file.write_text(yaml.safe_dump(cc.terraform_platform_values(env)))
+    docs = cc.helm_template(cc.PLATFORM_CHART, "platform", [cc.VALUES_DIR / "platform.yaml", tf_file])
+    assert cc.check_dashboard_folders(sidecar, docs) == []
+    folders = {
+        d["metadata"]["annotations"][sidecar["folderAnnotation"]]
+        for d in docs
+        if d["kind"] == "ConfigMap" and sidecar["folderAnnotation"] in d["metadata"].get("annotations", {})
+    }
+    assert folders == {cc.load_yaml(cc.VALUES_DIR / "platform.yaml")["grafanaDashboards"]["folder"]}

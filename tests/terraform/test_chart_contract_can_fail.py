@@ -264,3 +264,19 @@ def test_renamed_release_breaks_the_irsa_trust(tmp_path: Path):
     docs = cc.helm_template(cc.CODE_LOCATION_CHART, "talent-candidates", [cc.VALUES_DIR / "candidates.yaml", path])
     (service_account,) = [d for d in docs if d["kind"] == "ServiceAccount"]
     assert service_account["metadata"]["name"] != cc.variable_default("prod", "team_service_accounts")["candidates"]
+
+
+def test_dashboard_folder_check_reports_missing_sidecar_settings():
+    """Without the sidecar's folder settings (as before issue 20) every dashboard lands in General."""
+    sidecar = cc.terraform_monitoring_values()["grafana"]["sidecar"]["dashboards"]
+    docs = cc.helm_template(cc.PLATFORM_CHART, "platform", [cc.VALUES_DIR / "platform.yaml"])
+    assert cc.check_dashboard_folders(sidecar, docs) == []
+    bare = {k: v for k, v in sidecar.items() if k not in ("folderAnnotation", "provider")}
+    problems = "\n".join(cc.check_dashboard_folders(bare, docs))
+    assert "folderAnnotation is not set" in problems and "foldersFromFilesStructure is not true" in problems
+    fixed = {**sidecar, "provider": {"foldersFromFilesStructure": True, "folder": "General"}}
+    assert any("overrides every annotation" in p for p in cc.check_dashboard_folders(fixed, docs))
+    unannotated = [{**d, "metadata": {k: v for k, v in d["metadata"].items() if k != "annotations"}} for d in docs]
+    assert any("names no folder" in p for p in cc.check_dashboard_folders(sidecar, unannotated))
+    other_label = {**sidecar, "labelValue": "yes"}
+    assert any("loads nothing" in p for p in cc.check_dashboard_folders(other_label, docs))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -120,3 +121,41 @@ def test_entry_without_data_is_rejected(tmp_path: Path):
     )
     assert result.returncode != 0
     assert "externalSecrets[x].data needs at least one entry" in result.stderr
+
+
+def test_every_object_uses_the_external_secrets_v1_api(tmp_path: Path):
+    """External Secrets stops serving v1beta1 from 0.17: every object the chart renders is v1."""
+    result = _template(
+        tmp_path,
+        {
+            "region": "eu-west-1",
+            "externalSecrets": [
+                {"name": "talent-openai", "data": [{"secretKey": "api-key", "remoteKey": "talent/dev/openai-api-key"}]},
+            ],
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert sorted(d["kind"] for d in docs) == ["ExternalSecret", "SecretStore"]
+    assert {d["apiVersion"] for d in docs} == {"external-secrets.io/v1"}
+    assert "v1beta1" not in "".join(p.read_text() for p in (CHART / "templates").iterdir())
+
+
+def _chart_version_rule() -> tuple[str, re.Pattern[str]]:
+    """The operator chart's default version and the validation regex in platform_release."""
+    variables = (TERRAFORM / "modules" / "platform_release" / "variables.tf").read_text()
+    block = variables.split('variable "external_secrets_chart_version"', 1)[1].split("\nvariable ", 1)[0]
+    default = re.search(r'default\s*=\s*"([^"]+)"', block)
+    condition = re.search(r'regex\("((?:[^"\\]|\\.)*)"', block)
+    assert default and condition, block
+    # HCL string escapes (\\ -> \) give the RE2 pattern, which Python's re reads the same here.
+    return default[1], re.compile(condition[1].replace("\\\\", "\\"))
+
+
+def test_the_operator_chart_serves_the_v1_api():
+    default, rule = _chart_version_rule()
+    assert rule.fullmatch(default), f"default external-secrets chart {default} does not serve external-secrets.io/v1"
+    for served in ("0.16.0", "0.16.2", "0.17.0", "0.20.4", "1.0.0", "1.2.3"):
+        assert rule.fullmatch(served), served
+    for unserved in ("0.15.0", "0.9.20", "0.1.0", "~> 0.16", "0.16"):
+        assert not rule.fullmatch(unserved), unserved

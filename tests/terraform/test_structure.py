@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
 
 import hcl2
 import pytest
+from chartcontract import terraform_monitoring_values
 from tfcheck import (
     blocks,
     check_module_pins,
@@ -19,7 +19,7 @@ from tfcheck import (
     unquote,
 )
 
-from conftest import MODULE_DIRS, REPO, ROOT_DIRS, STACK, TERRAFORM
+from conftest import MODULE_DIRS, ROOT_DIRS, STACK, TERRAFORM
 
 ALL_DIRS = MODULE_DIRS + ROOT_DIRS
 ids = lambda d: str(d.relative_to(TERRAFORM))  # noqa: E731
@@ -346,22 +346,13 @@ def test_secret_values_never_enter_state():
 
 
 def test_grafana_dashboard_sidecar_is_configured():
-    text = (TERRAFORM / "modules" / "platform_release" / "main.tf").read_text()
-    sidecar = re.search(r"dashboards\s*=\s*\{(?P<body>[^}]*)\}", text)
-    assert sidecar, "no grafana.sidecar.dashboards block"
-    body = " ".join(sidecar["body"].split())
-    for expected in ("enabled = true", 'label = "grafana_dashboard"', 'labelValue = "1"', 'searchNamespace = "ALL"'):
-        assert expected in body
-
-
-def test_platform_chart_path_resolves_to_repo_helm_platform():
-    """The default path is computed from the module's own location, so it holds from any env."""
-    module = TERRAFORM / "modules" / "platform_release"
-    text = (module / "main.tf").read_text()
-    match = re.search(r'"\$\{path\.module\}(?P<rel>/[^"]+)"\)', text)
-    assert match, "platform_chart_path default not found"
-    resolved = Path(os.path.normpath(str(module) + match["rel"]))
-    assert resolved == REPO / "helm" / "platform"
+    dashboards = terraform_monitoring_values()["grafana"]["sidecar"]["dashboards"]
+    assert dashboards["enabled"] is True
+    assert {k: dashboards[k] for k in ("label", "labelValue", "searchNamespace")} == {
+        "label": "grafana_dashboard",
+        "labelValue": "1",
+        "searchNamespace": "ALL",
+    }
 
 
 def test_checkov_skips_carry_a_reason():

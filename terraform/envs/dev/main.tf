@@ -24,6 +24,4 @@ module "stack" {
   db_multi_az                      = var.db_multi_az
   db_backup_retention_period       = var.db_backup_retention_period
   compute_logs_retention_days      = var.compute_logs_retention_days
-  platform_chart_path              = var.platform_chart_path
-  platform_extra_values            = var.platform_extra_values
 }

@@ -118,15 +118,3 @@ variable "compute_logs_retention_days" {
   type        = number
   default     = null
 }
-
-variable "platform_chart_path" {
-  description = "Path of the platform chart; null means <repo>/helm/platform."
-  type        = string
-  default     = null
-}
-
-variable "platform_extra_values" {
-  description = "Extra YAML documents for the platform release, applied last (e.g. yamlencode({ image = { tag = \"<git-sha>\" } }))."
-  type        = list(string)
-  default     = null
-}

@@ -1,9 +1,15 @@
-# The stack's outputs, unchanged (terraform/README.md, "Outputs"). `team_values` is the contract with
-# helm/code-location, written to helm/values/<team>.infra-<env>.yaml.
+# The stack's outputs, unchanged (terraform/README.md, "Outputs"). `team_values` and `platform_values`
+# are the contract with helm/code-location and helm/platform, written to
+# helm/values/<team>.infra-<env>.yaml and helm/values/platform.infra-<env>.yaml.
 
 output "team_values" {
   description = "Per team: the infrastructure overlay of helm/values/<team>.yaml (IRSA role annotation, ECR repository, landing zone, instance and app database Secrets, network peers)."
   value       = module.stack.team_values
+}
+
+output "platform_values" {
+  description = "The infrastructure overlay of helm/values/platform.yaml for `helm upgrade --install platform` (no image tag: the deploy sets it)."
+  value       = module.stack.platform_values
 }
 
 output "cluster_name" {

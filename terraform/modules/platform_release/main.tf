@@ -1,6 +1,35 @@
 locals {
-  platform_chart_path   = coalesce(var.platform_chart_path, "${path.module}/../../../helm/platform")
-  platform_values_files = var.platform_values_files != null ? var.platform_values_files : ["${path.module}/../../../helm/values/platform.yaml"]
+  # kube-prometheus-stack's values: a literal object, so tests/terraform reads what reaches the chart.
+  monitoring_values = {
+    grafana = {
+      # Empty: the Grafana chart generates a random admin password into its Secret.
+      adminPassword = ""
+      sidecar = {
+        dashboards = {
+          enabled         = true
+          label           = "grafana_dashboard"
+          labelValue      = "1"
+          searchNamespace = "ALL"
+          # A ConfigMap annotated `grafana_folder: <name>` (helm/platform's grafanaDashboards.folder)
+          # goes to <sidecar folder>/<name>/, and the provider turns that directory into the
+          # Grafana folder <name>; without both, every dashboard lands in General.
+          folderAnnotation = "grafana_folder"
+          provider = {
+            foldersFromFilesStructure = true
+          }
+        }
+      }
+    }
+    prometheus = {
+      prometheusSpec = {
+        # Pick up ServiceMonitors/PodMonitors from every release, not only this one's.
+        serviceMonitorSelectorNilUsesHelmValues = false
+        podMonitorSelectorNilUsesHelmValues     = false
+        ruleSelectorNilUsesHelmValues           = false
+        retention                               = var.prometheus_retention
+      }
+    }
+  }
 }
 
 # Pod Security admission: every pod of the platform and of every team meets "restricted" (the
@@ -91,52 +120,18 @@ resource "helm_release" "monitoring" {
   wait             = true
   timeout          = 900
 
-  values = [yamlencode({
-    grafana = {
-      # Empty: the Grafana chart generates a random admin password into its Secret.
-      adminPassword = ""
-      sidecar = {
-        dashboards = {
-          enabled         = true
-          label           = "grafana_dashboard"
-          labelValue      = "1"
-          searchNamespace = "ALL"
-        }
-      }
-    }
-    prometheus = {
-      prometheusSpec = {
-        # Pick up ServiceMonitors/PodMonitors from every release, not only this one's.
-        serviceMonitorSelectorNilUsesHelmValues = false
-        podMonitorSelectorNilUsesHelmValues     = false
-        ruleSelectorNilUsesHelmValues           = false
-        retention                               = var.prometheus_retention
-      }
-    }
-  })]
+  values = [yamlencode(local.monitoring_values)]
 }
 
-resource "helm_release" "this" {
-  name      = var.platform_release_name
-  chart     = local.platform_chart_path
-  namespace = kubernetes_namespace_v1.this.metadata[0].name
-  wait      = true
-  timeout   = 900
-
-  # Like `helm upgrade -f helm/values/platform.yaml -f <terraform values> -f <extra>`: the chart's
-  # own production values first, then what only the infrastructure knows, then overrides.
-  values = concat(
-    [for f in local.platform_values_files : file(f)],
-    [yamlencode(var.platform_values)],
-    var.platform_extra_values,
-  )
+# The platform release (helm/platform) has one owner: `helm upgrade --install platform` with
+# helm/values/platform.yaml, the stack's `platform_values` overlay and the image tag being deployed
+# (terraform/README.md, "Who owns which release"). This module installed it too, with the values
+# file's tag unless the tag was passed again, so a plain apply rolled the platform back. States
+# from then still hold the release: forget it, never uninstall it.
+removed {
+  from = helm_release.this
 
   lifecycle {
-    precondition {
-      condition     = fileexists("${local.platform_chart_path}/Chart.yaml")
-      error_message = "No Chart.yaml under platform_chart_path (${local.platform_chart_path})."
-    }
+    destroy = false
   }
-
-  depends_on = [helm_release.secret_sync, helm_release.monitoring, kubernetes_config_map_v1.database_ca]
 }

@@ -3,19 +3,9 @@ output "namespace" {
   value       = kubernetes_namespace_v1.this.metadata[0].name
 }
 
-output "platform_chart_path" {
-  description = "Chart path the platform release was installed from."
-  value       = local.platform_chart_path
-}
-
 output "kubernetes_secret_names" {
   description = "Names of the Kubernetes Secrets synced by the External Secrets Operator."
   value       = [for s in var.external_secrets : s.name]
-}
-
-output "platform_release_status" {
-  description = "Status of the platform Helm release."
-  value       = try(helm_release.this.status, null)
 }
 
 output "monitoring_release_status" {

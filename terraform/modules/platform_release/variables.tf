@@ -10,9 +10,14 @@ variable "namespace" {
 }
 
 variable "external_secrets_chart_version" {
-  description = "Exact version of the external-secrets Helm chart."
+  description = "Exact version of the external-secrets Helm chart: at least 0.16.0, the first to serve external-secrets.io/v1, which talent-secret-sync uses (0.17.0 and later no longer serve v1beta1)."
   type        = string
-  default     = "0.15.0"
+  default     = "0.16.2"
+
+  validation {
+    condition     = can(regex("^(0\\.(1[6-9]|[2-9][0-9])|[1-9][0-9]*\\.[0-9]+)\\.[0-9]+$", var.external_secrets_chart_version))
+    error_message = "external_secrets_chart_version must be an exact version >= 0.16.0 (talent-secret-sync uses external-secrets.io/v1)."
+  }
 }
 
 variable "external_secrets_namespace" {
@@ -68,36 +73,6 @@ variable "prometheus_retention" {
   description = "Prometheus TSDB retention."
   type        = string
   default     = "15d"
-}
-
-variable "platform_release_name" {
-  description = "Helm release name of the platform chart."
-  type        = string
-  default     = "platform"
-}
-
-variable "platform_chart_path" {
-  description = "Path of the platform chart; null means <repo>/helm/platform, computed from this module's location."
-  type        = string
-  default     = null
-}
-
-variable "platform_values_files" {
-  description = "YAML values files of the platform chart applied before platform_values; null means <repo>/helm/values/platform.yaml (the chart's production values)."
-  type        = list(string)
-  default     = null
-}
-
-variable "platform_values" {
-  description = "Values for the platform chart computed from the infrastructure (rendered with yamlencode, applied after platform_values_files). Keys must exist in helm/platform/values.schema.json."
-  type        = any
-  default     = {}
-}
-
-variable "platform_extra_values" {
-  description = "Further YAML values documents for the platform chart, applied after platform_values."
-  type        = list(string)
-  default     = []
 }
 
 variable "database_ca_bundle_url" {

@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.6.0"
+  required_version = ">= 1.10.0" # removed { lifecycle { destroy = false } } (main.tf): OpenTofu 1.10, Terraform 1.7
 
   required_providers {
     helm = {
