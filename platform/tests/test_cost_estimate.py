@@ -160,34 +160,38 @@ def test_switching_to_openai_is_priced_from_offline_tokens(materialized, db, mon
 
 
 def test_cli_budget_exit_code_new_records_and_backfill(materialized, db, monkeypatch) -> None:
-    from talent_platform.cli import app
+    from talent_platform.cli import EXIT_OVER_BUDGET, app
 
     home, _ = materialized
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     _ledger(db, "normalized_candidates", "normalize-0:old", "0.001", 4)  # gpt-4o-mini, an older code version
     runner = CliRunner()
 
-    deploy = runner.invoke(app, ["cost", "estimate", "--json", "--budget", "1"])
+    deploy = runner.invoke(app, ["cost", "estimate", "--json", "--budget", "1", "--record"])
     assert deploy.exit_code == 0, deploy.output
-    body = json.loads(deploy.output)
+    body = json.loads(deploy.stdout)  # progress goes to stderr
     assert body["kind"] == "deploy" and body["total_usd"] == 0 and not body["over_budget"]
+    assert set(body["estimate_ids"]) == {"candidates", "jobs", "matching"}
 
     # 1000 new candidates at the observed $0.001 (any code version, same model as the observations)
     monkeypatch.setenv("TALENT_LLM_PROVIDER", "openai")
     from talent_shared.settings import get_settings
 
     get_settings.cache_clear()
-    new = runner.invoke(app, ["cost", "estimate", "--json", "--new-records", "1000", "--budget", "0.5"])
-    assert new.exit_code == 1, new.output
-    body = json.loads(new.output.split("over budget")[0])
+    new = runner.invoke(app, ["cost", "estimate", "--json", "--new-records", "1000", "--budget", "0.5", "--record"])
+    assert new.exit_code == EXIT_OVER_BUDGET == 3, new.output  # over budget is not a failure (1)
+    assert "over budget: $" in new.stderr
+    body = json.loads(new.stdout)
     norm = next(a for a in body["assets"] if a["asset_key"] == "normalized_candidates")
     assert norm["partitions"] == 1000 and norm["method"].startswith("observed-model")
     assert norm["cost_usd"] == pytest.approx(1.0)
     assert body["over_budget"] and body["total_usd"] >= 1.0
 
-    backfill = runner.invoke(app, ["cost", "estimate", "--json", "--backfill", "normalized_candidates:b000000"])
+    backfill = runner.invoke(
+        app, ["cost", "estimate", "--json", "--backfill", "normalized_candidates:b000000", "--record"]
+    )
     assert backfill.exit_code == 0, backfill.output
-    body = json.loads(backfill.output)
+    body = json.loads(backfill.stdout)
     units = {a["asset_key"]: a["partitions"] for a in body["assets"]}  # records, of the batch's three
     assert units["normalized_candidates"] == 3 and units["candidate_vectors"] == 3 and units["matches"] == 9
     monkeypatch.delenv("TALENT_LLM_PROVIDER")
@@ -198,3 +202,69 @@ def test_cli_budget_exit_code_new_records_and_backfill(materialized, db, monkeyp
 
     kinds = [k for (k,) in db.execute("SELECT DISTINCT kind FROM talent.cost_estimates")]
     assert sorted(kinds) == ["backfill", "deploy", "new-records"]
+
+
+def test_an_estimate_writes_nothing_unless_asked_to_record(materialized, db, monkeypatch) -> None:
+    """A CI gate estimates with a read-only role: plain ``talent cost estimate`` must not insert its
+    estimate nor reconcile earlier ones; ``--record`` does both."""
+    from talent_platform.cli import app
+
+    home, _ = materialized
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    # an earlier estimate whose work is done: the next recording run fills in its actual cost
+    (earlier,) = db.execute(
+        "INSERT INTO talent.cost_estimates (code_location, estimate_usd, kind, detail)"
+        " VALUES ('jobs', 0.5, 'deploy', '{\"targets\": []}') RETURNING id"
+    ).fetchone()
+    db.commit()
+    runner = CliRunner()
+
+    def stored() -> list[tuple]:
+        db.commit()  # a fresh snapshot
+        return db.execute("SELECT id, actual_usd FROM talent.cost_estimates ORDER BY id").fetchall()
+
+    before = stored()
+    plain = runner.invoke(app, ["cost", "estimate", "--json", "--budget", "1"])
+    assert plain.exit_code == 0, (plain.output, plain.exception)
+    body = json.loads(plain.stdout)
+    assert body["estimate_ids"] == {} and body["reconciled"] == []
+    assert stored() == before == [(earlier, None)]
+
+    recorded = runner.invoke(app, ["cost", "estimate", "--json", "--record"])
+    assert recorded.exit_code == 0, (recorded.output, recorded.exception)
+    body = json.loads(recorded.stdout)
+    assert set(body["estimate_ids"]) == {"candidates", "jobs", "matching"}
+    assert [r["id"] for r in body["reconciled"]] == [earlier]
+    after = stored()
+    assert len(after) == 4 and after[0] == (earlier, Decimal(0))
+
+
+def test_progress_goes_to_the_terminal_and_json_to_stdout(materialized, monkeypatch) -> None:
+    """At a terminal (stderr a tty, stdout piped to jq, say) the steps are drawn live while stdout
+    keeps only the JSON; in a log (no tty) the same steps are plain lines without control codes."""
+    import os
+    import re
+    import sys
+
+    from talent_platform.cli import app
+    from talent_platform.testing import in_terminal
+
+    home, _ = materialized
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    talent = str(Path(sys.executable).parent / "talent")
+    code, screen, out = in_terminal([talent, "cost", "estimate", "--json"], dict(os.environ), stdout_pipe=True)
+    assert code == 0, screen
+    assert json.loads(out)["kind"] == "deploy"
+    assert "\x1b[?25l" in screen  # rich's live display hid the cursor while it redrew
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)
+    for step in ("opening the database and the Dagster instance", "loading the definitions", "comparing code"):
+        assert step in shown, shown
+    assert re.search(r"comparing code versions\s.*?(\d+)/\1 assets", shown), shown
+
+    logged = CliRunner().invoke(app, ["cost", "estimate", "--json"])
+    assert logged.exit_code == 0, logged.output
+    assert json.loads(logged.stdout)["kind"] == "deploy"
+    lines = logged.stderr.splitlines()
+    assert "opening the database and the Dagster instance ..." in lines
+    assert any(re.fullmatch(r"comparing code versions: (\d+)/\1 assets \(\d+\.\ds\)", line) for line in lines), lines
+    assert "\x1b" not in logged.stderr

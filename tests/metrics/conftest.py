@@ -360,7 +360,7 @@ class PipelineRuns:
     def first_deploy(self) -> None:
         """Batch 0: the platform runs on the local providers, then a deploy switches it to OpenAI.
 
-        The deploy is estimated by ``talent cost estimate`` first, then runs: the jobs location meets
+        The deploy is estimated by ``talent cost estimate --record`` first, then runs: the jobs location meets
         a rate limit and server errors until the client's retries are spent for its first record (an
         ``error`` row; the other records go through), then a refusal of that record (a
         ``billed_error`` row, a failed run) before its third run processes it. When nothing is stale
@@ -372,7 +372,7 @@ class PipelineRuns:
             self.materialize(location)
 
         self.providers("openai")
-        estimate = self.cost_estimate()
+        estimate = self.cost_estimate("--record")  # stored: the exporter publishes it, --reconcile closes it
         assert all(estimate["by_location"][loc] > 0 for loc in ("candidates", "jobs", "matching")), estimate
         self.materialize("candidates", transport=self.openai())
         rate_limited = (429, self.payload("error_429"))

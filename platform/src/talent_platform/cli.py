@@ -1,25 +1,53 @@
-"""``talent``: the platform's command line.
+"""`talent`: the platform's command line.
 
-Commands that need the database use ``TALENT_DATABASE_URL`` when it is set, else the embedded
-server under ``--state`` (default ``$TALENT_HOME``, else ``.local/``), started for the duration of
-the command when it is not already running.
+Commands that need the database use TALENT_DATABASE_URL when it is set, else the embedded server
+under --state (default $TALENT_HOME, else .local/), started for the duration of the command when it
+is not already running.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 import signal
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# The exit codes every command keeps to, so a script or a CI gate can tell the cases apart (the
+# table is printed under `talent --help` and in the README).
+EXIT_OK = 0
+EXIT_FAILED = 1  # the command failed: an error (a crash included), a failed or timed-out run, nothing found
+EXIT_USAGE = 2  # click's usage errors; a server that refuses to start with this configuration
+EXIT_OVER_BUDGET = 3  # talent cost estimate --budget: the estimate is above the budget
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C (SIGINT; talent local run also by SIGTERM/SIGHUP)
+EXIT_CODES = (
+    (EXIT_OK, "success"),
+    (EXIT_FAILED, "failed: an error or crash, a failed or timed-out run, no such record"),
+    (EXIT_USAGE, "usage error, or a server refusing its configuration"),
+    (EXIT_OVER_BUDGET, "over budget (talent cost estimate --budget)"),
+    (EXIT_INTERRUPTED, "interrupted by Ctrl-C (talent dev, which runs until then, exits 0)"),
+)
+EPILOG = "\n".join(["Exit codes:", *(f"{code:>5}  {meaning}" for code, meaning in EXIT_CODES)])
+
+
+def plain_help(text: str | None) -> str:
+    """Docstrings are wrapped for the source and use reST literals; help is read on a terminal.
+    Rich keeps single line breaks after the first paragraph, so each paragraph becomes one line
+    (rich wraps it to the terminal), and ``literal`` becomes `literal`."""
+    paragraphs = inspect.cleandoc(text or "").split("\n\n")
+    joined = "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+    return re.sub(r"``\s*(.+?)\s*``", r"`\1`", joined)
+
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=plain_help(__doc__), epilog=EPILOG)
 db_app = typer.Typer(no_args_is_help=True, help="The platform database.")
 local_app = typer.Typer(no_args_is_help=True, help="The platform on this machine, headless.")
 cost_app = typer.Typer(no_args_is_help=True, help="LLM cost: exporter and estimates.")
@@ -28,6 +56,25 @@ app.add_typer(db_app, name="db")
 app.add_typer(record_app, name="record")
 app.add_typer(local_app, name="local")
 app.add_typer(cost_app, name="cost")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"talent {version('talent-platform')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    pass
+
 
 StateOpt = Annotated[Path | None, typer.Option("--state", help="State folder (default $TALENT_HOME, else .local/).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -94,10 +141,16 @@ def seed(
     seed: Annotated[int, typer.Option(help="Same seed, same records.")] = 0,
 ) -> None:
     """Write realistic synthetic records in the contract."""
+    from talent_platform.progress import Progress
     from talent_platform.seed import generate, write
 
-    cands, jobs_ = generate(candidates, jobs, seed)
-    paths = write(out, cands, jobs_, prefix=f"seed-{seed}")
+    total = candidates + jobs
+    with Progress() as progress:
+        made = progress.task("generating", total, "records")
+        cands, jobs_ = generate(candidates, jobs, seed, advance=made.advance)
+        made.close()
+        written = progress.task("writing files", total, "records")
+        paths = write(out, cands, jobs_, prefix=f"seed-{seed}", advance=written.advance)
     typer.echo(f"wrote {len(cands)} candidates and {len(jobs_)} jobs in {len(paths)} files under {out}")
 
 
@@ -223,7 +276,7 @@ def record_show(
             ]
     if story is None:
         typer.echo(f"no {entity} {record_id} is stored", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
     if as_json:
         typer.echo(json.dumps(story, indent=2, default=str))
         return
@@ -249,19 +302,41 @@ def local_run(
     as_json: JsonOpt = False,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 900.0,
 ) -> None:
-    """Start the platform, let sensors and automation process LANDING, print a summary, stop everything."""
+    """Start the platform, let sensors and automation process LANDING, print a summary, stop everything.
+
+    While it waits, stderr shows what starts, then the records landed, processed and matched so far
+    and what the platform is waiting for (redrawn at a terminal, a line every few seconds in a log)."""
     from talent_platform.local.platform import running_platform
-    from talent_platform.local.watch import load_workspace, summarize, wait_idle
+    from talent_platform.local.watch import IdleState, counts, load_workspace, summarize, wait_idle
+    from talent_platform.progress import Progress
     from talent_shared.db.connection import connect
 
     began = time.monotonic()
-    with running_platform(state, str(landing.resolve())) as platform:
+    with Progress() as progress, running_platform(state, str(landing.resolve()), progress=progress) as platform:
         instance = platform.instance()
-        view = load_workspace(instance, platform.workspace)
-        outcome = wait_idle(instance, view.sensors, platform.started_at, timeout, check=platform.supervisor.check)
-        with connect(platform.database_url) as conn:
+        with progress.step("reading the workspace"):
+            view = load_workspace(instance, platform.workspace)
+        rows = {name: progress.status(name) for name in ("landed", "processed", "matched", "platform")}
+        with connect(platform.database_url) as watcher:
+            last = 0.0
+
+            def show(idle: IdleState) -> None:
+                nonlocal last
+                rows["platform"].update(idle.reason)
+                if time.monotonic() - last >= 1.0 or idle.idle:
+                    for name, text in counts(watcher, platform.started_at).rows().items():
+                        rows[name].update(text)
+                    last = time.monotonic()
+
+            outcome = wait_idle(
+                instance, view.sensors, platform.started_at, timeout, check=platform.supervisor.check, on_poll=show
+            )
+        for row in rows.values():
+            row.close()
+        with progress.step("summarizing"), connect(platform.database_url) as conn:
             summary = summarize(instance, conn, platform.started_at)
         summary.asset_graph = view.asset_graph
+        progress.stop()  # the last state stays on screen; stopping the platform follows
     summary.idle, summary.reason = outcome.idle, outcome.reason
     summary.seconds = round(time.monotonic() - began, 2)
     if as_json:
@@ -275,7 +350,7 @@ def local_run(
         for item in summary.rejected:
             typer.echo(f"rejected {item['entity']} {item['source']}:{item['line']}: {item['reason']}")
     if not outcome.idle or summary.runs.get("failure"):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
@@ -284,19 +359,29 @@ def dev(
     port: Annotated[int, typer.Option(help="Webserver port.")] = 3000,
     demo: Annotated[bool, typer.Option(help="Seed demo records into the landing folder first.")] = True,
 ) -> None:
-    """The whole platform on this machine with the UI; Ctrl-C stops everything."""
+    """The whole platform on this machine with the UI; Ctrl-C stops everything.
+
+    It shows each part as it starts, and the UI's address once the UI answers."""
     from talent_platform.local.platform import running_platform
     from talent_platform.local.watch import load_workspace
+    from talent_platform.progress import Progress
     from talent_platform.seed import generate, write
 
     home = _state(state)
     landing = Path(os.environ.get("TALENT_LANDING") or home / "landing")
-    if demo and not any(landing.glob("*/*.json*")):
-        cands, jobs_ = generate(40, 12, seed=7)
-        write(landing, cands, jobs_, prefix="demo")
     try:
-        with running_platform(home, str(landing), webserver_port=port, sensor_interval_seconds=5) as platform:
-            view = load_workspace(platform.instance(), platform.workspace)
+        with ExitStack() as stack:
+            progress = stack.enter_context(Progress())
+            if demo and not any(landing.glob("*/*.json*")):
+                with progress.step(f"seeding demo records into {landing}"):
+                    cands, jobs_ = generate(40, 12, seed=7)
+                    write(landing, cands, jobs_, prefix="demo")
+            platform = stack.enter_context(
+                running_platform(home, str(landing), webserver_port=port, sensor_interval_seconds=5, progress=progress)
+            )
+            with progress.step("reading the workspace"):
+                view = load_workspace(platform.instance(), platform.workspace)
+            progress.stop()  # what started stays on screen; the lines below are for the user to read
             typer.echo(f"Dagster UI: {platform.webserver_url}")
             typer.echo(
                 f"locations: {', '.join(sorted({loc for a in view.asset_graph.values() for loc in a['locations']}))}"
@@ -393,13 +478,13 @@ def serve_ingest(
     secrets = (settings.ingest_token, settings.ingest_hmac_secret)
     if not any(s is not None and s.get_secret_value() for s in secrets):
         typer.echo("refusing to start: set TALENT_INGEST_TOKEN and/or TALENT_INGEST_HMAC_SECRET", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_USAGE)
     if settings.ingest_hmac_secret is not None and settings.ingest_hmac_secret.get_secret_value():
         try:
             check_secret(settings.ingest_hmac_secret.get_secret_value())
         except ValueError as exc:
             typer.echo(f"refusing to start: {exc}", err=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_USAGE) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with database(state) as url:
         with connect(url, vector=False) as conn:
@@ -413,7 +498,7 @@ def serve_ingest(
                     " (on Kubernetes the platform chart's migrate hook does), or pass --migrate",
                     err=True,
                 )
-                raise typer.Exit(2)
+                raise typer.Exit(EXIT_USAGE)
         web = create_app(
             settings, max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES, pool_size=pool_size, queue=queue
         )
@@ -430,7 +515,10 @@ def serve_ingest(
 
 @cost_app.command("estimate")
 def cost_estimate(
-    budget: Annotated[float | None, typer.Option(help="Exit 1 when the estimate is above this many USD.")] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(help=f"Exit {EXIT_OVER_BUDGET} when the estimate is above this many USD (1 is a failure)."),
+    ] = None,
     new_records: Annotated[
         int | None, typer.Option("--new-records", min=0, help="Cost of N new records instead.")
     ] = None,
@@ -439,19 +527,30 @@ def cost_estimate(
         str | None, typer.Option(help="Cost of a backfill: ASSET or ASSET:P1,P2,... (plus downstream).")
     ] = None,
     reconcile_only: Annotated[
-        bool, typer.Option("--reconcile", help="Only fill actual_usd of finished estimates.")
+        bool, typer.Option("--reconcile", help="Only fill actual_usd of finished estimates (writes).")
     ] = False,
-    save: Annotated[bool, typer.Option(help="Record the estimate in talent.cost_estimates.")] = True,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Store the estimate in talent.cost_estimates (the exporter publishes the latest) after filling"
+            " actual_usd of finished earlier ones. Without it nothing is written.",
+        ),
+    ] = False,
     state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Estimate the LLM cost of deploying these definitions (stale partitions, downstream included), of
-    a backfill, or of N new records; record it; fill in the actual cost of earlier estimates."""
+    a backfill, or of N new records.
+
+    Only reads the database, unless asked to write: --record stores the estimate (and first fills
+    in the actual cost of earlier estimates whose work is done), --reconcile only does the latter."""
     from decimal import Decimal
 
     import dagster as dg
 
     from talent_platform.cost import estimate as est
+    from talent_platform.progress import Progress
     from talent_shared.db.connection import connect
     from talent_shared.settings import Settings, get_settings
 
@@ -463,38 +562,52 @@ def cost_estimate(
         if os.environ.get("DAGSTER_HOME") and state is None
         else Settings(home=_state(state)).dagster_home
     )
-    with database(state) as url, connect(url) as conn, dg.DagsterInstance.from_config(str(home)) as instance:
-        graph = est.deployed_graph(fresh=True)  # as configured now, even if imported earlier
-        deploy = est.estimate_deploy(conn, instance, graph)
-        still: dict[str, set[str]] = {}
-        for a in deploy.assets:
-            if a.partitions or a.missing:
-                still.setdefault(a.code_location, set()).add(a.asset_key)
-        reconciled = est.reconcile(conn, instance, still)
-        conn.commit()
-        if reconcile_only:
-            typer.echo(
-                json.dumps({"reconciled": reconciled}, indent=2)
-                if as_json
-                else "\n".join(
-                    f"estimate {r['id']} ({r['code_location']}): estimated ${r['estimate_usd']:.6f},"
-                    f" actual ${r['actual_usd']:.6f}"
-                    for r in reconciled
-                )
-                or "nothing to reconcile"
-            )
-            return
-        if new_records is not None:
-            result = est.estimate_new_records(conn, new_records, entity, graph)
-        elif backfill:
-            asset, _, parts = backfill.partition(":")
-            result = est.estimate_backfill(conn, instance, asset, [p for p in parts.split(",") if p] or None, graph)
-        else:
-            result = deploy
-        result.budget_usd = None if budget is None else Decimal(str(budget))
-        if save:
-            est.record(conn, result)
+    writes = record or reconcile_only
+    with Progress() as progress, ExitStack() as opened:
+        with progress.step("opening the database and the Dagster instance"):
+            url = opened.enter_context(database(state))
+            conn = opened.enter_context(connect(url))
+            instance = opened.enter_context(dg.DagsterInstance.from_config(str(home)))
+        if not writes:
+            conn.rollback()  # the transaction connect() opened to look up the vector type
+            conn.read_only = True  # the server refuses any write from here on: an estimate only reads
+        with progress.step(f"loading the definitions of {', '.join(est.LOCATIONS)}"):
+            graph = est.deployed_graph(fresh=True)  # as configured now, even if imported earlier
+        deploy = est.estimate_deploy(conn, instance, graph, progress=progress)
+        reconciled: list[dict] = []
+        if writes:
+            still: dict[str, set[str]] = {}
+            for a in deploy.assets:
+                if a.partitions or a.missing:
+                    still.setdefault(a.code_location, set()).add(a.asset_key)
+            with progress.step("reconciling earlier estimates"):
+                reconciled = est.reconcile(conn, instance, still)
             conn.commit()
+        if not reconcile_only:
+            if new_records is not None:
+                result = est.estimate_new_records(conn, new_records, entity, graph, progress=progress)
+            elif backfill:
+                asset, _, parts = backfill.partition(":")
+                partitions = [p for p in parts.split(",") if p] or None
+                result = est.estimate_backfill(conn, instance, asset, partitions, graph, progress=progress)
+            else:
+                result = deploy
+            result.budget_usd = None if budget is None else Decimal(str(budget))
+            if record:
+                est.record(conn, result)
+                conn.commit()
+    if reconcile_only:
+        typer.echo(
+            json.dumps({"reconciled": reconciled}, indent=2)
+            if as_json
+            else "\n".join(
+                f"estimate {r['id']} ({r['code_location']}): estimated ${r['estimate_usd']:.6f},"
+                f" actual ${r['actual_usd']:.6f}"
+                for r in reconciled
+            )
+            or "nothing to reconcile"
+        )
+        return
     if as_json:
         typer.echo(json.dumps({**result.to_json(), "reconciled": reconciled}, indent=2))
     else:
@@ -515,7 +628,21 @@ def cost_estimate(
             )
     if result.over_budget:
         typer.echo(f"over budget: ${result.total_usd:.6f} > ${budget:.2f}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_OVER_BUDGET)
+
+
+def _plain_helps(group: typer.Typer) -> None:
+    """Every command's and group's help through :func:`plain_help` (typer reads them when it builds
+    the click commands, on each invocation)."""
+    for command in group.registered_commands:
+        command.help = plain_help(command.help or inspect.getdoc(command.callback))
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            sub.typer_instance.info.help = plain_help(sub.typer_instance.info.help)
+            _plain_helps(sub.typer_instance)
+
+
+_plain_helps(app)
 
 
 def main() -> None:
@@ -526,7 +653,7 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

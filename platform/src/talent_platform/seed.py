@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+# how many records between two calls of a progress callback
+CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -165,20 +169,41 @@ def _job(rng: random.Random, n: int, seed: int) -> dict:
     }
 
 
-def generate(candidates: int, jobs: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
+def generate(
+    candidates: int, jobs: int, seed: int = 0, *, advance: Callable[[int], None] | None = None
+) -> tuple[list[dict], list[dict]]:
+    """``advance(n)`` is told every ``CHUNK`` records made (``talent seed`` shows it)."""
     rng = random.Random(seed)
-    return [_candidate(rng, i, seed) for i in range(candidates)], [_job(rng, i, seed) for i in range(jobs)]
+    made: tuple[list[dict], list[dict]] = ([], [])
+    for out, make, count in ((made[0], _candidate, candidates), (made[1], _job, jobs)):
+        for i in range(count):
+            out.append(make(rng, i, seed))
+            if advance is not None and (i + 1) % CHUNK == 0:
+                advance(CHUNK)
+        if advance is not None and count % CHUNK:
+            advance(count % CHUNK)
+    return made
 
 
 def write(
-    out: Path, candidates: list[dict], jobs: list[dict], *, per_file: int = 250, prefix: str = "seed"
+    out: Path,
+    candidates: list[dict],
+    jobs: list[dict],
+    *,
+    per_file: int = 250,
+    prefix: str = "seed",
+    advance: Callable[[int], None] | None = None,
 ) -> list[Path]:
+    """``advance(n)`` is told the records of each file written."""
     written = []
     for folder, records in (("candidates", candidates), ("jobs", jobs)):
         target = out / folder
         target.mkdir(parents=True, exist_ok=True)
         for start in range(0, len(records), per_file):
             path = target / f"{prefix}-{start // per_file:04d}.jsonl"
-            path.write_text("".join(json.dumps(r) + "\n" for r in records[start : start + per_file]))
+            chunk = records[start : start + per_file]
+            path.write_text("".join(json.dumps(r) + "\n" for r in chunk))
             written.append(path)
+            if advance is not None:
+                advance(len(chunk))
     return written

@@ -7,13 +7,15 @@ embedded PostgreSQL outlives a killed parent unless a command stops it, so that 
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from talent_platform.local.processes import free_port
 
-__all__ = ["free_port", "kill_postgres", "processes_under", "wait_healthy"]
+__all__ = ["free_port", "in_terminal", "kill_postgres", "processes_under", "wait_healthy"]
 
 
 def processes_under(folder: Path) -> list[str]:
@@ -105,3 +107,67 @@ def asgi_post(app, token: str, headers: list[tuple[bytes, bytes]], receive) -> l
 
     anyio.run(main)
     return sent
+
+
+def in_terminal(
+    argv: list[str],
+    env: dict[str, str],
+    *,
+    timeout: float = 300,
+    columns: int = 100,
+    stdout_pipe: bool = False,
+    interrupt_when: Callable[[str], bool] | None = None,
+) -> tuple[int, str, str]:
+    """Run ``argv`` with a pseudo-terminal as its stderr (and stdout, unless ``stdout_pipe``: then
+    stdout is a pipe, as in ``talent ... --json | jq``), as a user at a terminal runs it. Returns the
+    exit code, what the terminal received (control sequences included) and the piped stdout.
+
+    ``interrupt_when`` sees what the terminal received so far; once it says yes, the command gets
+    SIGINT, as from Ctrl-C (for a command that runs until then, such as ``talent dev``)."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    proc = subprocess.Popen(
+        argv,
+        env={**env, "TERM": "xterm-256color", "COLUMNS": str(columns)},
+        stdin=follower,
+        stdout=subprocess.PIPE if stdout_pipe else follower,
+        stderr=follower,
+        start_new_session=True,
+    )
+    os.close(follower)
+    screen = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            assert time.monotonic() < deadline, (
+                f"{argv} still runs after {timeout}s:\n{screen.decode(errors='replace')}"
+            )
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # EIO: every holder of the terminal closed it
+                    break
+                if not chunk:
+                    break
+                screen += chunk
+            elif proc.poll() is not None:
+                break  # it ended and the terminal has nothing more to give
+            if interrupt_when is not None and interrupt_when(screen.decode(errors="replace")):
+                proc.send_signal(signal.SIGINT)
+                interrupt_when = None
+        out = proc.stdout.read().decode() if proc.stdout else ""
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+    return code, screen.decode(errors="replace"), out

@@ -24,10 +24,11 @@ not anything is deployed. The units counted as ``partitions`` below are records.
    ``TALENT_LLM_PROVIDER=openai TALENT_EMBEDDING_PROVIDER=openai``: the definitions then carry OpenAI
    code versions, every partition is stale, and nothing is observed yet.
 
-Each estimate is stored per code location in ``talent.cost_estimates`` (the exporter publishes the
-latest); :func:`reconcile` later fills ``actual_usd`` from the ledger with what the estimated
-(asset, code version) pairs really cost since the estimate, once nothing estimated is left stale
-and no run is in flight. Every estimate run reconciles the previous ones first.
+An estimate only reads. Asked to (``--record``), it is stored per code location in
+``talent.cost_estimates`` (the exporter publishes the latest); :func:`reconcile` later fills
+``actual_usd`` from the ledger with what the estimated (asset, code version) pairs really cost since
+the estimate, once nothing estimated is left stale and no run is in flight. Recording an estimate
+reconciles the previous ones first; ``--reconcile`` does only that.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ from talent_shared.cost.offline import LLM_ASSETS, offline_cost_per_partition, p
 if TYPE_CHECKING:
     import dagster as dg
     import psycopg
+
+    from talent_platform.progress import Progress
 
 LOCATIONS = ("candidates", "jobs", "matching")
 EXPLAIN_TOP = 3  # run_matching's explain_top
@@ -287,10 +290,15 @@ def _charge(
     stale: dict[str, set[str | None]],
     causes: dict[str, dict[str, int]],
     missing: dict[str, int],
+    progress: Progress | None = None,
 ) -> list[AssetEstimate]:
     out = []
     changed_candidates = len(stale.get("candidate_vectors", set()))
-    for key in sorted(set(stale) | set(missing)):
+    keys = sorted(set(stale) | set(missing))
+    priced = progress.task("pricing", len(keys), "assets") if progress is not None else None
+    for key in keys:
+        if priced is not None:
+            priced.advance()
         node = graph[key]
         parts = sorted(p for p in stale.get(key, set()) if p is not None)
         if key not in LLM_ASSETS:
@@ -321,6 +329,8 @@ def _charge(
                 parts[:5],
             )
         )
+    if priced is not None:
+        priced.close()
     return out
 
 
@@ -344,12 +354,17 @@ def _propagate(graph: dict[str, Node], stale: dict[str, set[str | None]], causes
                     changed = True
 
 
-def estimate_deploy(conn, instance: dg.DagsterInstance, graph: dict[str, Node] | None = None) -> Estimate:
+def estimate_deploy(
+    conn, instance: dg.DagsterInstance, graph: dict[str, Node] | None = None, progress: Progress | None = None
+) -> Estimate:
     graph = graph or deployed_graph()
     stale: dict[str, set[str | None]] = {}
     causes: dict[str, dict[str, int]] = {}
     missing: dict[str, int] = {}
+    compared = progress.task("comparing code versions", len(graph), "assets") if progress is not None else None
     for key, node in graph.items():
+        if compared is not None:
+            compared.advance()
         versions = materialized_versions(conn, instance, node)
         code = {p for p, v in versions.items() if v is not None and v != node.code_version}
         absent = [p for p, v in versions.items() if v is None]
@@ -358,8 +373,10 @@ def estimate_deploy(conn, instance: dg.DagsterInstance, graph: dict[str, Node] |
             causes.setdefault(key, {})["code"] = len(code)
         if absent:
             missing[key] = len(absent)
+    if compared is not None:
+        compared.close()
     _propagate(graph, stale, causes)
-    return _finish(conn, "deploy", graph, _charge(conn, graph, stale, causes, missing))
+    return _finish(conn, "deploy", graph, _charge(conn, graph, stale, causes, missing, progress))
 
 
 def estimate_backfill(
@@ -368,6 +385,7 @@ def estimate_backfill(
     asset_key: str,
     partitions: list[str] | None,
     graph: dict[str, Node] | None = None,
+    progress: Progress | None = None,
 ) -> Estimate:
     graph = graph or deployed_graph()
     if asset_key not in graph:
@@ -389,10 +407,12 @@ def estimate_backfill(
     stale = {asset_key: selected}
     causes = {asset_key: {"code": 0}}
     _propagate(graph, stale, causes)
-    return _finish(conn, "backfill", graph, _charge(conn, graph, stale, causes, {}))
+    return _finish(conn, "backfill", graph, _charge(conn, graph, stale, causes, {}, progress))
 
 
-def estimate_new_records(conn, n: int, entity: str = "candidate", graph: dict[str, Node] | None = None) -> Estimate:
+def estimate_new_records(
+    conn, n: int, entity: str = "candidate", graph: dict[str, Node] | None = None, progress: Progress | None = None
+) -> Estimate:
     """N new records of ``entity``: its normalization and vectors, and the explanations of matches
     (``EXPLAIN_TOP`` per new candidate; for a new job, assumed to enter ``EXPLAIN_TOP`` candidates' top lists)."""
     graph = graph or deployed_graph()
@@ -404,7 +424,7 @@ def estimate_new_records(conn, n: int, entity: str = "candidate", graph: dict[st
     if entity == "job" and "matches" in stale:
         stale["candidate_vectors"] = set()  # explanations counted below through the job side
     assets = []
-    for item in _charge(conn, graph, stale, causes, {}):
+    for item in _charge(conn, graph, stale, causes, {}, progress):
         if item.asset_key == "matches" and entity == "job":
             item.partitions = EXPLAIN_TOP * n
             item.per_partition_usd, item.method = cost_of(conn, item.code_location, "matches", item.code_version, [])

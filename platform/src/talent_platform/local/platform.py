@@ -11,14 +11,20 @@ import os
 import shutil
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from talent_platform.local.config import DAGSTER_ENV, write_configs
 from talent_platform.local.processes import Supervisor, free_port, signals_raise
 from talent_shared.keys import LOCATIONS
+
+if TYPE_CHECKING:
+    from talent_platform.progress import Progress
 
 
 @dataclass
@@ -59,6 +65,26 @@ def _wait_grpc(port: int, supervisor: Supervisor, timeout: float) -> None:
             time.sleep(0.3)
 
 
+def _wait_http(url: str, supervisor: Supervisor, timeout: float) -> None:
+    """Until the webserver answers: its process listens well before it has loaded the workspace."""
+    deadline = time.monotonic() + timeout
+    while True:
+        supervisor.check()
+        try:
+            with urllib.request.urlopen(f"{url}/server_info", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (OSError, urllib.error.URLError):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the webserver at {url} did not answer within {timeout:.0f}s")
+        time.sleep(0.3)
+
+
+def _step(progress: Progress | None, description: str, done: str = "done") -> AbstractContextManager[None]:
+    return progress.step(description, done) if progress is not None else nullcontext()
+
+
 @contextmanager
 def running_platform(
     state: Path,
@@ -67,7 +93,10 @@ def running_platform(
     webserver_port: int | None = None,
     sensor_interval_seconds: int = 2,
     extra_env: dict[str, str] | None = None,
+    progress: Progress | None = None,
 ) -> Iterator[Platform]:
+    """``progress`` is told each thing as it starts and when it answers (``talent dev`` and
+    ``talent local run`` show it: a first start on a fresh state takes a while)."""
     from talent_shared.db import embedded
     from talent_shared.db.connection import connect
     from talent_shared.db.migrations import migrate
@@ -78,9 +107,14 @@ def running_platform(
     with ExitStack() as stack:
         stack.enter_context(signals_raise())
         settings = Settings(home=state, landing=landing)
-        database_url = settings.database_url or stack.enter_context(embedded.running(settings.pgdata))
-        with connect(database_url) as conn:
-            migrate(conn, dim=settings.embedding_dim)
+        database_url = settings.database_url
+        if not database_url:
+            with _step(progress, "starting PostgreSQL", "up"):
+                database_url = stack.enter_context(embedded.running(settings.pgdata))
+        with _step(progress, "applying database migrations"), connect(database_url) as conn:
+            applied = migrate(conn, dim=settings.embedding_dim)
+        if progress is not None and applied:
+            progress.note(f"applied migrations {', '.join(applied)}")
         ports = {name: free_port() for name in LOCATIONS}
         workspace = write_configs(
             dagster_home, database_url, ports, automation_interval_seconds=sensor_interval_seconds
@@ -89,7 +123,7 @@ def running_platform(
         # fresh database otherwise race to create the same tables (DuplicateTable, a failed start).
         import dagster as dg
 
-        with dg.DagsterInstance.from_config(str(dagster_home)):
+        with _step(progress, "preparing Dagster's storage"), dg.DagsterInstance.from_config(str(dagster_home)):
             pass
         env = {
             **DAGSTER_ENV,
@@ -125,8 +159,9 @@ def running_platform(
                     name,
                 ],
             )
-        for name in LOCATIONS:
-            _wait_grpc(ports[name], supervisor, timeout=120)
+        for name in LOCATIONS:  # loading in parallel: the first one waited for takes the longest
+            with _step(progress, f"code location {name}", f"serving on port {ports[name]}"):
+                _wait_grpc(ports[name], supervisor, timeout=120)
         url = None
         if webserver_port is not None:
             supervisor.start(
@@ -135,5 +170,11 @@ def running_platform(
             )
             url = f"http://127.0.0.1:{webserver_port}"
         # dagster-daemon with 1 s sensor/automation loops instead of 5 s (see local/daemon.py)
-        supervisor.start("daemon", [sys.executable, "-m", "talent_platform.local.daemon", "run", "-w", str(workspace)])
+        with _step(progress, "starting the daemon (sensors, automation, run queue)", "started"):
+            supervisor.start(
+                "daemon", [sys.executable, "-m", "talent_platform.local.daemon", "run", "-w", str(workspace)]
+            )
+        if url is not None:
+            with _step(progress, "starting the Dagster UI", f"ready at {url}"):
+                _wait_http(url, supervisor, timeout=180)
         yield Platform(state, dagster_home, workspace, database_url, ports, supervisor, url, time.time())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -115,18 +116,72 @@ def _dt(ts: float):
 
 
 def wait_idle(
-    instance: dg.DagsterInstance, sensors: list[SensorRef], since: float, timeout: float, check=None
+    instance: dg.DagsterInstance,
+    sensors: list[SensorRef],
+    since: float,
+    timeout: float,
+    check=None,
+    on_poll: Callable[[IdleState], None] | None = None,
 ) -> IdleState:
+    """``on_poll`` sees each state while it waits (``talent local run`` shows it)."""
     deadline = time.monotonic() + timeout
     state = IdleState(False, "not checked")
     while time.monotonic() < deadline:
         if check:
             check()
         state = idle_state(instance, sensors, since)
+        if on_poll is not None:
+            on_poll(state)
         if state.idle:
             return state
         time.sleep(0.5)
     return IdleState(False, f"timed out: {state.reason}")
+
+
+@dataclass
+class Counts:
+    """How far the records of a run have got: what ``talent local run`` shows while it waits."""
+
+    landed: dict[str, int] = field(default_factory=lambda: {"candidate": 0, "job": 0})
+    rejected: int = 0
+    normalized: int = 0
+    embedded: int = 0
+    matched: int = 0  # candidates whose top list was written
+
+    def rows(self) -> dict[str, str]:
+        landed = self.landed["candidate"] + self.landed["job"]
+        return {
+            "landed": f"{self.landed['candidate']} candidates, {self.landed['job']} jobs"
+            + (f" ({self.rejected} rejected)" if self.rejected else ""),
+            "processed": f"normalized {self.normalized}/{landed}, embedded {self.embedded}/{landed}",
+            "matched": f"{self.matched} candidates",
+        }
+
+
+def counts(conn, since: float) -> Counts:
+    """One read of the records stored, processed and matched since ``since``; ``talent local run``
+    repeats it every couple of seconds while it waits, on a connection of its own."""
+    started = _dt(since)
+    out = Counts()
+    for entity, n in conn.execute(
+        "SELECT entity, count(*) FROM talent.raw_records WHERE stored_at >= %s GROUP BY entity", (started,)
+    ):
+        out.landed[entity] = n
+    out.rejected = conn.execute("SELECT count(*) FROM talent.rejects WHERE rejected_at >= %s", (started,)).fetchone()[0]
+    for stage, n in conn.execute(
+        "SELECT stage, count(*) FROM talent.record_stages WHERE status = 'done' AND updated_at >= %s GROUP BY stage",
+        (started,),
+    ):
+        if stage == "normalized":
+            out.normalized = n
+        else:
+            out.embedded += n
+    out.matched = conn.execute(
+        "SELECT count(DISTINCT candidate_id) FROM talent.matches WHERE candidate_rank IS NOT NULL AND computed_at >= %s",
+        (started,),
+    ).fetchone()[0]
+    conn.commit()  # end the read's transaction: the next read sees what landed since
+    return out
 
 
 @dataclass
