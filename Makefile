@@ -23,7 +23,7 @@ export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 help:
 	@echo "make dev    run the platform locally (embedded Postgres, daemon, webserver, 3 code servers)"
 	@echo "make test   run every test suite"
-	@echo "make lint   ruff, mypy and the import contracts (lint-imports)"
+	@echo "make lint   the git hooks over every file: ruff, mypy, import contracts, shellcheck, helm lint, tofu fmt"
 	@echo "make bench  benchmarks, written to .bench/results.json"
 
 ## setup: the virtualenv with every package pinned by constraints.txt (quick when nothing changed)
@@ -106,11 +106,8 @@ test-candidates test-jobs test-matching: test-%: setup
 test-platform: setup tools
 	$(PY) -m pytest tests
 
-lint: setup
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
-	$(VENV)/bin/lint-imports --no-logo --no-cache
+lint: setup $(TOOLS)/helm $(TOOLS)/tofu
+	$(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
 
 bench: setup
 	$(PY) -m benchmarks
