@@ -12,7 +12,7 @@ TOOLS := $(CURDIR)/.tools/bin
 HELM_VERSION := v3.19.5
 TOFU_VERSION := v1.12.6
 LOCATIONS := candidates jobs matching
-PACKAGES := shared_lib platform $(addprefix code_locations/,$(LOCATIONS))
+PACKAGES := shared_lib tooling $(addprefix code_locations/,$(LOCATIONS))
 STAMP := $(VENV)/.installed
 # Encodings tiktoken would otherwise download on first use (talent_shared/llm/encodings.py seeds them).
 export TIKTOKEN_CACHE_DIR := $(CURDIR)/.tools/tiktoken
@@ -35,7 +35,7 @@ $(VENV)/bin/python:
 $(UV): $(VENV)/bin/python
 	$(PY) -m pip install --quiet --disable-pip-version-check --constraint constraints-tools.txt uv
 
-$(STAMP): $(UV) constraints.txt requirements-dev.txt shared_lib/pyproject.toml platform/pyproject.toml $(addsuffix /pyproject.toml,$(addprefix code_locations/,$(LOCATIONS)))
+$(STAMP): $(UV) constraints.txt requirements-dev.txt shared_lib/pyproject.toml tooling/pyproject.toml $(addsuffix /pyproject.toml,$(addprefix code_locations/,$(LOCATIONS)))
 	$(UV) pip install --quiet --python $(PY) --constraints constraints.txt \
 		$(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
 	@touch $@
@@ -82,7 +82,7 @@ test-shared: setup
 	$(PY) -m pytest shared_lib/tests
 
 test-tooling: setup
-	$(PY) -m pytest platform/tests
+	$(PY) -m pytest tooling/tests
 
 # The property tests of hostile input with >= 10,000 generated inputs per entity (make test runs ~1,000).
 test-hostile: setup

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 TEAMS = ("candidates", "jobs", "matching")
 DOCKERFILES = {
     **{t: REPO / "code_locations" / t / "Dockerfile" for t in TEAMS},
-    "platform": REPO / "platform" / "Dockerfile",
+    "platform": REPO / "tooling" / "Dockerfile",
 }
 
 
@@ -84,13 +84,13 @@ def test_location_image_installs_only_its_location(team: str) -> None:
     for other in set(TEAMS) - {team}:
         assert f"code_locations/{other}" not in text
     # the tooling (talent CLI, webhook, exporter, dashboards, local platform) is not a code server's
-    assert "./platform" not in text and "COPY platform/" not in text
+    assert "./tooling" not in text and "COPY tooling/" not in text
 
 
 def test_platform_image_installs_the_tooling_and_no_location() -> None:
     text = DOCKERFILES["platform"].read_text()
     assert "--constraints constraints.txt" in text
-    assert "./shared_lib ./platform" in text
+    assert "./shared_lib ./tooling" in text
     assert "code_locations" not in text
 
 
@@ -102,5 +102,5 @@ def test_dockerignore_sends_only_sources() -> None:
     ]
     assert lines[0] == "*"
     allowed = {line[1:] for line in lines if line.startswith("!")}
-    assert {"constraints.txt", "shared_lib/src/", "platform/src/", "code_locations/*/src/"} <= allowed
+    assert {"constraints.txt", "shared_lib/src/", "tooling/src/", "code_locations/*/src/"} <= allowed
     assert not any(a.startswith((".venv", ".git", "tests", "helm", "terraform", ".tools")) for a in allowed)

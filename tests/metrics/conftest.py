@@ -31,7 +31,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # The shared library and the tooling may not be installed in the venv (editable installs come with
 # `make setup`).
-for _package, _src in (("talent_shared", "shared_lib"), ("talent_platform", "platform")):
+for _package, _src in (("talent_shared", "shared_lib"), ("talent_platform", "tooling")):
     try:
         importlib.import_module(_package)
     except ImportError:  # pragma: no cover - depends on the environment

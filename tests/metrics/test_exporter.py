@@ -255,7 +255,7 @@ def test_blocking_serve_stops_on_sigterm(paths: dict[str, Path]) -> None:
         "PYTHONPATH": os.pathsep.join(
             [
                 str(paths["root"] / "shared_lib" / "src"),
-                str(paths["root"] / "platform" / "src"),
+                str(paths["root"] / "tooling" / "src"),
                 os.environ.get("PYTHONPATH", ""),
             ]
         ),

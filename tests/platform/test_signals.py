@@ -1,7 +1,7 @@
 """``talent local run`` and ``talent dev`` stopped by SIGTERM while the platform runs leave nothing
 behind: no code server, daemon, webserver, run worker, nor the embedded PostgreSQL they started.
 (``test_dev.py`` stops ``talent dev`` with SIGINT; the short commands are in
-``platform/tests/test_cli_signals.py``.)"""
+``tooling/tests/test_cli_signals.py``.)"""
 
 from __future__ import annotations
 

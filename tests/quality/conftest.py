@@ -1,7 +1,6 @@
 """The quality tests run the labelled sets through ``benchmarks.quality``, which is not installed:
-the repository's root goes at the end of ``sys.path`` (never before the standard library, whose
-``platform`` the root's ``platform/`` folder would otherwise shadow), so the tests import it however
-pytest is started."""
+the repository's root goes at the end of ``sys.path`` (after the standard library and the venv),
+so the tests import it however pytest is started."""
 
 import sys
 from pathlib import Path

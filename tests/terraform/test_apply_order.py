@@ -80,7 +80,7 @@ def test_images_are_pushed_between_the_registry_and_the_full_apply_then_the_plat
     assert args[args.index("--set") : args.index("--set") + 2] == ["--set", "image.tag=$GIT_SHA"]
     loop = next(c for c in commands if c.startswith("for image in"))
     assert set(loop.split(" in ", 1)[1].split(";")[0].split()) == {"platform", "candidates", "jobs", "matching"}
-    for dockerfile in ("platform/Dockerfile", *(f"code_locations/{t}/Dockerfile" for t in ("jobs",))):
+    for dockerfile in ("tooling/Dockerfile", *(f"code_locations/{t}/Dockerfile" for t in ("jobs",))):
         assert (REPO / dockerfile).exists()
 
 

@@ -66,7 +66,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "platform.image" -}}
-{{- $repo := required "image.repository is required: the platform image built from platform/Dockerfile" .Values.image.repository -}}
+{{- $repo := required "image.repository is required: the platform image built from tooling/Dockerfile" .Values.image.repository -}}
 {{- if .Values.image.digest -}}
 {{- printf "%s@%s" $repo .Values.image.digest -}}
 {{- else -}}

@@ -26,7 +26,7 @@ LOCAL_BASE=${TALENT_LOCAL_BASE_IMAGE:-talent/python-base:3.11-bookworm}
 DEBIAN_IMAGE=${DEBIAN_IMAGE:-local/debian:bookworm}
 NETWORK=${TALENT_BUILD_NETWORK:-host}
 LOG_DIR=${TALENT_IMAGE_LOGS:-${TMPDIR:-/tmp}/talent-images}
-OFFICIAL=$(sed -n 's/^ARG BASE_IMAGE=//p' platform/Dockerfile | head -n 1)
+OFFICIAL=$(sed -n 's/^ARG BASE_IMAGE=//p' tooling/Dockerfile | head -n 1)
 export DOCKER_BUILDKIT=0
 mkdir -p "$LOG_DIR"
 
@@ -80,7 +80,7 @@ if $LOCAL && { wants python-base || ! docker image inspect "$LOCAL_BASE" >/dev/n
   build python-base "$LOCAL_BASE" "$HERE/python-base.Dockerfile" "$ctx" --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE"
 fi
 
-wants platform && build platform "talent-platform:$TAG" platform/Dockerfile . --build-arg "BASE_IMAGE=$BASE"
+wants platform && build platform "talent-platform:$TAG" tooling/Dockerfile . --build-arg "BASE_IMAGE=$BASE"
 for team in candidates jobs matching; do
   wants "$team" && build "$team" "talent-$team:$TAG" "code_locations/$team/Dockerfile" . --build-arg "BASE_IMAGE=$BASE"
 done

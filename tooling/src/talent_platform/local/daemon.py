@@ -10,7 +10,7 @@ of the 15 s a record may take. Here both loops run every ``LOOP_SECONDS``
 ticks is still its own ``minimum_interval_seconds`` (``TALENT_SENSOR_INTERVAL_SECONDS``).
 
 Local platform only, like ``code_server``: on the cluster the chart runs Dagster's daemon as
-shipped. ``platform/tests/test_local_runtime.py`` fails if a Dagster upgrade renames the constants.
+shipped. ``tooling/tests/test_local_runtime.py`` fails if a Dagster upgrade renames the constants.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Every name the local platform takes from Dagster's private modules (``dagster._...``), in one
 place. Each is imported when first used (the code server and daemon entry points must not pay for
-the others), and ``platform/tests/test_dagster_internals.py`` resolves every one of them, so an
+the others), and ``tooling/tests/test_dagster_internals.py`` resolves every one of them, so an
 upgrade that moves or renames one fails there, not in a running platform.
 
 What each is for: the code server's forkserver hook (``DagsterApiServer``), the daemon's loop

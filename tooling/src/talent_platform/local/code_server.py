@@ -15,7 +15,7 @@ Supervisor's ``stop_all`` reaches it and its run workers.
 
 Local platform only: on Kubernetes every run is its own pod (``K8sRunLauncher``). The one hook
 into Dagster is the server's ``_mp_ctx`` attribute (dagster 1.13, ``dagster/_grpc/server.py``);
-``platform/tests/test_code_server.py`` fails if a Dagster upgrade moves it.
+``tooling/tests/test_code_server.py`` fails if a Dagster upgrade moves it.
 """
 
 from __future__ import annotations
