@@ -68,3 +68,15 @@ def test_the_link_check_is_not_blind(tmp_path: Path) -> None:
     assert targets == ["guide.md", "there.md#there", "https://example.org"]
     assert broken == ["guide.md"]
     assert sum(len(broken_links(p)[0]) for p in PAGES) > 20  # the real pages' links are found too
+
+
+WORDING_PAGES = [*PAGES, ROOT / "benchmarks" / "README.md"]
+
+
+@pytest.mark.parametrize("page", WORDING_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_pages_name_no_machine_of_ours_and_no_issue_of_ours(page: Path) -> None:
+    """A reader has no 'this machine' (say which: 'a 2-core machine') and no access to our issue
+    tracker; upstream references (pytest#12303, dagster PR #33476) are fine."""
+    text = page.read_text()
+    found = re.findall(r"(?i)\bthis (?:\d-core )?machine\b|(?<![\w#])issues? #?\d+", text)
+    assert not found, f"{page.relative_to(ROOT)}: {found}"
