@@ -6,7 +6,7 @@ do on a cluster. Refusals are ``InsufficientPrivilege`` (SQLSTATE 42501: no gran
 security ``WITH CHECK`` violation); a row of another location that the role may not see is
 "invisible" (reads return nothing, updates change nothing).
 
-The role matrix this module checks (README.md, "Database roles", has the same table):
+The role matrix this module checks (docs/database-roles.md has the same table):
 
 ================== ================================================== ===========================================
 role               allowed                                            refused

@@ -84,7 +84,7 @@ def test_images_are_pushed_between_the_registry_and_the_full_apply_then_the_plat
         assert (REPO / dockerfile).exists()
 
 
-@pytest.mark.parametrize("readme", ["README.md", "helm/README.md", "terraform/README.md"])
+@pytest.mark.parametrize("readme", ["docs/teams.md", "helm/README.md", "terraform/README.md"])
 def test_every_team_helm_upgrade_layers_its_infra_overlay(readme: str) -> None:
     text = (REPO / readme).read_text().replace("\\\n", " ")  # join shell line continuations
     commands = re.findall(r"helm upgrade --install (\S+) helm/code-location[^\n`]*", text)

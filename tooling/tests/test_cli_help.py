@@ -67,9 +67,9 @@ def test_plain_help_joins_paragraph_lines_and_drops_double_backticks() -> None:
     assert plain_help(doc) == "First line `talent` goes on.\n\nSecond `x` paragraph."
 
 
-def test_the_readme_documents_the_same_exit_codes() -> None:
+def test_the_cli_page_documents_the_same_exit_codes() -> None:
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    rows = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", readme, re.M))
+    page = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    rows = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", page, re.M))
     assert {int(code): meaning.replace("`", "") for code, meaning in rows.items()} == dict(EXIT_CODES)

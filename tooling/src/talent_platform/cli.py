@@ -22,7 +22,7 @@ from typing import Annotated
 import typer
 
 # The exit codes every command keeps to, so a script or a CI gate can tell the cases apart (the
-# table is printed under `talent --help` and in the README).
+# table is printed under `talent --help` and in docs/cli.md).
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command failed: an error (a crash included), a failed or timed-out run, nothing found
 EXIT_USAGE = 2  # click's usage errors; a server that refuses to start with this configuration
