@@ -312,6 +312,50 @@ def test_database_down_is_503(talent_env: Path, monkeypatch: pytest.MonkeyPatch)
     assert response.status_code == 503 and response.headers["retry-after"] == "5"
 
 
+def test_a_statement_stuck_past_the_timeout_is_cancelled_and_answered_503(
+    talent_env: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, db
+) -> None:
+    """A write stuck behind a lock gives its connection back after TALENT_INGEST_STATEMENT_TIMEOUT_MS
+    (503, nothing written) instead of holding it until the lock goes: without a statement timeout
+    it waited for the lock and landed once the holder let go."""
+    import threading
+
+    import psycopg
+
+    from talent_shared.settings import Settings
+
+    monkeypatch.setenv("TALENT_INGEST_STATEMENT_TIMEOUT_MS", "300")
+    holder = psycopg.connect(pg_url)
+    holder.execute("LOCK TABLE talent.inbox IN ACCESS EXCLUSIVE MODE")
+    lock_held = 8.0
+    release = threading.Timer(lock_held, holder.rollback)
+    release.start()
+    try:
+        with TestClient(create_app(Settings(ingest_token=TOKEN))) as app:
+            started = time.monotonic()
+            response = app.post("/v1/candidates", content=json.dumps(GOOD), headers=BEARER)
+            waited = time.monotonic() - started
+    finally:
+        release.cancel()
+        holder.rollback()
+        holder.close()
+    assert (response.status_code, response.headers.get("retry-after")) == (503, "5"), response.text
+    assert waited < lock_held
+    assert _inbox(db) == []
+
+
+def test_the_statement_timeout_is_each_connections_own(talent_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from talent_shared.settings import Settings
+
+    with TestClient(create_app(Settings(ingest_token=TOKEN))) as app:
+        with app.app.state.inbox.pool().connection() as conn:
+            assert conn.execute("SHOW statement_timeout").fetchone() == ("5s",)
+    monkeypatch.setenv("TALENT_INGEST_STATEMENT_TIMEOUT_MS", "0")  # the role's own (talent db roles)
+    with TestClient(create_app(Settings(ingest_token=TOKEN))) as app:
+        with app.app.state.inbox.pool().connection() as conn:
+            assert conn.execute("SHOW statement_timeout").fetchone() == ("0",)
+
+
 # -- end to end -------------------------------------------------------------------------------
 
 
