@@ -373,13 +373,17 @@ def test_a_statement_stuck_past_the_timeout_is_cancelled_and_answered_503(
 def test_the_statement_timeout_is_each_connections_own(talent_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from talent_shared.settings import Settings
 
-    with TestClient(create_app(Settings(ingest_token=TOKEN))) as app:
-        with app.app.state.inbox.pool().connection() as conn:
-            assert conn.execute("SHOW statement_timeout").fetchone() == ("5s",)
+    with (
+        TestClient(create_app(Settings(ingest_token=TOKEN))) as app,
+        app.app.state.inbox.pool().connection() as conn,
+    ):
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("5s",)
     monkeypatch.setenv("TALENT_INGEST_STATEMENT_TIMEOUT_MS", "0")  # the role's own (talent db roles)
-    with TestClient(create_app(Settings(ingest_token=TOKEN))) as app:
-        with app.app.state.inbox.pool().connection() as conn:
-            assert conn.execute("SHOW statement_timeout").fetchone() == ("0",)
+    with (
+        TestClient(create_app(Settings(ingest_token=TOKEN))) as app,
+        app.app.state.inbox.pool().connection() as conn,
+    ):
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("0",)
 
 
 # -- end to end -------------------------------------------------------------------------------
