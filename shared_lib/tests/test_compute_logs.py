@@ -123,3 +123,19 @@ def test_the_instance_config_builds_it(tmp_path: Path, bucket: str, s3_server: s
         manager = instance.compute_log_manager
         assert isinstance(manager, TeamS3ComputeLogManager)
         assert manager._locations == ["candidates", "jobs", "matching"]
+
+
+def test_a_log_looked_for_before_it_exists_is_found_once_it_does(
+    s3_server: str, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UI polls a tick's log while it is written: a miss is not remembered."""
+    log_key = ["__repository__", "candidates_inbox_sensor", "7"]
+    with dg.DagsterInstance.ephemeral() as instance:
+        reader = _manager(s3_server, bucket, tmp_path / "webserver")
+        reader.register_instance(instance)
+        assert reader.location_of(log_key[:-1]) is None
+        monkeypatch.setenv(LOCATION_ENV, "candidates")
+        _write(_manager(s3_server, bucket, tmp_path / "code-server"), log_key, "late\n")
+        monkeypatch.delenv(LOCATION_ENV)
+        assert reader.location_of(log_key[:-1]) == "candidates"
+        assert reader.get_log_data(log_key).stderr == b"late\n"

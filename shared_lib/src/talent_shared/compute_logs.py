@@ -30,6 +30,7 @@ from dagster._serdes import ConfigurableClassData
 from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 
 LOCATION_ENV = "TALENT_CODE_LOCATION"
+OWNERS_REMEMBERED = 10_000  # run ids whose location the webserver keeps (a run's never changes)
 
 
 class TeamS3ComputeLogManager(S3ComputeLogManager):
@@ -44,7 +45,7 @@ class TeamS3ComputeLogManager(S3ComputeLogManager):
     ):
         super().__init__(bucket, inst_data=inst_data, **kwargs)
         self._locations = list(locations)
-        self._owner: dict[str, str | None] = {}  # first namespace element -> location (or None)
+        self._owner: dict[str, str] = {}  # first namespace element (a run id) -> its location
 
     @classmethod
     def config_type(cls) -> dict:
@@ -67,9 +68,14 @@ class TeamS3ComputeLogManager(S3ComputeLogManager):
         if not namespace:
             return None
         head = namespace[0]
-        if head not in self._owner:
-            self._owner[head] = self._run_location(head) or self._probe(namespace)
-        return self._owner[head]
+        if head in self._owner:
+            return self._owner[head]
+        location = self._run_location(head) or self._probe(namespace)
+        if location is not None:  # a tick's log not uploaded yet is looked for again next time
+            if len(self._owner) >= OWNERS_REMEMBERED:
+                self._owner.clear()
+            self._owner[head] = location
+        return location
 
     def _run_location(self, run_id: str) -> str | None:
         if not self.has_instance:
