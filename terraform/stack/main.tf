@@ -142,9 +142,11 @@ module "team_iam" {
   io_manager_prefixes      = ["${each.key}/"]
   io_manager_read_prefixes = lookup(var.team_io_manager_read_prefixes, each.key, [])
   compute_logs_bucket_arn  = module.storage.bucket_arns["compute-logs"]
-  compute_logs_prefix      = var.compute_logs_prefix
-  compute_logs_access      = "write"
-  storage_kms_key_arn      = module.storage.kms_key_arn
+  # Its own location's logs only (<prefix><team>/, talent_shared/compute_logs.py): a team cannot
+  # overwrite or plant the step logs the UI shows for another team's runs.
+  compute_logs_prefix = "${var.compute_logs_prefix}${each.key}/"
+  compute_logs_access = "write"
+  storage_kms_key_arn = module.storage.kms_key_arn
 
   secret_arns         = try(module.secrets.secret_arns_by_reader[each.key], [])
   secrets_kms_key_arn = module.secrets.kms_key_arn

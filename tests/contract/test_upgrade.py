@@ -93,7 +93,11 @@ def test_a_partition_per_record_database_upgrades_with_nothing_lost_or_paid_twic
             (edited,),
         )
     with connect(own_database) as db:
-        assert migrate(db, dim=384) == ["0008_inbox_commit_order", "0009_batches_and_record_lineage"]
+        assert migrate(db, dim=384) == [
+            "0008_inbox_commit_order",
+            "0009_batches_and_record_lineage",
+            "0010_public_schema_closed",
+        ]
         keys = dict(db.execute("SELECT entity, count(DISTINCT partition_key) FROM talent.raw_records GROUP BY 1"))
         assert keys == {"candidate": 1, "job": 1}  # ten records, two batches: not ten partitions
         states = dict(

@@ -88,6 +88,8 @@ def test_env_configmap_and_service_account(render, team) -> None:
     env = out.get("ConfigMap", f"{name}-code-server-env")["data"]
     assert env["TALENT_EXECUTOR"] == "k8s"
     assert env["TALENT_LANDING"] == ("/landing" if kind else "s3://talent-landing-prod/landing")
+    # the compute-logs prefix its run and step pods write under (talent_shared.compute_logs)
+    assert env["TALENT_CODE_LOCATION"] == name
     sa = out.get("ServiceAccount", f"{name}-code-server")
     assert sa["automountServiceAccountToken"] is False
     annotations = sa["metadata"].get("annotations") or {}
@@ -178,3 +180,9 @@ def test_invalid_values_fail_with_a_clear_message(render, sets: list[str], messa
     with pytest.raises(render.HelmError) as err:
         render.render_team("candidates", sets=sets)
     assert message in err.value.stderr
+
+
+def test_the_location_a_release_logs_as_is_its_own(render) -> None:
+    """env cannot name another location's compute-logs prefix (IAM would refuse the write anyway)."""
+    out = render.render_team("candidates", sets=["env.TALENT_CODE_LOCATION=jobs"])
+    assert out.get("ConfigMap", "candidates-code-server-env")["data"]["TALENT_CODE_LOCATION"] == "candidates"

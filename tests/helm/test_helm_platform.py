@@ -58,7 +58,7 @@ def test_instance_config_is_a_valid_dagster_instance(render, platform, tmp_path,
     assert launcher.value["postgres_password_secret"] == "talent-db-dagster"  # Dagster's storage role
     assert ref.run_coordinator_data.class_name == "QueuedRunCoordinator"
     assert (ref.storage_data.module_name, ref.storage_data.class_name) == ("dagster_postgres", "DagsterPostgresStorage")
-    assert ref.compute_logs_data.class_name in ("S3ComputeLogManager", "LocalComputeLogManager")  # never NoOp
+    assert ref.compute_logs_data.class_name in ("TeamS3ComputeLogManager", "LocalComputeLogManager")  # never NoOp
 
     # The Postgres driver trap: the URL dagster-postgres builds must use psycopg2.
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", "s3cr3t")
@@ -369,17 +369,22 @@ def test_fail_messages_are_not_hidden_by_show_only(render) -> None:
 
 
 def test_step_logs_go_to_the_compute_logs_bucket_in_production_and_to_a_folder_on_kind(render) -> None:
-    """S3ComputeLogManager (dagster-aws) with a config its own schema accepts; LocalComputeLogManager
-    on kind; never NoOp. The bucket is Terraform's compute-logs bucket (platform_values)."""
+    """dagster-aws's S3ComputeLogManager with one prefix per team (talent_shared.compute_logs), with
+    a config its own schema accepts and every code location listed; LocalComputeLogManager on kind;
+    never NoOp. The bucket is Terraform's compute-logs bucket (platform_values)."""
     from dagster._config import process_config
     from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
-    from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
+
+    from talent_shared.compute_logs import TeamS3ComputeLogManager
 
     prod = render.instance_yaml(render.render_platform())["compute_logs"]
-    assert (prod["module"], prod["class"]) == ("dagster_aws.s3.compute_log_manager", "S3ComputeLogManager")
-    checked = process_config(S3ComputeLogManager.config_type(), prod["config"])
+    assert (prod["module"], prod["class"]) == ("talent_shared.compute_logs", "TeamS3ComputeLogManager")
+    checked = process_config(TeamS3ComputeLogManager.config_type(), prod["config"])
     assert checked.success, checked.errors
-    assert prod["config"]["prefix"] == "dagster"  # Terraform's "dagster/" without the slash: keys dagster/storage/...
+    # Terraform's "dagster/" without the slash: keys dagster/<location>/storage/...
+    assert prod["config"]["prefix"] == "dagster"
+    values = yaml.safe_load((render.VALUES_DIR / "platform.yaml").read_text())
+    assert prod["config"]["locations"] == [c["name"] for c in values["codeLocations"]]
     assert prod["config"]["bucket"].startswith("talent-") and "compute-logs" in prod["config"]["bucket"]
     kind = render.instance_yaml(render.render_platform(kind=True))["compute_logs"]
     assert kind["class"] == "LocalComputeLogManager"

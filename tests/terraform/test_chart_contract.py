@@ -245,6 +245,47 @@ def test_team_iam_grants_the_landing_prefixes_under_the_root(env):
     assert body["service_account"] == "${each.value}"
 
 
+def test_each_team_writes_step_logs_under_its_own_location_alone(env, monkeypatch):
+    """Why-list 5: every team's role could PutObject anywhere under the compute-logs prefix, so one
+    team could overwrite the step logs the UI shows for another's runs. Each team's write grant,
+    evaluated from stack/ and modules/team_iam, admits the key its pods write
+    (talent_shared.compute_logs, with the platform_values prefix) and no other team's."""
+    from fnmatch import fnmatchcase
+
+    from dagster._core.storage.compute_log_manager import ComputeIOType
+    from tfcheck import load_dir
+
+    from talent_shared.compute_logs import LOCATION_ENV, TeamS3ComputeLogManager
+
+    ctx = cc.env_context(env)
+    teams = sorted(ctx.variables["team_service_accounts"])
+    assert teams == sorted(cc.TEAMS)
+    argument = cc.module_arguments(env, "team_iam")["compute_logs_prefix"]
+    (module_locals,) = [
+        entry
+        for doc in load_dir(cc.TERRAFORM / "modules" / "team_iam").values()
+        for entry in doc.get("locals", [])
+        if "compute_log_object" in entry
+    ]
+    bucket_arn = "arn:aws:s3:::talent-compute-logs"
+    grants = {}
+    for team in teams:
+        team_prefix = cc.evaluate(argument, ctx.bind(**{"each.key": team}))
+        module = cc.Context({"compute_logs_bucket_arn": bucket_arn, "compute_logs_prefix": team_prefix}, {})
+        grants[team] = cc.evaluate(module_locals["compute_log_object"], module)
+
+    prefix = cc.terraform_platform_values(env)["computeLogs"]["s3"]["prefix"]
+    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    for team in teams:
+        monkeypatch.setenv(LOCATION_ENV, team)
+        manager = TeamS3ComputeLogManager("talent-compute-logs", prefix=prefix, locations=teams)
+        key = f"{bucket_arn}/" + manager._s3_key(["run-1", "compute_logs", "step"], ComputeIOType.STDERR)
+        allowed = {other for other, grant in grants.items() if fnmatchcase(key, grant)}
+        assert allowed == {team}, (key, grants)
+
+
 # --- terraform/README.md: the documented command sequence ----------------------------------------
 
 README = cc.TERRAFORM / "README.md"

@@ -172,6 +172,32 @@ def test_a_replay_with_a_new_idempotency_key_is_refused(client: TestClient, db) 
     assert [k for _, k, _ in _inbox(db)] == ["key:msg_original"]
 
 
+def test_a_replayed_older_version_does_not_revert_the_record(client: TestClient, db) -> None:
+    """A producer sends version 1, then version 2; version 1's delivery, captured, is replayed
+    within the window as sent and under a fresh id: neither is a new row, and the record the
+    sensor stores is still version 2."""
+    from talent_shared.ingest.sensor import build_ingest_sensor
+    from talent_shared.keys import RAW_CANDIDATES
+    from talent_shared.partitions import candidates_partitions
+
+    v1 = json.dumps({**GOOD, "headline": "Staff nurse"}).encode()
+    v2 = json.dumps({**GOOD, "headline": "Charge nurse"}).encode()
+    captured = _signed(v1, msg_id="msg_v1")
+    assert client.post("/v1/candidates", content=v1, headers=captured).status_code == 202
+    assert client.post("/v1/candidates", content=v2, headers=_signed(v2, msg_id="msg_v2")).status_code == 202
+    again = client.post("/v1/candidates", content=v1, headers=captured)
+    assert (again.status_code, again.json()["duplicate"]) == (202, True)
+    renamed = client.post("/v1/candidates", content=v1, headers={**captured, "webhook-id": "msg_v1_again"})
+    assert renamed.status_code == 401
+    assert [k for _, k, _ in _inbox(db)] == ["key:msg_v1", "key:msg_v2"]
+    sensor = build_ingest_sensor("candidate", RAW_CANDIDATES, candidates_partitions)
+    with dg.instance_for_test() as instance:
+        sensor(dg.build_sensor_context(instance=instance, cursor=None))
+    db.commit()  # a fresh snapshot: the sensor wrote on its own connection
+    stored = db.execute("SELECT payload->>'headline' FROM talent.raw_records WHERE record_id = %s", (GOOD["id"],))
+    assert stored.fetchall() == [("Charge nurse",)]
+
+
 def test_a_delivery_replayed_to_the_other_endpoint_is_refused(client: TestClient, db) -> None:
     """Standard Webhooks does not sign the path: one webhook-id is one delivery, whichever endpoint."""
     both = {**GOOD, **JOB, "id": "x-both"}  # a record that both contracts accept
@@ -310,6 +336,54 @@ def test_database_down_is_503(talent_env: Path, monkeypatch: pytest.MonkeyPatch)
     with TestClient(create_app(settings)) as down:
         response = down.post("/v1/candidates", content=json.dumps(GOOD), headers=BEARER)
     assert response.status_code == 503 and response.headers["retry-after"] == "5"
+
+
+def test_a_statement_stuck_past_the_timeout_is_cancelled_and_answered_503(
+    talent_env: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, db
+) -> None:
+    """A write stuck behind a lock gives its connection back after TALENT_INGEST_STATEMENT_TIMEOUT_MS
+    (503, nothing written) instead of holding it until the lock goes: without a statement timeout
+    it waited for the lock and landed once the holder let go."""
+    import threading
+
+    import psycopg
+
+    from talent_shared.settings import Settings
+
+    monkeypatch.setenv("TALENT_INGEST_STATEMENT_TIMEOUT_MS", "300")
+    holder = psycopg.connect(pg_url)
+    holder.execute("LOCK TABLE talent.inbox IN ACCESS EXCLUSIVE MODE")
+    lock_held = 8.0
+    release = threading.Timer(lock_held, holder.rollback)
+    release.start()
+    try:
+        with TestClient(create_app(Settings(ingest_token=TOKEN))) as app:
+            started = time.monotonic()
+            response = app.post("/v1/candidates", content=json.dumps(GOOD), headers=BEARER)
+            waited = time.monotonic() - started
+    finally:
+        release.cancel()
+        holder.rollback()
+        holder.close()
+    assert (response.status_code, response.headers.get("retry-after")) == (503, "5"), response.text
+    assert waited < lock_held
+    assert _inbox(db) == []
+
+
+def test_the_statement_timeout_is_each_connections_own(talent_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from talent_shared.settings import Settings
+
+    with (
+        TestClient(create_app(Settings(ingest_token=TOKEN))) as app,
+        app.app.state.inbox.pool().connection() as conn,
+    ):
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("5s",)
+    monkeypatch.setenv("TALENT_INGEST_STATEMENT_TIMEOUT_MS", "0")  # the role's own (talent db roles)
+    with (
+        TestClient(create_app(Settings(ingest_token=TOKEN))) as app,
+        app.app.state.inbox.pool().connection() as conn,
+    ):
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("0",)
 
 
 # -- end to end -------------------------------------------------------------------------------

@@ -239,7 +239,11 @@ uses app.databaseUrlSecret, the exporter may use its own). */}}
   "upload_interval" (int $c.s3.uploadIntervalSeconds) -}}
 {{- with $c.s3.region }}{{ $_ := set $cfg "region" . }}{{ end -}}
 {{- with $c.s3.endpointUrl }}{{ $_ := set $cfg "endpoint_url" . }}{{ end -}}
-{{- toYaml (dict "module" "dagster_aws.s3.compute_log_manager" "class" "S3ComputeLogManager" "config" $cfg) -}}
+{{- /* one prefix per team under s3.prefix (<prefix>/<location>/storage/...), so each team's IAM role writes only its own: talent_shared/compute_logs.py */ -}}
+{{- $locations := list -}}
+{{- range $.Values.codeLocations }}{{ $locations = append $locations .name }}{{ end -}}
+{{- $_ := set $cfg "locations" $locations -}}
+{{- toYaml (dict "module" "talent_shared.compute_logs" "class" "TeamS3ComputeLogManager" "config" $cfg) -}}
 {{- else if eq $c.manager "local" -}}
 {{- toYaml (dict "module" "dagster._core.storage.local_compute_log_manager" "class" "LocalComputeLogManager" "config" (dict "base_dir" $c.local.baseDir)) -}}
 {{- else -}}

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     ingest_queue_timeout_seconds: float = Field(
         default=1.0, gt=0, description="Webhook: longest wait for a connection before a 503."
     )
+    ingest_statement_timeout_ms: int = Field(
+        default=5000,
+        ge=0,
+        description="Webhook: statement_timeout of its connections, in ms (0: the database role's own).",
+    )
 
     @property
     def state_dir(self) -> Path:

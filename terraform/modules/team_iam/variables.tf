@@ -78,7 +78,7 @@ variable "compute_logs_bucket_arn" {
 }
 
 variable "compute_logs_prefix" {
-  description = "Prefix Dagster's S3ComputeLogManager writes under (instance-wide, so not per team)."
+  description = "Compute-logs prefix (ending in /) this role writes or reads under: <compute_logs_prefix><team>/ for a team (talent_shared/compute_logs.py), the whole prefix for the platform's reader."
   type        = string
   default     = "dagster/"
 }

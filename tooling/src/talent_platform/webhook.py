@@ -35,8 +35,10 @@ database is down or the receiver is saturated.
 Load: writes go through one ``psycopg_pool`` pool (``pool_size`` connections, autocommit, so a 202 is
 sent only after its row is committed). At most ``pool_size + queue`` requests hold or wait for a
 connection; one more is shed at once with 503 ``{"error": "overloaded"}`` and ``Retry-After: 1``, and
-one that waited ``queue_timeout`` seconds for a connection is shed the same way. Nothing waits
-without bound, and a shed request wrote nothing, so the producer's retry is always safe.
+one that waited ``queue_timeout`` seconds for a connection is shed the same way. A statement that
+runs past ``TALENT_INGEST_STATEMENT_TIMEOUT_MS`` (default 5000; the connections' own
+``statement_timeout``) is cancelled and answered 503 with ``Retry-After: 5``. Nothing waits without
+bound, and a shed or cancelled request wrote nothing, so the producer's retry is always safe.
 
 Logs carry entity, record id, status and reason only: never a record's contents, never headers.
 """
@@ -332,7 +334,7 @@ class _Inbox:
             if self._pool is None:
                 from psycopg_pool import ConnectionPool
 
-                from talent_shared.db.connection import SEARCH_PATH, database_url
+                from talent_shared.db.connection import database_url
 
                 self._pool = ConnectionPool(
                     database_url(self.settings),
@@ -340,12 +342,22 @@ class _Inbox:
                     max_size=self.pool_size,
                     max_waiting=self.queue,
                     timeout=self.queue_timeout,
-                    kwargs={"autocommit": True, "options": SEARCH_PATH},
+                    kwargs={"autocommit": True, "options": self.options()},
                     name="talent-ingest",
                     open=False,
                 )
                 self._pool.open(wait=False)
             return self._pool
+
+    def options(self) -> str:
+        """Session options of every pooled connection: the search path, and a statement timeout so
+        an insert stuck behind a lock gives its connection back (503, nothing written) instead of
+        holding it while the pool and the queue fill. Set per connection, so it holds whichever role
+        the URL names (``talent_ingest`` has the same default per role, ``talent db roles``)."""
+        from talent_shared.db.connection import SEARCH_PATH
+
+        timeout = self.settings.ingest_statement_timeout_ms
+        return f"{SEARCH_PATH} -c statement_timeout={timeout}" if timeout else SEARCH_PATH
 
     def close(self) -> None:
         with self._lock:

@@ -386,6 +386,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         ON CONFLICT DO NOTHING;
         """,
     ),
+    (
+        "0010_public_schema_closed",
+        """
+        -- Nobody but the schema's owner creates objects in ``public``: it is on every role's search
+        -- path, so a table or function planted there shadows a name another role resolves. Since
+        -- PostgreSQL 15 a new database starts this way, but one created on 14 or older keeps
+        -- CREATE for PUBLIC through every major upgrade (and a template may grant it). Holds
+        -- whether or not the least-privilege roles are on (``talent db roles`` also closes it).
+        -- Run as a role that does not own ``public``, this is a warning and changes nothing.
+        REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+        """,
+    ),
 ]
 
 
