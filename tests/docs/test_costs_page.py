@@ -73,9 +73,6 @@ def test_llm_cost_per_1000_records_is_what_the_estimate_computes(demo_state: Pat
     monkeypatch.setenv("TALENT_LLM_PROVIDER", "openai")  # the production provider and models
     monkeypatch.setenv("TALENT_EMBEDDING_PROVIDER", "openai")
     get_settings.cache_clear()
-    # matches' code version is computed when its assets module is imported, which reloading the
-    # definitions (what the CLI does) does not redo: a fresh `talent` process would compute it anew
-    importlib.reload(importlib.import_module("talent_matching.assets"))
     try:
         for entity, keys in ASSETS.items():
             out = CliRunner().invoke(
@@ -92,9 +89,9 @@ def test_llm_cost_per_1000_records_is_what_the_estimate_computes(demo_state: Pat
         monkeypatch.delenv("TALENT_LLM_PROVIDER")  # before reloading: monkeypatch restores only after the test
         monkeypatch.delenv("TALENT_EMBEDDING_PROVIDER")
         get_settings.cache_clear()
-        importlib.reload(importlib.import_module("talent_matching.assets"))
-        for location in ("candidates", "jobs", "matching"):  # back to the local definitions for later tests
-            importlib.reload(importlib.import_module(f"talent_{location}.definitions"))
+        from talent_platform.cost.estimate import deployed_graph
+
+        deployed_graph(fresh=True)  # back to the local definitions for later tests
 
 
 # -- the AWS bill -------------------------------------------------------------------------------

@@ -174,13 +174,18 @@ class Node:
 def deployed_graph(locations: tuple[str, ...] = LOCATIONS, *, fresh: bool = False) -> dict[str, Node]:
     """Materializable assets of the locations' definitions, with code versions and upstream keys.
 
-    ``fresh`` re-imports the definitions modules, so they see settings changed in this process."""
+    ``fresh`` re-imports the definitions modules, so they see settings changed in this process, and
+    first every other loaded module of the location: a code version computed when its module is
+    imported (``matches``' names the LLM provider) must follow the settings too."""
     graph: dict[str, Node] = {}
     for location in locations:
         name = f"talent_{location}.definitions"
         loaded = name in sys.modules
         module = importlib.import_module(name)
         if fresh and loaded:
+            prefix = f"talent_{location}."
+            for sub in [m for m in list(sys.modules) if m.startswith(prefix) and m != name]:
+                importlib.reload(sys.modules[sub])
             module = importlib.reload(module)
         graph.update(graph_of(location, module.defs))
     return graph
