@@ -97,3 +97,25 @@ def test_daemon_loops_are_shortened_where_dagster_reads_them() -> None:
     finally:
         for (m, n), value in before.items():
             setattr(importlib.import_module(m), n, value)
+
+
+def test_every_forkserver_preload_imports_and_warms_what_the_steps_load(tmp_path) -> None:
+    """The standard library's forkserver skips a preload module that fails to import, silently: a
+    fresh interpreter imports each one, and after ``warm`` both tokenizers are
+    built (each step of a run worker paid them on its first call)."""
+    import os
+    import subprocess
+    import sys
+
+    from talent_platform.local.code_server import PRELOAD
+
+    script = (
+        "import importlib, sys\n"
+        f"for name in {PRELOAD!r}:\n"
+        "    importlib.import_module(name)\n"
+        "from talent_shared.llm.encodings import _encoding\n"
+        "assert _encoding.cache_info().currsize == 2, _encoding.cache_info()\n"
+    )
+    env = {**os.environ, "TALENT_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]

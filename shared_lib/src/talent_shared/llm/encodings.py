@@ -53,6 +53,13 @@ def _encoding(name: str) -> tiktoken.Encoding:
     return tiktoken.get_encoding(name)
 
 
+def preload() -> None:
+    """Build every encoding the meter counts with, so a process forked after this one (the local
+    run workers) does not build them again on its first call."""
+    for name in _URLS:
+        _encoding(name)
+
+
 def count_tokens(text: str, model: str) -> int:
     return len(_encoding(encoding_name_for(model)).encode(text, disallowed_special=()))
 
