@@ -358,3 +358,12 @@ alone: fail the render when any other pod would connect as it.
 {{- define "platform.componentDatabaseUrl" -}}
 {{- if .own.name -}}{{ toYaml .own }}{{- else -}}{{ toYaml .ctx.Values.app.databaseUrlSecret }}{{- end -}}
 {{- end -}}
+
+{{/*
+"true" when the cluster serves the Prometheus operator's API (monitoring.coreos.com/v1), else "".
+ServiceMonitor and PrometheusRule render only then, so an install on a cluster without the
+operator's CRDs does not fail; their `enabled` values still turn them off where it is served.
+*/}}
+{{- define "platform.prometheusOperator" -}}
+{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end }}
+{{- end }}
