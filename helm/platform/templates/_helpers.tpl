@@ -367,3 +367,74 @@ operator's CRDs does not fail; their `enabled` values still turn them off where 
 {{- define "platform.prometheusOperator" -}}
 {{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end }}
 {{- end }}
+
+{{/*
+A deployment's pod security context: the restricted defaults above with its own
+`podSecurityContext` (the official Dagster chart's name) merged on top, key by key. Empty: the
+defaults exactly. Pass (dict "ctx" $ "over" <the deployment's podSecurityContext>).
+*/}}
+{{- define "platform.podSecurityContextWith" -}}
+{{- if .over -}}
+{{- $merged := mergeOverwrite (include "platform.podSecurityContext" .ctx | fromYaml) (deepCopy .over) -}}
+{{- include "platform.checkRestricted" (dict "sc" $merged "what" "podSecurityContext") -}}
+{{- toYaml $merged -}}
+{{- else -}}
+{{- include "platform.podSecurityContext" .ctx -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A container's security context: the restricted defaults with its deployment's `securityContext`
+merged on top. Pass (dict "ctx" $ "over" <the deployment's securityContext>).
+*/}}
+{{- define "platform.containerSecurityContextWith" -}}
+{{- if .over -}}
+{{- $merged := mergeOverwrite (include "platform.containerSecurityContext" .ctx | fromYaml) (deepCopy .over) -}}
+{{- include "platform.checkRestricted" (dict "sc" $merged "what" "securityContext") -}}
+{{- toYaml $merged -}}
+{{- else -}}
+{{- include "platform.containerSecurityContext" .ctx -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Fails when an override would leave the "restricted" Pod Security Standard (non-root, no privilege
+escalation, read-only root filesystem): the namespace refuses such pods, better said at render.
+*/}}
+{{- define "platform.checkRestricted" -}}
+{{- $sc := .sc -}}
+{{- if and (hasKey $sc "runAsNonRoot") (ne (toString $sc.runAsNonRoot) "true") -}}
+{{- fail (printf "%s.runAsNonRoot must stay true (restricted Pod Security Standard)" .what) -}}
+{{- end -}}
+{{- if and (hasKey $sc "runAsUser") (eq (toString $sc.runAsUser) "0") -}}
+{{- fail (printf "%s.runAsUser must not be 0 (restricted Pod Security Standard)" .what) -}}
+{{- end -}}
+{{- if and (hasKey $sc "readOnlyRootFilesystem") (ne (toString $sc.readOnlyRootFilesystem) "true") -}}
+{{- fail (printf "%s.readOnlyRootFilesystem must stay true (the chart mounts writable emptyDirs instead)" .what) -}}
+{{- end -}}
+{{- if and (hasKey $sc "allowPrivilegeEscalation") (ne (toString $sc.allowPrivilegeEscalation) "false") -}}
+{{- fail (printf "%s.allowPrivilegeEscalation must stay false (restricted Pod Security Standard)" .what) -}}
+{{- end -}}
+{{- if and (hasKey $sc "privileged") (ne (toString $sc.privileged) "false") -}}
+{{- fail (printf "%s.privileged must stay false (restricted Pod Security Standard)" .what) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+nodeSelector, affinity and tolerations of a deployment's pod, in the official chart's names and
+shapes; nothing for the empty defaults. Pass the deployment's values (e.g. .Values.webserver).
+*/}}
+{{- define "platform.podPlacement" -}}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
