@@ -220,3 +220,33 @@ tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{/*
+A PodDisruptionBudget's spec fields from a deployment's `podDisruptionBudget` (the shape proposed
+for the official chart's user deployments: enabled, minAvailable or maxUnavailable,
+unhealthyPodEvictionPolicy). Exactly one of the two bounds, and one that lets a drain evict at
+least one pod: a budget allowing none blocks every node drain.
+Pass (dict "pdb" <podDisruptionBudget> "replicas" <replicas> "what" <values path>).
+*/}}
+{{- define "code-location.pdbSpec" -}}
+{{- $pdb := .pdb -}}
+{{- $min := hasKey $pdb "minAvailable" -}}
+{{- $max := hasKey $pdb "maxUnavailable" -}}
+{{- if eq $min $max -}}
+{{- fail (printf "%s: set exactly one of minAvailable and maxUnavailable" .what) -}}
+{{- end -}}
+{{- if and $min (not (kindIs "string" $pdb.minAvailable)) (ge (int $pdb.minAvailable) (int .replicas)) -}}
+{{- fail (printf "%s.minAvailable %v with %v replica(s) lets no pod be evicted, which blocks every node drain" .what $pdb.minAvailable .replicas) -}}
+{{- end -}}
+{{- if and $max (not (kindIs "string" $pdb.maxUnavailable)) (lt (int $pdb.maxUnavailable) 1) -}}
+{{- fail (printf "%s.maxUnavailable 0 lets no pod be evicted, which blocks every node drain" .what) -}}
+{{- end -}}
+{{- if $min }}
+minAvailable: {{ $pdb.minAvailable }}
+{{- else }}
+maxUnavailable: {{ $pdb.maxUnavailable }}
+{{- end }}
+{{- with $pdb.unhealthyPodEvictionPolicy }}
+unhealthyPodEvictionPolicy: {{ . }}
+{{- end }}
+{{- end -}}
