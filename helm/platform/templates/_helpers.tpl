@@ -468,3 +468,22 @@ maxUnavailable: {{ $pdb.maxUnavailable }}
 unhealthyPodEvictionPolicy: {{ . }}
 {{- end }}
 {{- end -}}
+
+{{/*
+One extra path of the webserver's Ingress (ingress.dagsterWebserver.precedingPaths or
+succeedingPaths, the official chart's {path, pathType, serviceName, servicePort}): a numeric
+servicePort is a port number, any other a port name.
+*/}}
+{{- define "platform.ingressPath" -}}
+- path: {{ .path }}
+  pathType: {{ .pathType }}
+  backend:
+    service:
+      name: {{ .serviceName }}
+      port:
+        {{- if kindIs "string" .servicePort }}
+        name: {{ .servicePort }}
+        {{- else }}
+        number: {{ .servicePort }}
+        {{- end }}
+{{- end -}}
