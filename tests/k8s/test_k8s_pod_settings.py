@@ -123,6 +123,7 @@ def test_security_contexts_stay_restricted(render, block: str, setting: str, mes
         'json:daemon.affinity={"nodeAfinity": {}}',
         'json:webhook.podSecurityContext={"fsGroupChangePolcy": "OnRootMismatch"}',
         'json:costExporter.securityContext={"readOnlyRootFileSystem": true}',
+        'json:webserver.podDisruptionBudget={"enabled": true, "minAvailabel": 1}',
     ],
 )
 def test_a_misspelt_key_is_refused(render, setting: str) -> None:
