@@ -34,6 +34,11 @@ NAMESPACE = "talent"
 KUBE_VERSION = "1.32.0"
 # The schema version kubernetes-validate checks against (it bundles 1.32).
 K8S_SCHEMA_VERSION = "1.32.0"
+# The API the Prometheus operator's CRDs serve (ServiceMonitor, PrometheusRule). The platform chart
+# renders those objects only where the cluster serves it: production, where Terraform installs
+# kube-prometheus-stack before the platform, and not kind, which has no operator.
+PROMETHEUS_OPERATOR_API = "monitoring.coreos.com/v1"
+PRODUCTION_API_VERSIONS = (PROMETHEUS_OPERATOR_API,)
 
 
 def find_helm() -> str | None:
@@ -101,9 +106,17 @@ class Render:
 
 @functools.lru_cache(maxsize=64)
 def _template(
-    chart: str, release: str, values: tuple[str, ...], sets: tuple[str, ...], show_only: tuple[str, ...], namespace: str
+    chart: str,
+    release: str,
+    values: tuple[str, ...],
+    sets: tuple[str, ...],
+    show_only: tuple[str, ...],
+    namespace: str,
+    api_versions: tuple[str, ...],
 ) -> Render:
     args = ["template", release, chart, "--namespace", namespace, "--kube-version", KUBE_VERSION]
+    for a in api_versions:
+        args += ["--api-versions", a]
     for v in values:
         args += ["-f", v]
     for s in sets:
@@ -122,13 +135,27 @@ def template(
     sets: Iterable[str] = (),
     show_only: Iterable[str] = (),
     namespace: str = NAMESPACE,
+    api_versions: Iterable[str] = (),
 ) -> Render:
-    """`helm template`; ``sets`` are `key=value` (`--set`) or `json:key=<json>` (`--set-json`)."""
-    return _template(str(chart), release, tuple(str(v) for v in values), tuple(sets), tuple(show_only), namespace)
+    """`helm template`; ``sets`` are `key=value` (`--set`) or `json:key=<json>` (`--set-json`);
+    ``api_versions`` are the extra APIs the cluster is taken to serve (`--api-versions`)."""
+    return _template(
+        str(chart),
+        release,
+        tuple(str(v) for v in values),
+        tuple(sets),
+        tuple(show_only),
+        namespace,
+        tuple(api_versions),
+    )
 
 
-def render_platform(kind: bool = False, sets: Iterable[str] = ()) -> Render:
-    return template(PLATFORM_CHART, "platform", values_files("platform", kind), sets)
+def render_platform(kind: bool = False, sets: Iterable[str] = (), api_versions: Iterable[str] | None = None) -> Render:
+    """The platform as installed: production on a cluster with the Prometheus operator, kind
+    without (``api_versions`` overrides what the cluster serves)."""
+    if api_versions is None:
+        api_versions = () if kind else PRODUCTION_API_VERSIONS
+    return template(PLATFORM_CHART, "platform", values_files("platform", kind), sets, api_versions=api_versions)
 
 
 def render_team(team: str, kind: bool = False, sets: Iterable[str] = ()) -> Render:

@@ -283,6 +283,46 @@ def test_dashboards_and_rules_come_from_the_chart_files(render) -> None:
         assert rule["spec"] == yaml.safe_load(path.read_text())
 
 
+MONITORING_KINDS = ("ServiceMonitor", "PrometheusRule")
+
+
+def _monitoring(r) -> list[str]:
+    return sorted(
+        f"{d['kind']}/{d['metadata']['name']}" for d in r.docs if d["apiVersion"].startswith("monitoring.coreos.com/")
+    )
+
+
+def test_prometheus_operator_objects_need_its_api(render) -> None:
+    """ServiceMonitor and PrometheusRule are the operator's CRDs: on a cluster that does not serve
+    monitoring.coreos.com/v1 an install with them fails, so they render only where it is served."""
+    served = render.render_platform(api_versions=[render.PROMETHEUS_OPERATOR_API])
+    assert {d["kind"] for d in served.docs if d["kind"] in MONITORING_KINDS} == set(MONITORING_KINDS)
+    not_served = render.render_platform(api_versions=[])
+    assert _monitoring(not_served) == []
+    # Everything else is the same install.
+    assert [k for k in served.keys() if k[0] not in MONITORING_KINDS] == not_served.keys()  # noqa: SIM118 (Render.keys)
+    # Another group of the same name prefix does not count.
+    assert _monitoring(render.render_platform(api_versions=["monitoring.coreos.com/v1alpha1"])) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [("costExporter.serviceMonitor.enabled", "ServiceMonitor"), ("prometheusRules.enabled", "PrometheusRule")],
+)
+def test_monitoring_values_still_turn_them_off_where_the_api_is_served(render, value: str, kind: str) -> None:
+    off = render.render_platform(sets=[f"{value}=false"], api_versions=[render.PROMETHEUS_OPERATOR_API])
+    assert not off.all(kind)
+    other = next(k for k in MONITORING_KINDS if k != kind)
+    assert off.all(other), f"turning off {value} must leave the {other} objects"
+
+
+def test_kind_renders_no_monitoring_objects_even_where_the_api_is_served(render) -> None:
+    """The e2e's cluster has no operator; the kind values also turn the objects off explicitly,
+    so an e2e cluster that happens to carry the CRDs installs the same objects."""
+    assert _monitoring(render.render_platform(kind=True)) == []
+    assert _monitoring(render.render_platform(kind=True, api_versions=[render.PROMETHEUS_OPERATOR_API])) == []
+
+
 @pytest.fixture
 def chart_copy(render, tmp_path) -> Path:
     """A copy of the platform chart whose dashboards/ and rules/ the test controls."""
@@ -292,7 +332,9 @@ def chart_copy(render, tmp_path) -> Path:
 
 
 def test_empty_dashboard_and_rule_folders_render_nothing(render, chart_copy) -> None:
-    out = render.template(chart_copy, "platform", render.values_files("platform"))
+    out = render.template(
+        chart_copy, "platform", render.values_files("platform"), api_versions=render.PRODUCTION_API_VERSIONS
+    )
     assert not out.all("PrometheusRule")
     assert not [cm for cm in out.all("ConfigMap") if "grafana_dashboard" in cm["metadata"]["labels"]]
 

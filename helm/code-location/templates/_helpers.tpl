@@ -149,3 +149,104 @@ server's (its sensors connect). Run and step pods get it from the platform's run
   readOnly: true
 {{- end }}
 {{- end -}}
+
+{{/*
+A deployment's pod security context: the restricted defaults above with its own
+`podSecurityContext` (the official Dagster chart's name) merged on top, key by key. Empty: the
+defaults exactly. Pass (dict "ctx" $ "over" <the deployment's podSecurityContext>).
+*/}}
+{{- define "code-location.podSecurityContextWith" -}}
+{{- if .over -}}
+{{- $merged := mergeOverwrite (include "code-location.podSecurityContext" .ctx | fromYaml) (deepCopy .over) -}}
+{{- include "code-location.checkRestricted" (dict "sc" $merged "what" "podSecurityContext") -}}
+{{- toYaml $merged -}}
+{{- else -}}
+{{- include "code-location.podSecurityContext" .ctx -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A container's security context: the restricted defaults with its deployment's `securityContext`
+merged on top. Pass (dict "ctx" $ "over" <the deployment's securityContext>).
+*/}}
+{{- define "code-location.containerSecurityContextWith" -}}
+{{- if .over -}}
+{{- $merged := mergeOverwrite (include "code-location.containerSecurityContext" .ctx | fromYaml) (deepCopy .over) -}}
+{{- include "code-location.checkRestricted" (dict "sc" $merged "what" "securityContext") -}}
+{{- toYaml $merged -}}
+{{- else -}}
+{{- include "code-location.containerSecurityContext" .ctx -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Fails when an override would leave the "restricted" Pod Security Standard (non-root, no privilege
+escalation, read-only root filesystem): the namespace refuses such pods, better said at render.
+*/}}
+{{- define "code-location.checkRestricted" -}}
+{{- $sc := .sc -}}
+{{- if and (hasKey $sc "runAsNonRoot") (ne (toString $sc.runAsNonRoot) "true") -}}
+{{- fail (printf "%s.runAsNonRoot must stay true (restricted Pod Security Standard)" .what) -}}
+{{- end -}}
+{{- if and (hasKey $sc "runAsUser") (eq (toString $sc.runAsUser) "0") -}}
+{{- fail (printf "%s.runAsUser must not be 0 (restricted Pod Security Standard)" .what) -}}
+{{- end -}}
+{{- if and (hasKey $sc "readOnlyRootFilesystem") (ne (toString $sc.readOnlyRootFilesystem) "true") -}}
+{{- fail (printf "%s.readOnlyRootFilesystem must stay true (the chart mounts writable emptyDirs instead)" .what) -}}
+{{- end -}}
+{{- if and (hasKey $sc "allowPrivilegeEscalation") (ne (toString $sc.allowPrivilegeEscalation) "false") -}}
+{{- fail (printf "%s.allowPrivilegeEscalation must stay false (restricted Pod Security Standard)" .what) -}}
+{{- end -}}
+{{- if and (hasKey $sc "privileged") (ne (toString $sc.privileged) "false") -}}
+{{- fail (printf "%s.privileged must stay false (restricted Pod Security Standard)" .what) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+nodeSelector, affinity and tolerations of a deployment's pod, in the official chart's names and
+shapes; nothing for the empty defaults. Pass the deployment's values (e.g. .Values.webserver).
+*/}}
+{{- define "code-location.podPlacement" -}}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+A PodDisruptionBudget's spec fields from a deployment's `podDisruptionBudget` (the shape proposed
+for the official chart's user deployments: enabled, minAvailable or maxUnavailable,
+unhealthyPodEvictionPolicy). Exactly one of the two bounds, and one that lets a drain evict at
+least one pod: a budget allowing none blocks every node drain.
+Pass (dict "pdb" <podDisruptionBudget> "replicas" <replicas> "what" <values path>).
+*/}}
+{{- define "code-location.pdbSpec" -}}
+{{- $pdb := .pdb -}}
+{{- $min := hasKey $pdb "minAvailable" -}}
+{{- $max := hasKey $pdb "maxUnavailable" -}}
+{{- if eq $min $max -}}
+{{- fail (printf "%s: set exactly one of minAvailable and maxUnavailable" .what) -}}
+{{- end -}}
+{{- if and $min (not (kindIs "string" $pdb.minAvailable)) (ge (int $pdb.minAvailable) (int .replicas)) -}}
+{{- fail (printf "%s.minAvailable %v with %v replica(s) lets no pod be evicted, which blocks every node drain" .what $pdb.minAvailable .replicas) -}}
+{{- end -}}
+{{- if and $max (not (kindIs "string" $pdb.maxUnavailable)) (lt (int $pdb.maxUnavailable) 1) -}}
+{{- fail (printf "%s.maxUnavailable 0 lets no pod be evicted, which blocks every node drain" .what) -}}
+{{- end -}}
+{{- if $min }}
+minAvailable: {{ $pdb.minAvailable }}
+{{- else }}
+maxUnavailable: {{ $pdb.maxUnavailable }}
+{{- end }}
+{{- with $pdb.unhealthyPodEvictionPolicy }}
+unhealthyPodEvictionPolicy: {{ . }}
+{{- end }}
+{{- end -}}

@@ -358,3 +358,132 @@ alone: fail the render when any other pod would connect as it.
 {{- define "platform.componentDatabaseUrl" -}}
 {{- if .own.name -}}{{ toYaml .own }}{{- else -}}{{ toYaml .ctx.Values.app.databaseUrlSecret }}{{- end -}}
 {{- end -}}
+
+{{/*
+"true" when the cluster serves the Prometheus operator's API (monitoring.coreos.com/v1), else "".
+ServiceMonitor and PrometheusRule render only then, so an install on a cluster without the
+operator's CRDs does not fail; their `enabled` values still turn them off where it is served.
+*/}}
+{{- define "platform.prometheusOperator" -}}
+{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end }}
+{{- end }}
+
+{{/*
+A deployment's pod security context: the restricted defaults above with its own
+`podSecurityContext` (the official Dagster chart's name) merged on top, key by key. Empty: the
+defaults exactly. Pass (dict "ctx" $ "over" <the deployment's podSecurityContext>).
+*/}}
+{{- define "platform.podSecurityContextWith" -}}
+{{- if .over -}}
+{{- $merged := mergeOverwrite (include "platform.podSecurityContext" .ctx | fromYaml) (deepCopy .over) -}}
+{{- include "platform.checkRestricted" (dict "sc" $merged "what" "podSecurityContext") -}}
+{{- toYaml $merged -}}
+{{- else -}}
+{{- include "platform.podSecurityContext" .ctx -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A container's security context: the restricted defaults with its deployment's `securityContext`
+merged on top. Pass (dict "ctx" $ "over" <the deployment's securityContext>).
+*/}}
+{{- define "platform.containerSecurityContextWith" -}}
+{{- if .over -}}
+{{- $merged := mergeOverwrite (include "platform.containerSecurityContext" .ctx | fromYaml) (deepCopy .over) -}}
+{{- include "platform.checkRestricted" (dict "sc" $merged "what" "securityContext") -}}
+{{- toYaml $merged -}}
+{{- else -}}
+{{- include "platform.containerSecurityContext" .ctx -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Fails when an override would leave the "restricted" Pod Security Standard (non-root, no privilege
+escalation, read-only root filesystem): the namespace refuses such pods, better said at render.
+*/}}
+{{- define "platform.checkRestricted" -}}
+{{- $sc := .sc -}}
+{{- if and (hasKey $sc "runAsNonRoot") (ne (toString $sc.runAsNonRoot) "true") -}}
+{{- fail (printf "%s.runAsNonRoot must stay true (restricted Pod Security Standard)" .what) -}}
+{{- end -}}
+{{- if and (hasKey $sc "runAsUser") (eq (toString $sc.runAsUser) "0") -}}
+{{- fail (printf "%s.runAsUser must not be 0 (restricted Pod Security Standard)" .what) -}}
+{{- end -}}
+{{- if and (hasKey $sc "readOnlyRootFilesystem") (ne (toString $sc.readOnlyRootFilesystem) "true") -}}
+{{- fail (printf "%s.readOnlyRootFilesystem must stay true (the chart mounts writable emptyDirs instead)" .what) -}}
+{{- end -}}
+{{- if and (hasKey $sc "allowPrivilegeEscalation") (ne (toString $sc.allowPrivilegeEscalation) "false") -}}
+{{- fail (printf "%s.allowPrivilegeEscalation must stay false (restricted Pod Security Standard)" .what) -}}
+{{- end -}}
+{{- if and (hasKey $sc "privileged") (ne (toString $sc.privileged) "false") -}}
+{{- fail (printf "%s.privileged must stay false (restricted Pod Security Standard)" .what) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+nodeSelector, affinity and tolerations of a deployment's pod, in the official chart's names and
+shapes; nothing for the empty defaults. Pass the deployment's values (e.g. .Values.webserver).
+*/}}
+{{- define "platform.podPlacement" -}}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+A PodDisruptionBudget's spec fields from a deployment's `podDisruptionBudget` (the shape proposed
+for the official chart's user deployments: enabled, minAvailable or maxUnavailable,
+unhealthyPodEvictionPolicy). Exactly one of the two bounds, and one that lets a drain evict at
+least one pod: a budget allowing none blocks every node drain.
+Pass (dict "pdb" <podDisruptionBudget> "replicas" <replicas> "what" <values path>).
+*/}}
+{{- define "platform.pdbSpec" -}}
+{{- $pdb := .pdb -}}
+{{- $min := hasKey $pdb "minAvailable" -}}
+{{- $max := hasKey $pdb "maxUnavailable" -}}
+{{- if eq $min $max -}}
+{{- fail (printf "%s: set exactly one of minAvailable and maxUnavailable" .what) -}}
+{{- end -}}
+{{- if and $min (not (kindIs "string" $pdb.minAvailable)) (ge (int $pdb.minAvailable) (int .replicas)) -}}
+{{- fail (printf "%s.minAvailable %v with %v replica(s) lets no pod be evicted, which blocks every node drain" .what $pdb.minAvailable .replicas) -}}
+{{- end -}}
+{{- if and $max (not (kindIs "string" $pdb.maxUnavailable)) (lt (int $pdb.maxUnavailable) 1) -}}
+{{- fail (printf "%s.maxUnavailable 0 lets no pod be evicted, which blocks every node drain" .what) -}}
+{{- end -}}
+{{- if $min }}
+minAvailable: {{ $pdb.minAvailable }}
+{{- else }}
+maxUnavailable: {{ $pdb.maxUnavailable }}
+{{- end }}
+{{- with $pdb.unhealthyPodEvictionPolicy }}
+unhealthyPodEvictionPolicy: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+One extra path of the webserver's Ingress (ingress.dagsterWebserver.precedingPaths or
+succeedingPaths, the official chart's {path, pathType, serviceName, servicePort}): a numeric
+servicePort is a port number, any other a port name.
+*/}}
+{{- define "platform.ingressPath" -}}
+- path: {{ .path }}
+  pathType: {{ .pathType }}
+  backend:
+    service:
+      name: {{ .serviceName }}
+      port:
+        {{- if kindIs "string" .servicePort }}
+        name: {{ .servicePort }}
+        {{- else }}
+        number: {{ .servicePort }}
+        {{- end }}
+{{- end -}}
