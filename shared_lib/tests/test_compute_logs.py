@@ -139,3 +139,12 @@ def test_a_log_looked_for_before_it_exists_is_found_once_it_does(
         monkeypatch.delenv(LOCATION_ENV)
         assert reader.location_of(log_key[:-1]) == "candidates"
         assert reader.get_log_data(log_key).stderr == b"late\n"
+
+
+def test_the_code_location_tag_is_dagsters() -> None:
+    """The manager reads a run's location from this tag; Dagster does not export its name publicly."""
+    from dagster._core.storage.tags import CODE_LOCATION_TAG
+
+    from talent_shared import compute_logs
+
+    assert compute_logs.CODE_LOCATION_TAG == CODE_LOCATION_TAG

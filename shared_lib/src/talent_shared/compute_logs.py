@@ -25,12 +25,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dagster import Array, Field, StringSource
-from dagster._core.storage.tags import CODE_LOCATION_TAG
-from dagster._serdes import ConfigurableClassData
 from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 
 LOCATION_ENV = "TALENT_CODE_LOCATION"
 OWNERS_REMEMBERED = 10_000  # run ids whose location the webserver keeps (a run's never changes)
+
+
+# The run tag Dagster sets to the run's code location (dagster._core.storage.tags.CODE_LOCATION_TAG,
+# not exported publicly; shared_lib/tests/test_compute_logs.py fails if Dagster changes it).
+CODE_LOCATION_TAG = "dagster/code_location"
 
 
 class TeamS3ComputeLogManager(S3ComputeLogManager):
@@ -40,7 +43,7 @@ class TeamS3ComputeLogManager(S3ComputeLogManager):
         self,
         bucket: str,
         locations: Sequence[str] = (),
-        inst_data: ConfigurableClassData | None = None,
+        inst_data: Any = None,  # Dagster's ConfigurableClassData (dagster._serdes, not public)
         **kwargs: Any,
     ):
         super().__init__(bucket, inst_data=inst_data, **kwargs)
@@ -55,9 +58,7 @@ class TeamS3ComputeLogManager(S3ComputeLogManager):
         }
 
     @classmethod
-    def from_config_value(
-        cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]
-    ) -> TeamS3ComputeLogManager:
+    def from_config_value(cls, inst_data: Any, config_value: Mapping[str, Any]) -> TeamS3ComputeLogManager:
         return cls(inst_data=inst_data, **config_value)
 
     def location_of(self, namespace: Sequence[str]) -> str | None:
