@@ -17,19 +17,6 @@ from dagster._core.storage.tags import CODE_LOCATION_TAG
 from talent_shared.compute_logs import LOCATION_ENV, TeamS3ComputeLogManager
 
 
-@pytest.fixture(scope="module")
-def s3_server() -> str:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def bucket(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", LOCATION_ENV):

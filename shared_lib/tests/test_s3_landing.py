@@ -21,19 +21,6 @@ from talent_shared.testing import records_of
 GOOD = {"id": "c-good", "name": "Ana", "resume_text": "ICU nurse, 5 years."}
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> str:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def s3_env(s3_server: str, talent_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """Fake credentials and the endpoint for this test only; a fresh bucket; boto3 calls counted."""

@@ -37,14 +37,16 @@ def test_the_readme_links_every_page_in_docs() -> None:
     assert not unlinked, f"docs pages the README does not link: {unlinked}"
 
 
-def broken_links(page: Path) -> tuple[list[str], list[str]]:
-    """(every link target on the page, the relative ones that name no file)."""
+def broken_links(page: Path, root: Path = ROOT) -> tuple[list[str], list[str]]:
+    """(every link target on the page, the relative ones that name no file inside ``root``: a plain
+    clone is all a reader has, so a link may climb out of its folder but never out of the repository)."""
     targets = LINK.findall(_prose(page.read_text()))
     broken = []
     for target in targets:
         if re.match(r"[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
             continue  # a URL or an anchor on the same page
-        if not (page.parent / target.split("#", 1)[0]).resolve().is_file():
+        path = (page.parent / target.split("#", 1)[0]).resolve()
+        if not path.is_file() or not path.is_relative_to(root.resolve()):
             broken.append(target)
     return targets, broken
 
@@ -56,17 +58,21 @@ def test_every_relative_link_resolves_to_a_file(page: Path) -> None:
 
 
 def test_the_link_check_is_not_blind(tmp_path: Path) -> None:
-    """A link to a missing file is found and reported, one to a file (with an anchor) is not, and
-    brackets in code are not links."""
-    (tmp_path / "there.md").write_text("# There\n")
-    page = tmp_path / "page.md"
+    """A link to a missing file is found and reported, and so is one to a file outside the
+    repository; one to a file inside it (with an anchor, or up a folder) is not, and brackets in
+    code are not links."""
+    repo = tmp_path / "repo"
+    (repo / "docs").mkdir(parents=True)
+    (repo / "there.md").write_text("# There\n")
+    (tmp_path / "outside.md").write_text("# Outside\n")
+    page = repo / "docs" / "page.md"
     page.write_text(
-        "See [the guide](guide.md), [there](there.md#there), [web](https://example.org)"
-        " and `[not a link](x.md)`.\n\n```\n[nor](y.md)\n```\n"
+        "See [the guide](guide.md), [there](../there.md#there), [out](../../outside.md),"
+        " [web](https://example.org) and `[not a link](x.md)`.\n\n```\n[nor](y.md)\n```\n"
     )
-    targets, broken = broken_links(page)
-    assert targets == ["guide.md", "there.md#there", "https://example.org"]
-    assert broken == ["guide.md"]
+    targets, broken = broken_links(page, root=repo)
+    assert targets == ["guide.md", "../there.md#there", "../../outside.md", "https://example.org"]
+    assert broken == ["guide.md", "../../outside.md"]
     assert sum(len(broken_links(p)[0]) for p in PAGES) > 20  # the real pages' links are found too
 
 

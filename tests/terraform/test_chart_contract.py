@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -33,11 +32,7 @@ EXPECTED_SECRETS = {
 
 @pytest.fixture(scope="module", autouse=True)
 def _helm_available():
-    if cc.find_helm() is None:
-        message = "helm not found in .tools/bin or on PATH (make tools)"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI is set)")
-        pytest.skip(message)
+    cc.require_helm()
 
 
 @pytest.fixture(scope="module", params=cc.ENVS)
