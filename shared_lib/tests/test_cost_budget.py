@@ -116,6 +116,7 @@ def test_one_budget_source_and_free_providers_never_gate(one_per_batch: Path, db
 
 def test_asset_over_budget_fails_fast_with_the_reason(talent_env: Path, db) -> None:
     from talent_shared.pipeline import entity_pipeline
+    from talent_shared.resources import deployment_resources
 
     assets, _ = entity_pipeline(_pipeline())
     _clean(db)
@@ -126,7 +127,12 @@ def test_asset_over_budget_fails_fast_with_the_reason(talent_env: Path, db) -> N
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("candidate_batches", ["b000000"])
         result = dg.materialize(
-            assets[:2], instance=instance, selection=[assets[1]], raise_on_error=False, partition_key="b000000"
+            assets[:2],
+            resources=deployment_resources(),
+            instance=instance,
+            selection=[assets[1]],
+            raise_on_error=False,
+            partition_key="b000000",
         )
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")

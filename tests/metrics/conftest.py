@@ -259,7 +259,7 @@ class PipelineRuns:
         self.runs: list[tuple[str, bool]] = []
         monkeypatch.setattr(factory, "_openai_client", self._client)
 
-    def _client(self, settings: Any) -> Any:
+    def _client(self, api_key: Any, base_url: Any) -> Any:
         from talent_shared.llm import replay
 
         assert self.transport is not None, "an OpenAI call with no recorded answers set up"
@@ -335,6 +335,7 @@ class PipelineRuns:
         try:
             result = dg.materialize(
                 list(defs.assets),
+                resources=defs.resources,
                 selection=executable,
                 instance=self.instance,
                 partition_key="b000000" if entity else None,

@@ -37,7 +37,9 @@ def materialized(talent_env: Path, db):
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         instance.add_dynamic_partitions("candidate_batches", ["b000000"])  # the three records' batch
-        result = dg.materialize(assets, instance=instance, selection=assets[1:], partition_key="b000000")
+        result = dg.materialize(
+            assets, resources=defs.resources, instance=instance, selection=assets[1:], partition_key="b000000"
+        )
         assert result.success
         yield home, instance
 

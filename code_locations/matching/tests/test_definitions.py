@@ -6,6 +6,10 @@ import pytest
 from talent_matching.definitions import defs
 from talent_shared.keys import CANDIDATE_VECTORS, JOB_VECTORS, MATCHES
 from talent_shared.partitions import candidates_partitions, jobs_partitions
+from talent_shared.resources import EmbedderResource
+
+# the embedding contract the vectors below are made with, given as a test gives a resource
+HASHING = {**(defs.resources or {}), "embedder": EmbedderResource(provider="hashing")}
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +53,11 @@ def test_matches_runs_and_explains(talent_env, db, monkeypatch) -> None:
     get_settings.cache_clear()
     _stored_vectors(db, 12, 6, lambda entity: LocalEmbedder(384))
     with dg.instance_for_test() as instance:
-        result = dg.materialize([a for a in defs.assets], selection=[MATCHES], instance=instance)
+        result = dg.materialize([a for a in defs.assets], resources=HASHING, selection=[MATCHES], instance=instance)
         assert result.success
         metadata = result.asset_materializations_for_node("matches")[0].metadata
         assert metadata["changed_candidates"].value == 12 and metadata["changed_jobs"].value == 6
-        again = dg.materialize([a for a in defs.assets], selection=[MATCHES], instance=instance)
+        again = dg.materialize([a for a in defs.assets], resources=HASHING, selection=[MATCHES], instance=instance)
         assert again.asset_materializations_for_node("matches")[0].metadata["rows_written"].value == 0
         assert _reconcile(instance) == []  # nothing differs from what was consumed: no request
     top = db.execute(
@@ -74,7 +78,9 @@ def test_matches_refuses_vectors_of_another_model(talent_env, db, monkeypatch) -
     other.model = "someone-elses-model"
     _stored_vectors(db, 4, 3, lambda entity: other if entity == "candidate" else LocalEmbedder(384))
     with dg.instance_for_test() as instance:
-        result = dg.materialize([a for a in defs.assets], selection=[MATCHES], instance=instance, raise_on_error=False)
+        result = dg.materialize(
+            [a for a in defs.assets], resources=HASHING, selection=[MATCHES], instance=instance, raise_on_error=False
+        )
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     error, message = failure.event_specific_data.error, ""
@@ -127,7 +133,9 @@ def test_the_reconciler_requests_matches_while_any_vector_was_not_consumed(talen
 
         assert dg.materialize([in_flight], instance=instance).success
         assert seen == [[]]  # a live run covers it
-        assert dg.materialize([a for a in defs.assets], selection=[MATCHES], instance=instance).success
+        assert dg.materialize(
+            [a for a in defs.assets], resources=HASHING, selection=[MATCHES], instance=instance
+        ).success
         assert _reconcile(instance) == []
         stale, requested = db.execute(
             "SELECT stale, requested FROM talent.reconciler_ticks WHERE location = 'matching'"

@@ -37,6 +37,7 @@ from talent_shared.partitions import PARTITIONS_BY_ENTITY
 from talent_shared.prompts import Prompt
 from talent_shared.providers.factory import llm_code_version
 from talent_shared.records import Entity
+from talent_shared.resources import EmbedderResource, LLMResource, MeterResource, PostgresResource
 
 if TYPE_CHECKING:
     from talent_shared.lineage import Stage
@@ -159,12 +160,14 @@ class PipelineSpec:
         PIPELINES[self.location] = self
         register(self.keys.normalized.to_user_string(), self.prompt)
         from talent_shared.reconciler import entity_reconciler, stranded_check
+        from talent_shared.resources import deployment_resources
 
         assets, sensor = entity_pipeline(self)
         return dg.Definitions(
             assets=assets,
             asset_checks=[stranded_check(self.location, self.keys.vectors)],
             sensors=[sensor, entity_reconciler(self)],
+            resources=deployment_resources(),
         )
 
 
@@ -195,6 +198,8 @@ def usage_metadata(meter: "Meter") -> dict[str, Any]:
 
 def _run_stage(
     context: dg.AssetExecutionContext,
+    postgres: PostgresResource,
+    meter_resource: MeterResource,
     spec: PipelineSpec,
     stage: "Stage",
     code_version: str,
@@ -205,12 +210,11 @@ def _run_stage(
     locked for the step (a second run of the same batch waits, then finds nothing to do)."""
     from talent_shared import lineage
     from talent_shared.cost.budget import preflight
-    from talent_shared.db import connect
-    from talent_shared.llm.meter import BudgetExceeded, Meter
+    from talent_shared.llm.meter import BudgetExceeded
     from talent_shared.settings import get_settings
 
     keys = list(context.partition_keys)
-    with Meter.for_asset(context) as meter, connect() as conn:
+    with meter_resource.for_asset(context) as meter, postgres.connect() as conn:
         for key in sorted(keys):
             conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"talent:{spec.entity}:{stage}:{key}",))
         try:
@@ -305,18 +309,29 @@ def entity_pipeline(spec: PipelineSpec) -> tuple[list[dg.AssetSpec | dg.AssetsDe
         kinds={"postgres", "openai"},
         description=f"Structured {entity} profile (skills, seniority, years, title, location, remote) of each record.",
     )
-    def _normalized(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    def _normalized(
+        context: dg.AssetExecutionContext, postgres: PostgresResource, llm: LLMResource, meter: MeterResource
+    ) -> dg.MaterializeResult:
         from talent_shared.profiles import normalize
-        from talent_shared.providers.factory import llm_provider
 
         code = spec.normalized_code_version
         return _run_stage(
             context,
+            postgres,
+            meter,
             spec,
             "normalized",
             code,
-            lambda conn, ids, meter, **kw: normalize(
-                conn, entity, ids, llm_provider(), spec.reader, code, prompt=spec.prompt, meter=meter, **kw
+            lambda conn, ids, step_meter, **kw: normalize(
+                conn,
+                entity,
+                ids,
+                llm.provider_for_step(),
+                spec.reader,
+                code,
+                prompt=spec.prompt,
+                meter=step_meter,
+                **kw,
             ),
         )
 
@@ -332,18 +347,28 @@ def entity_pipeline(spec: PipelineSpec) -> tuple[list[dg.AssetSpec | dg.AssetsDe
         kinds={"pgvector"},
         description=f"Embedding of each {entity} profile in pgvector.",
     )
-    def _vectors(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        from talent_shared.providers.factory import embedding_provider
+    def _vectors(
+        context: dg.AssetExecutionContext, postgres: PostgresResource, embedder: EmbedderResource, meter: MeterResource
+    ) -> dg.MaterializeResult:
         from talent_shared.vectors import embed
 
         code = spec.vectors_code_version
         return _run_stage(
             context,
+            postgres,
+            meter,
             spec,
             "vectors",
             code,
-            lambda conn, ids, meter, **kw: embed(
-                conn, entity, ids, embedding_provider(), meter=meter, to_input=spec.reader, code_version=code, **kw
+            lambda conn, ids, step_meter, **kw: embed(
+                conn,
+                entity,
+                ids,
+                embedder.provider_for_step(),
+                meter=step_meter,
+                to_input=spec.reader,
+                code_version=code,
+                **kw,
             ),
         )
 

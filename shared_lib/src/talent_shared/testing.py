@@ -182,6 +182,7 @@ def settle(defs_by_location: dict[str, Any], instance: Any, rounds: int = 6) -> 
                 requested = True
                 assert dg.materialize(
                     list(defs.assets),
+                    resources=defs.resources,
                     selection=request.asset_selection,
                     partition_key=request.partition_key,
                     instance=instance,
@@ -352,7 +353,7 @@ class EntityLocationSuite:
         executable = [a for a in self.defs.assets if isinstance(a, dg.AssetsDefinition)]
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions(f"{self.entity}_batches", [batch])
-            result = dg.materialize(executable, partition_key=batch, instance=instance)
+            result = dg.materialize(executable, partition_key=batch, instance=instance, resources=self.defs.resources)
             assert result.success
             normalize_op = next(a.op.name for a in executable if a.key.to_user_string() == self.keys[1])
             metadata = result.asset_materializations_for_node(normalize_op)[0].metadata
@@ -415,7 +416,13 @@ class EntityLocationSuite:
             assert dg.materialize([in_flight], partition_key="b000001", instance=instance, tags=tags).success
             assert sorted(str(r.partition_key) for r in seen[0].run_requests or []) == ["b000000", "b000002"]
             for request in requested:
-                done = dg.materialize(executable, partition_key=request.partition_key, instance=instance, tags=tags)
+                done = dg.materialize(
+                    executable,
+                    partition_key=request.partition_key,
+                    instance=instance,
+                    tags=tags,
+                    resources=self.defs.resources,
+                )
                 assert done.success
             assert not tick().run_requests and ticks(db)[0] == 0
 

@@ -9,6 +9,7 @@ from talent_shared.compute import STEP_RETRY, llm_failures_not_retried, op_tags
 from talent_shared.keys import MATCHES
 from talent_shared.prompts import Prompt, register
 from talent_shared.providers.factory import llm_code_version
+from talent_shared.resources import EmbedderResource, LLMResource, MeterResource, PostgresResource
 from talent_shared.settings import get_settings
 from talent_shared.stubs import candidate_vectors_stub, job_vectors_stub
 
@@ -35,36 +36,38 @@ MATCHES_CODE_VERSION = (
     kinds={"pgvector", "numpy"},
     description="Top K jobs per candidate and top K candidates per job, recomputed only for changed inputs.",
 )
-def matches(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def matches(
+    context: dg.AssetExecutionContext,
+    postgres: PostgresResource,
+    llm: LLMResource,
+    embedder: EmbedderResource,
+    meter: MeterResource,
+) -> dg.MaterializeResult:
     from talent_matching.crossjoin import run_matching
     from talent_shared.cost.budget import preflight
-    from talent_shared.db import connect
-    from talent_shared.embedding import EmbeddingContract
     from talent_shared.llm.client import MeteredLLM
-    from talent_shared.llm.meter import Meter
     from talent_shared.pipeline import metered_step
-    from talent_shared.providers.factory import llm_provider
 
     settings = get_settings()
-    with llm_failures_not_retried(), Meter.for_asset(context) as meter:
+    with llm_failures_not_retried(), meter.for_asset(context) as step_meter:
         # explanations are the only LLM calls here: one budget check for the step, then the hard cap
-        preflight(context, meter, 1)
-        llm = MeteredLLM(llm_provider(), meter)
+        preflight(context, step_meter, 1)
+        metered = MeteredLLM(llm.provider_for_step(), step_meter)
 
         def explain(candidate, job, overlap):
-            text, _ = llm.explain_match(EXPLAIN_PROMPT, candidate, job, overlap)
+            text, _ = metered.explain_match(EXPLAIN_PROMPT, candidate, job, overlap)
             return text
 
-        with connect() as conn:  # run_matching commits its own transactions; none is open during explain
+        with postgres.connect() as conn:  # run_matching commits its own transactions; none is open during explain
             report = run_matching(
-                conn, k=settings.top_k, explain=explain, contract=EmbeddingContract.deployed(), log=context.log.info
+                conn, k=settings.top_k, explain=explain, contract=embedder.contract(), log=context.log.info
             )
         context.log.info(
             f"matched {len(report.changed_candidates)} changed candidates and {len(report.changed_jobs)} changed jobs"
         )
         return metered_step(
             context,
-            meter,
+            step_meter,
             len(report.changed_candidates) + len(report.changed_jobs),
             {
                 "changed_candidates": len(report.changed_candidates),

@@ -7,6 +7,7 @@ from talent_matching.assets import MATCHES_CODE_VERSION, matches
 from talent_shared.compute import executor
 from talent_shared.keys import MATCHES
 from talent_shared.reconciler import asset_reconciler, stranded_check
+from talent_shared.resources import deployment_resources
 from talent_shared.stubs import candidate_vectors_stub, job_vectors_stub
 
 
@@ -22,4 +23,5 @@ defs = dg.Definitions(
     asset_checks=[stranded_check("matching", MATCHES)],
     sensors=[asset_reconciler("matching", MATCHES, _changes, MATCHES_CODE_VERSION)],
     executor=executor(),
+    resources=deployment_resources(),
 )
