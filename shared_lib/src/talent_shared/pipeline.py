@@ -30,11 +30,12 @@ import dagster as dg
 
 from talent_shared.compute import STEP_RETRY, op_tags
 from talent_shared.compute import Profile as ComputeProfile
+from talent_shared.cost.offline import READER_METADATA
 from talent_shared.embedding import EmbeddingContract
 from talent_shared.ingest.sensor import RAW_CODE_VERSION, SensorSettings, build_ingest_sensor
 from talent_shared.keys import ENTITY_KEYS, EntityKeys, owner_of
 from talent_shared.partitions import PARTITIONS_BY_ENTITY
-from talent_shared.prompts import Prompt
+from talent_shared.prompts import Prompt, prompt_metadata
 from talent_shared.providers.factory import llm_code_version
 from talent_shared.records import Entity
 from talent_shared.resources import EmbedderResource, LLMResource, MeterResource, PostgresResource
@@ -113,6 +114,7 @@ class EntityPipeline(dg.Component, dg.Model, dg.Resolvable):
             partitions=PARTITIONS_BY_ENTITY[self.entity],
             prompt=Prompt.from_file(folder / self.prompt_file, self.prompt_version),
             reader=reader,
+            reader_ref=self.reader,
             normalize_version=self.normalize_version,
             embed_version=self.embedding.logic_version,
             contract=contract,
@@ -136,6 +138,7 @@ class PipelineSpec:
     contract: EmbeddingContract
     compute: ComputeProfiles = field(default_factory=ComputeProfiles)
     sensor: SensorSettings = field(default_factory=SensorSettings)
+    reader_ref: str = ""  # the reader as declared ('module:function'), carried on the assets' metadata
 
     @property
     def normalized_code_version(self) -> str:
@@ -154,11 +157,11 @@ class PipelineSpec:
             (self.keys.vectors.to_user_string(), self.vectors_code_version),
         ]
 
-    def definitions(self) -> dg.Definitions:
-        from talent_shared.prompts import register
+    def prompts(self) -> dict[str, Prompt]:
+        """The prompt each of this pipeline's LLM assets sends, by asset key (for token counts)."""
+        return {self.keys.normalized.to_user_string(): self.prompt}
 
-        PIPELINES[self.location] = self
-        register(self.keys.normalized.to_user_string(), self.prompt)
+    def definitions(self) -> dg.Definitions:
         from talent_shared.reconciler import entity_reconciler, stranded_check
         from talent_shared.resources import deployment_resources
 
@@ -169,10 +172,6 @@ class PipelineSpec:
             sensors=[sensor, entity_reconciler(self)],
             resources=deployment_resources(),
         )
-
-
-# The pipelines this process has built, by location: the cost estimate reads prompts and readers here.
-PIPELINES: dict[str, PipelineSpec] = {}
 
 
 def load_pipeline(folder: Path) -> PipelineSpec:
@@ -288,6 +287,7 @@ def metered_step(
 
 def entity_pipeline(spec: PipelineSpec) -> tuple[list[dg.AssetSpec | dg.AssetsDefinition], dg.SensorDefinition]:
     entity, keys, partitions, group = spec.entity, spec.keys, spec.partitions, spec.location
+    reader = {READER_METADATA: spec.reader_ref} if spec.reader_ref else {}
     raw = dg.AssetSpec(
         keys.raw,
         partitions_def=partitions,
@@ -307,6 +307,7 @@ def entity_pipeline(spec: PipelineSpec) -> tuple[list[dg.AssetSpec | dg.AssetsDe
         retry_policy=STEP_RETRY,
         group_name=group,
         kinds={"postgres", "openai"},
+        metadata={**prompt_metadata(spec.prompt), **reader},
         description=f"Structured {entity} profile (skills, seniority, years, title, location, remote) of each record.",
     )
     def _normalized(
@@ -345,6 +346,7 @@ def entity_pipeline(spec: PipelineSpec) -> tuple[list[dg.AssetSpec | dg.AssetsDe
         retry_policy=STEP_RETRY,
         group_name=group,
         kinds={"pgvector"},
+        metadata=reader,
         description=f"Embedding of each {entity} profile in pgvector.",
     )
     def _vectors(

@@ -9,6 +9,7 @@ version (and only that asset's): a prompt edit is a code change, never silent.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,11 +51,21 @@ class Prompt:
         return self.template.replace("{skills}", ", ".join(SKILLS))
 
 
-# The prompt each LLM asset sends, registered by the definitions that own the asset when they load:
-# the cost estimate counts the tokens of the prompt that is about to be deployed.
-BY_ASSET: dict[str, Prompt] = {}
+# The prompt an LLM asset sends travels with its definition, as definition metadata: the cost
+# estimate counts the tokens of the prompt about to be deployed by reading the definitions it
+# loads (and the UI shows each asset's prompt and version).
+PROMPT_METADATA = "talent/prompt"
+PROMPT_VERSION_METADATA = "talent/prompt_version"
 
 
-def register(asset_key: str, prompt: Prompt) -> Prompt:
-    BY_ASSET[asset_key] = prompt
-    return prompt
+def prompt_metadata(prompt: Prompt) -> dict[str, str]:
+    return {PROMPT_METADATA: prompt.template, PROMPT_VERSION_METADATA: prompt.version}
+
+
+def prompt_from_metadata(metadata: Mapping[str, object]) -> Prompt | None:
+    """The prompt :func:`prompt_metadata` put on a definition, or ``None`` for an asset without one."""
+    template, version = metadata.get(PROMPT_METADATA), metadata.get(PROMPT_VERSION_METADATA)
+    if template is None or version is None:
+        return None
+    text = getattr(template, "value", template)  # a MetadataValue once Dagster has normalized it
+    return Prompt(str(text), str(getattr(version, "value", version)))

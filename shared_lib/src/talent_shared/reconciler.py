@@ -58,6 +58,8 @@ class PipelineSpec(Protocol):
 
     def llm_assets(self) -> list[tuple[str, str]]: ...
 
+    def prompts(self) -> dict[str, Any]: ...
+
 
 PIPELINE_TAG = "talent/pipeline"  # the location whose reconciler requested the run
 CODE_TAG = "talent/code"  # a hash of the code versions the run was requested at
@@ -382,7 +384,7 @@ def _budget(
                 (spec.entity, sample_ids),
             )
         ]
-        per_record, how = budget.cost_per_record(conn, spec.location, sample, spec.llm_assets())
+        per_record, how = budget.cost_per_record(conn, spec.location, sample, spec.llm_assets(), spec.prompts())
         today = datetime.now(UTC).strftime("%Y-%m-%d")
         if cursor.day != today:
             cursor.day, cursor.released_usd = today, 0.0

@@ -7,16 +7,13 @@ import dagster as dg
 from talent_matching.versions import CROSSJOIN_VERSION, EXPLAIN_PROMPT_VERSION, SCORE_VERSION
 from talent_shared.compute import STEP_RETRY, llm_failures_not_retried, op_tags
 from talent_shared.keys import MATCHES
-from talent_shared.prompts import Prompt, register
+from talent_shared.prompts import Prompt, prompt_metadata
 from talent_shared.providers.factory import llm_code_version
 from talent_shared.resources import EmbedderResource, LLMResource, MeterResource, PostgresResource
 from talent_shared.settings import get_settings
 from talent_shared.stubs import candidate_vectors_stub, job_vectors_stub
 
-EXPLAIN_PROMPT = register(
-    MATCHES.to_user_string(),
-    Prompt.from_file(Path(__file__).parent / "prompts" / "explain.txt", EXPLAIN_PROMPT_VERSION),
-)
+EXPLAIN_PROMPT = Prompt.from_file(Path(__file__).parent / "prompts" / "explain.txt", EXPLAIN_PROMPT_VERSION)
 
 MATCHES_CODE_VERSION = (
     f"{CROSSJOIN_VERSION}:{SCORE_VERSION}:k{get_settings().top_k}:{EXPLAIN_PROMPT.version}:{llm_code_version()}"
@@ -30,6 +27,7 @@ MATCHES_CODE_VERSION = (
         dg.AssetDep(job_vectors_stub, partition_mapping=dg.AllPartitionMapping()),
     ],
     code_version=MATCHES_CODE_VERSION,
+    metadata=prompt_metadata(EXPLAIN_PROMPT),
     op_tags=op_tags("large"),
     retry_policy=STEP_RETRY,
     group_name="matching",

@@ -34,10 +34,13 @@ from typing import TYPE_CHECKING
 from talent_shared.llm.meter import partition_count
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import dagster as dg
     import psycopg
 
     from talent_shared.llm.meter import Meter
+    from talent_shared.prompts import Prompt
 
 OBSERVATION_DAYS = 14
 
@@ -153,6 +156,7 @@ def cost_per_record(
     location: str,
     sample_inputs: list[str] | None = None,
     llm_assets: list[tuple[str, str]] | None = None,
+    prompts: Mapping[str, Prompt] | None = None,
 ) -> tuple[Decimal, str]:
     """Projected LLM cost of one new record in ``location``: the sum over its partitioned LLM assets
     (``llm_assets``: key and code version as deployed, which the location's pipeline knows) of the
@@ -169,7 +173,7 @@ def cost_per_record(
             total += observed[0]
             how.append(f"{asset_key}: observed over {observed[1]}")
         else:
-            total += offline_cost_per_partition(asset_key, sample_inputs or [])
+            total += offline_cost_per_partition(asset_key, sample_inputs or [], prompt=(prompts or {}).get(asset_key))
             how.append(f"{asset_key}: offline tokens")
     return total, "; ".join(how)
 

@@ -6,8 +6,8 @@ the estimator of the ``talent`` command (``talent_platform.cost.estimate``), whi
 the deployed definitions and the instance's state on top.
 
 Input tokens are counted with the offline tiktoken encodings, as the chat messages the providers
-send with the prompt the asset's definitions registered (``talent_shared.prompts.BY_ASSET``: in a
-code server, its own definitions are loaded); output tokens are the caller's observed mean, else a fixed guess per operation
+send with the prompt the caller passes (the owning pipeline's, or the one on the deployed asset
+definition's metadata: ``talent_shared.prompts.prompt_metadata``); output tokens are the caller's observed mean, else a fixed guess per operation
 (``EXTRACT_OUTPUT_TOKENS`` / ``EXPLAIN_OUTPUT_TOKENS``). Prices come from genai-prices for the
 configured provider and model; local providers are priced at 0.
 """
@@ -15,6 +15,10 @@ configured provider and model; local providers are priced at 0.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from talent_shared.prompts import Prompt
 
 # LLM assets: key -> (entity, operation)
 LLM_ASSETS: dict[str, tuple[str | None, str]] = {
@@ -26,6 +30,9 @@ LLM_ASSETS: dict[str, tuple[str | None, str]] = {
 }
 EXTRACT_OUTPUT_TOKENS = 80  # a Profile as JSON
 EXPLAIN_OUTPUT_TOKENS = 40  # one sentence (max_tokens=80)
+# an entity asset's record reader ('module:function') on its definition's metadata: the estimate
+# samples what the asset would send with the reader the deployed definition names
+READER_METADATA = "talent/reader"
 EMBED_TEXT_TOKENS = 30  # "title. seniority. skills: ..." when no profile is stored yet
 
 
@@ -42,23 +49,25 @@ def provider_model(operation: str) -> tuple[str, str]:
     return s.llm_provider, (s.llm_model if s.llm_provider == "openai" else "rules-v1")
 
 
-def input_tokens(asset_key: str, text: str, model: str) -> int:
+def input_tokens(asset_key: str, text: str, model: str, prompt: Prompt | None = None) -> int:
     """Prompt tokens one call of ``asset_key`` sends for ``text`` (record text, embedding text, or the
     user message of an explanation), messages included as the providers build them."""
     from talent_shared.llm.encodings import count_tokens
-    from talent_shared.prompts import BY_ASSET
     from talent_shared.providers.local import messages_tokens
 
     _, operation = LLM_ASSETS.get(asset_key, (None, "extract"))
     if operation == "embed":
         return count_tokens(text, model)
-    prompt = BY_ASSET.get(asset_key)
     if prompt is None:
-        raise LookupError(f"no prompt registered for {asset_key}: load the definitions of the location that owns it")
+        raise LookupError(
+            f"{asset_key} sends a prompt: count its tokens with the prompt of the definition that owns it"
+        )
     return messages_tokens([{"content": prompt.text}, {"content": text}], model)
 
 
-def offline_cost_per_partition(asset_key: str, sample_inputs: list[str], output_tokens: int | None = None) -> Decimal:
+def offline_cost_per_partition(
+    asset_key: str, sample_inputs: list[str], output_tokens: int | None = None, prompt: Prompt | None = None
+) -> Decimal:
     """Offline-counted tokens of typical inputs, priced for the configured provider and model; the
     output length is ``output_tokens`` (observed) or a fixed guess per operation."""
     from talent_shared.llm.pricing import estimate_price
@@ -68,9 +77,11 @@ def offline_cost_per_partition(asset_key: str, sample_inputs: list[str], output_
     if provider == "local":
         return Decimal(0)
     if sample_inputs:
-        tokens_in = round(sum(input_tokens(asset_key, t, model) for t in sample_inputs) / len(sample_inputs))
+        tokens_in = round(sum(input_tokens(asset_key, t, model, prompt) for t in sample_inputs) / len(sample_inputs))
     else:
-        tokens_in = {"embed": EMBED_TEXT_TOKENS, "explain": 200}.get(operation) or input_tokens(asset_key, "", model)
+        tokens_in = {"embed": EMBED_TEXT_TOKENS, "explain": 200}.get(operation) or input_tokens(
+            asset_key, "", model, prompt
+        )
     tokens_out = {"embed": 0, "explain": EXPLAIN_OUTPUT_TOKENS}.get(operation, EXTRACT_OUTPUT_TOKENS)
     if output_tokens is not None and operation != "embed":
         tokens_out = output_tokens

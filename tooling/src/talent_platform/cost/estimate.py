@@ -42,7 +42,8 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from talent_shared.cost.offline import LLM_ASSETS, offline_cost_per_partition, provider_model
+from talent_shared.cost.offline import LLM_ASSETS, READER_METADATA, offline_cost_per_partition, provider_model
+from talent_shared.prompts import Prompt, prompt_from_metadata
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -70,12 +71,12 @@ def observed_output_tokens(conn: psycopg.Connection, asset_key: str) -> int | No
     return None if mean is None else round(float(mean))
 
 
-def _sample_inputs(conn: psycopg.Connection, asset_key: str, partitions: list[str]) -> list[str]:
+def _sample_inputs(conn: psycopg.Connection, node: Node, partitions: list[str]) -> list[str]:
     """What the asset would send for a sample of the partitions: record text, profile text or pair."""
-    entity, operation = LLM_ASSETS[asset_key]
+    entity, operation = LLM_ASSETS[node.key]
     sample = random.Random(0).sample(partitions, min(SAMPLE, len(partitions))) if partitions else []
     if operation == "extract" and entity:
-        reader = _reader(entity)
+        reader = node.read()
         rows = conn.execute(
             "SELECT payload FROM talent.raw_records WHERE entity = %s AND record_id = ANY(%s)", (entity, sample)
         ).fetchall()
@@ -89,7 +90,7 @@ def _sample_inputs(conn: psycopg.Connection, asset_key: str, partitions: list[st
                 "SELECT record_id FROM talent.profiles WHERE entity = %s AND record_id = ANY(%s)", (entity, sample)
             )
         ]
-        return list(texts_for(conn, entity, sorted(present), _reader(entity)).values())
+        return list(texts_for(conn, entity, sorted(present), node.read()).values())
     # explanations: the user message for pairs of stored profiles
     from talent_shared.prompts import Prompt
     from talent_shared.providers.base import Profile, explanation_messages
@@ -105,16 +106,6 @@ def _sample_inputs(conn: psycopg.Connection, asset_key: str, partitions: list[st
         explanation_messages(no_prompt, Profile.model_validate(c), Profile.model_validate(j))[1]["content"]
         for (c,), (j,) in zip(cands, jobs, strict=False)
     ]
-
-
-def _reader(entity: str):
-    """The reader of the pipeline that owns ``entity`` (its definitions are loaded by then)."""
-    from talent_shared.pipeline import PIPELINES
-
-    for spec in PIPELINES.values():
-        if spec.entity == entity:
-            return spec.reader
-    return lambda payload: (json.dumps(payload), {})
 
 
 @dataclass
@@ -134,15 +125,14 @@ class AssetEstimate:
 
 def cost_of(
     conn: psycopg.Connection,
-    location: str,
-    asset_key: str,
-    code_version: str | None,
+    node: Node,
     partitions: list[str],
     units: int | None = None,
 ) -> tuple[Decimal, str]:
     """Cost of one unit (a partition; an explanation call for ``matches``) and how it was found."""
     from talent_shared.cost.budget import observed_cost_per_call, observed_cost_per_partition
 
+    location, asset_key, code_version = node.location, node.key, node.code_version
     _, operation = LLM_ASSETS[asset_key]
     _, model = provider_model(operation)
     observe = observed_cost_per_call if operation == "explain" else observed_cost_per_partition
@@ -153,7 +143,7 @@ def cost_of(
     if found is not None:
         return found[0], f"observed-model ({found[1]} with {model})"
     out = observed_output_tokens(conn, asset_key)
-    cost = offline_cost_per_partition(asset_key, _sample_inputs(conn, asset_key, partitions), out)
+    cost = offline_cost_per_partition(asset_key, _sample_inputs(conn, node, partitions), out, node.prompt)
     return cost, f"offline tokens ({model})" + (
         "" if out is None or operation == "embed" else f", observed output {out}"
     )
@@ -169,6 +159,15 @@ class Node:
     code_version: str | None
     parents: list[str]
     partitions_def: str | None
+    prompt: Prompt | None = None  # what an LLM asset sends, from its definition's metadata
+    reader: str | None = None  # an entity asset's record reader, 'module:function'
+
+    def read(self):
+        """The record reader the definition names; JSON text for an asset without one."""
+        if not self.reader:
+            return lambda payload: (json.dumps(payload), {})
+        module, _, name = self.reader.partition(":")
+        return getattr(importlib.import_module(module), name)
 
 
 def deployed_graph(locations: tuple[str, ...] = LOCATIONS, *, fresh: bool = False) -> dict[str, Node]:
@@ -206,8 +205,15 @@ def graph_of(location: str, defs: dg.Definitions) -> dict[str, Node]:
             node.code_version,
             sorted(p.to_user_string() for p in node.parent_keys),
             getattr(pdef, "name", None) if pdef is not None else None,
+            prompt_from_metadata(node.metadata),
+            _text(node.metadata.get(READER_METADATA)),
         )
     return graph
+
+
+def _text(value: Any) -> str | None:
+    value = getattr(value, "value", value)  # a MetadataValue once Dagster has normalized it
+    return None if value is None else str(value)
 
 
 # The record stage behind each partitioned asset: its records' code versions are in the lineage.
@@ -310,14 +316,10 @@ def _charge(
             per, method, units = Decimal(0), "no LLM calls", len(stale.get(key, ()))
         elif LLM_ASSETS[key][1] == "explain":
             units = EXPLAIN_TOP * changed_candidates if stale.get(key) else 0
-            per, method = (
-                cost_of(conn, node.location, key, node.code_version, []) if units else (Decimal(0), "nothing changes")
-            )
+            per, method = cost_of(conn, node, []) if units else (Decimal(0), "nothing changes")
         else:
             units = len(parts)
-            per, method = (
-                cost_of(conn, node.location, key, node.code_version, parts) if units else (Decimal(0), "nothing stale")
-            )
+            per, method = cost_of(conn, node, parts) if units else (Decimal(0), "nothing stale")
         c = causes.get(key, {})
         out.append(
             AssetEstimate(
@@ -432,7 +434,7 @@ def estimate_new_records(
     for item in _charge(conn, graph, stale, causes, {}, progress):
         if item.asset_key == "matches" and entity == "job":
             item.partitions = EXPLAIN_TOP * n
-            item.per_partition_usd, item.method = cost_of(conn, item.code_location, "matches", item.code_version, [])
+            item.per_partition_usd, item.method = cost_of(conn, graph["matches"], [])
             item.cost_usd = item.per_partition_usd * item.partitions
         if item.asset_key in (
             "normalized_candidates",
@@ -450,8 +452,9 @@ def estimate_new_records(
             ]
             item.per_partition_usd = offline_cost_per_partition(
                 item.asset_key,
-                _sample_inputs(conn, item.asset_key, existing),
+                _sample_inputs(conn, graph[item.asset_key], existing),
                 observed_output_tokens(conn, item.asset_key),
+                graph[item.asset_key].prompt,
             )
             item.cost_usd = item.per_partition_usd * item.partitions
         item.partition_sample = []
