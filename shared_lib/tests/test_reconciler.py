@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from talent_shared.resources import PostgresResource
 from talent_shared.testing import store_records
 
 
@@ -21,7 +22,9 @@ def _pipeline():
 def _tick(instance, cursor=None):
     from talent_shared.reconciler import entity_reconciler
 
-    result = entity_reconciler(_pipeline())(dg.build_sensor_context(instance=instance, cursor=cursor))
+    result = entity_reconciler(_pipeline())(
+        dg.build_sensor_context(instance=instance, cursor=cursor, resources={"postgres": PostgresResource()})
+    )
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     return result

@@ -101,7 +101,7 @@ def test_matches_retries_a_transient_failure() -> None:
 
 def _reconcile(instance) -> list:
     (reconciler,) = defs.sensors
-    result = reconciler(dg.build_sensor_context(instance=instance))
+    result = reconciler(dg.build_sensor_context(instance=instance, resources=defs.resources))
     return list(result.run_requests or [])
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import dagster as dg
 
 from talent_shared.keys import EntityKeys
+from talent_shared.resources import PostgresResource
 from talent_shared.settings import get_settings
 
 if TYPE_CHECKING:
@@ -181,9 +182,8 @@ def entity_reconciler(spec: PipelineSpec) -> dg.SensorDefinition:
             " in flight or quarantined (level-triggered, from the record lineage)."
         ),
     )
-    def _reconciler(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    def _reconciler(context: dg.SensorEvaluationContext, postgres: PostgresResource) -> dg.SensorResult:
         from talent_shared import lineage
-        from talent_shared.db import connect
 
         cfg = get_settings()
         versions: dict[lineage.Stage, str] = {
@@ -195,7 +195,7 @@ def entity_reconciler(spec: PipelineSpec) -> dg.SensorDefinition:
         tick = Tick(location)
         requests: list[dg.RunRequest] = []
         add: list[str] = []
-        with connect() as conn:
+        with postgres.connect() as conn:
             work = lineage.stale_batches(conn, entity, versions, cfg.max_attempts)
             tick.stale = sum(work.values())
             live = live_partitions(context.instance, targets)
@@ -328,10 +328,8 @@ def stranded_check(location: str, key: dg.AssetKey) -> dg.AssetChecksDefinition:
         name=STRANDED_CHECK,
         description=f"No record of {location} is stranded (stale with no run to process it).",
     )
-    def _check() -> dg.AssetCheckResult:
-        from talent_shared.db import connect
-
-        with connect() as conn:
+    def _check(postgres: PostgresResource) -> dg.AssetCheckResult:
+        with postgres.connect() as conn:
             row = conn.execute(
                 "SELECT stale, in_flight, stranded, quarantined, reason, extract(epoch FROM now() - ticked_at)"
                 " FROM talent.reconciler_ticks WHERE location = %s",
@@ -426,15 +424,13 @@ def asset_reconciler(
         asset_selection=dg.AssetSelection.assets(key),
         description=f"Requests {key.to_user_string()} whenever its inputs differ from what it consumed.",
     )
-    def _reconciler(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        from talent_shared.db import connect
-
+    def _reconciler(context: dg.SensorEvaluationContext, postgres: PostgresResource) -> dg.SensorResult:
         cfg = get_settings()
         code = code_tag([code_version])
         cursor = _Cursor.parse(context.cursor)
         tick = Tick(location)
         requests = []
-        with connect() as conn:
+        with postgres.connect() as conn:
             tick.stale = has_work(conn)
             if tick.stale:
                 if live_partitions(context.instance, [key]):

@@ -175,7 +175,7 @@ def settle(defs_by_location: dict[str, Any], instance: Any, rounds: int = 6) -> 
         requested = False
         for location, defs in defs_by_location.items():
             reconciler = next(s for s in defs.sensors if s.name == f"{location}_reconciler")
-            result = reconciler(dg.build_sensor_context(instance=instance))
+            result = reconciler(dg.build_sensor_context(instance=instance, resources=defs.resources))
             for add in result.dynamic_partitions_requests or []:
                 instance.add_dynamic_partitions(add.partitions_def_name, list(add.partition_keys))
             for request in result.run_requests or []:
@@ -395,7 +395,7 @@ class EntityLocationSuite:
         with dg.instance_for_test() as instance:
 
             def tick() -> dg.SensorResult:
-                result = reconciler(dg.build_sensor_context(instance=instance))
+                result = reconciler(dg.build_sensor_context(instance=instance, resources=self.defs.resources))
                 assert isinstance(result, dg.SensorResult)
                 for request in result.dynamic_partitions_requests or []:
                     instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))

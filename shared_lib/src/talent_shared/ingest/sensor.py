@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from talent_shared.records import Entity
+from talent_shared.resources import PostgresResource
 from talent_shared.settings import get_settings
 
 if TYPE_CHECKING:
@@ -61,7 +62,9 @@ class TickReport:
     touched: set[str] = field(default_factory=set)  # batches written
 
 
-def ingest_sources(entity: Entity, zone: LandingZone, cursor: Cursor, *, limit: int, log=None) -> TickReport:
+def ingest_sources(
+    entity: Entity, zone: LandingZone, cursor: Cursor, *, limit: int, log=None, url: str | None = None
+) -> TickReport:
     """Read new or changed files and new inbox rows into the database (one transaction per source)."""
     import psycopg
 
@@ -70,7 +73,7 @@ def ingest_sources(entity: Entity, zone: LandingZone, cursor: Cursor, *, limit: 
     from talent_shared.ingest.parse import Accepted, Rejection, parse_bytes, parse_value
 
     report = TickReport()
-    with connect() as conn:
+    with connect(url) as conn:
         known = store.known_fingerprints(conn, entity)
         for landed in zone.list(entity):
             if known.get(landed.name) == landed.fingerprint:
@@ -137,7 +140,7 @@ def build_ingest_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Reads {entity} records from the landing zone and the inbox; rejects are quarantined.",
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    def _sensor(context: dg.SensorEvaluationContext, postgres: PostgresResource) -> dg.SensorResult:
         from talent_shared.db import connect
         from talent_shared.ingest import store
         from talent_shared.ingest.sources import landing_zone
@@ -146,13 +149,14 @@ def build_ingest_sensor(
         limit = own.max_records_per_tick or cfg.max_records_per_tick
         cursor = Cursor.parse(context.cursor)
         zone = landing_zone(cfg.landing_location, endpoint_url=cfg.s3_endpoint_url)
-        report = ingest_sources(entity, zone, cursor, limit=limit, log=context.log)
+        url = postgres.get_url()
+        report = ingest_sources(entity, zone, cursor, limit=limit, log=context.log, url=url)
         if not report.touched:
             return dg.SensorResult(
                 cursor=cursor.dump(),
                 skip_reason=f"no changed {entity} records ({report.files_read} files read, {report.rejected} rejected)",
             )
-        with connect() as conn:
+        with connect(url) as conn:
             versions = store.batch_versions(conn, entity, report.touched)
         assert partitions.name is not None
         new_keys = [k for k in sorted(versions) if not context.instance.has_dynamic_partition(partitions.name, k)]
