@@ -47,11 +47,19 @@ SETS = {
     "heldout-industry": ROOT / "tests" / "data" / "quality" / "heldout-industry",
     "heldout-services": ROOT / "tests" / "data" / "quality" / "heldout-services",
     "heldout-blind": ROOT / "tests" / "data" / "quality" / "heldout-blind",
+    "heldout-trades2": ROOT / "tests" / "data" / "quality" / "heldout-trades2",
     "professions": ROOT / "tests" / "data" / "professions",
 }
 MATCHERS = ("pipeline", "bm25", "dense")
 DIRECTIONS = ("c->j", "j->c")
-TARGET_SETS = ("heldout", "heldout-hard", "heldout-industry", "heldout-services", "heldout-blind")
+TARGET_SETS = (
+    "heldout",
+    "heldout-hard",
+    "heldout-industry",
+    "heldout-services",
+    "heldout-blind",
+    "heldout-trades2",
+)
 K1, B = 1.2, 0.75
 # Issue 22, item 3: sets also run with normalization on the production path (the OpenAI provider),
 # its answers served from these recordings (see the README there).

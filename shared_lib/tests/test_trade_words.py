@@ -32,10 +32,20 @@ def test_seniority_from_any_trades_words() -> None:
     assert _seniority("Apprentice Lineworker", 0) == "intern"
     assert _seniority("Journeyman Lineman", 2) == "mid"  # a journeyman is at least mid ...
     assert _seniority("Journeyman Lineman", 9) == "senior"  # ... and the years can say more
-    assert _seniority("Shop Foreman", 20) == "lead"
+    # the trades' ladder: apprentice < journeyman < foreman < general foreman, superintendent
+    assert _seniority("Shop Foreman", 20) == "senior"
+    assert _seniority("General Foreman", 15) == "lead"
+    assert _seniority("Site Superintendent", 10) == "lead"
     assert _seniority("Sous Chef", 3) == "senior"
     assert _seniority("Charge Nurse", 6) == "lead"
     assert _seniority("Kennel Assistant", 0) == "junior"
+
+
+def test_a_trainee_word_outranks_the_role_it_qualifies() -> None:
+    assert _seniority("Apprentice Funeral Director", 0) == "intern"  # not "principal"
+    assert _seniority("Management Trainee", 0) == "intern"  # not "lead"
+    assert _seniority("Funeral Director", 3) == "principal"
+    assert _seniority("Director of Student Services", 12) == "principal"  # "student" is no rank here
 
 
 def test_software_words_do_not_leak_into_other_trades() -> None:

@@ -83,7 +83,8 @@ class LocalLLM:
 
     name = "local"
     model = "rules-v1"
-    prompt_version = f"rules-2+taxonomy-{TAXONOMY_VERSION}"  # 2: seniority words from data/seniority.tsv
+    prompt_version = f"rules-3+taxonomy-{TAXONOMY_VERSION}"  # 3: a trainee word wins, foreman senior
+    # 2: seniority words from data/seniority.tsv
 
     def extract_profile(self, prompt: Prompt, text: str, hints: dict) -> tuple[Profile, Usage]:
         listed = {s for s in (canonical_skill(x) for x in hints.get("skills", [])) if s}
