@@ -11,8 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from talent_shared.resources import PostgresResource
-from talent_shared.testing import TEST_PROMPT, store_records
+from talent_shared.testing import TEST_PROMPT, store_records, tick
 
 
 def _clean(db) -> None:
@@ -49,9 +48,7 @@ def _pipeline():
 def _tick(instance, cursor):
     from talent_shared.reconciler import entity_reconciler
 
-    result = entity_reconciler(_pipeline())(
-        dg.build_sensor_context(instance=instance, cursor=cursor, resources={"postgres": PostgresResource()})
-    )
+    result = tick(entity_reconciler(_pipeline()), instance, cursor)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     return result
@@ -121,7 +118,7 @@ def test_asset_over_budget_fails_fast_with_the_reason(talent_env: Path, db) -> N
     from talent_shared.pipeline import entity_pipeline
     from talent_shared.resources import deployment_resources
 
-    assets, _ = entity_pipeline(_pipeline())
+    assets = entity_pipeline(_pipeline())
     _clean(db)
     _observed(db, _pipeline().normalized_code_version, "0.01")
     db.execute("INSERT INTO talent.llm_budgets (code_location, daily_usd) VALUES ('candidates', 0.015)")

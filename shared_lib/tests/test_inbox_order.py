@@ -10,16 +10,14 @@ from talent_shared.ingest.sensor import Cursor, build_ingest_sensor
 from talent_shared.ingest.store import InboxCursor, inbox_after, write_inbox
 from talent_shared.keys import RAW_CANDIDATES
 from talent_shared.partitions import candidates_partitions
-from talent_shared.resources import PostgresResource
+from talent_shared.testing import tick
 
 GOOD = {"id": "c-early", "name": "Ana", "resume_text": "ICU nurse, 5 years."}
 
 
 def _tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
     sensor = build_ingest_sensor("candidate", RAW_CANDIDATES, candidates_partitions)
-    result = sensor(
-        dg.build_sensor_context(instance=instance, cursor=cursor, resources={"postgres": PostgresResource()})
-    )
+    result = tick(sensor, instance, cursor)
     assert isinstance(result, dg.SensorResult)
     return result
 

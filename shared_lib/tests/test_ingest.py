@@ -10,8 +10,7 @@ import pytest
 from talent_shared.ingest.sensor import build_ingest_sensor
 from talent_shared.keys import RAW_CANDIDATES
 from talent_shared.partitions import candidates_partitions
-from talent_shared.resources import PostgresResource
-from talent_shared.testing import records_of
+from talent_shared.testing import records_of, tick
 
 GOOD = {"id": "c-good", "name": "Ana", "resume_text": "ICU nurse, 5 years."}
 
@@ -24,8 +23,7 @@ def _write(landing: Path, name: str, data: bytes) -> None:
 
 def _tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
     sensor = build_ingest_sensor("candidate", RAW_CANDIDATES, candidates_partitions)
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"postgres": PostgresResource()})
-    result = sensor(context)
+    result = tick(sensor, instance, cursor)
     assert isinstance(result, dg.SensorResult)
     return result
 

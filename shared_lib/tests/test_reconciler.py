@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from talent_shared.resources import PostgresResource
-from talent_shared.testing import store_records
+from talent_shared.testing import store_records, tick
 
 
 def _pipeline():
@@ -22,9 +22,7 @@ def _pipeline():
 def _tick(instance, cursor=None):
     from talent_shared.reconciler import entity_reconciler
 
-    result = entity_reconciler(_pipeline())(
-        dg.build_sensor_context(instance=instance, cursor=cursor, resources={"postgres": PostgresResource()})
-    )
+    result = tick(entity_reconciler(_pipeline()), instance, cursor)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     return result
@@ -184,7 +182,7 @@ def test_the_stranded_check_fails_while_the_budget_holds_records_and_passes_when
         (held,) = _checks(first)
         assert held.check_name == STRANDED_CHECK and held.asset_key == key and not held.passed
         assert held.metadata["stranded"].value == 2 and "LLM budget" in (held.description or "")
-        executed = check()  # what the UI's "execute" reads: the last tick
+        executed = check(postgres=PostgresResource())  # what the UI's "execute" reads: the last tick
         assert not executed.passed and executed.metadata["stranded"].value == 2
 
         _run(instance, "b000000", dg.DagsterRunStatus.STARTED)
@@ -196,9 +194,56 @@ def test_the_stranded_check_fails_while_the_budget_holds_records_and_passes_when
         raised = _tick(instance, again.cursor)
         (cleared,) = _checks(raised)
         assert cleared.passed and cleared.metadata["stranded"].value == 0
-        assert check().passed
+        assert check(postgres=PostgresResource()).passed
 
         db.execute("UPDATE talent.reconciler_ticks SET ticked_at = now() - interval '1 hour'")
         db.commit()
-        stalled = check()
+        stalled = check(postgres=PostgresResource())
         assert not stalled.passed and "last ticked" in (stalled.description or "")
+
+
+def test_the_tick_that_stores_a_record_requests_its_run(talent_env: Path, db) -> None:
+    """Arrivals and reconciliation are one tick: a record landed as a file and one posted to the
+    inbox are stored, their batch materialized as ``raw_candidates`` and its run requested together,
+    so no record waits a sensor-daemon loop between being stored and being requested."""
+    import json
+
+    from talent_shared.ingest.store import write_inbox
+
+    landing = talent_env / "landing" / "candidates"
+    landing.mkdir(parents=True)
+    (landing / "drop.jsonl").write_text(json.dumps(_records(1)[0]) + "\n")
+    write_inbox(db, "candidate", {"id": "c-inbox", "name": "B", "resume_text": "Welder."}, "key-1")
+    db.commit()
+    with dg.instance_for_test() as instance:
+        first = _tick(instance)
+        assert [e.partition for e in first.asset_events if isinstance(e, dg.AssetMaterialization)] == ["b000000"]
+        assert _requested(first) == ["b000000"]
+        assert _tick_row(db)["requested"] == 2
+        cursor = json.loads(first.cursor)
+        assert cursor["inbox_id"] >= 1 and "released_usd" in cursor  # both halves' state in one cursor
+        again = _tick(instance, first.cursor)
+        assert not again.asset_events or all(
+            not isinstance(e, dg.AssetMaterialization) for e in again.asset_events
+        )  # nothing new arrived: the inbox position held
+
+
+def test_an_upgraded_ingestion_cursor_keeps_its_inbox_position(talent_env: Path, db) -> None:
+    """A deployment from before the two were one sensor has the ingestion sensor's cursor under this
+    name (the inbox position alone): its rows already read are not read again."""
+    import json
+
+    from talent_shared.ingest.store import write_inbox
+
+    write_inbox(db, "candidate", {"id": "c-read", "name": "B", "resume_text": "Welder."}, "key-1")
+    (inbox_id,) = db.execute("SELECT max(id) FROM talent.inbox").fetchone()
+    (txid,) = db.execute("SELECT max(txid::text::bigint) FROM talent.inbox").fetchone()
+    db.commit()
+    old = json.dumps({"inbox_txid": txid, "inbox_id": inbox_id})  # what the ingestion sensor wrote
+    with dg.instance_for_test() as instance:
+        result = _tick(instance, old)
+        assert not [e for e in result.asset_events or [] if isinstance(e, dg.AssetMaterialization)]
+        assert _tick_row(db)["stale"] == 0
+        assert json.loads(result.cursor)["inbox_id"] == inbox_id
+        fresh = _tick(instance)  # the same row under an empty cursor is taken: the position is what held it
+        assert _requested(fresh) == ["b000000"]

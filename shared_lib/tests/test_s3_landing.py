@@ -16,8 +16,7 @@ from talent_shared.ingest.sensor import build_ingest_sensor
 from talent_shared.ingest.sources import S3Landing, landing_zone
 from talent_shared.keys import RAW_CANDIDATES
 from talent_shared.partitions import candidates_partitions
-from talent_shared.resources import PostgresResource
-from talent_shared.testing import records_of
+from talent_shared.testing import records_of, tick
 
 GOOD = {"id": "c-good", "name": "Ana", "resume_text": "ICU nurse, 5 years."}
 
@@ -57,9 +56,7 @@ def _put(env: dict, name: str, data: bytes) -> None:
 
 def _tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
     sensor = build_ingest_sensor("candidate", RAW_CANDIDATES, candidates_partitions)
-    result = sensor(
-        dg.build_sensor_context(instance=instance, cursor=cursor, resources={"postgres": PostgresResource()})
-    )
+    result = tick(sensor, instance, cursor)
     assert isinstance(result, dg.SensorResult)
     return result
 

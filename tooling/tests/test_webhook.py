@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 
 from talent_platform.testing import asgi_post, free_port, wait_healthy
 from talent_platform.webhook import SIGNATURE_TOLERANCE_SECONDS, create_app
-from talent_shared.resources import PostgresResource
+from talent_shared.testing import tick
 
 TOKEN = "test-token-0123456789abcdef"
 # what `openssl rand -base64 32` gives, in the whsec_ form the Standard Webhooks SDKs print
@@ -193,7 +193,7 @@ def test_a_replayed_older_version_does_not_revert_the_record(client: TestClient,
     assert [k for _, k, _ in _inbox(db)] == ["key:msg_v1", "key:msg_v2"]
     sensor = build_ingest_sensor("candidate", RAW_CANDIDATES, candidates_partitions)
     with dg.instance_for_test() as instance:
-        sensor(dg.build_sensor_context(instance=instance, cursor=None, resources={"postgres": PostgresResource()}))
+        tick(sensor, instance)
     db.commit()  # a fresh snapshot: the sensor wrote on its own connection
     stored = db.execute("SELECT payload->>'headline' FROM talent.raw_records WHERE record_id = %s", (GOOD["id"],))
     assert stored.fetchall() == [("Charge nurse",)]
@@ -399,9 +399,7 @@ def test_accepted_record_reaches_the_sensor_and_its_batch(client: TestClient, db
     assert client.post("/v1/candidates", content=body, headers=_signed(body)).status_code == 202
     sensor = build_ingest_sensor("candidate", RAW_CANDIDATES, candidates_partitions)
     with dg.instance_for_test() as instance:
-        result = sensor(
-            dg.build_sensor_context(instance=instance, cursor=None, resources={"postgres": PostgresResource()})
-        )
+        result = tick(sensor, instance)
         assert isinstance(result, dg.SensorResult)
         assert [e.partition for e in result.asset_events] == ["b000000"]  # the open batch
         for request in result.dynamic_partitions_requests:

@@ -7,6 +7,7 @@ from talent_matching.definitions import defs
 from talent_shared.keys import CANDIDATE_VECTORS, JOB_VECTORS, MATCHES
 from talent_shared.partitions import candidates_partitions, jobs_partitions
 from talent_shared.resources import EmbedderResource
+from talent_shared.testing import tick
 
 # the embedding contract the vectors below are made with, given as a test gives a resource
 HASHING = {**(defs.resources or {}), "embedder": EmbedderResource(provider="hashing")}
@@ -101,7 +102,7 @@ def test_matches_retries_a_transient_failure() -> None:
 
 def _reconcile(instance) -> list:
     (reconciler,) = defs.sensors
-    result = reconciler(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    result = tick(reconciler, instance, resources=defs.resources)
     return list(result.run_requests or [])
 
 

@@ -7,10 +7,10 @@ profile of each asset, the sensor's settings, and the embedding model it expects
 deployment's, see :mod:`talent_shared.embedding`). Code versions are built from the team's own
 values, so one team's prompt edit makes only its own partitions stale.
 
-Records are rows, partitions are arrival batches (``talent_shared.partitions``). ``raw_*`` is
-materialized by the ingestion sensor itself (a runless event per batch it wrote to, carrying the
-batch's content version); the location's reconciler (``talent_shared.reconciler``) requests a run of
-the two downstream assets for each batch with stale records, and each step processes only those
+Records are rows, partitions are arrival batches (``talent_shared.partitions``). The location's one
+sensor (``talent_shared.reconciler.entity_reconciler``) takes the arrivals, materializes ``raw_*``
+itself (a runless event per batch it wrote to, carrying the batch's content version) and, in the
+same tick, requests a run of the two downstream assets for each batch with stale records, and each step processes only those
 records (``talent_shared.lineage``), each on its own: one record's failure is recorded against it and
 its batch completes.
 
@@ -32,7 +32,7 @@ from talent_shared.compute import STEP_RETRY, op_tags
 from talent_shared.compute import Profile as ComputeProfile
 from talent_shared.cost.offline import READER_METADATA
 from talent_shared.embedding import EmbeddingContract
-from talent_shared.ingest.sensor import RAW_CODE_VERSION, SensorSettings, build_ingest_sensor
+from talent_shared.ingest.sensor import RAW_CODE_VERSION, SensorSettings
 from talent_shared.keys import ENTITY_KEYS, EntityKeys, owner_of
 from talent_shared.partitions import PARTITIONS_BY_ENTITY
 from talent_shared.prompts import Prompt, prompt_metadata
@@ -165,11 +165,10 @@ class PipelineSpec:
         from talent_shared.reconciler import entity_reconciler, stranded_check
         from talent_shared.resources import deployment_resources
 
-        assets, sensor = entity_pipeline(self)
         return dg.Definitions(
-            assets=assets,
+            assets=entity_pipeline(self),
             asset_checks=[stranded_check(self.location, self.keys.vectors)],
-            sensors=[sensor, entity_reconciler(self)],
+            sensors=[entity_reconciler(self)],
             resources=deployment_resources(),
         )
 
@@ -285,7 +284,7 @@ def metered_step(
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(data_version) if data_version else None)
 
 
-def entity_pipeline(spec: PipelineSpec) -> tuple[list[dg.AssetSpec | dg.AssetsDefinition], dg.SensorDefinition]:
+def entity_pipeline(spec: PipelineSpec) -> list[dg.AssetSpec | dg.AssetsDefinition]:
     entity, keys, partitions, group = spec.entity, spec.keys, spec.partitions, spec.location
     reader = {READER_METADATA: spec.reader_ref} if spec.reader_ref else {}
     raw = dg.AssetSpec(
@@ -374,5 +373,4 @@ def entity_pipeline(spec: PipelineSpec) -> tuple[list[dg.AssetSpec | dg.AssetsDe
             ),
         )
 
-    sensor = build_ingest_sensor(entity, keys.raw, partitions, name=f"{spec.location}_ingest", settings=spec.sensor)
-    return [raw, _normalized, _vectors], sensor
+    return [raw, _normalized, _vectors]

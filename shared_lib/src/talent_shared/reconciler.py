@@ -61,6 +61,9 @@ class PipelineSpec(Protocol):
 
     def prompts(self) -> dict[str, Any]: ...
 
+    @property
+    def sensor(self) -> Any: ...
+
 
 PIPELINE_TAG = "talent/pipeline"  # the location whose reconciler requested the run
 CODE_TAG = "talent/code"  # a hash of the code versions the run was requested at
@@ -166,25 +169,40 @@ class Tick:
 
 
 def entity_reconciler(spec: PipelineSpec) -> dg.SensorDefinition:
-    """The reconciler of an ingesting location: a run of ``normalized_*`` and ``*_vectors`` per batch
-    with stale records, each run processing only those records."""
+    """The sensor of an ingesting location: each tick takes the entity's arrivals
+    (``talent_shared.ingest.sensor.take_arrivals``), then requests a run of ``normalized_*`` and
+    ``*_vectors`` for every batch with stale records, each run processing only those records.
+
+    One sensor, not an ingestion sensor and a reconciler side by side: the sensor daemon evaluates
+    every sensor once per loop (``MIN_INTERVAL_LOOP_TIME``, 5 s in Dagster 1.13, whatever a sensor's
+    own interval), so a reconciler beside the ingestion sensor saw a new record one loop after it was
+    stored. Here the tick that stores a record requests its run. It keeps the ingestion sensor's name,
+    so an upgraded deployment keeps its inbox position (the cursor holds both halves' state)."""
+    from talent_shared.ingest.sensor import Cursor as InboxCursor
+    from talent_shared.ingest.sensor import take_arrivals
+
     keys = spec.keys
     location, entity = spec.location, spec.entity
     targets = [keys.normalized, keys.vectors]
+    own = spec.sensor
 
     @dg.sensor(
-        name=f"{location}_reconciler",
-        minimum_interval_seconds=get_settings().sensor_interval_seconds,
+        name=f"{location}_ingest",
+        minimum_interval_seconds=own.minimum_interval_seconds or get_settings().sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         asset_selection=dg.AssetSelection.assets(*targets),
         description=(
-            f"Requests a run for every {entity} batch with records not done at current versions,"
-            " in flight or quarantined (level-triggered, from the record lineage)."
+            f"Reads {entity} records from the landing zone and the inbox (rejects are quarantined), then"
+            f" requests a run for every {entity} batch with records not done at current versions, in flight"
+            " or quarantined (level-triggered, from the record lineage)."
         ),
     )
     def _reconciler(context: dg.SensorEvaluationContext, postgres: PostgresResource) -> dg.SensorResult:
         from talent_shared import lineage
 
+        url = postgres.get_url()
+        inbox = InboxCursor.parse(context.cursor)
+        arrived, new_keys, _ = take_arrivals(context, url, entity, keys.raw, spec.partitions, inbox, own)
         cfg = get_settings()
         versions: dict[lineage.Stage, str] = {
             "normalized": spec.normalized_code_version,
@@ -194,7 +212,7 @@ def entity_reconciler(spec: PipelineSpec) -> dg.SensorDefinition:
         cursor = _Cursor.parse(context.cursor)
         tick = Tick(location)
         requests: list[dg.RunRequest] = []
-        add: list[str] = []
+        add: list[str] = list(new_keys)
         with postgres.connect() as conn:
             work = lineage.stale_batches(conn, entity, versions, cfg.max_attempts)
             tick.stale = sum(work.values())
@@ -222,7 +240,7 @@ def entity_reconciler(spec: PipelineSpec) -> dg.SensorDefinition:
                     reason = f"{cfg.max_attempts} runs failed in a row ({failure_reason(context.instance, failed)})"
                     tick.quarantined += _quarantine_batch(conn, entity, key, versions, reason)
                     continue
-                if not context.instance.has_dynamic_partition(spec.partitions.name, key):
+                if key not in add and not context.instance.has_dynamic_partition(spec.partitions.name, key):
                     add.append(key)  # stored by a tick whose partition request was lost
                 requests.append(
                     dg.RunRequest(
@@ -240,9 +258,9 @@ def entity_reconciler(spec: PipelineSpec) -> dg.SensorDefinition:
         return dg.SensorResult(
             run_requests=requests,
             dynamic_partitions_requests=[spec.partitions.build_add_request(add)] if add else [],
-            asset_events=checks,
-            cursor=cursor.dump(),
-            skip_reason=None if requests or checks else tick.summary(),
+            asset_events=[*arrived, *checks],
+            cursor=json.dumps({**json.loads(inbox.dump()), **json.loads(cursor.dump())}),
+            skip_reason=None if requests or checks or arrived else tick.summary(),
         )
 
     return _reconciler
@@ -282,7 +300,9 @@ class _Cursor:
 
     @classmethod
     def parse(cls, text: str | None) -> _Cursor:
-        return cls(**json.loads(text)) if text else cls()
+        """This half of a cursor that may hold other keys (an entity sensor's inbox position)."""
+        data = json.loads(text) if text else {}
+        return cls(**{k: data[k] for k in ("day", "released_usd", "reported") if k in data})
 
     def dump(self) -> str:
         return json.dumps({"day": self.day, "released_usd": self.released_usd, "reported": self.reported})

@@ -164,6 +164,19 @@ def records_of(conn, entity: str, partitions) -> list[str]:
     return [r for (r,) in rows]
 
 
+def tick(sensor: Any, instance: Any, cursor: str | None = None, resources: dict[str, Any] | None = None) -> Any:
+    """One evaluation of ``sensor`` as the daemon makes it: with ``resources`` (default: the
+    deployment's, ``talent_shared.resources``), opened and closed around the call as Dagster requires."""
+    import dagster as dg
+
+    from talent_shared.resources import deployment_resources
+
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources=resources if resources is not None else deployment_resources()
+    ) as context:
+        return sensor(context)
+
+
 def settle(defs_by_location: dict[str, Any], instance: Any, rounds: int = 6) -> list[Any]:
     """Tick each location's reconciler and run in process what it requests, until a round requests
     nothing; returns the run requests that ran. What the daemon and its run launcher would do, in
@@ -174,8 +187,8 @@ def settle(defs_by_location: dict[str, Any], instance: Any, rounds: int = 6) -> 
     for _ in range(rounds):
         requested = False
         for location, defs in defs_by_location.items():
-            reconciler = next(s for s in defs.sensors if s.name == f"{location}_reconciler")
-            result = reconciler(dg.build_sensor_context(instance=instance, resources=defs.resources))
+            reconciler = next(s for s in defs.sensors if s.name in (f"{location}_ingest", f"{location}_reconciler"))
+            result = tick(reconciler, instance, resources=defs.resources)
             for add in result.dynamic_partitions_requests or []:
                 instance.add_dynamic_partitions(add.partitions_def_name, list(add.partition_keys))
             for request in result.run_requests or []:
@@ -326,7 +339,7 @@ class EntityLocationSuite:
         import dagster as dg
 
         sensors = {s.name: s for s in self.defs.sensors}
-        assert set(sensors) == {f"{self.partitions}_ingest", f"{self.partitions}_reconciler"}
+        assert set(sensors) == {f"{self.partitions}_ingest"}  # takes arrivals, then reconciles
         assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
 
     def test_every_step_retries_a_transient_failure(self) -> None:
@@ -381,7 +394,7 @@ class EntityLocationSuite:
         get_settings.cache_clear()
         base = self.record["id"]
         store_records(db, self.entity, [dict(self.record, id=f"{base}-{i}") for i in range(5)])
-        reconciler = {s.name: s for s in self.defs.sensors}[f"{self.partitions}_reconciler"]
+        reconciler = {s.name: s for s in self.defs.sensors}[f"{self.partitions}_ingest"]
         executable = [a for a in self.defs.assets if isinstance(a, dg.AssetsDefinition)]
         normalized = next(a for a in executable if a.key.to_user_string() == self.keys[1])
 
@@ -394,14 +407,14 @@ class EntityLocationSuite:
 
         with dg.instance_for_test() as instance:
 
-            def tick() -> dg.SensorResult:
-                result = reconciler(dg.build_sensor_context(instance=instance, resources=self.defs.resources))
+            def evaluate() -> dg.SensorResult:
+                result = tick(reconciler, instance, resources=self.defs.resources)
                 assert isinstance(result, dg.SensorResult)
                 for request in result.dynamic_partitions_requests or []:
                     instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
                 return result
 
-            first = tick()
+            first = evaluate()
             requested = list(first.run_requests or [])
             assert sorted(str(r.partition_key) for r in requested) == ["b000000", "b000001", "b000002"]
             assert ticks(db) == (5, 0, 5, 0)
@@ -411,7 +424,7 @@ class EntityLocationSuite:
 
             @dg.asset(key=normalized.key, partitions_def=normalized.partitions_def)
             def in_flight() -> None:
-                seen.append(tick())
+                seen.append(evaluate())
 
             assert dg.materialize([in_flight], partition_key="b000001", instance=instance, tags=tags).success
             assert sorted(str(r.partition_key) for r in seen[0].run_requests or []) == ["b000000", "b000002"]
@@ -424,7 +437,7 @@ class EntityLocationSuite:
                     resources=self.defs.resources,
                 )
                 assert done.success
-            assert not tick().run_requests and ticks(db)[0] == 0
+            assert not evaluate().run_requests and ticks(db)[0] == 0
 
             # an edited record: its batch only; a run of it that fails leaves it stale (asked again)
             store_records(db, self.entity, [dict(self.record, id=f"{base}-4", resume_text="Welder, 20 years.")])
@@ -434,13 +447,13 @@ class EntityLocationSuite:
                 raise RuntimeError("the step broke")
 
             for _ in range(3):
-                again = list(tick().run_requests or [])
+                again = list(evaluate().run_requests or [])
                 assert [r.partition_key for r in again] == ["b000002"]
                 failed = dg.materialize(
                     [broken], partition_key="b000002", instance=instance, tags=again[0].tags, raise_on_error=False
                 )
                 assert not failed.success
-            gave_up = tick()
+            gave_up = evaluate()
             assert not gave_up.run_requests
             assert ticks(db)[3] == 1
             (status, reason) = db.execute(
@@ -448,5 +461,5 @@ class EntityLocationSuite:
                 (f"{base}-4",),
             ).fetchone()
             assert status == "quarantined" and "3 runs failed in a row" in reason and "the step broke" in reason
-            assert not tick().run_requests and ticks(db)[0] == 0
+            assert not evaluate().run_requests and ticks(db)[0] == 0
             assert {PIPELINE_TAG, CODE_TAG} <= set(tags)

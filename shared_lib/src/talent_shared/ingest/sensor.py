@@ -124,6 +124,51 @@ def ingest_sources(
     return report
 
 
+def take_arrivals(
+    context: dg.SensorEvaluationContext,
+    url: str,
+    entity: Entity,
+    raw_key: dg.AssetKey,
+    partitions: dg.DynamicPartitionsDefinition,
+    cursor: Cursor,
+    settings: SensorSettings,
+) -> tuple[list[dg.AssetMaterialization], list[str], str | None]:
+    """One ingestion tick's work: every source read into the database, ``cursor`` advanced. Returns
+    the ``raw_*`` materializations of the batches written to, the batch keys that are new
+    partitions, and why nothing changed (``None`` when something did)."""
+    from talent_shared.db import connect
+    from talent_shared.ingest import store
+    from talent_shared.ingest.sources import landing_zone
+
+    cfg = get_settings()
+    limit = settings.max_records_per_tick or cfg.max_records_per_tick
+    zone = landing_zone(cfg.landing_location, endpoint_url=cfg.s3_endpoint_url)
+    report = ingest_sources(entity, zone, cursor, limit=limit, log=context.log, url=url)
+    if not report.touched:
+        return [], [], f"no changed {entity} records ({report.files_read} files read, {report.rejected} rejected)"
+    with connect(url) as conn:
+        versions = store.batch_versions(conn, entity, report.touched)
+    assert partitions.name is not None
+    new_keys = [k for k in sorted(versions) if not context.instance.has_dynamic_partition(partitions.name, k)]
+    events = [
+        dg.AssetMaterialization(
+            asset_key=raw_key,
+            partition=key,
+            tags={
+                "dagster/data_version": version,
+                "dagster/data_version_is_user_provided": "true",
+                "dagster/code_version": RAW_CODE_VERSION,
+            },
+        )
+        for key, version in sorted(versions.items())
+    ]
+    context.log.info(
+        f"{report.changed} changed {entity} records in {len(versions)} batches"
+        f" ({len(new_keys)} new), {report.rejected} rejected"
+    )
+    return events, new_keys, None
+
+
 def build_ingest_sensor(
     entity: Entity,
     raw_key: dg.AssetKey,
@@ -132,6 +177,9 @@ def build_ingest_sensor(
     name: str | None = None,
     settings: SensorSettings | None = None,
 ) -> dg.SensorDefinition:
+    """Ingestion alone, as a sensor of its own. A location's pipeline does not deploy it: its
+    reconciler takes the arrivals at the start of each tick (``talent_shared.reconciler``), so a
+    record stored by a tick is requested by the same tick rather than one sensor-daemon loop later."""
     own = settings or SensorSettings()
 
     @dg.sensor(
@@ -141,45 +189,13 @@ def build_ingest_sensor(
         description=f"Reads {entity} records from the landing zone and the inbox; rejects are quarantined.",
     )
     def _sensor(context: dg.SensorEvaluationContext, postgres: PostgresResource) -> dg.SensorResult:
-        from talent_shared.db import connect
-        from talent_shared.ingest import store
-        from talent_shared.ingest.sources import landing_zone
-
-        cfg = get_settings()
-        limit = own.max_records_per_tick or cfg.max_records_per_tick
         cursor = Cursor.parse(context.cursor)
-        zone = landing_zone(cfg.landing_location, endpoint_url=cfg.s3_endpoint_url)
-        url = postgres.get_url()
-        report = ingest_sources(entity, zone, cursor, limit=limit, log=context.log, url=url)
-        if not report.touched:
-            return dg.SensorResult(
-                cursor=cursor.dump(),
-                skip_reason=f"no changed {entity} records ({report.files_read} files read, {report.rejected} rejected)",
-            )
-        with connect(url) as conn:
-            versions = store.batch_versions(conn, entity, report.touched)
-        assert partitions.name is not None
-        new_keys = [k for k in sorted(versions) if not context.instance.has_dynamic_partition(partitions.name, k)]
-        events = [
-            dg.AssetMaterialization(
-                asset_key=raw_key,
-                partition=key,
-                tags={
-                    "dagster/data_version": version,
-                    "dagster/data_version_is_user_provided": "true",
-                    "dagster/code_version": RAW_CODE_VERSION,
-                },
-            )
-            for key, version in sorted(versions.items())
-        ]
-        context.log.info(
-            f"{report.changed} changed {entity} records in {len(versions)} batches"
-            f" ({len(new_keys)} new), {report.rejected} rejected"
-        )
+        events, new_keys, skip = take_arrivals(context, postgres.get_url(), entity, raw_key, partitions, cursor, own)
         return dg.SensorResult(
             cursor=cursor.dump(),
             dynamic_partitions_requests=[partitions.build_add_request(new_keys)] if new_keys else [],
             asset_events=events,
+            skip_reason=skip,
         )
 
     return _sensor
