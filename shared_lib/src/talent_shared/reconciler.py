@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import dagster as dg
 
 from talent_shared.keys import EntityKeys
-from talent_shared.resources import PostgresResource
+from talent_shared.resources import LandingZoneResource, PostgresResource
 from talent_shared.settings import get_settings
 
 if TYPE_CHECKING:
@@ -197,12 +197,16 @@ def entity_reconciler(spec: PipelineSpec) -> dg.SensorDefinition:
             " or quarantined (level-triggered, from the record lineage)."
         ),
     )
-    def _reconciler(context: dg.SensorEvaluationContext, postgres: PostgresResource) -> dg.SensorResult:
+    def _reconciler(
+        context: dg.SensorEvaluationContext, postgres: PostgresResource, landing: LandingZoneResource
+    ) -> dg.SensorResult:
         from talent_shared import lineage
 
         url = postgres.get_url()
         inbox = InboxCursor.parse(context.cursor)
-        arrived, new_keys, _ = take_arrivals(context, url, entity, keys.raw, spec.partitions, inbox, own)
+        arrived, new_keys, _ = take_arrivals(
+            context, url, landing.zone(), entity, keys.raw, spec.partitions, inbox, own
+        )
         cfg = get_settings()
         versions: dict[lineage.Stage, str] = {
             "normalized": spec.normalized_code_version,

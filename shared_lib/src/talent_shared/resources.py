@@ -1,5 +1,5 @@
-"""The Dagster resources every location's assets run with: the database, the LLM, the embedder and
-the LLM meter.
+"""The Dagster resources every location's assets and sensors run with: the database, the LLM, the
+embedder, the LLM meter and the landing zone.
 
 Assets ask for them by parameter (``postgres: PostgresResource``) and each location's
 ``Definitions`` binds one set, built by :func:`deployment_resources` from the deployment's
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from talent_shared.embedding import EmbeddingContract
+    from talent_shared.ingest.sources import LandingZone
     from talent_shared.llm.meter import Meter
     from talent_shared.providers.base import EmbeddingProvider, LLMProvider
     from talent_shared.settings import Settings
@@ -60,6 +61,19 @@ _KEY = "OpenAI key; unset means OPENAI_API_KEY, read in the run's own process (f
 
 def _env_key() -> str | None:
     return os.environ.get("OPENAI_API_KEY") or None
+
+
+class LandingZoneResource(dg.ConfigurableResource):
+    """Where records are dropped: a folder, or ``s3://bucket/prefix`` (credentials from the pod's
+    IAM role or the environment, as boto3 finds them)."""
+
+    location: str = Field(description="A folder or s3://bucket/prefix, with candidates/ and jobs/ beneath it.")
+    s3_endpoint_url: str | None = Field(default=None, description="An S3-compatible endpoint; unset means AWS.")
+
+    def zone(self) -> LandingZone:
+        from talent_shared.ingest.sources import landing_zone
+
+        return landing_zone(self.location, endpoint_url=self.s3_endpoint_url)
 
 
 class LLMResource(dg.ConfigurableResource):
@@ -137,4 +151,5 @@ def deployment_resources(settings: Settings | None = None) -> dict[str, dg.Confi
             provider=s.embedding_provider, model=s.embedding_model, dim=s.embedding_dim, base_url=s.openai_base_url
         ),
         "meter": MeterResource(postgres=postgres),
+        "landing": LandingZoneResource(location=s.landing_location, s3_endpoint_url=s.s3_endpoint_url),
     }

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from talent_shared.records import Entity
-from talent_shared.resources import PostgresResource
+from talent_shared.resources import LandingZoneResource, PostgresResource
 from talent_shared.settings import get_settings
 
 if TYPE_CHECKING:
@@ -127,6 +127,7 @@ def ingest_sources(
 def take_arrivals(
     context: dg.SensorEvaluationContext,
     url: str,
+    zone: LandingZone,
     entity: Entity,
     raw_key: dg.AssetKey,
     partitions: dg.DynamicPartitionsDefinition,
@@ -138,11 +139,8 @@ def take_arrivals(
     partitions, and why nothing changed (``None`` when something did)."""
     from talent_shared.db import connect
     from talent_shared.ingest import store
-    from talent_shared.ingest.sources import landing_zone
 
-    cfg = get_settings()
-    limit = settings.max_records_per_tick or cfg.max_records_per_tick
-    zone = landing_zone(cfg.landing_location, endpoint_url=cfg.s3_endpoint_url)
+    limit = settings.max_records_per_tick or get_settings().max_records_per_tick
     report = ingest_sources(entity, zone, cursor, limit=limit, log=context.log, url=url)
     if not report.touched:
         return [], [], f"no changed {entity} records ({report.files_read} files read, {report.rejected} rejected)"
@@ -188,9 +186,12 @@ def build_ingest_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Reads {entity} records from the landing zone and the inbox; rejects are quarantined.",
     )
-    def _sensor(context: dg.SensorEvaluationContext, postgres: PostgresResource) -> dg.SensorResult:
+    def _sensor(
+        context: dg.SensorEvaluationContext, postgres: PostgresResource, landing: LandingZoneResource
+    ) -> dg.SensorResult:
         cursor = Cursor.parse(context.cursor)
-        events, new_keys, skip = take_arrivals(context, postgres.get_url(), entity, raw_key, partitions, cursor, own)
+        url, zone = postgres.get_url(), landing.zone()
+        events, new_keys, skip = take_arrivals(context, url, zone, entity, raw_key, partitions, cursor, own)
         return dg.SensorResult(
             cursor=cursor.dump(),
             dynamic_partitions_requests=[partitions.build_add_request(new_keys)] if new_keys else [],
