@@ -96,13 +96,16 @@ def test_the_official_ingress_block_is_accepted_as_is(render, tmp_path) -> None:
 def test_the_official_instance_blocks_are_accepted_as_is(render, tmp_path) -> None:
     """The blocks the official chart renders into dagster.yaml and workspace.yaml (the workspace's
     servers, the daemon's run queue, monitoring and retries, the run launcher, the compute log
-    manager), copied whole, land in the instance and the workspace."""
+    manager, retention, additionalInstanceConfig), copied whole, land in the instance and the
+    workspace."""
     web, daemon = OFFICIAL["dagsterWebserver"], OFFICIAL["dagsterDaemon"]
     values = {
         "dagsterWebserver": {"workspace": web["workspace"]},
         "dagsterDaemon": {k: daemon[k] for k in ("runCoordinator", "runMonitoring", "runRetries")},
         "runLauncher": OFFICIAL["runLauncher"],
         "computeLogManager": OFFICIAL["computeLogManager"],
+        "retention": OFFICIAL["retention"],
+        "additionalInstanceConfig": OFFICIAL["additionalInstanceConfig"],
     }
     r = _render(render, "platform", values, tmp_path)
     servers = [e["grpc_server"] for e in render.workspace_yaml(r)["load_from"]]
@@ -142,6 +145,10 @@ def test_the_official_instance_blocks_are_accepted_as_is(render, tmp_path) -> No
         s3["uploadInterval"],
     )
     assert logs["locations"] == [s["name"] for s in web["workspace"]["servers"]]
+    retention = OFFICIAL["retention"]
+    assert instance["retention"]["sensor"] == {"purge_after_days": retention["sensor"]["purgeAfterDays"]}
+    assert instance["retention"]["schedule"] == {"purge_after_days": retention["schedule"]["purgeAfterDays"]}
+    assert instance["sensors"] == OFFICIAL["additionalInstanceConfig"]["sensors"]
 
 
 def test_an_official_user_deployment_is_a_team_release(render, tmp_path) -> None:

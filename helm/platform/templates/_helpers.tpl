@@ -314,7 +314,62 @@ uses app.databaseUrlSecret, the exporter may use its own). */}}
 {{- if not (kindIs "invalid" $d.poolDefaultLimit) -}}
 {{- $_ := set $instance.concurrency "pools" (dict "default_limit" (int $d.poolDefaultLimit)) -}}
 {{- end -}}
+{{- with .Values.retention -}}
+{{- if .enabled -}}
+{{- $retention := dict -}}
+{{- range $key, $name := dict "sensor" "sensor" "schedule" "schedule" "autoMaterialize" "auto_materialize" -}}
+{{- with index $.Values.retention $key -}}
+{{- $_ := set $retention $name (dict "purge_after_days" .purgeAfterDays) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $instance "retention" $retention -}}
+{{- end -}}
+{{- end -}}
+{{- with .Values.additionalInstanceConfig -}}
+{{- include "platform.checkAdditionalInstanceConfig" (dict "base" $instance "extra" . "path" "") -}}
+{{- $instance = mergeOverwrite $instance (deepCopy .) -}}
+{{- end -}}
 {{- toYaml $instance -}}
+{{- end -}}
+
+{{/*
+additionalInstanceConfig adds to the instance's dagster.yaml and never replaces what the chart
+renders from its values: the run launcher's security contexts, the storage's role, the per-location
+run limit would otherwise be one key away from being undone. The blocks the chart renders are its
+own, whole (a key added inside the storage or the run launcher changes what they are), except
+concurrency, run_monitoring and run_retries, which take keys the chart does not set. A refused key
+fails the render with the value that sets it.
+Pass (dict "base" <rendered map> "extra" <additionalInstanceConfig map> "path" "").
+*/}}
+{{- define "platform.checkAdditionalInstanceConfig" -}}
+{{- $owners := dict
+  "storage" "postgresql.*"
+  "run_launcher" "runLauncher.config.k8sRunLauncher"
+  "run_coordinator" "dagsterDaemon.runCoordinator"
+  "concurrency" "dagsterDaemon.runCoordinator and dagsterDaemon.poolDefaultLimit"
+  "run_monitoring" "dagsterDaemon.runMonitoring"
+  "run_retries" "dagsterDaemon.runRetries"
+  "scheduler" "nothing: the daemon's scheduler is always DagsterDaemonScheduler"
+  "compute_logs" "computeLogManager"
+  "telemetry" "nothing: the chart turns Dagster's telemetry off"
+  "retention" "retention (the official chart's block: enabled, sensor, schedule, autoMaterialize)" -}}
+{{- $extendable := list "concurrency" "run_monitoring" "run_retries" -}}
+{{- range $key, $value := .extra -}}
+{{- $path := ternary $key (printf "%s.%s" $.path $key) (eq $.path "") -}}
+{{- $top := index (splitList "." $path) 0 -}}
+{{- $why := printf "additionalInstanceConfig.%s would replace what the chart renders into dagster.yaml; set it through %s" $path (get $owners $top | default "the chart's own values") -}}
+{{- if and (eq $.path "") (hasKey $owners $key) (not (has $key $extendable)) -}}
+{{- fail $why -}}
+{{- end -}}
+{{- if hasKey $.base $key -}}
+{{- $mine := index $.base $key -}}
+{{- if and (kindIs "map" $mine) (kindIs "map" $value) -}}
+{{- include "platform.checkAdditionalInstanceConfig" (dict "base" $mine "extra" $value "path" $path) -}}
+{{- else -}}
+{{- fail $why -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The workspace: one gRPC server per team release. */}}
