@@ -18,7 +18,7 @@ STAMP := $(VENV)/.installed
 export TIKTOKEN_CACHE_DIR := $(CURDIR)/.tools/tiktoken
 export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup tools dev test test-shared test-tooling test-hostile test-faults-soak test-candidates test-jobs test-matching test-platform lint bench e2e e2e-kind e2e-kind-plan docker docker-down images cluster-bin cluster-up cluster-down constraints clean
+.PHONY: help setup tools dev test test-shared test-tooling test-hostile test-faults-soak test-candidates test-jobs test-matching test-platform lint schemas bench e2e e2e-kind e2e-kind-plan docker docker-down images cluster-bin cluster-up cluster-down constraints clean
 
 help:
 	@echo "make dev    run the platform locally (embedded Postgres, daemon, webserver, 3 code servers)"
@@ -108,6 +108,10 @@ test-platform: setup tools
 
 lint: setup $(TOOLS)/helm $(TOOLS)/tofu
 	$(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
+
+## schemas: both charts' values.schema.json, generated from the pydantic models in helm/schema
+schemas: setup
+	cd helm/schema && $(CURDIR)/$(PY) -m chart_schema
 
 bench: setup
 	$(PY) -m benchmarks

@@ -98,12 +98,14 @@ output "platform_values" {
         hmacSecretKey = local.k8s_secrets.webhook.key
       }
     }
-    computeLogs = {
-      manager = "s3"
-      s3 = {
-        bucket = module.storage.bucket_names["compute-logs"]
-        prefix = var.compute_logs_prefix
-        region = var.region
+    computeLogManager = {
+      type = "S3ComputeLogManager"
+      config = {
+        s3ComputeLogManager = {
+          bucket = module.storage.bucket_names["compute-logs"]
+          prefix = var.compute_logs_prefix
+          region = var.region
+        }
       }
     }
     networkPolicy = {

@@ -206,14 +206,17 @@ def test_e2e_values_use_the_built_images_the_e2e_database_and_landing(harness) -
     assert f"{platform['image']['repository']}:{platform['image']['tag']}" == harness.PLATFORM_IMAGE
     assert platform["postgresql"]["host"] == f"postgres.{harness.DB_NAMESPACE}.svc.cluster.local"
     # Jobs and their pods outlive the run, so step pods' resources can be read at the end.
-    assert platform["runLauncher"]["runK8sConfig"]["jobSpecConfig"]["ttlSecondsAfterFinished"] >= harness.WAIT_S
+    assert (
+        platform["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]["jobSpecConfig"]["ttlSecondsAfterFinished"]
+        >= harness.WAIT_S
+    )
     for team in harness.TEAMS:
         values = yaml.safe_load((REPO / "helm/values/kind" / f"{team}.yaml").read_text())
         assert f"{values['image']['repository']}:{values['image']['tag']}" == harness.TEAM_IMAGES[team]
         assert values["image"]["pullPolicy"] == "IfNotPresent"  # loaded, never pulled
         assert values["env"]["TALENT_EXECUTOR"] == "k8s"
-        assert values["extraVolumes"][0]["persistentVolumeClaim"]["claimName"] == "talent-landing"
-        assert values["env"]["TALENT_LANDING"] == values["extraVolumeMounts"][0]["mountPath"] == "/landing"
+        assert values["volumes"][0]["persistentVolumeClaim"]["claimName"] == "talent-landing"
+        assert values["env"]["TALENT_LANDING"] == values["volumeMounts"][0]["mountPath"] == "/landing"
 
 
 # --- the webhook step ---------------------------------------------------------------------------------

@@ -162,9 +162,15 @@ def test_same_secret_name_as_the_platform(render) -> None:
 @pytest.mark.parametrize(
     ("sets", "message"),
     [
-        (["location.name="], "location.name is required"),
-        (["location.module="], "location.module is required"),
-        (["location.module=talent-candidates"], 'location.module "talent-candidates" is not a Python module path'),
+        (["name="], "name is required"),
+        (["json:dagsterApiGrpcArgs=[]"], 'dagsterApiGrpcArgs must be ["-m", "<module>"]'),
+        (['json:dagsterApiGrpcArgs=["-m"]'], 'dagsterApiGrpcArgs must be ["-m", "<module>"]'),
+        (
+            ['json:dagsterApiGrpcArgs=["-f", "defs.py"]'],
+            "at '/dagsterApiGrpcArgs/0': value must be one of '-m', '--module-name'",
+        ),
+        (['json:dagsterApiGrpcArgs=["-m", "talent-candidates"]'], "at '/dagsterApiGrpcArgs/1'"),
+        (['json:dagsterApiGrpcArgs=["-m", "talent_candidates.definitions", "-a", "defs"]'], "maxItems"),
         (["image.repository="], "image.repository is required"),
         (["image.tag="], "image.tag is required"),
         (["image.tag=latest"], "image.tag must be immutable"),
@@ -172,14 +178,31 @@ def test_same_secret_name_as_the_platform(render) -> None:
         (["env.OPENAI_API_KEY=sk-123"], "env.OPENAI_API_KEY looks like a credential"),
         (["env.TALENT_DATABASE_URL=postgresql://u:p@h/db"], "env.TALENT_DATABASE_URL looks like a credential"),
         (['json:secretEnv.X={"secretName":"s"}'], "missing property 'key'"),
-        (["codeServer.replica=2"], "additional properties 'replica' not allowed"),
-        (["location.name=Candidates"], "at '/location/name'"),
+        (["replica=2"], "additional properties 'replica' not allowed"),
+        (["name=Candidates"], "at '/name'"),
     ],
 )
 def test_invalid_values_fail_with_a_clear_message(render, sets: list[str], message: str) -> None:
     with pytest.raises(render.HelmError) as err:
         render.render_team("candidates", sets=sets)
     assert message in err.value.stderr
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["location.name=candidates"], "location.name is now name and location.module is dagsterApiGrpcArgs"),
+        (["codeServer.port=4000"], "keys are now at the top level (replicas is replicaCount)"),
+        (["json:extraVolumes=[]"], "extraVolumes is now volumes"),
+        (["json:extraVolumeMounts=[]"], "extraVolumeMounts is now volumeMounts"),
+    ],
+)
+def test_the_names_before_the_official_ones_are_refused_with_the_new_name(render, sets, message) -> None:
+    """A team's values written before this chart took the shape of an official
+    dagster-user-deployments.deployments[] entry fail the schema, naming what to write instead."""
+    with pytest.raises(render.HelmError) as err:
+        render.render_team("candidates", sets=sets)
+    assert message in err.value.stderr and "dagster-user-deployments.deployments[]" in err.value.stderr
 
 
 def test_the_location_a_release_logs_as_is_its_own(render) -> None:

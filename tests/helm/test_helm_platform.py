@@ -9,6 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+# Values paths in the official chart's shape (helm/README.md, "Coming from the official chart").
+QUEUED = "dagsterDaemon.runCoordinator.config.queuedRunCoordinator"
+SERVERS = "dagsterWebserver.workspace.servers"
+S3_LOGS = "computeLogManager.config.s3ComputeLogManager"
+
 
 @pytest.fixture(scope="module", params=[False, True], ids=["prod", "kind"])
 def platform(render, request):
@@ -351,8 +356,8 @@ def test_checksums_stable_and_follow_the_config(render) -> None:
         return r.get("Deployment", "platform-daemon")["spec"]["template"]["metadata"]["annotations"]
 
     a = render.render_platform()
-    b = render.render_platform(sets=["daemon.runCoordinator.perCodeLocationLimit=8"])
-    again = render.render_platform(sets=["daemon.runCoordinator.perCodeLocationLimit=10"])
+    b = render.render_platform(sets=[f"{QUEUED}.perCodeLocationLimit=8"])
+    again = render.render_platform(sets=[f"{QUEUED}.perCodeLocationLimit=10"])
     assert checksum(a) == checksum(again)
     assert checksum(a)["checksum/dagster-instance"] != checksum(b)["checksum/dagster-instance"]
     assert checksum(a)["checksum/dagster-workspace"] == checksum(b)["checksum/dagster-workspace"]
@@ -383,19 +388,43 @@ def test_network_policies_default_deny_then_allow(render, platform) -> None:
         (["app.databaseUrlSecret.name="], "app.databaseUrlSecret.name is required"),
         (["app.env.OPENAI_API_KEY=sk-123"], "app.env.OPENAI_API_KEY looks like a credential"),
         (
-            ['json:codeLocations=[{"name":"jobs","host":"a","port":4000},{"name":"jobs","host":"b","port":4000}]'],
+            [f'json:{SERVERS}=[{{"name":"jobs","host":"a","port":4000}},{{"name":"jobs","host":"b","port":4000}}]'],
             'location name "jobs" is listed twice',
         ),
-        (["json:codeLocations=[]"], "minItems"),
-        (["webserver.replica=2"], "additional properties 'replica' not allowed"),
+        ([f"json:{SERVERS}=[]"], "minItems"),
+        (["dagsterWebserver.replica=2"], "additional properties 'replica' not allowed"),
         (["postgresql.scheme=postgres"], "at '/postgresql/scheme': value must be one of"),
-        (["json:runLauncher.resources.requests=null"], "missing property 'requests'"),
+        (["json:runLauncher.config.k8sRunLauncher.resources.requests=null"], "missing property 'requests'"),
     ],
 )
 def test_invalid_values_fail_with_a_clear_message(render, sets: list[str], message: str) -> None:
     with pytest.raises(render.HelmError) as err:
         render.render_platform(sets=sets)
     assert message in err.value.stderr
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["webserver.replicas=2"], "webserver is now dagsterWebserver"),
+        (["daemon.resources.requests.cpu=1"], "daemon is now dagsterDaemon"),
+        (["computeLogs.manager=s3"], "computeLogs is now computeLogManager"),
+        (["json:codeLocations=[]"], "codeLocations is now dagsterWebserver.workspace.servers"),
+        (["dagsterWebserver.replicas=2"], "dagsterWebserver.replicas is now dagsterWebserver.replicaCount"),
+        (["runLauncher.failPodOnRunFailure=true"], "is now runLauncher.config.k8sRunLauncher.failPodOnRunFailure"),
+        (["dagsterDaemon.runCoordinator.maxConcurrentRuns=5"], f"is now {QUEUED}.maxConcurrentRuns"),
+        (["json:dagsterDaemon.runCoordinator.extraTagConcurrencyLimits=[]"], f"is now {QUEUED}.tagConcurrencyLimits"),
+        (["computeLogManager.manager=local"], "is now computeLogManager.type"),
+        (["computeLogManager.s3.bucket=b"], "is now computeLogManager.config.s3ComputeLogManager"),
+        ([f"{S3_LOGS}.uploadIntervalSeconds=30"], "uploadIntervalSeconds is now uploadInterval"),
+    ],
+)
+def test_the_names_before_the_official_ones_are_refused_with_the_new_name(render, sets, message) -> None:
+    """Values written for this chart before it took the official chart's names fail the schema,
+    and the message says what to write instead."""
+    with pytest.raises(render.HelmError) as err:
+        render.render_platform(sets=sets)
+    assert message in err.value.stderr, err.value.stderr
 
 
 def test_fail_messages_are_not_hidden_by_show_only(render) -> None:
@@ -426,18 +455,18 @@ def test_step_logs_go_to_the_compute_logs_bucket_in_production_and_to_a_folder_o
     # Terraform's "dagster/" without the slash: keys dagster/<location>/storage/...
     assert prod["config"]["prefix"] == "dagster"
     values = yaml.safe_load((render.VALUES_DIR / "platform.yaml").read_text())
-    assert prod["config"]["locations"] == [c["name"] for c in values["codeLocations"]]
+    assert prod["config"]["locations"] == [c["name"] for c in values["dagsterWebserver"]["workspace"]["servers"]]
     assert prod["config"]["bucket"].startswith("talent-") and "compute-logs" in prod["config"]["bucket"]
     kind = render.instance_yaml(render.render_platform(kind=True))["compute_logs"]
     assert kind["class"] == "LocalComputeLogManager"
     assert process_config(LocalComputeLogManager.config_type(), kind["config"]).success
     with pytest.raises(render.HelmError) as err:
-        render.render_platform(sets=["computeLogs.s3.bucket="])
-    assert "computeLogs.s3.bucket is required" in err.value.stderr
+        render.render_platform(sets=[f"{S3_LOGS}.bucket="])
+    assert f"{S3_LOGS}.bucket is required" in err.value.stderr
     with pytest.raises(render.HelmError) as err:
-        render.render_platform(sets=["computeLogs.manager=noop"])
-    assert "/computeLogs/manager" in err.value.stderr
-    minio = render.instance_yaml(render.render_platform(sets=["computeLogs.s3.endpointUrl=http://minio:9000"]))
+        render.render_platform(sets=["computeLogManager.type=NoOpComputeLogManager"])
+    assert "/computeLogManager/type" in err.value.stderr
+    minio = render.instance_yaml(render.render_platform(sets=[f"{S3_LOGS}.endpointUrl=http://minio:9000"]))
     assert minio["compute_logs"]["config"]["endpoint_url"] == "http://minio:9000"
 
 

@@ -24,8 +24,8 @@ def _selects(pdb, deployment) -> bool:
 @pytest.mark.parametrize(
     ("block", "bound", "name"),
     [
-        ("webserver", "maxUnavailable=1", "platform-webserver"),
-        ("webserver", "minAvailable=50%", "platform-webserver"),
+        ("dagsterWebserver", "maxUnavailable=1", "platform-webserver"),
+        ("dagsterWebserver", "minAvailable=50%", "platform-webserver"),
         ("webhook", "minAvailable=1", "platform-webhook"),
     ],
 )
@@ -54,10 +54,10 @@ def test_webhook_budget_follows_the_webhook(render) -> None:
 @pytest.mark.parametrize("team", TEAMS)
 def test_code_server_budget_selects_only_its_team(render, k8s_validate, team: str) -> None:
     sets = [
-        "codeServer.replicas=2",
-        "codeServer.podDisruptionBudget.enabled=true",
-        "codeServer.podDisruptionBudget.maxUnavailable=1",
-        "codeServer.podDisruptionBudget.unhealthyPodEvictionPolicy=AlwaysAllow",
+        "replicaCount=2",
+        "podDisruptionBudget.enabled=true",
+        "podDisruptionBudget.maxUnavailable=1",
+        "podDisruptionBudget.unhealthyPodEvictionPolicy=AlwaysAllow",
     ]
     r = render.render_team(team, sets=sets)
     (pdb,) = r.all("PodDisruptionBudget")
@@ -75,12 +75,12 @@ def test_code_server_budget_selects_only_its_team(render, k8s_validate, team: st
     [
         ([], "exactly one of minAvailable and maxUnavailable"),
         (["minAvailable=1", "maxUnavailable=1"], "exactly one of minAvailable and maxUnavailable"),
-        (["minAvailable=1"], "blocks every node drain"),  # with codeServer.replicas=1
+        (["minAvailable=1"], "blocks every node drain"),  # with replicaCount=1
         (["maxUnavailable=0"], "blocks every node drain"),
     ],
 )
 def test_a_budget_that_blocks_drains_is_refused(render, sets: list[str], message: str) -> None:
-    full = ["codeServer.podDisruptionBudget.enabled=true", *(f"codeServer.podDisruptionBudget.{s}" for s in sets)]
+    full = ["podDisruptionBudget.enabled=true", *(f"podDisruptionBudget.{s}" for s in sets)]
     with pytest.raises(render.HelmError) as err:
-        render.render_team("candidates", sets=["codeServer.replicas=1", *full])
+        render.render_team("candidates", sets=["replicaCount=1", *full])
     assert message in err.value.stderr

@@ -17,7 +17,7 @@ def test_no_ingress_by_default(render, kind: bool) -> None:
 
 
 def test_routes_to_the_webserver_service(render, k8s_validate) -> None:
-    r = render.render_platform(sets=[*ON, "ingress.ingressClassName=nginx", "webserver.service.port=8080"])
+    r = render.render_platform(sets=[*ON, "ingress.ingressClassName=nginx", "dagsterWebserver.service.port=8080"])
     ingress = r.one("Ingress")
     k8s_validate(ingress)
     assert ingress["spec"]["ingressClassName"] == "nginx"
@@ -31,10 +31,10 @@ def test_routes_to_the_webserver_service(render, k8s_validate) -> None:
 
 
 def test_path_follows_the_webservers_prefix(render) -> None:
-    r = render.render_platform(sets=[*ON, "webserver.pathPrefix=/dagster"])
+    r = render.render_platform(sets=[*ON, "dagsterWebserver.pathPrefix=/dagster"])
     (path,) = r.one("Ingress")["spec"]["rules"][0]["http"]["paths"]
     assert path["path"] == "/dagster"
-    r = render.render_platform(sets=[*ON, "webserver.pathPrefix=/dagster", "ingress.dagsterWebserver.path=/ui"])
+    r = render.render_platform(sets=[*ON, "dagsterWebserver.pathPrefix=/dagster", "ingress.dagsterWebserver.path=/ui"])
     (path,) = r.one("Ingress")["spec"]["rules"][0]["http"]["paths"]
     assert path["path"] == "/ui"
 

@@ -13,8 +13,8 @@ import pytest
 TEAMS = ("candidates", "jobs", "matching")
 # values block -> the Deployment it configures (webhook on: production keeps it off by default)
 PLATFORM_DEPLOYMENTS = {
-    "webserver": "platform-webserver",
-    "daemon": "platform-daemon",
+    "dagsterWebserver": "platform-webserver",
+    "dagsterDaemon": "platform-daemon",
     "webhook": "platform-webhook",
     "costExporter": "platform-cost-exporter",
 }
@@ -40,12 +40,15 @@ CONTAINER_SC = {"runAsUser": 10002, "capabilities": {"drop": ["ALL"], "add": ["N
 
 
 def _sets(block: str) -> list[str]:
+    """Sets of every pod setting under ``block`` ("": the top level, where a code-location release
+    has them, as an entry of the official chart's dagster-user-deployments.deployments[])."""
+    prefix = f"{block}." if block else ""
     return [
-        f"json:{block}.nodeSelector={json.dumps(NODE_SELECTOR)}",
-        f"json:{block}.affinity={json.dumps(AFFINITY)}",
-        f"json:{block}.tolerations={json.dumps(TOLERATIONS)}",
-        f"json:{block}.podSecurityContext={json.dumps(POD_SC)}",
-        f"json:{block}.securityContext={json.dumps(CONTAINER_SC)}",
+        f"json:{prefix}nodeSelector={json.dumps(NODE_SELECTOR)}",
+        f"json:{prefix}affinity={json.dumps(AFFINITY)}",
+        f"json:{prefix}tolerations={json.dumps(TOLERATIONS)}",
+        f"json:{prefix}podSecurityContext={json.dumps(POD_SC)}",
+        f"json:{prefix}securityContext={json.dumps(CONTAINER_SC)}",
     ]
 
 
@@ -72,7 +75,7 @@ def test_platform_deployment_settings_land_on_that_deployment_only(render, k8s_v
 @pytest.mark.parametrize("team", TEAMS)
 def test_code_server_settings(render, k8s_validate, team: str) -> None:
     base = _pods(render.render_team(team))
-    r = render.render_team(team, sets=_sets("codeServer"))
+    r = render.render_team(team, sets=_sets(""))
     _check(render, k8s_validate, r, base, f"{team}-code-server")
 
 
@@ -106,11 +109,11 @@ def _check(render, k8s_validate, r, base: dict, target: str) -> None:
         ("securityContext.runAsNonRoot=false", "runAsNonRoot"),
     ],
 )
-@pytest.mark.parametrize("block", ["webserver", "codeServer"])
+@pytest.mark.parametrize("block", ["dagsterWebserver", "code server"])
 def test_security_contexts_stay_restricted(render, block: str, setting: str, message: str) -> None:
     with pytest.raises(render.HelmError) as err:
-        if block == "codeServer":
-            render.render_team("candidates", sets=[f"{block}.{setting}"])
+        if block == "code server":
+            render.render_team("candidates", sets=[setting])
         else:
             render.render_platform(sets=[f"{block}.{setting}"])
     assert message in err.value.stderr
@@ -119,11 +122,11 @@ def test_security_contexts_stay_restricted(render, block: str, setting: str, mes
 @pytest.mark.parametrize(
     "setting",
     [
-        'json:webserver.tolerations=[{"key": "dedicated", "efect": "NoSchedule"}]',
-        'json:daemon.affinity={"nodeAfinity": {}}',
+        'json:dagsterWebserver.tolerations=[{"key": "dedicated", "efect": "NoSchedule"}]',
+        'json:dagsterDaemon.affinity={"nodeAfinity": {}}',
         'json:webhook.podSecurityContext={"fsGroupChangePolcy": "OnRootMismatch"}',
         'json:costExporter.securityContext={"readOnlyRootFileSystem": true}',
-        'json:webserver.podDisruptionBudget={"enabled": true, "minAvailabel": 1}',
+        'json:dagsterWebserver.podDisruptionBudget={"enabled": true, "minAvailabel": 1}',
     ],
 )
 def test_a_misspelt_key_is_refused(render, setting: str) -> None:

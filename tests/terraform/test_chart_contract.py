@@ -269,7 +269,7 @@ def test_each_team_writes_step_logs_under_its_own_location_alone(env, monkeypatc
         module = cc.Context({"compute_logs_bucket_arn": bucket_arn, "compute_logs_prefix": team_prefix}, {})
         grants[team] = cc.evaluate(module_locals["compute_log_object"], module)
 
-    prefix = cc.terraform_platform_values(env)["computeLogs"]["s3"]["prefix"]
+    prefix = cc.terraform_platform_values(env)["computeLogManager"]["config"]["s3ComputeLogManager"]["prefix"]
     for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")

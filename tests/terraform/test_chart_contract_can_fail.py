@@ -177,19 +177,31 @@ PLATFORM_LAYERS = [cc.load_yaml(cc.VALUES_DIR / "platform.yaml")]
 
 
 def test_platform_values_with_the_guessed_keys_are_rejected():
-    """The values terraform/ passed before: serviceAccount.name does not exist, and computeLogs takes
-    its bucket and prefix under computeLogs.s3, not at its top."""
+    """Guessed keys: serviceAccount.name does not exist, and computeLogManager takes its bucket and
+    prefix under config.s3ComputeLogManager (the official chart's shape), not at its top."""
     ctx = cc.Context({"platform_service_account": "talent-platform", "compute_logs_prefix": "dagster/"}, {})
     values = cc.evaluate(
         _hcl_value("""{
       serviceAccount = { name = var.platform_service_account }
-      computeLogs    = { bucket = module.storage.bucket_names["compute-logs"], prefix = var.compute_logs_prefix }
+      computeLogManager = { bucket = module.storage.bucket_names["compute-logs"], prefix = var.compute_logs_prefix }
     }"""),
         ctx,
     )
     problems = "\n".join(cc.check_values(cc.PLATFORM_CHART, PLATFORM_LAYERS, values, "platform"))
-    assert "computeLogs: Additional properties are not allowed ('bucket', 'prefix' were unexpected)" in problems
+    assert "computeLogManager: Additional properties are not allowed ('bucket', 'prefix' were unexpected)" in problems
     assert "serviceAccount: Additional properties are not allowed ('name' was unexpected)" in problems
+
+
+def test_platform_values_under_the_names_before_the_official_chart_are_refused_with_the_new_name():
+    """An overlay written for the chart before it took the official chart's names (computeLogs,
+    codeLocations) fails, and the message names the value to write instead."""
+    old = {
+        "computeLogs": {"manager": "s3", "s3": {"bucket": "b", "prefix": "dagster/"}},
+        "codeLocations": [{"name": "candidates", "host": "candidates-code-server", "port": 4000}],
+    }
+    problems = "\n".join(cc.check_values(cc.PLATFORM_CHART, PLATFORM_LAYERS, old, "platform"))
+    assert "computeLogs is now computeLogManager" in problems
+    assert "codeLocations is now dagsterWebserver.workspace.servers" in problems
 
 
 def test_platform_values_with_a_wrong_type_are_rejected():
@@ -201,22 +213,28 @@ def test_platform_values_with_a_wrong_type_are_rejected():
 
 def test_platform_values_breaking_the_merged_values_are_rejected():
     """Valid on its own, but the merged values miss a required key."""
-    problems = cc.check_values(cc.PLATFORM_CHART, PLATFORM_LAYERS, {"codeLocations": []}, "platform")
+    servers = {"dagsterWebserver": {"workspace": {"enabled": True, "servers": []}}}
+    problems = cc.check_values(cc.PLATFORM_CHART, PLATFORM_LAYERS, servers, "platform")
     assert problems and all("(merged)" in p for p in problems)
 
 
 def test_set_blocks_with_unknown_keys_are_rejected():
     assert (
         cc.check_set_blocks(
-            ["serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn", "image.tag", "codeLocations[0].name"],
+            [
+                "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn",
+                "image.tag",
+                "dagsterWebserver.workspace.servers[0].name",
+            ],
             SCHEMA_PLATFORM,
         )
         == []
     )
-    assert cc.check_set_blocks(["computeLogs.bucket", "image.tags", "codeLocations[0].hostname"], SCHEMA_PLATFORM) == [
-        "set 'computeLogs.bucket': 'bucket' is not a key of the chart's values.schema.json",
+    unknown = ["computeLogManager.bucket", "image.tags", "dagsterWebserver.workspace.servers[0].hostname"]
+    assert cc.check_set_blocks(unknown, SCHEMA_PLATFORM) == [
+        "set 'computeLogManager.bucket': 'bucket' is not a key of the chart's values.schema.json",
         "set 'image.tags': 'tags' is not a key of the chart's values.schema.json",
-        "set 'codeLocations[0].hostname': 'hostname' is not a key of the chart's values.schema.json",
+        "set 'dagsterWebserver.workspace.servers[0].hostname': 'hostname' is not a key of the chart's values.schema.json",
     ]
 
 

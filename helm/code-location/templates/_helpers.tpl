@@ -18,7 +18,7 @@ Names, labels, images, security contexts and the container context of a team rel
 {{- end -}}
 
 {{- define "code-location.locationName" -}}
-{{- required "location.name is required: the Dagster code location name (unique across the workspace)" .Values.location.name -}}
+{{- required "name is required: the Dagster code location name (unique across the workspace)" .Values.name -}}
 {{- end -}}
 
 {{- define "code-location.selectorLabels" -}}
@@ -113,8 +113,8 @@ asset's op tags.
   "resources" .Values.runs.resources
 -}}
 {{- with .Values.imagePullSecrets }}{{ $_ := set $k8s "image_pull_secrets" . }}{{ end -}}
-{{- with .Values.extraVolumes }}{{ $_ := set $k8s "volumes" . }}{{ end -}}
-{{- with .Values.extraVolumeMounts }}{{ $_ := set $k8s "volume_mounts" . }}{{ end -}}
+{{- with .Values.volumes }}{{ $_ := set $k8s "volumes" . }}{{ end -}}
+{{- with .Values.volumeMounts }}{{ $_ := set $k8s "volume_mounts" . }}{{ end -}}
 {{- toJson (dict "k8s" $k8s) -}}
 {{- end -}}
 
@@ -204,7 +204,7 @@ escalation, read-only root filesystem): the namespace refuses such pods, better 
 
 {{/*
 nodeSelector, affinity and tolerations of a deployment's pod, in the official chart's names and
-shapes; nothing for the empty defaults. Pass the deployment's values (e.g. .Values.webserver).
+shapes; nothing for the empty defaults. Pass the values holding them (.Values here: the code server is the release).
 */}}
 {{- define "code-location.podPlacement" -}}
 {{- with .nodeSelector }}

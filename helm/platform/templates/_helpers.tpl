@@ -230,38 +230,40 @@ uses app.databaseUrlSecret, the exporter may use its own). */}}
 
 {{/* Where steps' stdout/stderr go: S3 (dagster-aws) on a cluster, a local folder otherwise; never NoOp. */}}
 {{- define "platform.computeLogs" -}}
-{{- $c := .Values.computeLogs -}}
-{{- if eq $c.manager "s3" -}}
+{{- $c := .Values.computeLogManager -}}
+{{- if eq $c.type "S3ComputeLogManager" -}}
+{{- $s3 := $c.config.s3ComputeLogManager -}}
 {{- $cfg := dict
-  "bucket" (required "computeLogs.s3.bucket is required with computeLogs.manager s3 (Terraform output bucket_names[\"compute-logs\"])" $c.s3.bucket)
-  "prefix" (trimSuffix "/" $c.s3.prefix)
+  "bucket" (required "computeLogManager.config.s3ComputeLogManager.bucket is required with computeLogManager.type S3ComputeLogManager (Terraform output bucket_names[\"compute-logs\"])" $s3.bucket)
+  "prefix" (trimSuffix "/" $s3.prefix)
   "skip_empty_files" true
-  "upload_interval" (int $c.s3.uploadIntervalSeconds) -}}
-{{- with $c.s3.region }}{{ $_ := set $cfg "region" . }}{{ end -}}
-{{- with $c.s3.endpointUrl }}{{ $_ := set $cfg "endpoint_url" . }}{{ end -}}
-{{- /* one prefix per team under s3.prefix (<prefix>/<location>/storage/...), so each team's IAM role writes only its own: talent_shared/compute_logs.py */ -}}
+  "upload_interval" (int $s3.uploadInterval) -}}
+{{- with $s3.region }}{{ $_ := set $cfg "region" . }}{{ end -}}
+{{- with $s3.endpointUrl }}{{ $_ := set $cfg "endpoint_url" . }}{{ end -}}
+{{- /* one prefix per team under the prefix (<prefix>/<location>/storage/...), so each team's IAM role writes only its own: talent_shared/compute_logs.py */ -}}
 {{- $locations := list -}}
-{{- range $.Values.codeLocations }}{{ $locations = append $locations .name }}{{ end -}}
+{{- range $.Values.dagsterWebserver.workspace.servers }}{{ $locations = append $locations .name }}{{ end -}}
 {{- $_ := set $cfg "locations" $locations -}}
 {{- toYaml (dict "module" "talent_shared.compute_logs" "class" "TeamS3ComputeLogManager" "config" $cfg) -}}
-{{- else if eq $c.manager "local" -}}
-{{- toYaml (dict "module" "dagster._core.storage.local_compute_log_manager" "class" "LocalComputeLogManager" "config" (dict "base_dir" $c.local.baseDir)) -}}
+{{- else if eq $c.type "LocalComputeLogManager" -}}
+{{- toYaml (dict "module" "dagster._core.storage.local_compute_log_manager" "class" "LocalComputeLogManager" "config" (dict "base_dir" $c.config.localComputeLogManager.baseDir)) -}}
 {{- else -}}
-{{- fail (printf "computeLogs.manager must be s3 or local, not %q" $c.manager) -}}
+{{- fail (printf "computeLogManager.type must be S3ComputeLogManager or LocalComputeLogManager, not %q" $c.type) -}}
 {{- end -}}
 {{- end -}}
 
 {{/* The instance's dagster.yaml. */}}
 {{- define "platform.instanceConfig" -}}
-{{- $rl := .Values.runLauncher -}}
+{{- $rl := .Values.runLauncher.config.k8sRunLauncher -}}
 {{- $rk := $rl.runK8sConfig -}}
-{{- $d := .Values.daemon -}}
+{{- $d := .Values.dagsterDaemon -}}
+{{- $q := $d.runCoordinator.config.queuedRunCoordinator -}}
 {{- $podSpec := mergeOverwrite (dict
       "securityContext" (include "platform.podSecurityContext" . | fromYaml)
       "automountServiceAccountToken" true)
     (deepCopy $rk.podSpecConfig) -}}
-{{- $tagLimits := list (dict "key" "dagster/code_location" "value" (dict "applyLimitPerUniqueValue" true) "limit" $d.runCoordinator.perCodeLocationLimit) -}}
-{{- $tagLimits = concat $tagLimits $d.runCoordinator.extraTagConcurrencyLimits -}}
+{{- $tagLimits := list (dict "key" "dagster/code_location" "value" (dict "applyLimitPerUniqueValue" true) "limit" $q.perCodeLocationLimit) -}}
+{{- $tagLimits = concat $tagLimits $q.tagConcurrencyLimits -}}
 {{- $instance := dict
   "storage" (include "platform.storageConfig" (dict "ctx" . "username" .Values.postgresql.username) | fromYaml).storage
   "run_launcher" (dict
@@ -290,10 +292,10 @@ uses app.databaseUrlSecret, the exporter may use its own). */}}
   "run_coordinator" (dict
     "module" "dagster._core.run_coordinator"
     "class" "QueuedRunCoordinator"
-    "config" (dict "dequeue_use_threads" true "dequeue_num_workers" 4))
+    "config" (dict "dequeue_use_threads" $q.dequeueUseThreads "dequeue_num_workers" (int $q.dequeueNumWorkers)))
   "concurrency" (dict
     "runs" (dict
-      "max_concurrent_runs" (int $d.runCoordinator.maxConcurrentRuns)
+      "max_concurrent_runs" (int $q.maxConcurrentRuns)
       "tag_concurrency_limits" $tagLimits))
   "run_monitoring" (dict
     "enabled" $d.runMonitoring.enabled
@@ -312,19 +314,74 @@ uses app.databaseUrlSecret, the exporter may use its own). */}}
 {{- if not (kindIs "invalid" $d.poolDefaultLimit) -}}
 {{- $_ := set $instance.concurrency "pools" (dict "default_limit" (int $d.poolDefaultLimit)) -}}
 {{- end -}}
+{{- with .Values.retention -}}
+{{- if .enabled -}}
+{{- $retention := dict -}}
+{{- range $key, $name := dict "sensor" "sensor" "schedule" "schedule" "autoMaterialize" "auto_materialize" -}}
+{{- with index $.Values.retention $key -}}
+{{- $_ := set $retention $name (dict "purge_after_days" .purgeAfterDays) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $instance "retention" $retention -}}
+{{- end -}}
+{{- end -}}
+{{- with .Values.additionalInstanceConfig -}}
+{{- include "platform.checkAdditionalInstanceConfig" (dict "base" $instance "extra" . "path" "") -}}
+{{- $instance = mergeOverwrite $instance (deepCopy .) -}}
+{{- end -}}
 {{- toYaml $instance -}}
+{{- end -}}
+
+{{/*
+additionalInstanceConfig adds to the instance's dagster.yaml and never replaces what the chart
+renders from its values: the run launcher's security contexts, the storage's role, the per-location
+run limit would otherwise be one key away from being undone. The blocks the chart renders are its
+own, whole (a key added inside the storage or the run launcher changes what they are), except
+concurrency, run_monitoring and run_retries, which take keys the chart does not set. A refused key
+fails the render with the value that sets it.
+Pass (dict "base" <rendered map> "extra" <additionalInstanceConfig map> "path" "").
+*/}}
+{{- define "platform.checkAdditionalInstanceConfig" -}}
+{{- $owners := dict
+  "storage" "postgresql.*"
+  "run_launcher" "runLauncher.config.k8sRunLauncher"
+  "run_coordinator" "dagsterDaemon.runCoordinator"
+  "concurrency" "dagsterDaemon.runCoordinator and dagsterDaemon.poolDefaultLimit"
+  "run_monitoring" "dagsterDaemon.runMonitoring"
+  "run_retries" "dagsterDaemon.runRetries"
+  "scheduler" "nothing: the daemon's scheduler is always DagsterDaemonScheduler"
+  "compute_logs" "computeLogManager"
+  "telemetry" "nothing: the chart turns Dagster's telemetry off"
+  "retention" "retention (the official chart's block: enabled, sensor, schedule, autoMaterialize)" -}}
+{{- $extendable := list "concurrency" "run_monitoring" "run_retries" -}}
+{{- range $key, $value := .extra -}}
+{{- $path := ternary $key (printf "%s.%s" $.path $key) (eq $.path "") -}}
+{{- $top := index (splitList "." $path) 0 -}}
+{{- $why := printf "additionalInstanceConfig.%s would replace what the chart renders into dagster.yaml; set it through %s" $path (get $owners $top | default "the chart's own values") -}}
+{{- if and (eq $.path "") (hasKey $owners $key) (not (has $key $extendable)) -}}
+{{- fail $why -}}
+{{- end -}}
+{{- if hasKey $.base $key -}}
+{{- $mine := index $.base $key -}}
+{{- if and (kindIs "map" $mine) (kindIs "map" $value) -}}
+{{- include "platform.checkAdditionalInstanceConfig" (dict "base" $mine "extra" $value "path" $path) -}}
+{{- else -}}
+{{- fail $why -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The workspace: one gRPC server per team release. */}}
 {{- define "platform.workspace" -}}
-{{- if not .Values.codeLocations -}}
-{{- fail "codeLocations must list at least one code location: the webserver and daemon do not start without a workspace (dagster#30151)" -}}
+{{- if not .Values.dagsterWebserver.workspace.servers -}}
+{{- fail "dagsterWebserver.workspace.servers must list at least one code location: the webserver and daemon do not start without a workspace (dagster#30151)" -}}
 {{- end -}}
 {{- $servers := list -}}
 {{- $seen := dict -}}
-{{- range .Values.codeLocations -}}
+{{- range .Values.dagsterWebserver.workspace.servers -}}
 {{- if hasKey $seen .name -}}
-{{- fail (printf "codeLocations: location name %q is listed twice" .name) -}}
+{{- fail (printf "dagsterWebserver.workspace.servers: location name %q is listed twice" .name) -}}
 {{- end -}}
 {{- $_ := set $seen .name true -}}
 {{- $servers = append $servers (dict "grpc_server" (dict "host" .host "port" (int .port) "location_name" .name)) -}}
@@ -422,7 +479,7 @@ escalation, read-only root filesystem): the namespace refuses such pods, better 
 
 {{/*
 nodeSelector, affinity and tolerations of a deployment's pod, in the official chart's names and
-shapes; nothing for the empty defaults. Pass the deployment's values (e.g. .Values.webserver).
+shapes; nothing for the empty defaults. Pass the deployment's values (e.g. .Values.dagsterWebserver).
 */}}
 {{- define "platform.podPlacement" -}}
 {{- with .nodeSelector }}
