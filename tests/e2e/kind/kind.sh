@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The e2e's kind cluster, with the node image node-image.sh names (TALENT_KIND_NODE=local|official).
+#
+#   kind.sh up               build the node image when needed, `kind create cluster`, wait for it
+#   kind.sh load IMAGE...    `kind load docker-image` (the images are never pulled)
+#   kind.sh logs DIR         `kind export logs`
+#   kind.sh down             `kind delete cluster`; safe when nothing is up
+#   kind.sh check-clean      exit 1, saying what, if anything of the cluster is left
+#
+# On a machine where `docker run --privileged` fails (root without CAP_SYS_RESOURCE, as on the CI
+# machine) kind runs with docker-shim/ first on its PATH; kind.sh says so when it does.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../../.." && pwd)
+NAME=${TALENT_KIND_NAME:-talent-e2e}
+CONFIG=${TALENT_KIND_CONFIG:-$ROOT/tests/e2e/kind-config.yaml}
+KUBECONFIG_OUT=${TALENT_KIND_KUBECONFIG:-$ROOT/.tools/kind/kubeconfig}
+KIND=${KIND:-$ROOT/.tools/bin/kind}
+KUBECTL=${KUBECTL:-$ROOT/.tools/k8s/bin/kubectl}
+WAIT=${TALENT_KIND_WAIT:-300s}
+PROBE_IMAGE=local/debian:bookworm
+# The sysctls the kubelet would set machine-wide (talent-entrypoint shadows them in the node).
+SYSCTLS="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes"
+STATE=$ROOT/.tools/kind/state
+
+say() { echo "kind.sh: $*"; }
+die() { echo "kind.sh: $*" >&2; exit 1; }
+[ -x "$KIND" ] || die "no kind at $KIND: make kind-bin"
+
+# kind with docker-shim/ first on its PATH when this Docker refuses --privileged.
+kind_() {
+  if [ -z "${PRIVILEGED_OK:-}" ]; then
+    if [ "${TALENT_KIND_SHIM:-auto}" = never ]; then
+      PRIVILEGED_OK=1
+    elif [ "${TALENT_KIND_SHIM:-auto}" = always ]; then
+      PRIVILEGED_OK=0
+    elif docker run --rm --privileged --entrypoint true "$PROBE_IMAGE" >/dev/null 2>"$STATE/privileged.err"; then
+      PRIVILEGED_OK=1
+    else
+      PRIVILEGED_OK=0
+      say "docker run --privileged fails here ($(grep -o 'unable to apply caps[^:]*: [a-z ]*' "$STATE/privileged.err" | head -n 1)): kind runs through docker-shim/"
+    fi
+  fi
+  if [ "$PRIVILEGED_OK" = 1 ]; then "$KIND" "$@"; else PATH=$HERE/docker-shim:$PATH "$KIND" "$@"; fi
+}
+kubectl() { "$KUBECTL" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
+exists() { "$KIND" get clusters 2>/dev/null | grep -qx "$NAME"; }
+sysctl_get() { cat "/proc/sys/${1//.//}"; }
+
+# No name leaves the cluster: CoreDNS answers cluster.local and nothing else (kubeadm's Corefile
+# forwards the rest to the node's resolver).
+no_dns_forwarding() {
+  local corefile
+  corefile=$(kubectl -n kube-system get configmap coredns -o jsonpath='{.data.Corefile}')
+  printf '%s\n' "$corefile" | grep -q 'forward ' || return 0
+  printf '%s\n' "$corefile" | awk '/^ *forward / {skip = /\{ *$/; next} skip && /^ *\} *$/ {skip = 0; next} !skip' > "$STATE/Corefile"
+  kubectl -n kube-system create configmap coredns --from-file=Corefile="$STATE/Corefile" --dry-run=client -o yaml |
+    kubectl apply -f - >/dev/null
+  kubectl -n kube-system rollout restart deployment/coredns >/dev/null
+  kubectl -n kube-system rollout status deployment/coredns --timeout=120s >/dev/null
+}
+
+up() {
+  local image t0 t1
+  mkdir -p "$STATE" "$(dirname "$KUBECONFIG_OUT")"
+  if ! timeout 20 docker info >/dev/null 2>&1; then "$ROOT/tests/e2e/cluster/docker.sh" up; fi
+  exists && die "a kind cluster '$NAME' is already there: kind.sh down first"
+  image=$("$HERE/node-image.sh" name)
+  t0=$SECONDS
+  "$HERE/node-image.sh" build
+  [ -f "$STATE/sysctls" ] || for k in $SYSCTLS; do echo "$k=$(sysctl_get "$k")"; done > "$STATE/sysctls"
+  t1=$SECONDS
+  kind_ create cluster --name "$NAME" --config "$CONFIG" --image "$image" \
+    --kubeconfig "$KUBECONFIG_OUT" --wait "$WAIT"
+  say "cluster created in $((SECONDS - t1)) s (node image ready in $((t1 - t0)) s)"
+  if [ "${TALENT_KIND_NODE:-local}" = local ]; then
+    no_dns_forwarding
+    say "CoreDNS forwards nowhere"
+  fi
+  kubectl get nodes -o wide
+  say "up in $((SECONDS - t0)) s; kubeconfig: $KUBECONFIG_OUT"
+}
+
+load() {
+  local t0=$SECONDS
+  [ $# -gt 0 ] || return 0
+  kind_ load docker-image --name "$NAME" "$@"
+  say "loaded $# image(s) in $((SECONDS - t0)) s"
+}
+
+down() {
+  local t0=$SECONDS k
+  if exists; then kind_ delete cluster --name "$NAME" --kubeconfig "$KUBECONFIG_OUT"; fi
+  rm -f "$KUBECONFIG_OUT"
+  # The kubelet's sysctls are shadowed in the node; restore them anyway should one have leaked.
+  if [ -f "$STATE/sysctls" ]; then
+    while IFS== read -r k v; do
+      [ "$(sysctl_get "$k")" = "$v" ] || { echo "$v" > "/proc/sys/${k//.//}"; say "restored $k=$v"; }
+    done < "$STATE/sysctls"
+    rm -f "$STATE/sysctls"
+  fi
+  say "down in $((SECONDS - t0)) s"
+}
+
+check_clean() {
+  local left=()
+  exists && left+=("kind cluster $NAME")
+  [ -z "$(docker ps -aq --filter "label=io.x-k8s.kind.cluster=$NAME")" ] || left+=("node containers")
+  [ ! -d /lib/modules ] || [ -n "$(ls -A /lib/modules)" ] || left+=("an empty /lib/modules on the host")
+  if [ ${#left[@]} -gt 0 ]; then
+    echo "kind.sh: left behind: ${left[*]}" >&2
+    return 1
+  fi
+  say "nothing of $NAME is left"
+}
+
+case "${1:-}" in
+  up) up ;;
+  load) shift; load "$@" ;;
+  logs) kind_ export logs "${2:?kind.sh logs DIR}" --name "$NAME" ;;
+  down) down ;;
+  check-clean) check_clean ;;
+  *) sed -n '2,10p' "$0" >&2; exit 2 ;;
+esac
