@@ -24,6 +24,7 @@ RUN chmod 755 /kind /kind/bin \
  && rm -f /lib/systemd/system/basic.target.wants/* \
  && echo "ReadKMsg=no" >> /etc/systemd/journald.conf \
  && ln -s /usr/lib/systemd/systemd /sbin/init
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # here: Debian's binaries where kind's units and kind itself look for them.
 RUN ln -s /usr/bin/containerd /usr/local/bin/containerd \
  && mkdir -p /opt/cni && ln -s /usr/lib/cni /opt/cni/bin \

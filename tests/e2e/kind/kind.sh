@@ -93,9 +93,15 @@ down() {
   local t0=$SECONDS k
   if exists; then kind_ delete cluster --name "$NAME" --kubeconfig "$KUBECONFIG_OUT"; fi
   rm -f "$KUBECONFIG_OUT"
+  # kind keeps its Docker network (a bridge and iptables rules on the host) for the next cluster:
+  # removed when no container is on it any more.
+  if docker network inspect kind >/dev/null 2>&1 &&
+    [ -z "$(docker network inspect -f '{{range .Containers}}{{.Name}} {{end}}' kind)" ]; then
+    docker network rm kind >/dev/null
+  fi
   # The kubelet's sysctls are shadowed in the node; restore them anyway should one have leaked.
   if [ -f "$STATE/sysctls" ]; then
-    while IFS== read -r k v; do
+    while IFS='=' read -r k v; do
       [ "$(sysctl_get "$k")" = "$v" ] || { echo "$v" > "/proc/sys/${k//.//}"; say "restored $k=$v"; }
     done < "$STATE/sysctls"
     rm -f "$STATE/sysctls"
@@ -107,6 +113,11 @@ check_clean() {
   local left=()
   exists && left+=("kind cluster $NAME")
   [ -z "$(docker ps -aq --filter "label=io.x-k8s.kind.cluster=$NAME")" ] || left+=("node containers")
+  if docker network inspect kind >/dev/null 2>&1 &&
+    [ -z "$(docker network inspect -f '{{range .Containers}}{{.Name}} {{end}}' kind)" ]; then
+    left+=("the unused docker network kind")
+  fi
+  if [ -f "$STATE/sysctls" ]; then left+=("recorded sysctls (kind.sh down restores them)"); fi
   [ ! -d /lib/modules ] || [ -n "$(ls -A /lib/modules)" ] || left+=("an empty /lib/modules on the host")
   if [ ${#left[@]} -gt 0 ]; then
     echo "kind.sh: left behind: ${left[*]}" >&2

@@ -41,12 +41,11 @@ export DOCKER_BUILDKIT=0
 
 die() { echo "node-image.sh: $*" >&2; exit 1; }
 say() { echo "node-image.sh: $*"; }
-source_kind() {
-  case ${TALENT_KIND_NODE:-local} in
-    official | local) echo "${TALENT_KIND_NODE:-local}" ;;
-    *) die "TALENT_KIND_NODE must be 'official' or 'local', not '${TALENT_KIND_NODE}'" ;;
-  esac
-}
+SOURCE=${TALENT_KIND_NODE:-local}
+case $SOURCE in
+  official | local) ;;
+  *) die "TALENT_KIND_NODE must be 'official' or 'local', not '$SOURCE'" ;;
+esac
 kind_module() {
   local m
   m=$(go env GOMODCACHE)/sigs.k8s.io/kind@$KIND_VERSION
@@ -69,7 +68,7 @@ node_name() {
 }
 
 name() {
-  if [ "$(source_kind)" = official ]; then echo "$OFFICIAL_IMAGE"; else node_name; fi
+  if [ "$SOURCE" = official ]; then echo "$OFFICIAL_IMAGE"; else node_name; fi
 }
 
 build_base() {
@@ -145,6 +144,7 @@ DOCKERFILE
 storage_manifest() {
   local m
   m=$(kind_module)
+  # shellcheck disable=SC2016 # the backticks and + are Go's, matched literally
   awk '/^const defaultStorageManifest = `/ {on=1; next} on && /^`/ {exit} on' "$m/pkg/build/nodeimage/const_storage.go" |
     sed -E -e 's#` \+ storageProvisionerImage \+ `#docker.io/kindest/local-path-provisioner:talent#' \
            -e 's#` \+ storageHelperImage \+ `#docker.io/kindest/local-path-helper:talent#'
@@ -200,7 +200,7 @@ DOCKERFILE
 case "${1:-}" in
   name) name ;;
   build)
-    if [ "$(source_kind)" = official ]; then
+    if [ "$SOURCE" = official ]; then
       say "TALENT_KIND_NODE=official: $OFFICIAL_IMAGE, nothing to build"
     else
       mkdir -p "$WORK"
