@@ -123,11 +123,15 @@ lint: setup $(TOOLS)/helm $(TOOLS)/tofu
 bench: setup
 	$(PY) -m benchmarks
 
+## e2e-kind: the end-to-end on kind (tests/e2e/kind/kind.sh). KIND_NODE=official: kindest/node and
+## the official Python base (a machine with internet; nothing is built). KIND_NODE=local: the node
+## image and the Python base built here (no image registry needed; needs the cluster-bin binaries).
+KIND_NODE ?= official
 e2e-kind-plan: setup
-	$(PY) tests/e2e/kind.py plan
+	TALENT_KIND_NODE=$(KIND_NODE) $(PY) tests/e2e/kind.py plan
 
-e2e-kind: setup tools
-	$(PY) tests/e2e/kind.py run
+e2e-kind: setup tools kind-bin docker $(if $(filter local,$(KIND_NODE)),cluster-bin)
+	TALENT_KIND_NODE=$(KIND_NODE) $(PY) tests/e2e/kind.py run
 
 ## e2e: the same end-to-end on a real single-node Kubernetes built on this machine (tests/e2e/cluster)
 e2e: setup tools docker cluster-bin

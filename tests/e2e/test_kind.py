@@ -81,16 +81,24 @@ def test_local_name_follows_the_binaries(tmp_path: Path) -> None:
     tools = tmp_path / "k8s"
     (tools / "bin").mkdir(parents=True)
     (tools / "bin" / ".stamp").write_text("k8s=v1.32.13 recipe=1\n")
-    env = {"TALENT_K8S_TOOLS": str(tools)}
+    env = {"TALENT_K8S_TOOLS": str(tools), "TALENT_KIND_NODE": "local"}
     first = run([str(NODE_IMAGE), "name"], env).stdout.strip()
     assert re.fullmatch(r"local/kind-node:v1\.32\.13-[0-9a-f]{16}", first), first
-    assert run([str(NODE_IMAGE), "name"], {**env, "TALENT_KIND_NODE": "local"}).stdout.strip() == first
+    assert run([str(NODE_IMAGE), "name"], env).stdout.strip() == first
     (tools / "bin" / ".stamp").write_text("k8s=v1.32.13 recipe=2\n")
     assert run([str(NODE_IMAGE), "name"], env).stdout.strip() != first
 
 
+def test_official_is_the_default() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TALENT_KIND_NODE"}
+    result = subprocess.run([str(NODE_IMAGE), "name"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "kindest/node:v1.32.2", result.stderr
+
+
 def test_local_without_binaries_says_what_to_run(tmp_path: Path) -> None:
-    result = run([str(NODE_IMAGE), "name"], {"TALENT_K8S_TOOLS": str(tmp_path)}, check=False)
+    result = run(
+        [str(NODE_IMAGE), "name"], {"TALENT_K8S_TOOLS": str(tmp_path), "TALENT_KIND_NODE": "local"}, check=False
+    )
     assert result.returncode != 0
     assert "make cluster-bin" in result.stderr
 
@@ -164,7 +172,8 @@ def test_base_dockerfile_hadolint_clean() -> None:
 @pytest.mark.cluster
 def test_kind_up_load_down_clean() -> None:
     """The node image (built when missing), kind create/load/delete, and nothing left after."""
-    env = {"TALENT_KIND_NAME": "talent-kind-test"}
+    # Local unless told: this machine reaches no image registry.
+    env = {"TALENT_KIND_NAME": "talent-kind-test", "TALENT_KIND_NODE": os.environ.get("TALENT_KIND_NODE", "local")}
     try:
         run([str(KIND_SH), "up"], env)
         run([str(KIND_SH), "load", "local/debian:bookworm"], env)
@@ -172,7 +181,7 @@ def test_kind_up_load_down_clean() -> None:
         nodes = run([*kubectl, "get", "nodes", "-o", "jsonpath={.items[*].status.nodeInfo.kubeletVersion}"], {})
         assert nodes.stdout.startswith("v1.32.")
         corefile = run([*kubectl, "-n", "kube-system", "get", "cm", "coredns", "-o", "jsonpath={.data.Corefile}"], {})
-        if os.environ.get("TALENT_KIND_NODE", "local") == "local":
+        if env["TALENT_KIND_NODE"] == "local":
             assert "forward" not in corefile.stdout
     finally:
         run([str(KIND_SH), "down"], env)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The e2e's kind cluster, with the node image node-image.sh names (TALENT_KIND_NODE=local|official).
+# The e2e's kind cluster, with the node image node-image.sh names (TALENT_KIND_NODE=official, the
+# default, or local).
 #
 #   kind.sh up               build the node image when needed, `kind create cluster`, wait for it
 #   kind.sh load IMAGE...    `kind load docker-image` (the images are never pulled)
@@ -74,7 +75,7 @@ up() {
   kind_ create cluster --name "$NAME" --config "$CONFIG" --image "$image" \
     --kubeconfig "$KUBECONFIG_OUT" --wait "$WAIT"
   say "cluster created in $((SECONDS - t1)) s (node image ready in $((t1 - t0)) s)"
-  if [ "${TALENT_KIND_NODE:-local}" = local ]; then
+  if [ "${TALENT_KIND_NODE:-official}" = local ]; then
     no_dns_forwarding
     say "CoreDNS forwards nowhere"
   fi

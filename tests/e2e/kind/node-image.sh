@@ -5,8 +5,8 @@
 #   node-image.sh build   make sure that image exists (builds nothing for the official one)
 #
 # Which image is an explicit choice, TALENT_KIND_NODE:
-#   official  kind's published kindest/node (a machine that reaches Docker Hub): nothing is built
-#   local     (default) built here, for a machine that reaches no image registry: a base image
+#   official  (default) kind's published kindest/node (a machine that reaches Docker Hub): nothing is built
+#   local     built here, for a machine that reaches no image registry: a base image
 #             equivalent to kindest/base from Debian's packages (base.Dockerfile), then a node
 #             image with the Kubernetes binaries from tests/e2e/cluster/build.sh and every image
 #             kubeadm, kind's storage and CNI need imported into its containerd
@@ -41,7 +41,7 @@ export DOCKER_BUILDKIT=0
 
 die() { echo "node-image.sh: $*" >&2; exit 1; }
 say() { echo "node-image.sh: $*"; }
-SOURCE=${TALENT_KIND_NODE:-local}
+SOURCE=${TALENT_KIND_NODE:-official}
 case $SOURCE in
   official | local) ;;
   *) die "TALENT_KIND_NODE must be 'official' or 'local', not '$SOURCE'" ;;
