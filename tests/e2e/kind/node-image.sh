@@ -194,6 +194,9 @@ DOCKERFILE
   # The registry names were only for the import: the host's Docker keeps none of them.
   docker rmi "${NODE_IMAGES[@]}" >/dev/null
   rm -rf "$ctx"
+  # Older node and base images only take disk space (a node image is over 1 GB).
+  docker images --format '{{.Repository}}:{{.Tag}}' |
+    grep -E "^($NODE_REPO|$BASE_REPO):" | grep -vx -e "$image" -e "$base" | xargs -r docker rmi >/dev/null 2>&1 || true
   say "built $image in $((SECONDS - t0)) s"
 }
 
