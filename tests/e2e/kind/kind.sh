@@ -70,14 +70,28 @@ up() {
   image=$("$HERE/node-image.sh" name)
   t0=$SECONDS
   "$HERE/node-image.sh" build
-  [ -f "$STATE/sysctls" ] || for k in $SYSCTLS; do echo "$k=$(sysctl_get "$k")"; done > "$STATE/sysctls"
+  if [ ! -f "$STATE/sysctls" ]; then  # kept from an earlier up that never came down: the real originals
+    for k in $SYSCTLS; do echo "$k=$(sysctl_get "$k")"; done > "$STATE/sysctls"
+    cp "$STATE/sysctls" "$STATE/sysctls.original"
+  fi
+  local config=$CONFIG
+  if [ "${TALENT_KIND_NODE:-official}" = local ]; then
+    # The local node image carries kubeadm patches (patches/: small control-plane CPU requests,
+    # for a 2-core machine); kubeadm reads them when its config names the directory.
+    grep -q '^kubeadmConfigPatches:' "$CONFIG" && die "$CONFIG has kubeadmConfigPatches: merge the patches directory into them"
+    config=$STATE/kind-config.yaml
+    { cat "$CONFIG"; printf 'kubeadmConfigPatches:\n  - |\n    kind: InitConfiguration\n    patches:\n      directory: /kind/patches\n'; } > "$config"
+  fi
   t1=$SECONDS
-  kind_ create cluster --name "$NAME" --config "$CONFIG" --image "$image" \
+  kind_ create cluster --name "$NAME" --config "$config" --image "$image" \
     --kubeconfig "$KUBECONFIG_OUT" --wait "$WAIT"
   say "cluster created in $((SECONDS - t1)) s (node image ready in $((t1 - t0)) s)"
+  docker inspect -f '{{.Id}}' "$NAME-control-plane" > "$STATE/node-id" 2>/dev/null || true
   if [ "${TALENT_KIND_NODE:-official}" = local ]; then
     no_dns_forwarding
-    say "CoreDNS forwards nowhere"
+    # One node: one CoreDNS is enough, and its request is CPU the e2e's pods need on 2 cores.
+    kubectl -n kube-system scale deployment/coredns --replicas=1 >/dev/null
+    say "CoreDNS forwards nowhere, one replica"
   fi
   kubectl get nodes -o wide
   say "up in $((SECONDS - t0)) s; kubeconfig: $KUBECONFIG_OUT"
@@ -111,20 +125,44 @@ down() {
 }
 
 check_clean() {
-  local left=()
+  local left=() id="" out
+  id=$(cat "$STATE/node-id" 2>/dev/null || true)
   exists && left+=("kind cluster $NAME")
   [ -z "$(docker ps -aq --filter "label=io.x-k8s.kind.cluster=$NAME")" ] || left+=("node containers")
   if docker network inspect kind >/dev/null 2>&1 &&
     [ -z "$(docker network inspect -f '{{range .Containers}}{{.Name}} {{end}}' kind)" ]; then
     left+=("the unused docker network kind")
   fi
-  if [ -f "$STATE/sysctls" ]; then left+=("recorded sysctls (kind.sh down restores them)"); fi
+  [ ! -f "$STATE/sysctls" ] || left+=("recorded sysctls not restored ($STATE/sysctls; kind.sh down restores them)")
+  if [ -f "$STATE/sysctls.original" ]; then
+    while IFS='=' read -r k v; do
+      [ "$(sysctl_get "$k")" = "$v" ] || left+=("sysctl $k is $(sysctl_get "$k"), was $v before up")
+    done < "$STATE/sysctls.original"
+  fi
   [ ! -d /lib/modules ] || [ -n "$(ls -A /lib/modules)" ] || left+=("an empty /lib/modules on the host")
+  # What a node leaves on the host if its container did not go away cleanly: its processes are
+  # told apart from another cluster's (tests/e2e/cluster's, say) by the container id in their cgroup.
+  if [ -n "$id" ]; then
+    out=$(grep -l "$id" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | tr '\n' ' ' || true)
+    [ -z "$out" ] || left+=("processes: $out")
+  fi
+  out=$(grep -E "/kind/|kind-node${id:+|$id}" /proc/self/mountinfo | awk '{print $5}' || true)
+  [ -z "$out" ] || left+=("mounts: $(echo "$out" | tr '\n' ' ')")
+  if [ -n "$id" ]; then  # the node's cgroup holds everything its systemd and kubelet made
+    out=$(find /sys/fs/cgroup/*/ -maxdepth 3 -type d -name "*$id*" 2>/dev/null || true)
+    [ -z "$out" ] || left+=("cgroups: $(echo "$out" | head -n 5 | tr '\n' ' ')")
+  fi
+  if command -v iptables-save >/dev/null; then
+    out=$(iptables-save 2>/dev/null | grep -E -- "KUBE-|CNI-" || true)
+    [ -z "$out" ] || left+=("iptables rules: $(echo "$out" | head -n 5 | tr '\n' ';')")
+  fi
+  [ ! -e "$KUBECONFIG_OUT" ] || left+=("kubeconfig: $KUBECONFIG_OUT")
   if [ ${#left[@]} -gt 0 ]; then
-    echo "kind.sh: left behind: ${left[*]}" >&2
+    echo "kind.sh: not clean, left over:" >&2
+    printf '  - %s\n' "${left[@]}" >&2
     return 1
   fi
-  say "nothing of $NAME is left"
+  say "clean: no cluster, container, network, process, mount, cgroup, iptables rule or changed sysctl of $NAME is left"
 }
 
 case "${1:-}" in

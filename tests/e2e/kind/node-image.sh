@@ -64,7 +64,7 @@ base_name() {
 node_name() {
   [ -f "$BIN/.stamp" ] || die "no Kubernetes binaries in $BIN: run tests/e2e/cluster/build.sh (make cluster-bin)"
   echo "$NODE_REPO:$K8S_VERSION-$(printf '%s\n%s\n' "$(base_name)" "$(cat "$BIN/.stamp")" |
-    cat - "$HERE/node-image.sh" "$HERE/default-cni.yaml" "$HERE/10-kind-bridge.conflist" | sha256sum | cut -c1-16)"
+    cat - "$HERE/node-image.sh" "$HERE/default-cni.yaml" "$HERE/10-kind-bridge.conflist" "$HERE"/patches/* | sha256sum | cut -c1-16)"
 }
 
 name() {
@@ -162,6 +162,7 @@ build_node() {
   for b in kubeadm kubelet kubectl; do cp "$BIN/$b" "$ctx/bin/"; done
   echo "$K8S_VERSION" > "$ctx/kind/version"
   cp "$HERE/default-cni.yaml" "$ctx/kind/manifests/default-cni.yaml"
+  cp -r "$HERE/patches" "$ctx/kind/patches"
   storage_manifest > "$ctx/kind/manifests/default-storage.yaml"
   grep -q 'local-path-provisioner:talent' "$ctx/kind/manifests/default-storage.yaml" || die "kind's storage manifest not found"
   cp "$HERE/10-kind-bridge.conflist" "$ctx/cni/"
