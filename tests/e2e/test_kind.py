@@ -134,6 +134,24 @@ def test_shim_replaces_privileged_on_run(fake_docker: tuple[Path, Path]) -> None
     assert argv[argv.index("/var") - 1] == "--volume"
 
 
+def test_shim_drops_the_capabilities_it_is_told(fake_docker: tuple[Path, Path], monkeypatch) -> None:
+    monkeypatch.setenv("TALENT_DOCKER_DROP_CAPS", "SYS_RESOURCE BPF")
+    argv = shim(fake_docker, "run", "--privileged", "img")
+    assert argv[1:7] == ["--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--cap-drop", "BPF"]
+
+
+def test_kind_sh_names_the_capabilities_the_bounding_set_lacks() -> None:
+    """What the shim is told to drop: bit 24 is CAP_SYS_RESOURCE, the one root lacks on the CI machine."""
+    script = KIND_SH.read_text()
+    function = script[script.index("missing_caps() {") : script.index("\n}\n", script.index("missing_caps() {")) + 3]
+    out = subprocess.run(["bash", "-c", function + "missing_caps"], capture_output=True, text=True, check=True)
+    bounding = int(
+        next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("CapBnd:")).split()[1], 16
+    )
+    assert ("SYS_RESOURCE" in out.stdout.split()) == (not bounding >> 24 & 1)
+    assert ("SYS_ADMIN" in out.stdout.split()) == (not bounding >> 21 & 1)
+
+
 def test_shim_drops_privileged_on_exec_and_passes_the_rest(fake_docker: tuple[Path, Path]) -> None:
     assert shim(fake_docker, "exec", "--privileged", "node", "cat", "/kind/version") == [
         "exec",

@@ -40,10 +40,28 @@ kind_() {
       PRIVILEGED_OK=1
     else
       PRIVILEGED_OK=0
-      say "docker run --privileged fails here ($(grep -o 'unable to apply caps[^:]*: [a-z ]*' "$STATE/privileged.err" | head -n 1)): kind runs through docker-shim/"
+      say "docker run --privileged fails here ($(grep -o 'unable to apply caps[^:]*: [a-z ]*' "$STATE/privileged.err" | head -n 1); missing capabilities: $(missing_caps)): kind runs through docker-shim/"
     fi
   fi
-  if [ "$PRIVILEGED_OK" = 1 ]; then "$KIND" "$@"; else PATH=$HERE/docker-shim:$PATH "$KIND" "$@"; fi
+  if [ "$PRIVILEGED_OK" = 1 ]; then
+    "$KIND" "$@"
+  else
+    TALENT_DOCKER_DROP_CAPS=$(missing_caps) PATH=$HERE/docker-shim:$PATH "$KIND" "$@"
+  fi
+}
+
+# The capabilities Docker's "ALL" holds that this process's bounding set lacks (here SYS_RESOURCE):
+# the shim drops them, or runc refuses to start the node.
+missing_caps() {
+  local names=(CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE
+    NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT
+    SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE
+    AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ
+    PERFMON BPF CHECKPOINT_RESTORE)
+  local bnd i out=()
+  bnd=$((16#$(awk '/^CapBnd:/ {print $2}' /proc/self/status)))
+  for i in "${!names[@]}"; do (((bnd >> i) & 1)) || out+=("${names[i]}"); done
+  echo "${out[*]}"
 }
 kubectl() { "$KUBECTL" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
 exists() { "$KIND" get clusters 2>/dev/null | grep -qx "$NAME"; }
