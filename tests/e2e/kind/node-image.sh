@@ -31,6 +31,8 @@ K8S_VERSION=v1.32.13
 ETCD_TAG=3.5.24-0
 COREDNS_TAG=v1.11.3
 PAUSE_TAG=3.10
+# kind's base image has crictl (`kind export logs` runs it); bookworm does not package it.
+CRICTL_VERSION=v1.34.0
 K8S=${TALENT_K8S_TOOLS:-$ROOT/.tools/k8s}
 BIN=$K8S/bin
 WORK=${TALENT_KIND_WORK:-$ROOT/.tools/kind}
@@ -105,6 +107,20 @@ scratch_image() {
   rm -rf "$ctx"
 }
 
+# crictl from its Go module, kept in $WORK/bin per version.
+crictl_bin() {
+  local out=$WORK/bin/crictl-$CRICTL_VERSION
+  if [ ! -x "$out" ]; then
+    mkdir -p "$WORK/bin/tmp"
+    CGO_ENABLED=0 GOBIN=$WORK/bin/tmp nice -n 19 go install -trimpath \
+      -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" \
+      "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" >&2
+    mv "$WORK/bin/tmp/crictl" "$out"
+    rmdir "$WORK/bin/tmp"
+  fi
+  echo "$out"
+}
+
 # The images the node's containerd holds, under the names kubeadm and the manifests use.
 node_images() {
   local ctx
@@ -160,6 +176,7 @@ build_node() {
   ctx=$WORK/node-context
   rm -rf "$ctx" && mkdir -p "$ctx/kind/manifests" "$ctx/bin" "$ctx/cni"
   for b in kubeadm kubelet kubectl; do cp "$BIN/$b" "$ctx/bin/"; done
+  cp "$(crictl_bin)" "$ctx/bin/crictl"
   echo "$K8S_VERSION" > "$ctx/kind/version"
   cp "$HERE/default-cni.yaml" "$ctx/kind/manifests/default-cni.yaml"
   cp -r "$HERE/patches" "$ctx/kind/patches"
