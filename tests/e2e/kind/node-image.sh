@@ -135,6 +135,7 @@ node_images() {
   rm -rf "$ctx" && mkdir -p "$ctx" && cp "$BIN/pause" "$ctx/"
   printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' > "$ctx/Dockerfile"
   docker build --force-rm -q -t "registry.k8s.io/pause:$PAUSE_TAG" "$ctx" >/dev/null
+  rm -rf "$ctx"
   # kube-proxy runs iptables and conntrack.
   ctx=$WORK/img-kube-proxy
   rm -rf "$ctx" && mkdir -p "$ctx" && cp "$BIN/kube-proxy" "$ctx/"
