@@ -11,6 +11,8 @@ UV := $(VENV)/bin/uv
 TOOLS := $(CURDIR)/.tools/bin
 HELM_VERSION := v3.19.5
 TOFU_VERSION := v1.12.6
+# kind's own node-image tag (kindest/node:v1.32.x) must be one this kind version was released with.
+KIND_VERSION := v0.33.0
 LOCATIONS := candidates jobs matching
 PACKAGES := shared_lib tooling $(addprefix code_locations/,$(LOCATIONS))
 STAMP := $(VENV)/.installed
@@ -18,7 +20,7 @@ STAMP := $(VENV)/.installed
 export TIKTOKEN_CACHE_DIR := $(CURDIR)/.tools/tiktoken
 export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup tools dev test test-shared test-tooling test-hostile test-faults-soak test-candidates test-jobs test-matching test-platform lint schemas bench e2e e2e-kind e2e-kind-plan docker docker-down images cluster-bin cluster-up cluster-down constraints clean
+.PHONY: help setup tools dev test test-shared test-tooling test-hostile test-faults-soak test-candidates test-jobs test-matching test-platform lint schemas bench e2e e2e-kind e2e-kind-plan docker docker-down images cluster-bin cluster-up cluster-down kind-bin constraints clean
 
 help:
 	@echo "make dev    run the platform locally (embedded Postgres, daemon, webserver, 3 code servers)"
@@ -49,6 +51,15 @@ tools: $(TOOLS)/helm $(TOOLS)/tofu $(TOOLS)/checkov prometheus
 
 $(TOOLS)/helm:
 	GOBIN=$(TOOLS) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+## kind-bin: the kind CLI, built from its Go module into .tools/bin
+kind-bin: $(TOOLS)/kind
+
+# kind from its module (the binary names its version: a pin change rebuilds through the versioned stamp).
+$(TOOLS)/kind: $(TOOLS)/.kind-$(KIND_VERSION)
+$(TOOLS)/.kind-$(KIND_VERSION):
+	GOBIN=$(TOOLS) go install sigs.k8s.io/kind@$(KIND_VERSION)
+	rm -f $(TOOLS)/.kind-* && touch $@
 
 # OpenTofu's go.mod has replace directives, which `go install pkg@version` refuses: build it from
 # the downloaded module instead (about 9 minutes on 2 cores the first time; cached after).
@@ -116,11 +127,15 @@ schemas: setup
 bench: setup
 	$(PY) -m benchmarks
 
+## e2e-kind: the end-to-end on kind (tests/e2e/kind/kind.sh). KIND_NODE=official: kindest/node and
+## the official Python base (a machine with internet; nothing is built). KIND_NODE=local: the node
+## image and the Python base built here (no image registry needed; needs the cluster-bin binaries).
+KIND_NODE ?= official
 e2e-kind-plan: setup
-	$(PY) tests/e2e/kind.py plan
+	TALENT_KIND_NODE=$(KIND_NODE) $(PY) tests/e2e/kind.py plan
 
-e2e-kind: setup tools
-	$(PY) tests/e2e/kind.py run
+e2e-kind: setup tools kind-bin docker $(if $(filter local,$(KIND_NODE)),cluster-bin)
+	TALENT_KIND_NODE=$(KIND_NODE) $(PY) tests/e2e/kind.py run
 
 ## e2e: the same end-to-end on a real single-node Kubernetes built on this machine (tests/e2e/cluster)
 e2e: setup tools docker cluster-bin

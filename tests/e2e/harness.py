@@ -101,13 +101,16 @@ class Cluster(Protocol):
 
     name: str
     kubeconfig: Path
-    base_image: str | None  # the Python base the product images are built on (None: the default)
+
+    @property
+    def base_image(self) -> str | None: ...  # the Python base the product images are built on (None: the default)
 
     def up_argv(self) -> list[str]: ...
     def up(self) -> None: ...
     def load(self, images: list[str]) -> None: ...
     def down(self) -> None: ...
     def dump(self, dest: Path) -> None: ...
+    def facts(self) -> dict[str, str]: ...  # for summary.json: at least cluster_provider
 
 
 @dataclass
@@ -135,42 +138,62 @@ class LocalCluster:
     def dump(self, dest: Path) -> None:
         sh([self.script, "logs", str(dest / "cluster")], check=False)
 
+    def facts(self) -> dict[str, str]:
+        return {"cluster_provider": "local"}
+
 
 @dataclass
 class KindCluster:
-    """kind, on a machine with Docker and internet (official base and node images)."""
+    """kind (tests/e2e/kind/kind.sh). Its node image is an explicit choice, ``TALENT_KIND_NODE``:
+    ``official`` (kindest/node and the official Python base, for a machine with internet) or
+    ``local`` (both built on this machine, for one that reaches no image registry)."""
 
     name: str = "talent-e2e"
     kubeconfig: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "talent-e2e-kind.kubeconfig")
-    base_image: str | None = "python:3.11.14-slim-bookworm"
+    node: str = field(default_factory=lambda: os.environ.get("TALENT_KIND_NODE", "official"))
     config: str = "tests/e2e/kind-config.yaml"
+    script: str = "tests/e2e/kind/kind.sh"
+
+    def __post_init__(self) -> None:
+        if self.node not in ("official", "local"):
+            raise ValueError(f"TALENT_KIND_NODE must be 'official' or 'local', not {self.node!r}")
+
+    @property
+    def base_image(self) -> str | None:
+        return "python:3.11.14-slim-bookworm" if self.node == "official" else "talent/python-base:3.11-bookworm"
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "TALENT_KIND_NODE": self.node,
+            "TALENT_KIND_NAME": self.name,
+            "TALENT_KIND_CONFIG": str(REPO / self.config),
+            "TALENT_KIND_KUBECONFIG": str(self.kubeconfig),
+        }
 
     def up_argv(self) -> list[str]:
-        return [
-            tool("kind"),
-            "create",
-            "cluster",
-            "--name",
-            self.name,
-            "--config",
-            self.config,
-            "--kubeconfig",
-            str(self.kubeconfig),
-            "--wait",
-            "180s",
-        ]
+        return [f"TALENT_KIND_NODE={self.node}", self.script, "up"]
 
     def up(self) -> None:
-        sh(self.up_argv())
+        sh([self.script, "up"], env=self._env())
 
     def load(self, images: list[str]) -> None:
-        sh([tool("kind"), "load", "docker-image", "--name", self.name, *images])
+        sh([self.script, "load", *images], env=self._env())
 
     def down(self) -> None:
-        sh([tool("kind"), "delete", "cluster", "--name", self.name, "--kubeconfig", str(self.kubeconfig)])
+        sh([self.script, "down"], env=self._env())
+        sh([self.script, "check-clean"], env=self._env())
 
     def dump(self, dest: Path) -> None:
-        sh([tool("kind"), "export", "logs", str(dest / "cluster"), "--name", self.name], check=False)
+        sh([self.script, "logs", str(dest / "cluster")], check=False, env=self._env())
+
+    def facts(self) -> dict[str, str]:
+        version = subprocess.run([tool("kind"), "version"], capture_output=True, text=True, check=False).stdout.split()
+        return {
+            "cluster_provider": "kind",
+            "kind_version": version[1] if len(version) > 1 else "unknown",
+            "kind_node": self.node,
+        }
 
 
 # --- small tools -----------------------------------------------------------------------------------
@@ -1513,6 +1536,8 @@ class E2E:
 
     # -- reporting --------------------------------------------------------------------------------
     def finish_summary(self) -> None:
+        with contextlib.suppress(Exception):
+            self.summary.update(self.cluster.facts())
         with contextlib.suppress(Exception):
             self.summary["kubernetes_version"] = self.kjson("version", namespace=None)["serverVersion"]["gitVersion"]
         with contextlib.suppress(Exception):

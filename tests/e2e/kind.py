@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""The end-to-end run on kind, for a machine with Docker, kind and internet (official images).
+"""The end-to-end run on kind (tests/e2e/kind/kind.sh), with the node image TALENT_KIND_NODE names:
+``official`` (default; kindest/node and the official Python base, for a machine with internet) or
+``local`` (both built on this machine, which needs no image registry).
 
     python tests/e2e/kind.py plan   # print every step, in order (no side effects)
     python tests/e2e/kind.py run    # execute them; the cluster is always deleted at the end

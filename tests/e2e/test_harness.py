@@ -52,6 +52,9 @@ class FakeCluster:
     def dump(self, dest: Path) -> None:
         self.calls.append("dump")
 
+    def facts(self) -> dict[str, str]:
+        return {"cluster_provider": "fake"}
+
 
 @pytest.fixture(params=["local", "kind", "fake"])
 def e2e(request, harness, tmp_path):
@@ -93,7 +96,7 @@ def test_plan_order(e2e, harness) -> None:
 
 def test_only_the_cluster_steps_differ_between_clusters(harness, tmp_path) -> None:
     local = harness.E2E(harness.LocalCluster(), pg_password="x")
-    kind = harness.E2E(harness.KindCluster(kubeconfig=tmp_path / "k"), pg_password="x")
+    kind = harness.E2E(harness.KindCluster(kubeconfig=tmp_path / "k", node="official"), pg_password="x")
     differs = [a.name for a, b in zip(local.plan(), kind.plan(), strict=True) if a.shell() != b.shell()]
     assert differs == ["cluster up", "build the images"]
 
@@ -138,11 +141,12 @@ def test_run_always_tears_down_dumps_on_failure_and_writes_the_summary(harness, 
     summary = json.loads((tmp_path / "artifacts" / "summary.json").read_text())
     assert summary["passed"] is (fail_at is None)
     assert {"faults", "runs", "step_pods", "timings_s"} <= set(summary)
+    assert summary["cluster_provider"] == "fake"
     assert ("error" in summary) is bool(fail_at)
 
 
 def test_plan_command_prints_without_side_effects() -> None:
-    for script, first in (("local.py", "tests/e2e/cluster/cluster.sh up"), ("kind.py", "create cluster")):
+    for script, first in (("local.py", "tests/e2e/cluster/cluster.sh up"), ("kind.py", "tests/e2e/kind/kind.sh up")):
         out = subprocess.run(
             [sys.executable, str(HERE / script), "plan"], capture_output=True, text=True, timeout=120, cwd=REPO
         )
@@ -554,3 +558,34 @@ def test_admitted_attempts_are_deleted_at_once(harness, tmp_path, monkeypatch) -
     monkeypatch.setattr(harness.subprocess, "run", lambda argv, **kw: Done())
     code, _ = e2e.attempt(harness.attack_job("x", "jobs-code-server"))
     assert code == 0 and deleted == [("delete", "job", "x", "--ignore-not-found", "--wait=false")]
+
+
+def test_kind_cluster_node_choice(harness, tmp_path, monkeypatch) -> None:
+    """The node image is an explicit choice: official (kindest/node, the official Python base) or
+    local (both built here); the choice goes to kind.sh with the cluster's name and kubeconfig."""
+    monkeypatch.delenv("TALENT_KIND_NODE", raising=False)
+    assert harness.KindCluster().node == "official"
+    official = harness.KindCluster(kubeconfig=tmp_path / "k", node="official")
+    local = harness.KindCluster(kubeconfig=tmp_path / "k", node="local")
+    assert official.base_image == "python:3.11.14-slim-bookworm"
+    assert local.base_image == harness.LocalCluster().base_image
+    assert local.up_argv() == ["TALENT_KIND_NODE=local", "tests/e2e/kind/kind.sh", "up"]
+    env = local._env()
+    assert env["TALENT_KIND_NODE"] == "local" and env["TALENT_KIND_KUBECONFIG"] == str(tmp_path / "k")
+    assert env["TALENT_KIND_NAME"] == local.name
+    monkeypatch.setenv("TALENT_KIND_NODE", "local")
+    assert harness.KindCluster().node == "local"
+    with pytest.raises(ValueError, match="'official' or 'local'"):
+        harness.KindCluster(node="kindest")
+
+
+def test_kind_facts_name_the_provider_and_the_kind_version(harness) -> None:
+    facts = harness.KindCluster(node="official").facts()
+    assert facts["cluster_provider"] == "kind" and facts["kind_node"] == "official"
+    kind = harness.tool("kind")
+    if not Path(kind).exists():
+        assert facts["kind_version"] == "unknown"
+    else:
+        out = subprocess.run([kind, "version"], capture_output=True, text=True, check=True).stdout
+        assert out.split()[1] == facts["kind_version"] and re.fullmatch(r"v\d+\.\d+\.\d+", facts["kind_version"])
+    assert harness.LocalCluster().facts() == {"cluster_provider": "local"}
