@@ -47,7 +47,7 @@ $(TIKTOKEN_CACHE_DIR)/.seeded: $(STAMP)
 	@touch $@
 
 ## tools: pinned command-line tools the tests use, in .tools/bin (helm and tofu built from their Go modules)
-tools: $(TOOLS)/helm $(TOOLS)/tofu $(TOOLS)/checkov prometheus
+tools: $(TOOLS)/helm $(TOOLS)/tofu $(TOOLS)/checkov $(TOOLS)/kind prometheus
 
 $(TOOLS)/helm:
 	GOBIN=$(TOOLS) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)

@@ -188,7 +188,12 @@ class KindCluster:
         sh([self.script, "logs", str(dest / "cluster")], check=False, env=self._env())
 
     def facts(self) -> dict[str, str]:
-        version = subprocess.run([tool("kind"), "version"], capture_output=True, text=True, check=False).stdout.split()
+        try:
+            version = subprocess.run(
+                [tool("kind"), "version"], capture_output=True, text=True, check=False
+            ).stdout.split()
+        except FileNotFoundError:  # no kind yet (`make kind-bin`): the summary says so rather than failing
+            version = []
         return {
             "cluster_provider": "kind",
             "kind_version": version[1] if len(version) > 1 else "unknown",

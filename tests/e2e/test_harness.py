@@ -582,10 +582,12 @@ def test_kind_cluster_node_choice(harness, tmp_path, monkeypatch) -> None:
 def test_kind_facts_name_the_provider_and_the_kind_version(harness) -> None:
     facts = harness.KindCluster(node="official").facts()
     assert facts["cluster_provider"] == "kind" and facts["kind_node"] == "official"
-    kind = harness.tool("kind")
-    if not Path(kind).exists():
-        assert facts["kind_version"] == "unknown"
-    else:
-        out = subprocess.run([kind, "version"], capture_output=True, text=True, check=True).stdout
-        assert out.split()[1] == facts["kind_version"] and re.fullmatch(r"v\d+\.\d+\.\d+", facts["kind_version"])
+    kind = harness.tool("kind")  # `make test` builds it (tools: kind-bin)
+    out = subprocess.run([kind, "version"], capture_output=True, text=True, check=True).stdout
+    assert out.split()[1] == facts["kind_version"] and re.fullmatch(r"v\d+\.\d+\.\d+", facts["kind_version"])
     assert harness.LocalCluster().facts() == {"cluster_provider": "local"}
+
+
+def test_kind_facts_without_a_kind_binary_say_unknown(harness, monkeypatch) -> None:
+    monkeypatch.setattr(harness, "tool", lambda name: "/nonexistent/kind")
+    assert harness.KindCluster(node="local").facts()["kind_version"] == "unknown"
