@@ -46,7 +46,7 @@ $(TIKTOKEN_CACHE_DIR)/.seeded: $(STAMP)
 	$(PY) -m talent_shared.llm.encodings seed "$(TIKTOKEN_CACHE_DIR)"
 	@touch $@
 
-## tools: pinned command-line tools the tests use, in .tools/bin (helm and tofu built from their Go modules)
+## tools: pinned command-line tools the tests use, in .tools/bin (helm, tofu and kind built from their Go modules)
 tools: $(TOOLS)/helm $(TOOLS)/tofu $(TOOLS)/checkov $(TOOLS)/kind prometheus
 
 $(TOOLS)/helm:
