@@ -64,8 +64,16 @@ def prompt_metadata(prompt: Prompt) -> dict[str, str]:
 
 def prompt_from_metadata(metadata: Mapping[str, object]) -> Prompt | None:
     """The prompt :func:`prompt_metadata` put on a definition, or ``None`` for an asset without one."""
-    template, version = metadata.get(PROMPT_METADATA), metadata.get(PROMPT_VERSION_METADATA)
+    template, version = (
+        metadata_text(metadata.get(PROMPT_METADATA)),
+        metadata_text(metadata.get(PROMPT_VERSION_METADATA)),
+    )
     if template is None or version is None:
         return None
-    text = getattr(template, "value", template)  # a MetadataValue once Dagster has normalized it
-    return Prompt(str(text), str(getattr(version, "value", version)))
+    return Prompt(template, version)
+
+
+def metadata_text(value: object) -> str | None:
+    """A definition metadata value as text: Dagster wraps what it was given in a ``MetadataValue``."""
+    value = getattr(value, "value", value)
+    return None if value is None else str(value)

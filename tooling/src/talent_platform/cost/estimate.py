@@ -43,7 +43,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from talent_shared.cost.offline import LLM_ASSETS, READER_METADATA, offline_cost_per_partition, provider_model
-from talent_shared.prompts import Prompt, prompt_from_metadata
+from talent_shared.prompts import Prompt, metadata_text, prompt_from_metadata
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -206,14 +206,9 @@ def graph_of(location: str, defs: dg.Definitions) -> dict[str, Node]:
             sorted(p.to_user_string() for p in node.parent_keys),
             getattr(pdef, "name", None) if pdef is not None else None,
             prompt_from_metadata(node.metadata),
-            _text(node.metadata.get(READER_METADATA)),
+            metadata_text(node.metadata.get(READER_METADATA)),
         )
     return graph
-
-
-def _text(value: Any) -> str | None:
-    value = getattr(value, "value", value)  # a MetadataValue once Dagster has normalized it
-    return None if value is None else str(value)
 
 
 # The record stage behind each partitioned asset: its records' code versions are in the lineage.
