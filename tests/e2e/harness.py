@@ -59,6 +59,8 @@ from typing import Any, Protocol
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / ".e2e-artifacts"
+# What the images take twice (Docker's store and the node's containerd) with room to spare.
+MIN_FREE_GB = float(os.environ.get("TALENT_E2E_MIN_FREE_GB", "15"))
 NAMESPACE = "talent"
 DB_NAMESPACE = "talent-db"
 TAG = "e2e"
@@ -212,6 +214,72 @@ def tool(name: str) -> str:
 def sh(argv: list[str], *, check: bool = True, env: dict[str, str] | None = None, timeout: float = 3600) -> int:
     print(f"    $ {' '.join(shlex.quote(a) for a in argv)}", flush=True)
     return subprocess.run(argv, cwd=REPO, check=check, env=env, timeout=timeout).returncode
+
+
+def docker_root() -> str | None:
+    """Where Docker keeps its images (None when no daemon answers)."""
+    try:
+        out = subprocess.run(
+            ["docker", "info", "--format", "{{.DockerRootDir}}"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def free_gb(path: str) -> float | None:
+    """Free space on the filesystem of ``path`` (None when it is not visible from here, e.g. a
+    remote Docker's)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return round(st.f_bavail * st.f_frsize / 1e9, 1)
+
+
+def untagged_images() -> set[str]:
+    out = subprocess.run(
+        ["docker", "images", "--quiet", "--no-trunc", "--filter", "dangling=true"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return set(out.stdout.split())
+
+
+def diagnosis(nodes: list[dict], pods: list[dict], events: list[dict], limit: int = 12) -> list[str]:
+    """What is wrong in the cluster, in a few lines for the tail of a CI log: node conditions that
+    are not healthy, pods that are not Ready with the reason Kubernetes gives, the last warnings."""
+    lines = []
+    for n in nodes:
+        for c in n.get("status", {}).get("conditions", []):
+            healthy = c["status"] == ("True" if c["type"] == "Ready" else "False")
+            if not healthy:
+                lines.append(f"node {n['metadata']['name']}: {c['type']}={c['status']} {c.get('message', '')}".rstrip())
+    for p in pods:
+        status = p.get("status", {})
+        if status.get("phase") == "Succeeded" or any(
+            c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])
+        ):
+            continue
+        why = [
+            f"{c['type']}: {c.get('reason', '')} {c.get('message', '')}".strip()
+            for c in status.get("conditions", [])
+            if c["status"] != "True" and (c.get("reason") or c.get("message"))
+        ]
+        for cs in status.get("containerStatuses", []) + status.get("initContainerStatuses", []):
+            for state in ("waiting", "terminated"):
+                if st := cs.get("state", {}).get(state):
+                    why.append(f"{cs['name']} {state}: {st.get('reason', '')} {st.get('message', '')}".strip())
+        ns, name = p["metadata"].get("namespace", ""), p["metadata"]["name"]
+        lines.append(f"pod {ns}/{name} {status.get('phase', '?')}: {'; '.join(why) or 'no reason given'}")
+    warnings = [e for e in events if e.get("type") == "Warning"]
+    warnings.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    for e in warnings[-5:]:
+        obj = e.get("involvedObject", {})
+        lines.append(f"event {obj.get('kind', '')}/{obj.get('name', '')}: {e.get('reason', '')} {e.get('message', '')}")
+    return [line[:300] for line in lines[:limit]]
 
 
 def free_port() -> int:
@@ -743,12 +811,29 @@ class E2E:
 
     # -- setup ------------------------------------------------------------------------------------
     def build_images(self) -> None:
+        self.check_disk()
         env = dict(os.environ)
         if self.cluster.base_image:
             env["TALENT_BASE_IMAGE"] = self.cluster.base_image
         t0 = time.monotonic()
+        before = untagged_images()
         sh(["tests/e2e/images/build.sh"], env=env)
         self.summary["timings_s"]["images_build"] = round(time.monotonic() - t0, 1)
+        left = untagged_images() - before
+        assert not left, f"the image builds left {len(left)} untagged images in Docker (docker-build.sh)"
+
+    def check_disk(self) -> None:
+        """Refuse to start on a disk that cannot hold the run. The images are built into Docker and
+        copied into the node's containerd, both on the host's disk; short of room, the failure shows
+        up much later and far from its cause (a node under DiskPressure, pods Pending)."""
+        root = docker_root()
+        free = free_gb(root) if root else None
+        self.summary["docker_disk_free_gb"] = free
+        if free is not None and free < MIN_FREE_GB:
+            raise RuntimeError(
+                f"Docker's disk has {free:.1f} GB free; the e2e needs {MIN_FREE_GB:.0f} GB "
+                f"(TALENT_E2E_MIN_FREE_GB). `docker image prune` frees what earlier builds left untagged."
+            )
 
     def create_secrets(self) -> None:
         webhook = {"token": self.webhook_token, "hmac-secret": self.webhook_hmac_secret}
@@ -782,7 +867,8 @@ class E2E:
 
     def install_postgres(self) -> None:
         self.apply(MANIFESTS[1])
-        self.k("rollout", "status", "deployment/postgres", "--timeout", "300s", namespace=DB_NAMESPACE)
+        # kubectl's own timeout first, so its message (not the subprocess's) says what it waited for.
+        self.k("rollout", "status", "deployment/postgres", "--timeout", "300s", namespace=DB_NAMESPACE, timeout=360)
 
     def helm_install(self, release: str, chart: str, values: list[str], *extra: str) -> None:
         t0 = time.monotonic()
@@ -1001,14 +1087,14 @@ class E2E:
         names = [p["metadata"]["name"] for p in before]
         self.land(*SECOND_BURST, seed=2, malformed=False)
         self.k("delete", "pod", *names, "--wait=false")
-        self.k("rollout", "status", "deployment/platform-daemon", "--timeout", "300s")
+        self.k("rollout", "status", "deployment/platform-daemon", "--timeout", "300s", timeout=360)
         self.wait_all_matched()
         self.fault("daemon pod deleted during a burst", True, f"deleted {names}; the new daemon finished the burst")
 
     def fault_postgres(self) -> None:
         before = self.matched_state()
         self.k("delete", "pod", "-l", "app.kubernetes.io/name=postgres", namespace=DB_NAMESPACE)
-        self.k("rollout", "status", "deployment/postgres", "--timeout", "300s", namespace=DB_NAMESPACE)
+        self.k("rollout", "status", "deployment/postgres", "--timeout", "300s", namespace=DB_NAMESPACE, timeout=360)
         after = self.wait_for("postgres answers again", self.matched_state, timeout=300, every=5)
         kept = all(set(before[e]) <= set(after[e]) for e in before)
         self.land(*SECOND_BURST, seed=3, malformed=False)
@@ -1393,20 +1479,11 @@ class E2E:
         assert BUMP_FROM in text, f"{BUMP_FILE} no longer says {BUMP_FROM}: update the e2e's bump"
         target.write_text(text.replace(BUMP_FROM, BUMP_TO))
         image = f"talent-candidates:{BUMP_TAG}"
-        argv = [
-            "docker",
-            "build",
-            "--network",
-            "host",
-            "--file",
-            "code_locations/candidates/Dockerfile",
-            "--tag",
-            image,
-        ]
+        env = {**os.environ, "TALENT_IMAGE_TAG": BUMP_TAG, "TALENT_BUILD_CONTEXT": str(ctx)}
         if self.cluster.base_image:
-            argv += ["--build-arg", f"BASE_IMAGE={self.cluster.base_image}"]
+            env["TALENT_BASE_IMAGE"] = self.cluster.base_image
         t0 = time.monotonic()
-        subprocess.run([*argv, "."], cwd=ctx, check=True, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+        sh(["tests/e2e/images/build.sh", "candidates"], env=env)
         self.summary["timings_s"]["bumped_image_build"] = round(time.monotonic() - t0, 1)
         self.cluster.load([image])
 
@@ -1535,7 +1612,7 @@ class E2E:
             "image"
         ]
         assert image == TEAM_IMAGES["candidates"], f"rollback left image {image}"
-        self.k("rollout", "status", "deployment/candidates-code-server", "--timeout", "300s")
+        self.k("rollout", "status", "deployment/candidates-code-server", "--timeout", "300s", timeout=360)
         self.summary["upgrade"]["rollback_image"] = image
         print(f"    upgrade re-ran {counts}; no other release changed; rollback back to {image}")
 
@@ -1585,6 +1662,14 @@ class E2E:
             self.cluster.dump(ARTIFACTS)
         print(f"    failure artifacts in {ARTIFACTS}")
 
+    def diagnose(self) -> list[str]:
+        pods, events = [], []
+        for ns in (NAMESPACE, DB_NAMESPACE, "kube-system", "local-path-storage"):
+            with contextlib.suppress(Exception):
+                pods += self.kjson("get", "pods", namespace=ns).get("items", [])
+                events += self.kjson("get", "events", namespace=ns).get("items", [])
+        return diagnosis(self.kjson("get", "nodes", namespace=None)["items"], pods, events)
+
     def print_plan(self) -> None:
         for i, step in enumerate(self.plan(), 1):
             print(f"# {i:2d}. [{step.phase}] {step.name}\n{step.shell()}")
@@ -1608,6 +1693,8 @@ class E2E:
             print(f"!!! e2e failed: {exc!r}", file=sys.stderr, flush=True)
             self.summary["error"] = repr(exc)
             with contextlib.suppress(BaseException):
+                self.summary["diagnosis"] = self.diagnose()
+            with contextlib.suppress(BaseException):
                 self.dump()
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -1626,6 +1713,11 @@ class E2E:
             self.summary["passed"] = not failed
             (ARTIFACTS / "summary.json").write_text(json.dumps(self.summary, indent=2, default=str))
             shutil.rmtree(self.workdir, ignore_errors=True)
+        if failed:
+            # Again at the very end: the tail of a CI log is what gets read.
+            print(f"!!! {self.summary.get('error', 'teardown failed')}")
+            for line in self.summary.get("diagnosis", []):
+                print(f"!!! {line}")
         print(f"e2e {'FAILED' if failed else 'passed'} in {time.monotonic() - self.started:.0f}s")
         return 1 if failed else 0
 

@@ -591,3 +591,85 @@ def test_kind_facts_name_the_provider_and_the_kind_version(harness) -> None:
 def test_kind_facts_without_a_kind_binary_say_unknown(harness, monkeypatch) -> None:
     monkeypatch.setattr(harness, "tool", lambda name: "/nonexistent/kind")
     assert harness.KindCluster(node="local").facts()["kind_version"] == "unknown"
+
+
+def test_diagnosis_names_the_node_condition_and_why_a_pod_waits(harness) -> None:
+    """What `kubectl get -o json` says of a node short of disk and the postgres pod it cannot place
+    (the shapes of Kubernetes v1.32's objects), reduced to the lines a CI log's tail shows."""
+    node = {
+        "metadata": {"name": "talent-e2e-control-plane"},
+        "status": {
+            "conditions": [
+                {"type": "MemoryPressure", "status": "False", "message": "kubelet has sufficient memory available"},
+                {"type": "DiskPressure", "status": "True", "message": "kubelet has disk pressure"},
+                {"type": "Ready", "status": "True", "message": "kubelet is posting ready status"},
+            ]
+        },
+    }
+    pending = {
+        "metadata": {"name": "postgres-7d9c", "namespace": "talent-db"},
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/1 nodes are available: 1 node(s) had untolerated taint "
+                    "{node.kubernetes.io/disk-pressure: }.",
+                }
+            ],
+        },
+    }
+    crashing = {
+        "metadata": {"name": "platform-daemon-5f", "namespace": "talent"},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
+            "containerStatuses": [
+                {"name": "dagster", "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}}}
+            ],
+        },
+    }
+    ready = {
+        "metadata": {"name": "candidates-code-server-1", "namespace": "talent"},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    done = {"metadata": {"name": "migrate-x", "namespace": "talent"}, "status": {"phase": "Succeeded"}}
+    events = [
+        {
+            "type": "Warning",
+            "reason": "FailedScheduling",
+            "message": "0/1 nodes are available",
+            "lastTimestamp": "2026-12-07T18:20:00Z",
+            "involvedObject": {"kind": "Pod", "name": "postgres-7d9c"},
+        },
+        {"type": "Normal", "reason": "Scheduled", "message": "assigned", "involvedObject": {"kind": "Pod"}},
+    ]
+    lines = harness.diagnosis([node], [pending, crashing, ready, done], events)
+    assert lines == [
+        "node talent-e2e-control-plane: DiskPressure=True kubelet has disk pressure",
+        "pod talent-db/postgres-7d9c Pending: PodScheduled: Unschedulable 0/1 nodes are available: "
+        "1 node(s) had untolerated taint {node.kubernetes.io/disk-pressure: }.",
+        "pod talent/platform-daemon-5f Running: Ready: ContainersNotReady; dagster waiting: CrashLoopBackOff back-off 40s",
+        "event Pod/postgres-7d9c: FailedScheduling 0/1 nodes are available",
+    ]
+    healthy = {**node, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    assert harness.diagnosis([healthy], [ready, done], []) == []
+
+
+def test_the_run_refuses_a_disk_too_full_for_it(harness, monkeypatch, tmp_path) -> None:
+    """The check measures the filesystem Docker's root is on; here a real directory stands for it."""
+    e2e = harness.E2E(FakeCluster(tmp_path), pg_password="pw")
+    monkeypatch.setattr(harness, "docker_root", lambda: str(tmp_path))
+    free = harness.free_gb(str(tmp_path))
+    assert free is not None and free > 0
+    monkeypatch.setattr(harness, "MIN_FREE_GB", free + 1000)
+    with pytest.raises(RuntimeError, match=r"Docker's disk has [0-9.]+ GB free; the e2e needs"):
+        e2e.check_disk()
+    monkeypatch.setattr(harness, "MIN_FREE_GB", 0.0)
+    e2e.check_disk()
+    assert e2e.summary["docker_disk_free_gb"] == pytest.approx(free, abs=1.0)
+    monkeypatch.setattr(harness, "docker_root", lambda: None)  # a remote Docker: nothing to measure
+    monkeypatch.setattr(harness, "MIN_FREE_GB", 1e9)
+    e2e.check_disk()

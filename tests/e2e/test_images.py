@@ -88,32 +88,42 @@ exit 0
 """
 
 
-def _fake_build(tmp_path: Path, **env: str) -> list[str]:
+def _fake_build(tmp_path: Path, args: list[str] | None = None, **env: str) -> list[str]:
     fake = tmp_path / "bin" / "docker"
-    fake.parent.mkdir()
+    fake.parent.mkdir(exist_ok=True)
     fake.write_text(FAKE_DOCKER)
     fake.chmod(0o755)
     calls = tmp_path / "calls"
     environ = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "DOCKER_CALLS": str(calls), **env}
     if "TALENT_BASE_IMAGE" not in env:
         environ.pop("TALENT_BASE_IMAGE", None)
-    result = subprocess.run([str(BUILD)], cwd=REPO, env=environ, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(BUILD), *(args or [])], cwd=REPO, env=environ, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"talent-postgres:e2e +[0-9.]+ s +123 MB", result.stdout), result.stdout
+    assert re.search(r"talent-\S+ +[0-9.]+ s +123 MB", result.stdout), result.stdout
     return [c for c in calls.read_text().splitlines() if " build " in c]
 
 
 def _tags(builds: list[str]) -> list[str]:
+    """The images built, each build stage (``--target``) before its image."""
     return [re.search(r"--tag (\S+)", b).group(1) for b in builds]  # type: ignore[union-attr]
 
 
+def _finals(builds: list[str]) -> list[str]:
+    return [b for b in builds if "--target" not in b]
+
+
 def test_build_script_offline_builds_the_local_base_then_every_image(tmp_path: Path) -> None:
-    builds = _fake_build(tmp_path)
-    assert _tags(builds) == [
+    everything = _fake_build(tmp_path)
+    assert _tags(everything) == [
         "talent/python-base:3.11-bookworm",
-        *(f"talent-{image}:{TAG}" for image in ("platform", *TEAMS, "postgres")),
+        *(t for image in ("platform", *TEAMS) for t in (f"talent-{image}:{TAG}-build", f"talent-{image}:{TAG}")),
+        f"talent-postgres:{TAG}-wheel",
+        f"talent-postgres:{TAG}",
     ]
-    assert all(b.startswith("DOCKER_BUILDKIT=0 build --network host ") for b in builds)
+    assert all(b.startswith("DOCKER_BUILDKIT=0 build ") and " --network host " in b for b in everything)
+    builds = _finals(everything)
     for b in builds[1:]:
         assert "--build-arg BASE_IMAGE=talent/python-base:3.11-bookworm" in b
     assert "--build-arg RUNTIME_IMAGE=local/debian:bookworm" in builds[-1]
@@ -122,10 +132,22 @@ def test_build_script_offline_builds_the_local_base_then_every_image(tmp_path: P
 
 
 def test_build_script_uses_the_base_it_is_given(tmp_path: Path) -> None:
-    builds = _fake_build(tmp_path, TALENT_BASE_IMAGE="python:3.11.14-slim-bookworm")
+    builds = _finals(_fake_build(tmp_path, TALENT_BASE_IMAGE="python:3.11.14-slim-bookworm"))
     assert _tags(builds) == [f"talent-{image}:{TAG}" for image in ("platform", *TEAMS, "postgres")]
     assert all("--build-arg BASE_IMAGE=python:3.11.14-slim-bookworm" in b for b in builds)
     assert "--build-arg RUNTIME_IMAGE=debian:bookworm-slim" in builds[-1]
+
+
+def test_build_script_builds_from_the_context_it_is_given(tmp_path: Path) -> None:
+    """The e2e's code-version bump is built from a copy of the repository with one file changed."""
+    ctx = tmp_path / "copy"
+    dockerfile = ctx / "code_locations" / "candidates" / "Dockerfile"
+    dockerfile.parent.mkdir(parents=True)
+    shutil.copy2(REPO / "code_locations" / "candidates" / "Dockerfile", dockerfile)
+    builds = _fake_build(tmp_path, TALENT_BUILD_CONTEXT=str(ctx), TALENT_IMAGE_TAG="e2e-bump", args=["candidates"])
+    assert _tags(builds) == ["talent-candidates:e2e-bump-build", "talent-candidates:e2e-bump"]
+    for b in builds:
+        assert f"--file {ctx}/code_locations/candidates/Dockerfile " in b and b.endswith(f" {ctx}")
 
 
 # --- cluster: build and run the images in Docker --------------------------------------------------
@@ -254,3 +276,41 @@ def test_postgres_image_refuses_to_initialise_without_a_password(built: None, co
         check=False, timeout=60,
     )  # fmt: skip
     assert result.returncode != 0 and "no POSTGRES_PASSWORD" in result.stderr
+
+
+@pytest.mark.cluster
+def test_rebuilding_leaves_no_untagged_image(tmp_path: Path) -> None:
+    """docker-build.sh against the real daemon: a two-stage image rebuilt after a change keeps its
+    build stage under a tag and removes what both tags named before."""
+    if not shutil.which("docker") or _docker("info", timeout=30, check=False).returncode != 0:
+        pytest.skip("no Docker daemon (make docker starts one)")
+    image = f"talent-test-build:{uuid.uuid4().hex[:8]}"
+    (tmp_path / "Dockerfile").write_text(
+        "FROM scratch AS build\nCOPY payload /payload\n\nFROM scratch\nCOPY --from=build /payload /copied\n"
+    )
+
+    def dangling() -> set[str]:
+        return set(_docker("images", "--quiet", "--no-trunc", "--filter", "dangling=true").stdout.split())
+
+    def build(payload: str) -> tuple[str, str]:
+        (tmp_path / "payload").write_text(payload)
+        subprocess.run(
+            [str(IMAGES / "docker-build.sh"), image, str(tmp_path / "Dockerfile"), str(tmp_path)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        ids = _docker("image", "inspect", "--format", "{{.Id}}", f"{image}-build", image).stdout.split()
+        return ids[0], ids[1]
+
+    before = dangling()
+    try:
+        first = build("one")
+        second = build("two")
+        assert first[0] != second[0] and first[1] != second[1], "the change reached both stages"
+        assert dangling() <= before, "a rebuild left untagged images"
+        for old in first:
+            assert _docker("image", "inspect", old, check=False).returncode != 0, f"{old} is still there"
+        assert build("two") == second, "an unchanged rebuild comes from the cache"
+    finally:
+        _docker("rmi", f"{image}-build", image, check=False)

@@ -15,8 +15,12 @@
 #
 # The legacy builder (DOCKER_BUILDKIT=0: Debian's Docker 20.10 has no buildx) with the host's network, so
 # pip and uv reach the package index without depending on docker's bridge and NAT rules (which a
-# local Kubernetes also edits). Re-runs are fast when nothing changed: every layer comes from
-# docker's cache. Each image's build time and size are printed; build logs go to $LOG_DIR.
+# local Kubernetes also edits), through docker-build.sh, which leaves no untagged image behind.
+# Re-runs are fast when nothing changed: every layer comes from docker's cache. Each image's build
+# time and size are printed; build logs go to $LOG_DIR.
+#
+# TALENT_BUILD_CONTEXT (default: the repository) is the tree the product images are built from: the
+# e2e builds its code-version bump from a copy with one file changed.
 set -euo pipefail
 
 cd "$(dirname "$0")/../../.."
@@ -58,7 +62,7 @@ build() {  # name image dockerfile context [docker build args...]
   local name=$1 image=$2 file=$3 ctx=$4 t0 t1 secs size
   shift 4
   t0=$(date +%s.%N)
-  if ! docker build --network "$NETWORK" --file "$file" --tag "$image" "$@" "$ctx" >"$LOG_DIR/$name.log" 2>&1; then
+  if ! "$HERE/docker-build.sh" "$image" "$file" "$ctx" --network "$NETWORK" "$@" >"$LOG_DIR/$name.log" 2>&1; then
     tail -n 40 "$LOG_DIR/$name.log" >&2
     echo "build.sh: $image failed (log: $LOG_DIR/$name.log)" >&2
     exit 1
@@ -80,9 +84,10 @@ if $LOCAL && { wants python-base || ! docker image inspect "$LOCAL_BASE" >/dev/n
   build python-base "$LOCAL_BASE" "$HERE/python-base.Dockerfile" "$ctx" --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE"
 fi
 
-wants platform && build platform "talent-platform:$TAG" tooling/Dockerfile . --build-arg "BASE_IMAGE=$BASE"
+SRC=${TALENT_BUILD_CONTEXT:-.}
+wants platform && build platform "talent-platform:$TAG" "$SRC/tooling/Dockerfile" "$SRC" --build-arg "BASE_IMAGE=$BASE"
 for team in candidates jobs matching; do
-  wants "$team" && build "$team" "talent-$team:$TAG" "code_locations/$team/Dockerfile" . --build-arg "BASE_IMAGE=$BASE"
+  wants "$team" && build "$team" "talent-$team:$TAG" "$SRC/code_locations/$team/Dockerfile" "$SRC" --build-arg "BASE_IMAGE=$BASE"
 done
 if wants postgres; then
   $LOCAL && [ "$PG_RUNTIME" = "$DEBIAN_IMAGE" ] && "$HERE/debian.sh"
