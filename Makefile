@@ -20,7 +20,7 @@ STAMP := $(VENV)/.installed
 export TIKTOKEN_CACHE_DIR := $(CURDIR)/.tools/tiktoken
 export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup tools dev test test-shared test-tooling test-hostile test-faults-soak test-candidates test-jobs test-matching test-platform lint schemas bench e2e e2e-kind e2e-kind-plan docker docker-down images cluster-bin cluster-up cluster-down kind-bin constraints clean
+.PHONY: help setup tools dev test test-shared test-tooling test-hostile test-faults-soak test-candidates test-jobs test-matching test-platform lint schemas bench e2e e2e-plan docker docker-down images k8s-bin kind-bin constraints clean
 
 help:
 	@echo "make dev    run the platform locally (embedded Postgres, daemon, webserver, 3 code servers)"
@@ -127,40 +127,31 @@ schemas: setup
 bench: setup
 	$(PY) -m benchmarks
 
-## e2e-kind: the end-to-end on kind (tests/e2e/kind/kind.sh). KIND_NODE=official: kindest/node and
-## the official Python base (a machine with internet; nothing is built). KIND_NODE=local: the node
-## image and the Python base built here (no image registry needed; needs the cluster-bin binaries).
-KIND_NODE ?= official
-e2e-kind-plan: setup
+## e2e: the end-to-end on a kind cluster (tests/e2e/kind.py; every step: make e2e-plan). KIND_NODE=auto
+## (default): kind's official node image and the official Python base where Docker can pull them,
+## else both built here (no image registry needed). KIND_NODE=official or local chooses.
+KIND_NODE ?= auto
+e2e-plan: setup
 	TALENT_KIND_NODE=$(KIND_NODE) $(PY) tests/e2e/kind.py plan
 
-e2e-kind: setup tools kind-bin docker $(if $(filter local,$(KIND_NODE)),cluster-bin)
+e2e: setup tools docker k8s-bin
 	TALENT_KIND_NODE=$(KIND_NODE) $(PY) tests/e2e/kind.py run
-
-## e2e: the same end-to-end on a real single-node Kubernetes built on this machine (tests/e2e/cluster)
-e2e: setup tools docker cluster-bin
-	$(PY) tests/e2e/local.py run
 
 ## docker: a Docker daemon for the image builds and the cluster (started here when none answers)
 docker:
-	tests/e2e/cluster/docker.sh up
+	tests/e2e/docker.sh up
 
 docker-down:
-	tests/e2e/cluster/docker.sh down
+	tests/e2e/docker.sh down
 
 ## images: the four product images and the e2e Postgres, built here (tests/e2e/images)
 images: docker
 	tests/e2e/images/build.sh
 
-## cluster-up / cluster-down: the local Kubernetes (binaries built from Go modules into .tools/k8s)
-cluster-bin:
-	tests/e2e/cluster/build.sh
-
-cluster-up: docker cluster-bin
-	tests/e2e/cluster/cluster.sh up
-
-cluster-down:
-	tests/e2e/cluster/cluster.sh down
+## k8s-bin: kubectl, and the Kubernetes binaries of the local kind node image, from their Go
+## modules into .tools/k8s/bin (a stamp makes a second call instant)
+k8s-bin:
+	tests/e2e/kind/k8s-binaries.sh
 
 ## constraints: re-pin every version from a fresh venv after changing a dependency list (keeps the
 ## current pins for what did not change: uv prefers the versions already named in constraints.txt)

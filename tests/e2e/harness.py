@@ -1,10 +1,10 @@
 """The end-to-end run of the whole platform on a real Kubernetes cluster, for any cluster.
 
-One harness, two clusters: :class:`LocalCluster` (a single-node Kubernetes built on this machine,
-``tests/e2e/cluster/cluster.sh``) and :class:`KindCluster` (kind on a machine with Docker and
-internet). A cluster only has to bring itself up, hand over a kubeconfig, load images into its
-runtime and take itself down; everything the run checks is read from the API server, from
-Dagster's GraphQL API and from the databases, never scraped from logs.
+The cluster is kind (:class:`KindCluster`, ``tests/e2e/kind/kind.sh``), on its official node image
+where Docker can have it and on one built here where no registry is reachable. A cluster only has
+to bring itself up, hand over a kubeconfig, load images into its runtime and take itself down
+(:class:`Cluster`); everything the run checks is read from the API server, from Dagster's GraphQL
+API and from the databases, never scraped from logs.
 
 The run, in order (``plan`` prints it):
 
@@ -116,53 +116,40 @@ class Cluster(Protocol):
 
 
 @dataclass
-class LocalCluster:
-    """A real single-node Kubernetes on this machine (tests/e2e/cluster/cluster.sh)."""
-
-    name: str = "local"
-    kubeconfig: Path = REPO / ".tools" / "k8s" / "kubeconfig"
-    base_image: str | None = "talent/python-base:3.11-bookworm"
-    script: str = "tests/e2e/cluster/cluster.sh"
-
-    def up_argv(self) -> list[str]:
-        return [self.script, "up"]
-
-    def up(self) -> None:
-        sh(self.up_argv())
-
-    def load(self, images: list[str]) -> None:
-        sh([self.script, "load", *images])
-
-    def down(self) -> None:
-        sh([self.script, "down"])
-        sh([self.script, "check-clean"])
-
-    def dump(self, dest: Path) -> None:
-        sh([self.script, "logs", str(dest / "cluster")], check=False)
-
-    def facts(self) -> dict[str, str]:
-        return {"cluster_provider": "local"}
-
-
-@dataclass
 class KindCluster:
-    """kind (tests/e2e/kind/kind.sh). Its node image is an explicit choice, ``TALENT_KIND_NODE``:
-    ``official`` (kindest/node and the official Python base, for a machine with internet) or
-    ``local`` (both built on this machine, for one that reaches no image registry)."""
+    """kind (tests/e2e/kind/kind.sh). Its node image, ``TALENT_KIND_NODE``: ``official``
+    (kindest/node and the official Python base, for a machine with internet), ``local`` (both
+    built on this machine, for one that reaches no image registry) or ``auto`` (the default:
+    official where Docker has or can pull kindest/node, else local, decided when the cluster
+    comes up)."""
 
     name: str = "talent-e2e"
     kubeconfig: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "talent-e2e-kind.kubeconfig")
-    node: str = field(default_factory=lambda: os.environ.get("TALENT_KIND_NODE", "official"))
+    node: str = field(default_factory=lambda: os.environ.get("TALENT_KIND_NODE", "auto"))
     config: str = "tests/e2e/kind-config.yaml"
     script: str = "tests/e2e/kind/kind.sh"
+    node_script: str = "tests/e2e/kind/node-image.sh"
 
     def __post_init__(self) -> None:
-        if self.node not in ("official", "local"):
-            raise ValueError(f"TALENT_KIND_NODE must be 'official' or 'local', not {self.node!r}")
+        if self.node not in ("auto", "official", "local"):
+            raise ValueError(f"TALENT_KIND_NODE must be 'auto', 'official' or 'local', not {self.node!r}")
 
     @property
     def base_image(self) -> str | None:
-        return "python:3.11.14-slim-bookworm" if self.node == "official" else "talent/python-base:3.11-bookworm"
+        return {
+            "official": "python:3.11.14-slim-bookworm",
+            "local": "talent/python-base:3.11-bookworm",
+        }.get(self.node)  # auto: not decided before the cluster is up (a plan prints the default)
+
+    def resolve(self) -> None:
+        if self.node == "auto":
+            out = subprocess.run(
+                [self.node_script, "resolve"], cwd=REPO, env=self._env(), capture_output=True, text=True
+            )
+            if out.returncode != 0:
+                raise RuntimeError(f"{self.node_script} resolve failed: {out.stderr.strip()}")
+            self.node = out.stdout.strip()
+            print(f"    TALENT_KIND_NODE=auto: {self.node}", flush=True)
 
     def _env(self) -> dict[str, str]:
         return {
@@ -177,6 +164,7 @@ class KindCluster:
         return [f"TALENT_KIND_NODE={self.node}", self.script, "up"]
 
     def up(self) -> None:
+        self.resolve()
         sh([self.script, "up"], env=self._env())
 
     def load(self, images: list[str]) -> None:

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """The end-to-end run on kind (tests/e2e/kind/kind.sh), with the node image TALENT_KIND_NODE names:
-``official`` (default; kindest/node and the official Python base, for a machine with internet) or
-``local`` (both built on this machine, which needs no image registry).
+``auto`` (default: official where Docker has or can pull kindest/node, else local), ``official``
+(kindest/node and the official Python base, for a machine with internet) or ``local`` (both built
+on this machine, which needs no image registry).
 
     python tests/e2e/kind.py plan   # print every step, in order (no side effects)
     python tests/e2e/kind.py run    # execute them; the cluster is always deleted at the end
 
-The run itself is tests/e2e/harness.py, the same one `make e2e` drives on the local cluster
-(tests/e2e/local.py): only how the cluster comes up, loads images and goes away differs.
+`make e2e` runs it; the run itself is tests/e2e/harness.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The end-to-end harness without a cluster: what it runs, in which order, what it tears down and
 reports on failure, and that its fixed inputs (manifests, values, the code-version bump) still fit
-the product. The run itself is `make e2e` (local cluster) or `make e2e-kind`."""
+the product. The run itself is `make e2e` (kind)."""
 
 from __future__ import annotations
 
@@ -56,11 +56,11 @@ class FakeCluster:
         return {"cluster_provider": "fake"}
 
 
-@pytest.fixture(params=["local", "kind", "fake"])
+@pytest.fixture(params=["local", "official", "fake"])
 def e2e(request, harness, tmp_path):
     cluster = {
-        "local": lambda: harness.LocalCluster(),
-        "kind": lambda: harness.KindCluster(kubeconfig=tmp_path / "kind.kubeconfig"),
+        "local": lambda: harness.KindCluster(kubeconfig=tmp_path / "kind.kubeconfig", node="local"),
+        "official": lambda: harness.KindCluster(kubeconfig=tmp_path / "kind.kubeconfig", node="official"),
         "fake": lambda: FakeCluster(tmp_path),
     }[request.param]()
     return harness.E2E(cluster, pg_password="pw-for-tests-only")
@@ -94,8 +94,8 @@ def test_plan_order(e2e, harness) -> None:
     assert phases.index("deploy") > max(i for i, p in enumerate(phases) if p == "setup")
 
 
-def test_only_the_cluster_steps_differ_between_clusters(harness, tmp_path) -> None:
-    local = harness.E2E(harness.LocalCluster(), pg_password="x")
+def test_only_the_cluster_steps_differ_between_node_images(harness, tmp_path) -> None:
+    local = harness.E2E(harness.KindCluster(kubeconfig=tmp_path / "k", node="local"), pg_password="x")
     kind = harness.E2E(harness.KindCluster(kubeconfig=tmp_path / "k", node="official"), pg_password="x")
     differs = [a.name for a, b in zip(local.plan(), kind.plan(), strict=True) if a.shell() != b.shell()]
     assert differs == ["cluster up", "build the images"]
@@ -146,12 +146,11 @@ def test_run_always_tears_down_dumps_on_failure_and_writes_the_summary(harness, 
 
 
 def test_plan_command_prints_without_side_effects() -> None:
-    for script, first in (("local.py", "tests/e2e/cluster/cluster.sh up"), ("kind.py", "tests/e2e/kind/kind.sh up")):
-        out = subprocess.run(
-            [sys.executable, str(HERE / script), "plan"], capture_output=True, text=True, timeout=120, cwd=REPO
-        )
-        assert out.returncode == 0, out.stderr
-        assert first in out.stdout and "helm upgrade --install platform" in out.stdout
+    out = subprocess.run(
+        [sys.executable, str(HERE / "kind.py"), "plan"], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+    assert out.returncode == 0, out.stderr
+    assert "tests/e2e/kind/kind.sh up" in out.stdout and "helm upgrade --install platform" in out.stdout
 
 
 def test_quantities(harness) -> None:
@@ -561,21 +560,22 @@ def test_admitted_attempts_are_deleted_at_once(harness, tmp_path, monkeypatch) -
 
 
 def test_kind_cluster_node_choice(harness, tmp_path, monkeypatch) -> None:
-    """The node image is an explicit choice: official (kindest/node, the official Python base) or
-    local (both built here); the choice goes to kind.sh with the cluster's name and kubeconfig."""
+    """The node image: official (kindest/node, the official Python base), local (both built here)
+    or auto, decided when the cluster comes up; the choice goes to kind.sh with the cluster's name
+    and kubeconfig."""
     monkeypatch.delenv("TALENT_KIND_NODE", raising=False)
-    assert harness.KindCluster().node == "official"
+    assert harness.KindCluster().node == "auto" and harness.KindCluster().base_image is None
     official = harness.KindCluster(kubeconfig=tmp_path / "k", node="official")
     local = harness.KindCluster(kubeconfig=tmp_path / "k", node="local")
     assert official.base_image == "python:3.11.14-slim-bookworm"
-    assert local.base_image == harness.LocalCluster().base_image
+    assert local.base_image == "talent/python-base:3.11-bookworm"
     assert local.up_argv() == ["TALENT_KIND_NODE=local", "tests/e2e/kind/kind.sh", "up"]
     env = local._env()
     assert env["TALENT_KIND_NODE"] == "local" and env["TALENT_KIND_KUBECONFIG"] == str(tmp_path / "k")
     assert env["TALENT_KIND_NAME"] == local.name
     monkeypatch.setenv("TALENT_KIND_NODE", "local")
     assert harness.KindCluster().node == "local"
-    with pytest.raises(ValueError, match="'official' or 'local'"):
+    with pytest.raises(ValueError, match="'auto', 'official' or 'local'"):
         harness.KindCluster(node="kindest")
 
 
@@ -585,7 +585,6 @@ def test_kind_facts_name_the_provider_and_the_kind_version(harness) -> None:
     kind = harness.tool("kind")  # `make test` builds it (tools: kind-bin)
     out = subprocess.run([kind, "version"], capture_output=True, text=True, check=True).stdout
     assert out.split()[1] == facts["kind_version"] and re.fullmatch(r"v\d+\.\d+\.\d+", facts["kind_version"])
-    assert harness.LocalCluster().facts() == {"cluster_provider": "local"}
 
 
 def test_kind_facts_without_a_kind_binary_say_unknown(harness, monkeypatch) -> None:

@@ -28,6 +28,8 @@ SHIM = KIND_DIR / "docker-shim" / "docker"
 FAKE_DOCKER = """#!/bin/sh
 for a in "$@"; do printf '%s\\n' "$a" >> "$FAKE_DOCKER_LOG"; done
 echo --- >> "$FAKE_DOCKER_LOG"
+# An offline machine: no image, no registry.
+[ -z "$FAKE_DOCKER_OFFLINE" ] || case "$1 $2" in "image inspect" | "pull "*) exit 1 ;; esac
 """
 
 
@@ -89,10 +91,33 @@ def test_local_name_follows_the_binaries(tmp_path: Path) -> None:
     assert run([str(NODE_IMAGE), "name"], env).stdout.strip() != first
 
 
-def test_official_is_the_default() -> None:
+def test_auto_is_the_default_and_official_where_docker_has_kindest_node(fake_docker: tuple[Path, Path]) -> None:
+    bin_dir, log = fake_docker
     env = {k: v for k, v in os.environ.items() if k != "TALENT_KIND_NODE"}
-    result = subprocess.run([str(NODE_IMAGE), "name"], env=env, capture_output=True, text=True, timeout=60)
-    assert result.stdout.strip() == "kindest/node:v1.32.2", result.stderr
+    env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_DOCKER_LOG=str(log))
+    result = subprocess.run([str(NODE_IMAGE), "resolve"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "official", result.stderr
+    assert calls(log)[0] == ["image", "inspect", "kindest/node:v1.32.2"]
+    assert run([str(NODE_IMAGE), "name"], env).stdout.strip() == "kindest/node:v1.32.2"
+
+
+def test_auto_builds_here_where_no_registry_answers(fake_docker: tuple[Path, Path], tmp_path: Path) -> None:
+    bin_dir, log = fake_docker
+    tools = tmp_path / "k8s"
+    (tools / "bin").mkdir(parents=True)
+    (tools / "bin" / ".stamp").write_text("k8s=v1.32.13 recipe=1\n")
+    env = {
+        "TALENT_KIND_NODE": "auto",
+        "TALENT_K8S_TOOLS": str(tools),
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "FAKE_DOCKER_LOG": str(log),
+        "FAKE_DOCKER_OFFLINE": "1",
+    }
+    assert run([str(NODE_IMAGE), "resolve"], env).stdout.strip() == "local"
+    assert [c[:2] for c in calls(log) if c] == [["image", "inspect"], ["pull", "-q"]]
+    if shutil.which("go"):  # the local name reads the kind module through go
+        local = run([str(NODE_IMAGE), "name"], {**env, "TALENT_KIND_NODE": "local"}).stdout.strip()
+        assert run([str(NODE_IMAGE), "name"], env).stdout.strip() == local
 
 
 def test_local_without_binaries_says_what_to_run(tmp_path: Path) -> None:
@@ -100,13 +125,13 @@ def test_local_without_binaries_says_what_to_run(tmp_path: Path) -> None:
         [str(NODE_IMAGE), "name"], {"TALENT_K8S_TOOLS": str(tmp_path), "TALENT_KIND_NODE": "local"}, check=False
     )
     assert result.returncode != 0
-    assert "make cluster-bin" in result.stderr
+    assert "make k8s-bin" in result.stderr
 
 
 def test_an_unknown_source_is_refused() -> None:
     result = run([str(NODE_IMAGE), "name"], {"TALENT_KIND_NODE": "latest"}, check=False)
     assert result.returncode != 0
-    assert "'official' or 'local'" in result.stderr
+    assert "'auto', 'official' or 'local'" in result.stderr
 
 
 # --- the docker shim -------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The e2e's kind cluster, with the node image node-image.sh names (TALENT_KIND_NODE=official, the
-# default, or local).
+# The e2e's kind cluster, with the node image node-image.sh names (TALENT_KIND_NODE=auto, the
+# default: official where kindest/node can be had, else local; or either by name).
 #
 #   kind.sh up               build the node image when needed, `kind create cluster`, wait for it
 #   kind.sh load IMAGE...    `kind load docker-image` (the images are never pulled)
@@ -83,8 +83,10 @@ no_dns_forwarding() {
 up() {
   local image t0 t1
   mkdir -p "$STATE" "$(dirname "$KUBECONFIG_OUT")"
-  if ! timeout 20 docker info >/dev/null 2>&1; then "$ROOT/tests/e2e/cluster/docker.sh" up; fi
+  if ! timeout 20 docker info >/dev/null 2>&1; then "$ROOT/tests/e2e/docker.sh" up; fi
   exists && die "a kind cluster '$NAME' is already there: kind.sh down first"
+  TALENT_KIND_NODE=$("$HERE/node-image.sh" resolve)
+  export TALENT_KIND_NODE
   image=$("$HERE/node-image.sh" name)
   t0=$SECONDS
   "$HERE/node-image.sh" build
@@ -93,7 +95,7 @@ up() {
     cp "$STATE/sysctls" "$STATE/sysctls.original"
   fi
   local config=$CONFIG
-  if [ "${TALENT_KIND_NODE:-official}" = local ]; then
+  if [ "$TALENT_KIND_NODE" = local ]; then
     # The local node image carries kubeadm patches (patches/: small control-plane CPU requests,
     # for a 2-core machine); kubeadm reads them when its config names the directory.
     grep -q '^kubeadmConfigPatches:' "$CONFIG" && die "$CONFIG has kubeadmConfigPatches: merge the patches directory into them"
@@ -105,7 +107,7 @@ up() {
     --kubeconfig "$KUBECONFIG_OUT" --wait "$WAIT"
   say "cluster created in $((SECONDS - t1)) s (node image ready in $((t1 - t0)) s)"
   docker inspect -f '{{.Id}}' "$NAME-control-plane" > "$STATE/node-id" 2>/dev/null || true
-  if [ "${TALENT_KIND_NODE:-official}" = local ]; then
+  if [ "$TALENT_KIND_NODE" = local ]; then
     no_dns_forwarding
     # One node: one CoreDNS is enough, and its request is CPU the e2e's pods need on 2 cores.
     kubectl -n kube-system scale deployment/coredns --replicas=1 >/dev/null
@@ -159,7 +161,7 @@ check_clean() {
   fi
   [ ! -d /lib/modules ] || [ -n "$(ls -A /lib/modules)" ] || left+=("an empty /lib/modules on the host")
   # What a node leaves on the host if its container did not go away cleanly: its processes are
-  # told apart from another cluster's (tests/e2e/cluster's, say) by the container id in their cgroup.
+  # told apart from another cluster's by the container id in their cgroup.
   if [ -n "$id" ]; then
     out=$(grep -l "$id" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | tr '\n' ' ' || true)
     [ -z "$out" ] || left+=("processes: $out")

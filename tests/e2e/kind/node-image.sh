@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The kind node image for the end-to-end cluster.
 #
+#   node-image.sh resolve print which node image TALENT_KIND_NODE comes to: official or local
 #   node-image.sh name    print the node image `kind create cluster` is given
 #   node-image.sh build   make sure that image exists (builds nothing for the official one)
 #
-# Which image is an explicit choice, TALENT_KIND_NODE:
-#   official  (default) kind's published kindest/node (a machine that reaches Docker Hub): nothing is built
+# Which image, TALENT_KIND_NODE:
+#   auto      (default) official when Docker has kindest/node or can pull it, else local; an
+#             offline machine finds out at once (the registry's name does not resolve)
+#   official  kind's published kindest/node (a machine that reaches Docker Hub): nothing is built
 #   local     built here, for a machine that reaches no image registry: a base image
 #             equivalent to kindest/base from Debian's packages (base.Dockerfile), then a node
-#             image with the Kubernetes binaries from tests/e2e/cluster/build.sh and every image
-#             kubeadm, kind's storage and CNI need imported into its containerd
+#             image with the Kubernetes binaries from k8s-binaries.sh and every image kubeadm,
+#             kind's storage and CNI need imported into its containerd
 #
 # kind's `build node-image` cannot be used offline: whatever the source, it fetches etcd, CoreDNS,
 # pause, kindnetd and the local-path images with `ctr content fetch`. So this does its steps by
@@ -43,11 +46,21 @@ export DOCKER_BUILDKIT=0
 
 die() { echo "node-image.sh: $*" >&2; exit 1; }
 say() { echo "node-image.sh: $*"; }
-SOURCE=${TALENT_KIND_NODE:-official}
+SOURCE=${TALENT_KIND_NODE:-auto}
 case $SOURCE in
-  official | local) ;;
-  *) die "TALENT_KIND_NODE must be 'official' or 'local', not '$SOURCE'" ;;
+  auto | official | local) ;;
+  *) die "TALENT_KIND_NODE must be 'auto', 'official' or 'local', not '$SOURCE'" ;;
 esac
+# auto, decided once: the node image and the product images' Python base follow from it.
+resolve() {
+  if [ "$SOURCE" != auto ]; then
+    echo "$SOURCE"
+  elif docker image inspect "$OFFICIAL_IMAGE" >/dev/null 2>&1 || timeout 900 docker pull -q "$OFFICIAL_IMAGE" >/dev/null 2>&1; then
+    echo official
+  else
+    echo local
+  fi
+}
 kind_module() {
   local m
   m=$(go env GOMODCACHE)/sigs.k8s.io/kind@$KIND_VERSION
@@ -64,7 +77,7 @@ base_name() {
 }
 
 node_name() {
-  [ -f "$BIN/.stamp" ] || die "no Kubernetes binaries in $BIN: run tests/e2e/cluster/build.sh (make cluster-bin)"
+  [ -f "$BIN/.stamp" ] || die "no Kubernetes binaries in $BIN: run tests/e2e/kind/k8s-binaries.sh (make k8s-bin)"
   echo "$NODE_REPO:$K8S_VERSION-$(printf '%s\n%s\n' "$(base_name)" "$(cat "$BIN/.stamp")" |
     cat - "$HERE/node-image.sh" "$HERE/default-cni.yaml" "$HERE/10-kind-bridge.conflist" "$HERE"/patches/* | sha256sum | cut -c1-16)"
 }
@@ -219,7 +232,9 @@ DOCKERFILE
   say "built $image in $((SECONDS - t0)) s"
 }
 
+[ "${1:-}" = resolve ] || [ "$SOURCE" != auto ] || SOURCE=$(resolve)
 case "${1:-}" in
+  resolve) resolve ;;
   name) name ;;
   build)
     if [ "$SOURCE" = official ]; then
@@ -229,5 +244,5 @@ case "${1:-}" in
       build_node
     fi
     ;;
-  *) echo "usage: $0 name|build" >&2; exit 2 ;;
+  *) echo "usage: $0 resolve|name|build" >&2; exit 2 ;;
 esac

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The local cluster's binaries, built from Go modules into .tools/k8s/bin: no image registry and no
-# release download is reachable from the CI machine, the Go module proxy is. A stamp holding the
+# The Kubernetes binaries, built from Go modules into .tools/k8s/bin: kubectl for the e2e, and for
+# the local kind node image (node-image.sh) kubeadm, kubelet, the control plane, etcd, CoreDNS,
+# local-path-provisioner and pause. No image registry and no release download is reachable from
+# the CI machine, the Go module proxy is. A stamp holding the
 # versions and the build recipe makes a second call return at once; change either and it rebuilds
 # (with a warm Go cache that takes a minute or two, cold about 20 on 2 cores).
 set -euo pipefail
@@ -29,9 +31,9 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   exit 0
 fi
 
-command -v go >/dev/null || { echo "build.sh: Go is needed (see README)" >&2; exit 1; }
+command -v go >/dev/null || { echo "k8s-binaries.sh: Go is needed (see README)" >&2; exit 1; }
 if ! command -v gcc >/dev/null || ! dpkg -s libc6-dev >/dev/null 2>&1; then
-  [ "$(id -u)" = 0 ] || { echo "build.sh: gcc and libc6-dev are needed for the pause binary" >&2; exit 1; }
+  [ "$(id -u)" = 0 ] || { echo "k8s-binaries.sh: gcc and libc6-dev are needed for the pause binary" >&2; exit 1; }
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null
 fi
@@ -47,7 +49,7 @@ export GOFLAGS
 # Background builds must not starve the tests or the other engineers' work on this machine.
 NICE="nice -n 19"
 
-say() { printf '[build.sh %4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+say() { printf '[k8s-binaries.sh %4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 
 # --- Kubernetes: the module zip ships no staging/ tree, so its ./staging replaces cannot be used;
 # a wrapper module replaces each staging module with its published version instead.
@@ -114,7 +116,7 @@ gcc -Os -static -DVERSION="v$PAUSE_VERSION" -o "$BIN/pause" "$KMOD/build/pause/l
 strip "$BIN/pause" 2>/dev/null || true
 
 for b in $K8S_BINARIES etcd coredns local-path-provisioner pause; do
-  [ -x "$BIN/$b" ] || { echo "build.sh: $BIN/$b missing" >&2; exit 1; }
+  [ -x "$BIN/$b" ] || { echo "k8s-binaries.sh: $BIN/$b missing" >&2; exit 1; }
 done
 printf '%s\n' "$WANT" > "$STAMP"
 say "done: $BIN"
