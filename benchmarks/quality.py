@@ -48,6 +48,7 @@ SETS = {
     "heldout-services": ROOT / "tests" / "data" / "quality" / "heldout-services",
     "heldout-blind": ROOT / "tests" / "data" / "quality" / "heldout-blind",
     "heldout-trades2": ROOT / "tests" / "data" / "quality" / "heldout-trades2",
+    "heldout-mixed": ROOT / "tests" / "data" / "quality" / "heldout-mixed",
     "professions": ROOT / "tests" / "data" / "professions",
 }
 MATCHERS = ("pipeline", "bm25", "dense")
@@ -59,6 +60,7 @@ TARGET_SETS = (
     "heldout-services",
     "heldout-blind",
     "heldout-trades2",
+    "heldout-mixed",
 )
 K1, B = 1.2, 0.75
 # Issue 22, item 3: sets also run with normalization on the production path (the OpenAI provider),

@@ -28,6 +28,23 @@ def test_a_vector_depends_on_its_own_text_only() -> None:
     assert np.array_equal(first, lexical.vector("Wind turbine technician, GWO, hydraulics"))
 
 
+def test_the_hashed_vector_estimates_the_cosine_of_the_term_weights() -> None:
+    """The stored vector is ``term_weights`` signed-hashed into buckets: with buckets to spare, the
+    dot product is the exact cosine of the weights; with the stored 512 it is off by collisions."""
+    a = "Journeyman carpenter: framing, formwork, trusses, stairs; reads plans and runs a crew of two"
+    b = "Frame walls, set trusses, build and strip concrete formwork, hang doors from plans"
+    wa, wb = lexical.term_weights(a), lexical.term_weights(b)
+    exact = sum(w * wb[t] for t, w in wa.items() if t in wb) / np.sqrt(
+        sum(w * w for w in wa.values()) * sum(w * w for w in wb.values())
+    )
+    assert 0.1 < exact < 0.9  # they share some words, not all
+    wide = float(lexical.vector(a, 1 << 24) @ lexical.vector(b, 1 << 24))
+    assert abs(wide - exact) < 1e-6
+    assert lexical.vector(a).shape == (lexical.DIM,)
+    nothing_shared = lexical.vector("balayage colour salon", 1 << 24) @ lexical.vector("forklift warehouse", 1 << 24)
+    assert float(nothing_shared) == 0.0
+
+
 def test_seniority_from_any_trades_words() -> None:
     assert _seniority("Apprentice Lineworker", 0) == "intern"
     assert _seniority("Journeyman Lineman", 2) == "mid"  # a journeyman is at least mid ...

@@ -251,20 +251,30 @@ def _rarities(text: str) -> dict[str, float]:
     return out
 
 
-def _bucket(term: str) -> tuple[int, float]:
+def term_weights(text: str) -> dict[str, float]:
+    """Each term's weight before hashing (not normalised): the exact sparse vector that ``vector``
+    hashes, which the benchmarks compare it with."""
+    rarities = _rarities(text)
+    out = {}
+    for term, count in terms(text).items():
+        weight = (1.0 + math.log(count)) * rarities[term]
+        out[term] = weight * BIGRAM_WEIGHT if "_" in term else weight
+    return out
+
+
+def _bucket(term: str, dim: int = DIM) -> tuple[int, float]:
     value = int.from_bytes(hashlib.blake2b(term.encode(), digest_size=8).digest(), "little")
-    return value % DIM, 1.0 if (value >> 63) & 1 else -1.0
+    return value % dim, 1.0 if (value >> 63) & 1 else -1.0
 
 
-def vector(text: str) -> np.ndarray:
-    """The unit-length (or zero) hashed term vector of ``text``, float32, shape ``(DIM,)``."""
+def vector(text: str, dim: int = DIM) -> np.ndarray:
+    """The unit-length (or zero) hashed term vector of ``text``, float32, shape ``(dim,)``; the
+    stored one has ``DIM`` buckets."""
     import numpy as np
 
-    vec = np.zeros(DIM, dtype=np.float64)
-    weights = _rarities(text)
-    for term, count in terms(text).items():
-        i, sign = _bucket(term)
-        weight = (1.0 + math.log(count)) * weights[term]
-        vec[i] += sign * (weight * BIGRAM_WEIGHT if "_" in term else weight)
+    vec = np.zeros(dim, dtype=np.float64)
+    for term, weight in term_weights(text).items():
+        i, sign = _bucket(term, dim)
+        vec[i] += sign * weight
     norm = float(np.linalg.norm(vec))
     return (vec / norm if norm else vec).astype(np.float32)
