@@ -10,13 +10,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from .kubernetes import (
-    Affinity,
-    NodeSelector,
     PodDisruptionBudget,
-    PodSecurityContext,
+    PodSettings,
+    Probe,
     Resources,
-    SecurityContext,
-    Tolerations,
     env_map,
     renamed,
 )
@@ -75,33 +72,6 @@ class CodeLocationRbac(BaseModel):
     create: bool
 
 
-class CodeLocationStartupProbe(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    initialDelaySeconds: Annotated[int, Field(ge=0)] | None = None
-    periodSeconds: Annotated[int, Field(ge=1)] | None = None
-    timeoutSeconds: Annotated[int, Field(ge=1)] | None = None
-    failureThreshold: Annotated[int, Field(ge=1)] | None = None
-    successThreshold: Annotated[int, Field(ge=1)] | None = None
-
-
-class CodeLocationReadinessProbe(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    initialDelaySeconds: Annotated[int, Field(ge=0)] | None = None
-    periodSeconds: Annotated[int, Field(ge=1)] | None = None
-    timeoutSeconds: Annotated[int, Field(ge=1)] | None = None
-    failureThreshold: Annotated[int, Field(ge=1)] | None = None
-    successThreshold: Annotated[int, Field(ge=1)] | None = None
-
-
-class CodeLocationLivenessProbe(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    initialDelaySeconds: Annotated[int, Field(ge=0)] | None = None
-    periodSeconds: Annotated[int, Field(ge=1)] | None = None
-    timeoutSeconds: Annotated[int, Field(ge=1)] | None = None
-    failureThreshold: Annotated[int, Field(ge=1)] | None = None
-    successThreshold: Annotated[int, Field(ge=1)] | None = None
-
-
 class CodeLocationRuns(BaseModel):
     model_config = ConfigDict(extra="forbid")
     resources: Resources = Field(description="Container resources; requests and limits are both required.")
@@ -129,7 +99,7 @@ class CodeLocationNetworkPolicy(BaseModel):
     httpsTo: list[dict[str, Any]] | None = Field(None, description="NetworkPolicyPeer list.")
 
 
-class CodeLocationValues(BaseModel):
+class CodeLocationValues(PodSettings):
     model_config = ConfigDict(extra="forbid")
     global_: dict[str, Any] | None = Field(None, alias="global")
     nameOverride: str | None = None
@@ -173,15 +143,9 @@ class CodeLocationValues(BaseModel):
     volumeMounts: list[VolumeMount] | None = None
     port: Annotated[int, Field(ge=1, le=65535)]
     replicaCount: Annotated[int, Field(ge=1)]
-    resources: Resources = Field(description="Container resources; requests and limits are both required.")
-    startupProbe: CodeLocationStartupProbe | None = None
-    readinessProbe: CodeLocationReadinessProbe | None = None
-    livenessProbe: CodeLocationLivenessProbe | None = None
-    nodeSelector: NodeSelector | None = None
-    affinity: Affinity | None = None
-    tolerations: Tolerations | None = None
-    podSecurityContext: PodSecurityContext | None = None
-    securityContext: SecurityContext | None = None
+    startupProbe: Probe | None = None
+    readinessProbe: Probe | None = None
+    livenessProbe: Probe | None = None
     podDisruptionBudget: PodDisruptionBudget | None = None
     runs: CodeLocationRuns
     networkPolicy: CodeLocationNetworkPolicy | None = None

@@ -114,3 +114,28 @@ class PodDisruptionBudget(BaseModel):
         Any, WithJsonSchema({"oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]+%$"}]})
     ] = None
     unhealthyPodEvictionPolicy: Literal["IfHealthyBudget", "AlwaysAllow"] | None = None
+
+
+class Probe(BaseModel):
+    """A probe's timing. The check itself is the chart's (the gRPC health check of the code
+    server); values only tune when and how often it runs."""
+
+    model_config = ConfigDict(extra="forbid")
+    initialDelaySeconds: Annotated[int, Field(ge=0)] | None = None
+    periodSeconds: Annotated[int, Field(ge=1)] | None = None
+    timeoutSeconds: Annotated[int, Field(ge=1)] | None = None
+    failureThreshold: Annotated[int, Field(ge=1)] | None = None
+    successThreshold: Annotated[int, Field(ge=1)] | None = None
+
+
+class PodSettings(BaseModel):
+    """The keys every Deployment of both charts takes, under the official Dagster chart's names:
+    one model, so a key added for one component is there for all of them."""
+
+    model_config = ConfigDict(extra="forbid")
+    resources: Resources = Field(description="Container resources; requests and limits are both required.")
+    nodeSelector: NodeSelector | None = None
+    affinity: Affinity | None = None
+    tolerations: Tolerations | None = None
+    podSecurityContext: PodSecurityContext | None = None
+    securityContext: SecurityContext | None = None

@@ -10,13 +10,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from .kubernetes import (
-    Affinity,
-    NodeSelector,
     PodDisruptionBudget,
-    PodSecurityContext,
+    PodSettings,
     Resources,
-    SecurityContext,
-    Tolerations,
     env_map,
     renamed,
 )
@@ -119,18 +115,12 @@ class PlatformDagsterWebserverWorkspace(BaseModel):
     servers: Annotated[list[PlatformDagsterWebserverWorkspaceServersItem], Field(min_length=1)]
 
 
-class PlatformDagsterWebserver(BaseModel):
+class PlatformDagsterWebserver(PodSettings):
     model_config = ConfigDict(extra="forbid")
     replicaCount: Annotated[int, Field(ge=1)]
     port: Annotated[int, Field(ge=1, le=65535)]
     pathPrefix: Annotated[str, Field(pattern="^(|/[A-Za-z0-9/_-]*[A-Za-z0-9_-])$")] | None = None
     service: PlatformDagsterWebserverService
-    resources: Resources = Field(description="Container resources; requests and limits are both required.")
-    nodeSelector: NodeSelector | None = None
-    affinity: Affinity | None = None
-    tolerations: Tolerations | None = None
-    podSecurityContext: PodSecurityContext | None = None
-    securityContext: SecurityContext | None = None
     podDisruptionBudget: PodDisruptionBudget | None = None
     workspace: PlatformDagsterWebserverWorkspace = Field(
         description="The workspace, as the official chart's dagsterWebserver.workspace: one gRPC server per team release."
@@ -263,20 +253,14 @@ class PlatformDagsterDaemonRunRetries(BaseModel):
     retryOnAssetOrOpFailure: bool | None = None
 
 
-class PlatformDagsterDaemon(BaseModel):
+class PlatformDagsterDaemon(PodSettings):
     model_config = ConfigDict(extra="forbid")
-    resources: Resources = Field(description="Container resources; requests and limits are both required.")
     runCoordinator: PlatformDagsterDaemonRunCoordinator = Field(
         description="The official chart's runCoordinator; always the QueuedRunCoordinator."
     )
     runMonitoring: PlatformDagsterDaemonRunMonitoring
     runRetries: PlatformDagsterDaemonRunRetries
     poolDefaultLimit: Annotated[Any, WithJsonSchema({"type": ["integer", "null"], "minimum": 1})] = None
-    nodeSelector: NodeSelector | None = None
-    affinity: Affinity | None = None
-    tolerations: Tolerations | None = None
-    podSecurityContext: PodSecurityContext | None = None
-    securityContext: SecurityContext | None = None
 
 
 class PlatformRunLauncherConfigK8sRunLauncherRunK8sConfigJobSpecConfig(BaseModel):
@@ -374,18 +358,12 @@ class PlatformCostExporterDatabaseUrlSecret(BaseModel):
     key: Annotated[str, Field(min_length=1)]
 
 
-class PlatformCostExporter(BaseModel):
+class PlatformCostExporter(PodSettings):
     model_config = ConfigDict(extra="forbid")
     enabled: bool
     port: Annotated[int, Field(ge=1, le=65535)]
-    resources: Resources = Field(description="Container resources; requests and limits are both required.")
     serviceMonitor: PlatformCostExporterServiceMonitor | None = None
     databaseUrlSecret: PlatformCostExporterDatabaseUrlSecret | None = None
-    nodeSelector: NodeSelector | None = None
-    affinity: Affinity | None = None
-    tolerations: Tolerations | None = None
-    podSecurityContext: PodSecurityContext | None = None
-    securityContext: SecurityContext | None = None
 
 
 class PlatformWebhookAuth(BaseModel):
@@ -408,7 +386,7 @@ class PlatformWebhookDatabaseUrlSecret(BaseModel):
     key: Annotated[str, Field(min_length=1)]
 
 
-class PlatformWebhook(BaseModel):
+class PlatformWebhook(PodSettings):
     model_config = ConfigDict(extra="forbid")
     enabled: bool
     replicas: Annotated[int, Field(ge=1)]
@@ -416,16 +394,10 @@ class PlatformWebhook(BaseModel):
     maxBodyBytes: Annotated[int, Field(ge=1024)]
     auth: PlatformWebhookAuth = Field(description="Secret reference only: name and keys, never a value.")
     pool: PlatformWebhookPool
-    resources: Resources = Field(description="Container resources; requests and limits are both required.")
     databaseUrlSecret: PlatformWebhookDatabaseUrlSecret | None = Field(
         None,
         description="The webhook's own database URL (the talent_ingest role); required with migrate.roles.enabled.",
     )
-    nodeSelector: NodeSelector | None = None
-    affinity: Affinity | None = None
-    tolerations: Tolerations | None = None
-    podSecurityContext: PodSecurityContext | None = None
-    securityContext: SecurityContext | None = None
     podDisruptionBudget: PodDisruptionBudget | None = None
 
 
