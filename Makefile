@@ -129,13 +129,14 @@ bench: setup
 
 ## e2e: the end-to-end on a kind cluster (tests/e2e/kind.py; every step: make e2e-plan). KIND_NODE=auto
 ## (default): kind's official node image and the official Python base where Docker can pull them,
-## else both built here (no image registry needed). KIND_NODE=official or local chooses.
+## else both built here (no image registry needed). KIND_NODE=official or local chooses. The run is
+## pytest (tests/e2e/test_e2e.py): E2E_ARGS="--keep-cluster", "--reuse-cluster -k webhook", ...
 KIND_NODE ?= auto
 e2e-plan: setup
 	TALENT_KIND_NODE=$(KIND_NODE) $(PY) tests/e2e/kind.py plan
 
 e2e: setup tools docker k8s-bin
-	TALENT_KIND_NODE=$(KIND_NODE) $(PY) tests/e2e/kind.py run
+	TALENT_KIND_NODE=$(KIND_NODE) $(PY) tests/e2e/kind.py run $(E2E_ARGS)
 
 ## docker: a Docker daemon for the image builds and the cluster (started here when none answers)
 docker:

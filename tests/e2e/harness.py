@@ -43,7 +43,6 @@ import re
 import secrets
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -57,10 +56,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / ".e2e-artifacts"
 # What the images take twice (Docker's store and the node's containerd) with room to spare.
 MIN_FREE_GB = float(os.environ.get("TALENT_E2E_MIN_FREE_GB", "15"))
+# How the run is started as pytest: only the e2e's tests (marked cluster), its output as it happens,
+# no per-test timeout (the setup alone builds and loads images for many minutes: each wait in the
+# harness has its own deadline), the checks in the plan's order.
+PYTEST_ARGS = ["-m", "cluster", "-s", "-o", "timeout=0", "-ra"]
+# Where a test of the pytest wiring puts its own E2E factory (tests/e2e/test_harness.py).
+E2E_FACTORY: pytest.StashKey[Callable[[], E2E]] = pytest.StashKey()
 NAMESPACE = "talent"
 DB_NAMESPACE = "talent-db"
 TAG = "e2e"
@@ -109,6 +116,8 @@ class Cluster(Protocol):
 
     def up_argv(self) -> list[str]: ...
     def up(self) -> None: ...
+    def exists(self) -> bool: ...  # a cluster of this name is there (a run with --reuse-cluster takes it)
+    def adopt(self) -> None: ...  # take the existing cluster instead of `up`
     def load(self, images: list[str]) -> None: ...
     def down(self) -> None: ...
     def dump(self, dest: Path) -> None: ...
@@ -166,6 +175,14 @@ class KindCluster:
     def up(self) -> None:
         self.resolve()
         sh([self.script, "up"], env=self._env())
+
+    def exists(self) -> bool:
+        out = subprocess.run([tool("kind"), "get", "clusters"], capture_output=True, text=True, check=False)
+        return self.name in out.stdout.split()
+
+    def adopt(self) -> None:
+        self.resolve()
+        sh([tool("kind"), "export", "kubeconfig", "--name", self.name, "--kubeconfig", str(self.kubeconfig)])
 
     def load(self, images: list[str]) -> None:
         sh([self.script, "load", *images], env=self._env())
@@ -852,6 +869,24 @@ class E2E:
                 "stringData": data,
             }
             self.k("apply", "-f", "-", namespace=None, input=json.dumps(manifest).encode())
+
+    def adopt_secrets(self) -> bool:
+        """On a cluster kept from an earlier run: take the credentials its Secrets hold (Postgres
+        was initialised with them). False when they are not there."""
+        try:
+            pg = self.kjson("get", "secret", "postgres", namespace=DB_NAMESPACE)["data"]
+            roles = self.kjson("get", "secret", "talent-db-role-passwords")["data"]
+            hook = self.kjson("get", "secret", WEBHOOK_SECRET)["data"]
+        except (RuntimeError, KeyError):
+            return False
+
+        def text(value: str) -> str:
+            return base64.b64decode(value).decode()
+
+        self.pg_password = text(pg["password"])
+        self.role_passwords = {role: text(v) for role, v in roles.items()}
+        self.webhook_token, self.webhook_hmac_secret = text(hook["token"]), text(hook["hmac-secret"])
+        return True
 
     def install_postgres(self) -> None:
         self.apply(MANIFESTS[1])
@@ -1663,51 +1698,63 @@ class E2E:
             print(f"# {i:2d}. [{step.phase}] {step.name}\n{step.shell()}")
         print("# always, last: summary.json; on failure a dump into .e2e-artifacts/; then the cluster is torn down")
 
-    def run(self, only: Callable[[Step], bool] = lambda s: True) -> int:
+    # -- the run, step by step: tests/e2e/test_e2e.py drives these (one test per check) -----------
+    def begin(self) -> None:
         if ARTIFACTS.exists():
             shutil.rmtree(ARTIFACTS)
         ARTIFACTS.mkdir()
-        failed = False
-        try:
-            for step in self.plan():
-                if not only(step):
-                    continue
-                t0 = time.monotonic()
-                print(f"==> [{t0 - self.started:6.0f}s] {step.name}", flush=True)
-                step.action()
-                self.summary["timings_s"].setdefault("steps", {})[step.name] = round(time.monotonic() - t0, 1)
-        except BaseException as exc:  # KeyboardInterrupt too: the cluster must not outlive the run
-            failed = True
-            print(f"!!! e2e failed: {exc!r}", file=sys.stderr, flush=True)
-            self.summary["error"] = repr(exc)
-            with contextlib.suppress(BaseException):
-                self.summary["diagnosis"] = self.diagnose()
-            with contextlib.suppress(BaseException):
-                self.dump()
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-        finally:
-            self._watching.set()
-            with contextlib.suppress(BaseException):
-                self.finish_summary()
-            t0 = time.monotonic()
+
+    def step(self, name: str) -> Step:
+        return next(s for s in self.plan() if s.name == name)
+
+    def run_step(self, step: Step) -> None:
+        t0 = time.monotonic()
+        print(f"==> [{t0 - self.started:6.0f}s] {step.name}", flush=True)
+        step.action()
+        self.summary["timings_s"].setdefault("steps", {})[step.name] = round(time.monotonic() - t0, 1)
+
+    def failed(self, where: str, exc: BaseException) -> None:
+        """Record a failed step. The cluster as the first failure left it is what explains it, so
+        that one is diagnosed and dumped; later ones are only listed."""
+        print(f"!!! {where} failed: {exc!r}", file=sys.stderr, flush=True)
+        self.summary.setdefault("failures", []).append({"step": where, "error": repr(exc)[:2000]})
+        if "error" in self.summary:
+            return
+        self.summary["error"] = repr(exc)
+        with contextlib.suppress(BaseException):
+            self.summary["diagnosis"] = self.diagnose()
+        with contextlib.suppress(BaseException):
+            self.dump()
+
+    def finish(self, *, keep: bool = False) -> bool:
+        """summary.json, then the cluster down (unless kept); True when nothing failed."""
+        self._watching.set()
+        with contextlib.suppress(BaseException):
+            self.finish_summary()
+        t0 = time.monotonic()
+        if keep:
+            print(f"==> cluster kept ({self.cluster.name}; tests/e2e/kind/kind.sh down removes it)", flush=True)
+        else:
             try:
                 print("==> cluster down", flush=True)
                 self.cluster.down()
             except Exception as exc:
-                failed = True
+                self.summary.setdefault("failures", []).append({"step": "cluster down", "error": repr(exc)})
                 print(f"!!! teardown failed: {exc!r}", file=sys.stderr)
             self.summary["timings_s"]["cluster_down"] = round(time.monotonic() - t0, 1)
-            self.summary["passed"] = not failed
-            (ARTIFACTS / "summary.json").write_text(json.dumps(self.summary, indent=2, default=str))
-            shutil.rmtree(self.workdir, ignore_errors=True)
-        if failed:
+        failures = self.summary.get("failures", [])
+        self.summary["passed"] = not failures
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "summary.json").write_text(json.dumps(self.summary, indent=2, default=str))
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        if failures:
             # Again at the very end: the tail of a CI log is what gets read.
-            print(f"!!! {self.summary.get('error', 'teardown failed')}")
+            for f in failures:
+                print(f"!!! failed: {f['step']}: {f['error'][:300]}")
             for line in self.summary.get("diagnosis", []):
                 print(f"!!! {line}")
-        print(f"e2e {'FAILED' if failed else 'passed'} in {time.monotonic() - self.started:.0f}s")
-        return 1 if failed else 0
+        print(f"e2e {'FAILED' if failures else 'passed'} in {time.monotonic() - self.started:.0f}s", flush=True)
+        return not failures
 
 
 def interrupted(signum: int, _frame: object) -> None:
@@ -1715,16 +1762,15 @@ def interrupted(signum: int, _frame: object) -> None:
 
 
 def main(cluster: Cluster, argv: list[str], doc: str) -> int:
-    # SIGTERM (CI's timeout, a killed make) and SIGINT unwind through run()'s teardown; a shell
-    # that starts the run in the background would otherwise leave SIGINT ignored.
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGINT, interrupted)
-    if len(argv) != 1 or argv[0] not in {"plan", "run"}:
-        print(doc, file=sys.stderr)
-        return 2
-    e2e = E2E(cluster, pg_password="(generated per run)" if argv[0] == "plan" else None)
-    if argv[0] == "plan":
+    """`plan`: print every step, in order, with no side effect. `run [pytest options]`: the run
+    itself, as pytest (tests/e2e/test_e2e.py: one test per check, --keep-cluster, --reuse-cluster)."""
+    if argv[:1] == ["plan"] and len(argv) == 1:
+        e2e = E2E(cluster, pg_password="(generated per run)")
         e2e.print_plan()
         shutil.rmtree(e2e.workdir, ignore_errors=True)
         return 0
-    return e2e.run()
+    if argv[:1] == ["run"]:
+        args = [sys.executable, "-m", "pytest", str(Path(__file__).with_name("test_e2e.py")), *PYTEST_ARGS, *argv[1:]]
+        os.execv(sys.executable, args)
+    print(doc, file=sys.stderr)
+    return 2

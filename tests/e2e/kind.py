@@ -4,10 +4,11 @@
 (kindest/node and the official Python base, for a machine with internet) or ``local`` (both built
 on this machine, which needs no image registry).
 
-    python tests/e2e/kind.py plan   # print every step, in order (no side effects)
-    python tests/e2e/kind.py run    # execute them; the cluster is always deleted at the end
+    python tests/e2e/kind.py plan                   # print every step, in order (no side effects)
+    python tests/e2e/kind.py run [pytest options]   # run them: pytest on tests/e2e/test_e2e.py
 
-`make e2e` runs it; the run itself is tests/e2e/harness.py.
+`make e2e` runs it (`make e2e E2E_ARGS="--keep-cluster"`, `E2E_ARGS="--reuse-cluster -k webhook"`);
+the steps are tests/e2e/harness.py's, the cluster is always deleted at the end unless kept.
 """
 
 from __future__ import annotations

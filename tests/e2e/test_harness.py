@@ -55,6 +55,12 @@ class FakeCluster:
     def facts(self) -> dict[str, str]:
         return {"cluster_provider": "fake"}
 
+    def exists(self) -> bool:
+        return True
+
+    def adopt(self) -> None:
+        self.calls.append("adopt")
+
 
 @pytest.fixture(params=["local", "official", "fake"])
 def e2e(request, harness, tmp_path):
@@ -109,37 +115,74 @@ def test_secrets_are_redacted_in_the_printed_plan(e2e) -> None:
 
 
 @pytest.mark.parametrize(
-    "fail_at", ["install the platform (hooks included)", "fault: delete a run's pod while it runs", None]
+    ("fail_at", "options"),
+    [
+        (None, []),
+        ("install the platform (hooks included)", []),
+        ("fault: delete a run's pod while it runs", []),
+        ("every valid record matched", ["--keep-cluster"]),
+        (None, ["--reuse-cluster"]),
+    ],
 )
-def test_run_always_tears_down_dumps_on_failure_and_writes_the_summary(harness, tmp_path, monkeypatch, fail_at) -> None:
+def test_the_pytest_run_tears_down_reports_every_check_and_writes_the_summary(
+    pytester, tmp_path, monkeypatch, fail_at, options
+) -> None:
+    """tests/e2e/test_e2e.py as `make e2e` runs it, on a fake cluster whose steps only record that
+    they ran: a failed setup step stops everything after it, a failed check does not stop the
+    checks after it, the first failure is dumped, and the cluster goes down at the end (unless
+    kept) with summary.json written."""
+    sys.path.insert(0, str(HERE))
+    import harness as shared  # the module test_e2e.py imports, so its stash key and ARTIFACTS
+
+    monkeypatch.setattr(shared, "ARTIFACTS", tmp_path / "artifacts")
     cluster = FakeCluster(tmp_path)
-    e2e = harness.E2E(cluster, pg_password="pw")
-    monkeypatch.setattr(harness, "ARTIFACTS", tmp_path / "artifacts")
-
-    def no_cluster(*args, **kwargs):
-        raise RuntimeError("no cluster in this test")
-
-    monkeypatch.setattr(e2e, "k", no_cluster)
     ran: list[str] = []
-    real = e2e.plan()
 
-    def step(s):
-        def action():
-            ran.append(s.name)
-            if s.name == fail_at:
-                raise RuntimeError("boom")
+    def factory():
+        e2e = shared.E2E(cluster, pg_password="pw")
+        real = e2e.plan()
 
-        return harness.Step(s.name, s.phase, s.argv, action)
+        def no_cluster(*args, **kwargs):
+            raise RuntimeError("no cluster in this test")
 
-    monkeypatch.setattr(e2e, "plan", lambda: [step(s) for s in real])
-    rc = e2e.run()
-    assert rc == (1 if fail_at else 0)
-    assert cluster.calls[-1] == "down"
-    assert ("dump" in cluster.calls) is bool(fail_at)
-    if fail_at:
-        assert ran[-1] == fail_at  # nothing after the failed step ran
+        def step(s):
+            def action():
+                ran.append(s.name)
+                if s.name == fail_at:
+                    raise RuntimeError("boom")
+
+            return shared.Step(s.name, s.phase, s.argv, action)
+
+        e2e.k = no_cluster
+        e2e.plan = lambda: [step(s) for s in real]
+        return e2e
+
+    class Inject:
+        def pytest_configure(self, config):
+            config.stash[shared.E2E_FACTORY] = factory
+
+    result = pytester.runpytest_inprocess(
+        str(HERE / "test_e2e.py"), *shared.PYTEST_ARGS, "-p", "no:xdist", *options, plugins=[Inject()]
+    )
+    plan = [s.name for s in factory().plan()]
+    checks = [n for n in plan if plan.index(n) > plan.index("every pod Ready and admitted")]
+    outcomes = result.parseoutcomes()
+    if "--reuse-cluster" in options:  # the cluster is there: taken, not created, and kept
+        assert outcomes == {"passed": len(checks)} and ran == plan[1:] and plan[0] == "cluster up"
+        assert cluster.calls[0] == "adopt"
+    elif fail_at is None:
+        assert outcomes == {"passed": len(checks)} and ran == plan
+    elif fail_at in checks:
+        assert outcomes == {"passed": len(checks) - 1, "failed": 1}
+        assert ran == plan, "every check after the failed one still ran"
+    else:
+        assert outcomes == {"errors": len(checks)}
+        assert ran == plan[: plan.index(fail_at) + 1], "nothing after a failed setup step ran"
+    assert cluster.calls.count("dump") == (1 if fail_at else 0)
+    assert (cluster.calls[-1] == "down") is not options, "--keep-cluster and --reuse-cluster keep it"
     summary = json.loads((tmp_path / "artifacts" / "summary.json").read_text())
     assert summary["passed"] is (fail_at is None)
+    assert [f["step"] for f in summary.get("failures", [])] == ([fail_at] if fail_at else [])
     assert {"faults", "runs", "step_pods", "timings_s"} <= set(summary)
     assert summary["cluster_provider"] == "fake"
     assert ("error" in summary) is bool(fail_at)
@@ -672,3 +715,34 @@ def test_the_run_refuses_a_disk_too_full_for_it(harness, monkeypatch, tmp_path) 
     monkeypatch.setattr(harness, "docker_root", lambda: None)  # a remote Docker: nothing to measure
     monkeypatch.setattr(harness, "MIN_FREE_GB", 1e9)
     e2e.check_disk()
+
+
+def test_a_cluster_that_does_not_come_down_clean_fails_the_run(pytester, tmp_path, monkeypatch) -> None:
+    sys.path.insert(0, str(HERE))
+    import harness as shared
+
+    monkeypatch.setattr(shared, "ARTIFACTS", tmp_path / "artifacts")
+
+    class LeftOver(FakeCluster):
+        def down(self) -> None:
+            super().down()
+            raise RuntimeError("kind.sh: not clean, left over: node containers")
+
+    cluster = LeftOver(tmp_path)
+
+    def factory():
+        e2e = shared.E2E(cluster, pg_password="pw")
+        real = e2e.plan()
+        e2e.plan = lambda: [shared.Step(s.name, s.phase, s.argv, lambda: None) for s in real]
+        return e2e
+
+    class Inject:
+        def pytest_configure(self, config):
+            config.stash[shared.E2E_FACTORY] = factory
+
+    result = pytester.runpytest_inprocess(
+        str(HERE / "test_e2e.py"), *shared.PYTEST_ARGS, "-p", "no:xdist", plugins=[Inject()]
+    )
+    assert result.ret != 0 and result.parseoutcomes().get("errors") == 1
+    result.stdout.fnmatch_lines(["*the cluster did not come down clean*node containers*"])
+    assert json.loads((tmp_path / "artifacts" / "summary.json").read_text())["passed"] is False
