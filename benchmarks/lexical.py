@@ -58,7 +58,7 @@ def hashed_cosines(rows: list[str], cols: list[str], dim: int) -> np.ndarray:
     return left @ right.T
 
 
-def scores(parts, lexical_matrix: np.ndarray, job_levels: np.ndarray) -> np.ndarray:
+def scores(parts, lexical_matrix: np.ndarray) -> np.ndarray:
     """``score_parts``' float32 arithmetic, in its order, with ``lexical_matrix`` as the lexical
     term; rounded as the lists are (``score.rounded``)."""
     from talent_matching.score import W_LEXICAL, W_SIM, W_SKILLS, _gate, rounded
@@ -69,7 +69,7 @@ def scores(parts, lexical_matrix: np.ndarray, job_levels: np.ndarray) -> np.ndar
     term = np.maximum(lexical_matrix.astype(np.float32), np.float32(0.0))
     term *= np.float32(W_LEXICAL)
     score += term
-    score *= _gate(parts.seniority, parts.fit, job_levels)
+    score *= _gate(parts.seniority, parts.fit)
     return rounded(score)
 
 
@@ -99,8 +99,7 @@ def rescore_set(url: str, data: Labelled, dims: tuple[int, ...] = WIDER) -> dict
     rows, cols = [c_text[i] for i in c.ids], [j_text[i] for i in j.ids]
     parts = score_parts(c, j)
     assert c.lexical is not None and j.lexical is not None
-    assert j.levels is not None
-    again = _rankings(scores(parts, c.lexical @ j.lexical.T, j.levels), c.ids, j.ids)
+    again = _rankings(scores(parts, c.lexical @ j.lexical.T), c.ids, j.ids)
     if again.c2j["pipeline"] != stored.c2j["pipeline"] or again.j2c["pipeline"] != stored.j2c["pipeline"]:
         raise AssertionError(f"{data.name}: re-scoring the stored features does not give the pipeline's rankings")
     bare = score_parts(*(Side(s.ids, s.versions, s.vectors, s.skills, s.years, None, s.levels) for s in (c, j)))
@@ -110,7 +109,7 @@ def rescore_set(url: str, data: Labelled, dims: tuple[int, ...] = WIDER) -> dict
     variants |= {f"hashed {n:,}": hashed_cosines(rows, cols, n) for n in dims}
     variants[EXACT] = exact_cosines(rows, cols)
     return {
-        name: evaluate(data, _rankings(scores(bare, lex, j.levels), c.ids, j.ids), ("pipeline",))
+        name: evaluate(data, _rankings(scores(bare, lex), c.ids, j.ids), ("pipeline",))
         for name, lex in variants.items()
     }
 

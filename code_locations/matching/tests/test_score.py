@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from talent_matching.score import OVER, W_SENIORITY_TRAINEE, Side, pair_terms, score_block
+from talent_matching.score import Side, pair_terms, score_block
 from talent_shared.providers.base import Profile
 
 
@@ -69,32 +69,3 @@ def test_level_reorders_one_trade_but_cannot_lift_another() -> None:
     comp = score_block(cand, jobs)
     assert comp.seniority[0, 0] < 1 and comp.seniority[0, 1] == 1  # over-qualified for its own trade's job
     assert comp.score[0, 1] == 0.0 and comp.score[0, 0] > 0.5
-
-
-def test_a_trainees_posting_weighs_the_level_more() -> None:
-    """A journeyman shares more of an apprenticeship's words than the school leaver it is written
-    for; on a trainee's posting (the intern level) a level mismatch takes more of the relevance,
-    enough to put the school leaver first, while the same two on a junior posting keep their order."""
-    closer = np.asarray([[1, 0, 0, 0]], np.float32)
-    farther = np.asarray([[0.6, 0.8, 0, 0]], np.float32)
-    cands = Side.build(
-        ["c0", "c1"],
-        ["c0", "c1"],
-        np.vstack([closer, farther]),
-        [_profile("Journeyman Millwright", "senior", 12), _profile("Finished school in June", "intern", 0)],
-        np.vstack([closer, farther]),
-        candidates=True,
-    )
-    jobs = Side.build(
-        ["j0", "j1"],
-        ["j0", "j1"],
-        np.vstack([closer, closer]),
-        [_profile("Millwright Apprentice", "intern", 0), _profile("Millwright Helper", "junior", 0)],
-        np.vstack([closer, closer]),
-    )
-    comp = score_block(cands, jobs)
-    assert comp.score[1, 0] > comp.score[0, 0]  # the apprenticeship: the school leaver first
-    assert comp.score[0, 1] > comp.score[1, 1]  # a junior posting: the closer text still wins
-    # the fit is the ordinary one (three levels over); what it takes is the trainee's share
-    assert comp.seniority[0, 0] == 1 - 3 * OVER
-    assert np.isclose(comp.score[0, 0], 1 - W_SENIORITY_TRAINEE * 3 * OVER, atol=1e-6)  # relevance 1: same words

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from talent_matching.score import LEVELS, UNDER, W_EXPERIENCE, W_LEXICAL, W_SIM, W_SKILLS, level_weight
+from talent_matching.score import LEVELS, UNDER, W_EXPERIENCE, W_LEXICAL, W_SENIORITY, W_SIM, W_SKILLS
 from talent_shared import lexical
 from talent_shared.providers.base import Profile
 
@@ -59,8 +59,7 @@ def reasons(
     seniority: float,
 ) -> list[dict]:
     """Up to ``REASONS`` reasons, largest share of the score first: ``{"kind", "share", "text"}``."""
-    w_level = level_weight(LEVELS[job.seniority])
-    gate = 1 - w_level * (1 - seniority) - W_EXPERIENCE * (1 - fit)
+    gate = 1 - W_SENIORITY * (1 - seniority) - W_EXPERIENCE * (1 - fit)
     relevance = W_SIM * max(similarity, 0) + W_SKILLS * overlap + W_LEXICAL * max(lexical_sim, 0)
     found: list[tuple[float, str, str]] = []
 
@@ -98,7 +97,7 @@ def reasons(
             f" ({_years(candidate.years_experience)}{asked}), {100 * (1 - gate):.0f}% off the score"
         )
     # a mismatch: what the gate took; a fit: what one level off would have taken
-    found.append((relevance * (1 - gate if seniority < 1 else w_level * UNDER), "level", text))
+    found.append((relevance * (1 - gate if seniority < 1 else W_SENIORITY * UNDER), "level", text))
 
     found.sort(key=lambda r: (-r[0], r[1]))
     return [{"kind": kind, "share": round(share, 4), "text": text} for share, kind, text in found[:REASONS]]

@@ -1,7 +1,7 @@
 """The hybrid match score, vectorised over blocks of candidates and jobs.
 
 ``score = relevance * gate`` with ``relevance = W_SIM * max(cosine, 0) + W_SKILLS * skill_overlap
-+ W_LEXICAL * max(lexical, 0)`` and ``gate = 1 - w_level * (1 - seniority_fit) - W_EXPERIENCE *
++ W_LEXICAL * max(lexical, 0)`` and ``gate = 1 - W_SENIORITY * (1 - seniority_fit) - W_EXPERIENCE *
 (1 - experience_fit)``, where
 
 - ``cosine`` is the dense similarity of the two records' embeddings (their own words, see
@@ -18,12 +18,7 @@
   asks for none): under-qualification;
 - ``seniority_fit`` is 1 minus ``UNDER`` per level the candidate is below the job and ``OVER`` per
   level above it (intern < junior < mid < senior < lead < principal), so fit works both ways: a
-  9-year senior prefers the senior job to the junior one;
-- ``w_level`` is ``W_SENIORITY``, or ``W_SENIORITY_TRAINEE`` for a trainee's posting (the intern
-  level: apprentice, trainee, helper, "in training"). An experienced worker of the trade shares most
-  of such a posting's words (the trade's) where the school leaver it is written for shares few, so
-  the ordinary share left the journeyman ahead of the apprentices; the posting's level is the one
-  thing that says he is not who it asks for.
+  9-year senior prefers the senior job to the junior one.
 
 A candidate whose profile says nothing about experience (0 years and the default "junior": no
 years field, no "N years" in the text, no level word in the title) is not a junior, just unknown:
@@ -54,7 +49,6 @@ from talent_shared.taxonomy import SKILLS
 # The relevance weights sum to 1 and the gate is at most 1, so a score is at most 1.
 W_SIM, W_SKILLS, W_LEXICAL = 0.26, 0.07, 0.67
 W_SENIORITY, W_EXPERIENCE = 0.45, 0.05  # the share of the relevance a full level / years mismatch takes
-W_SENIORITY_TRAINEE = 0.65  # W_SENIORITY for a job at the intern level (a trainee's posting)
 UNDER, OVER = 0.25, 0.25  # seniority_fit lost per level below / above the job's
 LEVELS = {"intern": 0, "junior": 1, "mid": 2, "senior": 3, "lead": 4, "principal": 5}
 UNKNOWN_LEVEL = -1.0  # a candidate without any evidence of experience: seniority_fit 1
@@ -236,32 +230,20 @@ def score_parts(candidates: Side, jobs: Side) -> Parts:
     np.maximum(lexical, np.float32(0.0), out=term)
     term *= np.float32(W_LEXICAL)
     score += term
-    score *= _gate(seniority, fit, jobs.levels)
+    score *= _gate(seniority, fit)
     return Parts(score, similarity, overlap, fit, lexical, seniority)
 
 
-def level_weight(job_level: float) -> float:
-    """The share of the relevance a full level mismatch takes for a job of ``job_level``."""
-    return W_SENIORITY_TRAINEE if job_level == LEVELS["intern"] else W_SENIORITY
-
-
-def _level_weights(job_levels: np.ndarray) -> np.ndarray:
-    """(nj,) float32: ``-level_weight`` of each job (negated: the gate multiplies by it)."""
-    return np.where(job_levels == LEVELS["intern"], np.float32(-W_SENIORITY_TRAINEE), np.float32(-W_SENIORITY)).astype(
-        np.float32
-    )
-
-
-def _gate(seniority: np.ndarray, fit: np.ndarray, job_levels: np.ndarray) -> np.ndarray:
-    """``1 - w_level * (1 - seniority_fit) - W_EXPERIENCE * (1 - experience_fit)``, float32, in a
-    new array; ``job_levels`` are the columns' (the jobs') levels.
+def _gate(seniority: np.ndarray, fit: np.ndarray) -> np.ndarray:
+    """``1 - W_SENIORITY * (1 - seniority_fit) - W_EXPERIENCE * (1 - experience_fit)``, float32, in a
+    new array.
 
     A factor on the relevance rather than a term beside it: level and years reorder postings that
     are about equally relevant (the senior and the junior job of one trade) but cannot lift an
     unrelated job over a relevant one, which an added term did (a 12-year custodian ranked to a
     senior stylist's job, both "senior", above the custodian job)."""
     gate = np.subtract(np.float32(1.0), seniority)
-    gate *= _level_weights(job_levels)
+    gate *= np.float32(-W_SENIORITY)
     gate += np.float32(1.0)
     miss = np.subtract(np.float32(1.0), fit)
     miss *= np.float32(W_EXPERIENCE)
@@ -340,7 +322,7 @@ def _fill(out, similarity, lexical, rows: Side, cols: _Cols) -> None:
     np.minimum(term, np.float32(1.0), out=term)
     if not cols.asks.all():
         term[:, ~cols.asks] = 1.0
-    out *= _gate(_seniority(rows.levels, cols.levels), term, cols.levels)
+    out *= _gate(_seniority(rows.levels, cols.levels), term)
 
 
 def pair_terms(

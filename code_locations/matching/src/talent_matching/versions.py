@@ -6,8 +6,7 @@ they make up the code version of ``matches``, so a change re-runs it.
 """
 
 EXPLAIN_PROMPT_VERSION = "explain-1"  # prompts/explain.txt; its hash is added (talent_shared.prompts)
-SCORE_VERSION = "hybrid-4"  # 4: a level mismatch takes more of a trainee's posting (W_SENIORITY_TRAINEE)
-# 3: relevance times a seniority and years gate; lexical weighs most
+SCORE_VERSION = "hybrid-3"  # 3: relevance times a seniority and years gate; lexical weighs most
 # 2: + lexical term, two-way seniority fit, new weights
 CROSSJOIN_VERSION = "crossjoin-4"  # 4: the explanations of a candidate's top three end with reasons.py's
 # 3: incremental runs read only what changed; recompute once: lists the
