@@ -100,9 +100,8 @@ class LocalLLM:
 
     name = "local"
     model = "rules-v1"
-    prompt_version = f"rules-5+taxonomy-{TAXONOMY_VERSION}"  # 5: "in training", "apprenticeship" and
-    # "helper" are a trainee's words; 4: a title's sentence ends at a full stop only (not inside M.A., Sr.,
-    # 3.5); 3: a trainee word wins, foreman senior
+    prompt_version = f"rules-4+taxonomy-{TAXONOMY_VERSION}"  # 4: a title's sentence ends at a full stop only
+    # (not inside M.A., Sr., 3.5); 3: a trainee word wins, foreman senior
     # 2: seniority words from data/seniority.tsv
 
     def extract_profile(self, prompt: Prompt, text: str, hints: dict) -> tuple[Profile, Usage]:
