@@ -49,6 +49,7 @@ SETS = {
     "heldout-blind": ROOT / "tests" / "data" / "quality" / "heldout-blind",
     "heldout-trades2": ROOT / "tests" / "data" / "quality" / "heldout-trades2",
     "heldout-mixed": ROOT / "tests" / "data" / "quality" / "heldout-mixed",
+    "heldout-ladders": ROOT / "tests" / "data" / "quality" / "heldout-ladders",
     "professions": ROOT / "tests" / "data" / "professions",
 }
 MATCHERS = ("pipeline", "bm25", "dense")
@@ -61,6 +62,7 @@ TARGET_SETS = (
     "heldout-blind",
     "heldout-trades2",
     "heldout-mixed",
+    "heldout-ladders",
 )
 K1, B = 1.2, 0.75
 # Issue 22, item 3: sets also run with normalization on the production path (the OpenAI provider),

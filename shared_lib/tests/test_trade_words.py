@@ -3,7 +3,8 @@
 import numpy as np
 
 from talent_shared import lexical
-from talent_shared.providers.local import _seniority
+from talent_shared.prompts import Prompt
+from talent_shared.providers.local import LocalLLM, _seniority, first_sentence
 
 
 def test_a_trade_word_weighs_more_than_boilerplate() -> None:
@@ -75,3 +76,25 @@ def test_a_school_leaver_is_entry_level_not_unknown() -> None:
     text = "Graduated high school in June. Took every shop class I could."
     assert _seniority("Graduated high school in June", 0, text) == "intern"
     assert _seniority("Warehouse worker", 0, "I move boxes.") == "junior"  # no evidence: the default
+
+
+def test_a_title_is_not_cut_at_an_abbreviation_or_a_number() -> None:
+    """A record without a title gets its first sentence: a full stop inside an abbreviation, a
+    number or a name does not end it (the title was "M" for a resume opening with "M.A.")."""
+    assert first_sentence("M.A. in museum studies, then two years as a collections assistant. Loves fossils.") == (
+        "M.A. in museum studies, then two years as a collections assistant"
+    )
+    assert first_sentence("B.Sc. in forestry and 3.5 years as a Sr. Log Scaler. Moved here in May.") == (
+        "B.Sc. in forestry and 3.5 years as a Sr. Log Scaler"
+    )
+    assert (
+        first_sentence("Ph.D. chemist at Dr. Reddy's, U.S. trained. Five years.")
+        == "Ph.D. chemist at Dr. Reddy's, U.S. trained"
+    )
+    assert first_sentence("Built services in Node.js. Then Go.") == "Built services in Node.js"
+    assert first_sentence("Passed the Grade I exam.Then mowed parks.") == "Passed the Grade I exam"  # a missing space
+    assert first_sentence("Forklift driver\nSix years. Night shift.") == "Forklift driver"
+    assert first_sentence("no full stop at all") == "no full stop at all"
+    # and the level in it is read: "Sr." is senior, as "Senior" is
+    profile, _ = LocalLLM().extract_profile(Prompt("", "test"), "Sr. Log Scaler. Grades logs on the deck.", {})
+    assert profile.title == "Sr. Log Scaler" and profile.seniority == "senior"

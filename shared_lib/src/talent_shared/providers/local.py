@@ -48,6 +48,12 @@ _STOP_WORDS = (
     "who will have has years year experience looking seeking role team work"
 )
 _STOP = frozenset(_STOP_WORDS.split())
+# A full stop that does not end a sentence: after a dotted abbreviation (M.A., B.Sc., Ph.D., U.S.) or
+# a short form of a word that goes before a name or a title (Sr. Welder, Dr. Alvarez, St. Luke's).
+_ABBREVIATION = re.compile(
+    r"(?:\b[a-z]{1,3}(?:\.[a-z]{1,3})+|\b(?:sr|jr|dr|mr|mrs|ms|prof|st|mt|approx|vs|inc|ltd|corp|dept))$", re.I
+)
+_FULL_STOP = re.compile(r"\.(?=\s|$)|(?<=[a-z]{2})\.(?=[A-Z][a-z])")  # "exam.Then" too: a missing space
 
 
 def messages_tokens(messages: list[dict[str, str]], model: str = "gpt-4o") -> int:
@@ -71,6 +77,17 @@ def _seniority(title: str, years: float, text: str = "") -> Seniority:
     return by_years
 
 
+def first_sentence(text: str) -> str:
+    """The text up to its first full stop, on its first line: the title of a record without one.
+    A stop inside a number (3.5) or a name (Node.js) or after an abbreviation does not end it, so
+    "M.A. in museum studies" is not the title "M"."""
+    line = text.split("\n", 1)[0]
+    for stop in _FULL_STOP.finditer(line):
+        if not _ABBREVIATION.search(line, 0, stop.start()):
+            return line[: stop.start()]
+    return line
+
+
 def _years(explicit: float | None, text: str) -> float:
     if explicit is not None:
         return float(explicit)
@@ -83,13 +100,14 @@ class LocalLLM:
 
     name = "local"
     model = "rules-v1"
-    prompt_version = f"rules-3+taxonomy-{TAXONOMY_VERSION}"  # 3: a trainee word wins, foreman senior
+    prompt_version = f"rules-4+taxonomy-{TAXONOMY_VERSION}"  # 4: a title's sentence ends at a full stop only
+    # (not inside M.A., Sr., 3.5); 3: a trainee word wins, foreman senior
     # 2: seniority words from data/seniority.tsv
 
     def extract_profile(self, prompt: Prompt, text: str, hints: dict) -> tuple[Profile, Usage]:
         listed = {s for s in (canonical_skill(x) for x in hints.get("skills", [])) if s}
         skills = sorted(listed | skills_in_text(text))
-        title = (hints.get("title") or text.split("\n", 1)[0].split(".", 1)[0])[:120].strip() or "unknown"
+        title = (hints.get("title") or first_sentence(text))[:120].strip() or "unknown"
         years = _years(hints.get("years"), text)
         remote = bool(hints.get("remote")) or bool(re.search(r"\bremote\b", text, re.IGNORECASE))
         profile = Profile(
