@@ -59,18 +59,12 @@ def hashed_cosines(rows: list[str], cols: list[str], dim: int) -> np.ndarray:
 
 
 def scores(parts, lexical_matrix: np.ndarray) -> np.ndarray:
-    """``score_parts``' float32 arithmetic, in its order, with ``lexical_matrix`` as the lexical
-    term; rounded as the lists are (``score.rounded``)."""
-    from talent_matching.score import W_LEXICAL, W_SIM, W_SKILLS, _gate, rounded
+    """The matcher's score (``score.combine``) with ``lexical_matrix`` as the lexical term, rounded
+    as the lists are (``score.rounded``)."""
+    from talent_matching.score import combine, rounded
 
-    score = np.maximum(parts.similarity, np.float32(0.0))
-    score *= np.float32(W_SIM)
-    score += np.multiply(parts.overlap, np.float32(W_SKILLS))
-    term = np.maximum(lexical_matrix.astype(np.float32), np.float32(0.0))
-    term *= np.float32(W_LEXICAL)
-    score += term
-    score *= _gate(parts.seniority, parts.fit)
-    return rounded(score)
+    lexical = lexical_matrix.astype(np.float32)
+    return rounded(combine(parts.similarity, parts.overlap, parts.fit, lexical, parts.seniority))
 
 
 def _rankings(score: np.ndarray, cids: list[str], jids: list[str]) -> Rankings:
@@ -85,7 +79,7 @@ def rescore_set(url: str, data: Labelled, dims: tuple[int, ...] = WIDER) -> dict
     from talent_candidates.definitions import pipeline as candidates
     from talent_jobs.definitions import pipeline as jobs
     from talent_matching.features import load_features
-    from talent_matching.score import Side, score_parts
+    from talent_matching.score import score_parts
     from talent_shared.db.connection import connect
     from talent_shared.lexical import DIM
     from talent_shared.vectors import texts_for
@@ -102,14 +96,13 @@ def rescore_set(url: str, data: Labelled, dims: tuple[int, ...] = WIDER) -> dict
     again = _rankings(scores(parts, c.lexical @ j.lexical.T), c.ids, j.ids)
     if again.c2j["pipeline"] != stored.c2j["pipeline"] or again.j2c["pipeline"] != stored.j2c["pipeline"]:
         raise AssertionError(f"{data.name}: re-scoring the stored features does not give the pipeline's rankings")
-    bare = score_parts(*(Side(s.ids, s.versions, s.vectors, s.skills, s.years, None, s.levels) for s in (c, j)))
     variants = {f"hashed {DIM} (stored)": hashed_cosines(rows, cols, DIM)}
     if not np.array_equal(variants[f"hashed {DIM} (stored)"], c.lexical @ j.lexical.T):
         raise AssertionError(f"{data.name}: the texts read back do not give the stored lexical vectors")
     variants |= {f"hashed {n:,}": hashed_cosines(rows, cols, n) for n in dims}
     variants[EXACT] = exact_cosines(rows, cols)
     return {
-        name: evaluate(data, _rankings(scores(bare, lex), c.ids, j.ids), ("pipeline",))
+        name: evaluate(data, _rankings(scores(parts, lex), c.ids, j.ids), ("pipeline",))
         for name, lex in variants.items()
     }
 

@@ -86,6 +86,8 @@ TOP_K = 10
 # The webhook (helm/values/kind/platform.yaml enables it): its Secret, its Service, and the namespace
 # the e2e sends from, which its NetworkPolicy admits (networkPolicy.webhookFrom in the kind values).
 SENDER_NAMESPACE = "talent-senders"
+# What a failure is diagnosed and dumped from: ours, and the cluster's DNS and storage.
+DEBUG_NAMESPACES = (NAMESPACE, DB_NAMESPACE, SENDER_NAMESPACE, "kube-system", "local-path-storage")
 SENDER_LABEL = "app.kubernetes.io/name=webhook-sender"
 WEBHOOK_SECRET = "talent-webhook"
 WEBHOOK_URL = f"http://platform-webhook.{NAMESPACE}.svc.cluster.local:8080"
@@ -229,7 +231,9 @@ def docker_root() -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
 
 
 def free_gb(path: str) -> float | None:
@@ -589,6 +593,7 @@ class E2E:
         self.started = time.monotonic()
         self._pod_log: dict[str, dict] = {}  # every run/step pod seen, by name, as last read
         self._watching = threading.Event()
+        self._steps: dict[str, Step] | None = None  # the plan by step name, built on first use
 
     # -- kubectl / helm / graphql / sql -----------------------------------------------------------
     def k(
@@ -604,6 +609,19 @@ class E2E:
         if check and out.returncode != 0:
             raise RuntimeError(f"{' '.join(argv[:6])}... failed: {out.stderr.decode()[-2000:]}")
         return out.stdout.decode()
+
+    def rollout(self, deployment: str, namespace: str = NAMESPACE, wait_s: int = 300) -> None:
+        """Wait for a Deployment's rollout. kubectl's own timeout expires first, so its message (not
+        the subprocess's) says what it waited for."""
+        self.k(
+            "rollout",
+            "status",
+            f"deployment/{deployment}",
+            "--timeout",
+            f"{wait_s}s",
+            namespace=namespace,
+            timeout=wait_s + 60,
+        )
 
     def kjson(self, *args: str, namespace: str | None = NAMESPACE) -> dict:
         return json.loads(self.k(*args, "--output", "json", namespace=namespace))
@@ -890,8 +908,7 @@ class E2E:
 
     def install_postgres(self) -> None:
         self.apply(MANIFESTS[1])
-        # kubectl's own timeout first, so its message (not the subprocess's) says what it waited for.
-        self.k("rollout", "status", "deployment/postgres", "--timeout", "300s", namespace=DB_NAMESPACE, timeout=360)
+        self.rollout("postgres", namespace=DB_NAMESPACE)
 
     def helm_install(self, release: str, chart: str, values: list[str], *extra: str) -> None:
         t0 = time.monotonic()
@@ -1110,14 +1127,14 @@ class E2E:
         names = [p["metadata"]["name"] for p in before]
         self.land(*SECOND_BURST, seed=2, malformed=False)
         self.k("delete", "pod", *names, "--wait=false")
-        self.k("rollout", "status", "deployment/platform-daemon", "--timeout", "300s", timeout=360)
+        self.rollout("platform-daemon")
         self.wait_all_matched()
         self.fault("daemon pod deleted during a burst", True, f"deleted {names}; the new daemon finished the burst")
 
     def fault_postgres(self) -> None:
         before = self.matched_state()
         self.k("delete", "pod", "-l", "app.kubernetes.io/name=postgres", namespace=DB_NAMESPACE)
-        self.k("rollout", "status", "deployment/postgres", "--timeout", "300s", namespace=DB_NAMESPACE, timeout=360)
+        self.rollout("postgres", namespace=DB_NAMESPACE)
         after = self.wait_for("postgres answers again", self.matched_state, timeout=300, every=5)
         kept = all(set(before[e]) <= set(after[e]) for e in before)
         self.land(*SECOND_BURST, seed=3, malformed=False)
@@ -1635,7 +1652,7 @@ class E2E:
             "image"
         ]
         assert image == TEAM_IMAGES["candidates"], f"rollback left image {image}"
-        self.k("rollout", "status", "deployment/candidates-code-server", "--timeout", "300s", timeout=360)
+        self.rollout("candidates-code-server")
         self.summary["upgrade"]["rollback_image"] = image
         print(f"    upgrade re-ran {counts}; no other release changed; rollback back to {image}")
 
@@ -1662,7 +1679,7 @@ class E2E:
     def dump(self) -> None:
         """Everything needed to debug a failure, into .e2e-artifacts/ (ignored by git)."""
         ARTIFACTS.mkdir(exist_ok=True)
-        for ns in (NAMESPACE, DB_NAMESPACE, SENDER_NAMESPACE, "kube-system", "local-path-storage"):
+        for ns in DEBUG_NAMESPACES:
             for what in ("get all,events,pvc,jobs -o wide", "describe pods", "describe jobs"):
                 with contextlib.suppress(Exception):
                     name = what.split()[0] + "-" + what.split()[1].split(",")[0]
@@ -1687,7 +1704,7 @@ class E2E:
 
     def diagnose(self) -> list[str]:
         pods, events = [], []
-        for ns in (NAMESPACE, DB_NAMESPACE, "kube-system", "local-path-storage"):
+        for ns in DEBUG_NAMESPACES:
             with contextlib.suppress(Exception):
                 pods += self.kjson("get", "pods", namespace=ns).get("items", [])
                 events += self.kjson("get", "events", namespace=ns).get("items", [])
@@ -1705,7 +1722,9 @@ class E2E:
         ARTIFACTS.mkdir()
 
     def step(self, name: str) -> Step:
-        return next(s for s in self.plan() if s.name == name)
+        if self._steps is None:
+            self._steps = {s.name: s for s in self.plan()}
+        return self._steps[name]
 
     def run_step(self, step: Step) -> None:
         t0 = time.monotonic()

@@ -46,8 +46,9 @@ CHECKS = [name for name, phase in PLAN if phase not in ("setup", "deploy")]
 
 @pytest.fixture(scope="session")
 def run(request: pytest.FixtureRequest) -> Iterator[E2E]:
-    # SIGTERM (CI's timeout, a killed make) unwinds like Ctrl-C, through this fixture's teardown.
-    previous = signal.signal(signal.SIGTERM, interrupted)
+    # SIGTERM (CI's timeout, a killed make) unwinds like Ctrl-C, through this fixture's teardown;
+    # so does SIGINT where a shell that started the run in the background left it ignored.
+    previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGTERM, signal.SIGINT)}
     factory = request.config.stash.get(E2E_FACTORY, None) or (lambda: E2E(KindCluster()))
     e2e = factory()
     reuse = request.config.getoption("--reuse-cluster", False)
@@ -57,7 +58,8 @@ def run(request: pytest.FixtureRequest) -> Iterator[E2E]:
         yield e2e
     finally:
         e2e.finish(keep=keep)
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     # A check's failure is its test's; a cluster that did not come down clean fails the run too.
     down = [f for f in e2e.summary.get("failures", []) if f["step"] == "cluster down"]
     assert not down, f"the cluster did not come down clean: {down[0]['error']}"

@@ -223,6 +223,15 @@ def score_parts(candidates: Side, jobs: Side) -> Parts:
         fit[:, ~asks] = 1.0
     lexical = _lexical(candidates.lexical, jobs.lexical)
     seniority = _seniority(candidates.levels, jobs.levels)
+    return Parts(combine(similarity, overlap, fit, lexical, seniority), similarity, overlap, fit, lexical, seniority)
+
+
+def combine(
+    similarity: np.ndarray, overlap: np.ndarray, fit: np.ndarray, lexical: np.ndarray, seniority: np.ndarray
+) -> np.ndarray:
+    """The score from its terms, float32, every operation in the order of the formula (the
+    benchmarks re-score with one term replaced through this, so they measure the matcher's own
+    arithmetic)."""
     score = np.maximum(similarity, np.float32(0.0))
     score *= np.float32(W_SIM)
     term = np.multiply(overlap, np.float32(W_SKILLS))
@@ -231,7 +240,7 @@ def score_parts(candidates: Side, jobs: Side) -> Parts:
     term *= np.float32(W_LEXICAL)
     score += term
     score *= _gate(seniority, fit)
-    return Parts(score, similarity, overlap, fit, lexical, seniority)
+    return score
 
 
 def _gate(seniority: np.ndarray, fit: np.ndarray) -> np.ndarray:

@@ -100,9 +100,9 @@ class LocalLLM:
 
     name = "local"
     model = "rules-v1"
-    prompt_version = f"rules-4+taxonomy-{TAXONOMY_VERSION}"  # 4: a title's sentence ends at a full stop only
-    # (not inside M.A., Sr., 3.5); 3: a trainee word wins, foreman senior
-    # 2: seniority words from data/seniority.tsv
+    # 4: a title's sentence ends at a full stop only (not inside M.A., Sr., 3.5); 3: a trainee word
+    # wins, foreman senior; 2: seniority words from data/seniority.tsv
+    prompt_version = f"rules-4+taxonomy-{TAXONOMY_VERSION}"
 
     def extract_profile(self, prompt: Prompt, text: str, hints: dict) -> tuple[Profile, Usage]:
         listed = {s for s in (canonical_skill(x) for x in hints.get("skills", [])) if s}
