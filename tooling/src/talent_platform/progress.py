@@ -86,14 +86,16 @@ class Status:
     def __init__(self, progress: Progress, description: str) -> None:
         self.progress, self.description = progress, description
         self.text = self.shown = ""
-        self.printed = 0.0
+        # None until the first line: the first text is shown at once (a start of 0.0 read the
+        # monotonic clock, seconds since boot, as time since the last line)
+        self.printed: float | None = None
         self.id = progress._add(description, kind="status", info="")
 
     def update(self, text: str) -> None:
         self.text = text
         if self.progress.live:
             self.progress._rich.update(self.id, info=text)
-        elif text != self.shown and time.monotonic() - self.printed >= self.progress.interval:
+        elif text != self.shown and (self.printed is None or time.monotonic() - self.printed >= self.progress.interval):
             self._print()
 
     def _print(self) -> None:
