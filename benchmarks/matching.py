@@ -329,10 +329,10 @@ def _one_new(suite: Suite, db_url: str, label: str, new, repeats: int) -> float:
     """``repeats`` runs, each after one more of ``new`` is stored, timed with the two parts that
     read in proportion to what is stored (the change query, the features read); then one in a
     fresh process for its peak RSS. Returns the p50 time."""
-    from talent_matching.crossjoin import run_matching
+    from talent_matching.crossjoin import pending_changes, run_matching
     from talent_shared.db.connection import connect
 
-    times, phases = [], []
+    times, phases, questions = [], [], []
     with connect(db_url) as conn, _timed_parts() as parts:
         for i in range(repeats):
             record = new.rows(i, i + 1)
@@ -345,10 +345,15 @@ def _one_new(suite: Suite, db_url: str, label: str, new, repeats: int) -> float:
             times.append(time.perf_counter() - started)
             phases.append(dict(parts))
             assert report.changed_candidates + report.changed_jobs == record.ids, report
+            started = time.perf_counter()
+            assert pending_changes(conn, K) == 0  # the matching reconciler's question on each tick
+            conn.commit()
+            questions.append(time.perf_counter() - started)
     log(f"{label}: " + ", ".join(f"{t * 1e3:.0f}" for t in times) + " ms")
     suite.add(f"{label}: run_matching p50 of {repeats}", p50(times) * 1e3, "ms")
     for part, what in (("changes", "finding the changes (one query)"), ("features", "reading the features")):
         suite.add(f"  of which {what}, p50", p50([p.get(part, 0.0) for p in phases]) * 1e3, "ms")
+    suite.add(f"{label}: the reconciler's question after it (nothing pending), p50", p50(questions) * 1e3, "ms")
     child = _fresh_run(db_url, new.rows(repeats, repeats + 1))
     suite.add(
         f"{label}: peak RSS of a fresh process",

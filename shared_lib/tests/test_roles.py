@@ -83,6 +83,7 @@ def seeded(talent_env, pg_url: str, passwords: dict[str, str]) -> Iterator[None]
             )
         conn.execute(f"INSERT INTO talent.candidate_vectors VALUES ('c1', {VECTOR}, 'v', 'm')")
         conn.execute(f"INSERT INTO talent.job_vectors VALUES ('j1', {VECTOR}, 'v', 'm')")
+        conn.execute("INSERT INTO talent.match_inputs (entity, record_id, data_version) VALUES ('job', 'j1', 'v')")
         conn.execute(
             "INSERT INTO talent.llm_usage (call_id, code_location, provider, model, operation, status, cost_usd)"
             " VALUES ('seed-jobs', 'jobs', 'p', 'm', 'o', 'ok', 1), ('seed-candidates', 'candidates', 'p', 'm', 'o', 'ok', 1)"
@@ -145,8 +146,22 @@ ALLOWED: list[tuple[str, str, str, tuple]] = [
     ("talent_matching", "read all profiles", "SELECT * FROM talent.profiles", ()),
     ("talent_matching", "write matches", MATCH, ()),
     ("talent_matching", "delete matches", "DELETE FROM talent.matches", ()),
-    ("talent_matching", "write match_inputs", "INSERT INTO talent.match_inputs VALUES ('job', 'j1', 'v')", ()),
+    ("talent_matching", "write match_inputs", "INSERT INTO talent.match_inputs VALUES ('candidate', 'c1', 'v')", ()),
     ("talent_matching", "insert its ledger row", *ledger("matching")),
+    (
+        "talent_matching",
+        "forget a consumed entity (noted for recheck)",
+        "DELETE FROM talent.match_inputs WHERE record_id = 'j1' RETURNING 1",
+        (),
+    ),
+    (
+        "talent_matching",
+        "record where its next comparison starts",
+        "INSERT INTO talent.match_watermark (stamp, snapshot_xmin) VALUES ('s', pg_current_xact_id())"
+        " ON CONFLICT (singleton) DO UPDATE SET stamp = 's'",
+        (),
+    ),
+    ("talent_matching", "clear its rechecks", "DELETE FROM talent.match_recheck", ()),
     ("talent_exporter", "read the ledger", "SELECT * FROM talent.llm_usage", ()),
     ("talent_exporter", "read budgets", "SELECT * FROM talent.llm_budgets", ()),
     ("talent_exporter", "read estimates", "SELECT * FROM talent.cost_estimates", ()),
@@ -179,6 +194,8 @@ REFUSED: list[tuple[str, str, str, tuple]] = [
     ("talent_jobs", "insert a candidate raw record", RAW, ("candidate", "c2")),
     ("talent_jobs", "insert a ledger row of candidates", *ledger("candidates")),
     ("talent_jobs", "read Dagster's runs", "SELECT * FROM public.runs", ()),
+    ("talent_candidates", "move matching's watermark", "DELETE FROM talent.match_watermark", ()),
+    ("talent_jobs", "hide a change from matching", "DELETE FROM talent.match_recheck", ()),
     ("talent_matching", "update profiles", "UPDATE talent.profiles SET profile = '{}'", ()),
     ("talent_matching", "insert a profile", PROFILE, ("candidate", "c9")),
     ("talent_matching", "write vectors", "UPDATE talent.candidate_vectors SET model = 'x'", ()),
@@ -217,7 +234,9 @@ REFUSED: list[tuple[str, str, str, tuple]] = [
 
 @pytest.mark.parametrize(("role", "action", "statement", "params"), ALLOWED, ids=[f"{r}: {a}" for r, a, *_ in ALLOWED])
 def test_allowed(seeded, pg_url, passwords, role, action, statement, params) -> None:
-    run_as(pg_url, passwords, role, statement, params)
+    cur = run_as(pg_url, passwords, role, statement, params)
+    if "RETURNING" in statement:
+        assert cur.rowcount == 1  # the seeded row is there to act on
 
 
 @pytest.mark.parametrize(("role", "action", "statement", "params"), REFUSED, ids=[f"{r}: {a}" for r, a, *_ in REFUSED])

@@ -20,6 +20,23 @@ import pytest
 from talent_shared.keys import LOCATIONS
 
 DOWNGRADE_TO_0007 = """
+DROP TRIGGER candidate_vectors_writer ON talent.candidate_vectors;
+DROP TRIGGER job_vectors_writer ON talent.job_vectors;
+DROP TRIGGER profiles_writer ON talent.profiles;
+DROP TRIGGER candidate_vectors_removal ON talent.candidate_vectors;
+DROP TRIGGER job_vectors_removal ON talent.job_vectors;
+DROP TRIGGER profiles_removal ON talent.profiles;
+DROP TRIGGER match_inputs_removal ON talent.match_inputs;
+DROP TRIGGER candidate_vectors_truncate ON talent.candidate_vectors;
+DROP TRIGGER job_vectors_truncate ON talent.job_vectors;
+DROP TRIGGER profiles_truncate ON talent.profiles;
+DROP TRIGGER match_inputs_truncate ON talent.match_inputs;
+DROP FUNCTION talent.note_writer(), talent.note_removal(), talent.note_removal_by_entity(),
+    talent.forget_match_watermark();
+DROP TABLE talent.match_watermark, talent.match_recheck;
+ALTER TABLE talent.candidate_vectors DROP COLUMN txid;
+ALTER TABLE talent.job_vectors DROP COLUMN txid;
+ALTER TABLE talent.profiles DROP COLUMN txid;
 DROP TABLE talent.record_stages, talent.batch_stages, talent.reconciler_ticks;
 ALTER TABLE talent.raw_records DROP COLUMN ordinal, DROP COLUMN partition_key;
 DROP SEQUENCE talent.candidate_ordinal, talent.job_ordinal;
@@ -97,6 +114,7 @@ def test_a_partition_per_record_database_upgrades_with_nothing_lost_or_paid_twic
             "0008_inbox_commit_order",
             "0009_batches_and_record_lineage",
             "0010_public_schema_closed",
+            "0011_match_changes_in_commit_order",
         ]
         keys = dict(db.execute("SELECT entity, count(DISTINCT partition_key) FROM talent.raw_records GROUP BY 1"))
         assert keys == {"candidate": 1, "job": 1}  # ten records, two batches: not ten partitions
@@ -131,6 +149,15 @@ def test_a_partition_per_record_database_upgrades_with_nothing_lost_or_paid_twic
             " ON m.entity = 'candidate' AND m.record_id = v.record_id WHERE m.record_id IS NULL"
         ).fetchone()[0]
         assert unmatched == 0
+        # the edited record's new vector was matched: on the new layout, its first run compared every
+        # row (no watermark yet) and left one for the next
+        (stamp,) = db.execute("SELECT stamp FROM talent.match_watermark").fetchone()
+        (consumed,) = db.execute(
+            "SELECT m.data_version = v.data_version || %s FROM talent.candidate_vectors v"
+            " JOIN talent.match_inputs m ON m.entity = 'candidate' AND m.record_id = v.record_id WHERE v.record_id = %s",
+            (stamp, edited),
+        ).fetchone()
+        assert consumed
         unchanged = {r: v for r, v in db.execute("SELECT record_id, data_version FROM talent.candidate_vectors")}
         assert {r: v for r, v in unchanged.items() if r != edited} == {
             r: v for r, v in before["vectors"].items() if r != edited

@@ -380,17 +380,23 @@ def test_one_new_candidate_reads_what_it_reaches_only(talent_env, db) -> None:
     assert entered and reachable < len(before) / 3  # else reading every row would pass too
 
     def fetched(*words: str) -> int:
-        return sum(n for query, n in log if all(w in query for w in words))
+        return sum(n for query, n in log if all(w in query for w in words) and "match_recheck" not in query)
 
-    assert fetched("talent.candidate_vectors") <= 2  # the change query's one row, then its features
+    assert sum(n for query, n in log if "match_recheck" in query) <= 1  # the change query: the new candidate
+    assert fetched("talent.candidate_vectors") <= 1  # its features
     assert fetched("talent.job_vectors") <= 1 + len(jobs)  # every job once
     assert fetched("FROM talent.matches") <= reachable
     assert fetched("FROM talent.profiles") <= 1 + 3  # the profiles of the pairs explained
-    assert sum(n for q, n in log if "advisory" not in q) <= 2 + len(jobs) + reachable + 4  # the lock's own rows aside
+    # the lock's own rows aside; 2: the snapshot's xmin and the last run's watermark
+    assert sum(n for q, n in log if "advisory" not in q) <= 2 + 2 + len(jobs) + reachable + 4
     with _rows_fetched(db) as log:
         assert not run_matching(db, k=K, explain=_explain).changed_candidates
-    # nothing changed: the change query alone, between taking and giving back the matching lock
-    assert [q for q, _ in log if "advisory" not in q] == [log[1][0]] and "match_inputs" in log[1][0]
+    # nothing changed: the snapshot's xmin, the last run's watermark and the change query (on the
+    # rows written since that watermark) alone, between taking and giving back the matching lock
+    queries = [q for q, _ in log if "advisory" not in q]
+    assert len(queries) == 3 and "pg_current_snapshot" in queries[0] and "match_watermark" in queries[1]
+    assert "match_inputs" in queries[2] and "txid >=" in queries[2]
+    assert sum(n for _, n in log[1:4]) == 2  # an xmin and a watermark: no changed row
     _assert_equals_from_scratch(db)
 
 

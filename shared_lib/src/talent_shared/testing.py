@@ -39,6 +39,8 @@ TABLES = (
     "job_vectors",
     "matches",
     "match_inputs",
+    "match_watermark",
+    "match_recheck",
     "llm_usage",
     "llm_cache",
     "cost_estimates",

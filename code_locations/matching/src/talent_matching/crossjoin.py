@@ -6,7 +6,9 @@ what changed, not what is stored, and leaves exactly what a from-scratch run wou
 ranks to the last bit):
 
 1. The database compares the vector versions in ``match_inputs`` (what the last run consumed) with
-   the vector tables and returns only the changed and removed ids (``stored.changes``). Dagster
+   the vector tables and returns only the changed and removed ids (``stored.changes``). It compares
+   only the rows written since the last run's snapshot, in commit order (``stored.watermark``,
+   migration 0011), so neither a reconciler tick nor a run costs what is stored. Dagster
    cannot see per-pair versions across this wide edge, so these row-level versions are the record.
    A vector's version covers its profile's too (``talent_shared.vectors``), so a profile change
    the embedded text leaves out (years of experience) still counts as a change.
@@ -218,8 +220,10 @@ def stamp_of(k: int) -> str:
 
 
 def pending_changes(conn: psycopg.Connection, k: int) -> int:
-    """How many entities a run would (re)match now: the reconciler's question, from the tables."""
-    delta = stored.changes(conn, stamp_of(k))
+    """How many entities a run would (re)match now: the reconciler's question, from the tables
+    (only the rows written since the last run's snapshot, see ``stored.watermark``)."""
+    stamp = stamp_of(k)
+    delta = stored.changes(conn, stamp, stored.watermark(conn, stamp))
     return sum(len(v) for v in (*delta.changed.values(), *delta.removed.values()))
 
 
@@ -263,6 +267,7 @@ def run_matching(
                 consumed=consumed,
                 floors=floors,
                 removed=read.delta.removed,
+                mark=read.mark,
             )
         report.rows_written = len(rows)
     return report
@@ -316,6 +321,7 @@ class _Read:
     from it (the reads after the first product depend on it)."""
 
     delta: stored.Delta
+    mark: tuple[str, str] | None = None  # (stamp, snapshot xmin): where the next run's comparison starts
     news: dict[str, Side] = field(default_factory=dict)  # the changed entities' features
     lists: dict[str, dict[str, dict[str, Entry]]] = field(default_factory=dict)
     affected: dict[str, set[str]] = field(default_factory=dict)
@@ -333,7 +339,9 @@ def _read(conn: psycopg.Connection, k: int, contract: EmbeddingContract | None, 
     A refill's reads stay lazy, in the same snapshot: reading both sides whole up front would make
     one new candidate read every candidate, and a refill is rare.
     """
-    read = _Read(stored.changes(conn, stamp_of(k)))
+    stamp = stamp_of(k)
+    xmin = stored.snapshot_xmin(conn)  # first: the snapshot's own, before anything else is read
+    read = _Read(stored.changes(conn, stamp, stored.watermark(conn, stamp)), mark=(stamp, xmin))
     delta = read.delta
     if not delta:
         return read

@@ -3,7 +3,8 @@
 ``talent.match_inputs`` holds the vector version each entity was last matched with (and the K-th
 entry of its list, see ``features``); ``talent.matches`` each entity's top K. A run asks the
 database for the difference between the vector tables and what was consumed: one query that
-compares every row in the database and sends back only the differing ids, and nothing more when
+compares, in the database, the rows written since the last run's snapshot (every row after a new
+score, cross-join version or K) and sends back only the differing ids, and nothing more when
 nothing changed. Then it reads the stored rows of the few entities whose lists the change can
 reach, never every row: one new record must not cost as much as all of them.
 """
@@ -35,25 +36,52 @@ class Delta:
         return any(self.changed.values()) or any(self.removed.values())
 
 
-def changes(conn: psycopg.Connection, stamp: str) -> Delta:
+def changes(conn: psycopg.Connection, stamp: str, since: str | None = None) -> Delta:
     """The join of the vector tables (with a profile: an entity without one is not matched) and
-    ``match_inputs``, done in the database: only the differing ids come back."""
+    ``match_inputs``, done in the database: only the differing ids come back.
+
+    ``since`` (a transaction id, :func:`watermark`) limits the comparison to the rows written by
+    transactions not below it and the ids noted as deleted since (migration 0011): the same answer
+    as the whole comparison when ``since`` is the watermark of the last run that matched with
+    ``stamp``, at the cost of what changed rather than of everything stored.
+    """
+    live_where = "" if since is None else "WHERE v.record_id IN (SELECT record_id FROM recent WHERE entity = {entity})"
+    recent = (
+        ""
+        if since is None
+        else """
+        recent AS (
+            SELECT 'candidate' AS entity, record_id FROM talent.candidate_vectors WHERE txid >= %(since)s::xid8
+            UNION SELECT 'job', record_id FROM talent.job_vectors WHERE txid >= %(since)s::xid8
+            UNION SELECT entity, record_id FROM talent.profiles
+                WHERE entity IN ('candidate', 'job') AND txid >= %(since)s::xid8
+            UNION SELECT entity, record_id FROM talent.match_recheck WHERE txid >= %(since)s::xid8
+        ),"""
+    )
+    consumed = (
+        "talent.match_inputs"
+        if since is None
+        else "(SELECT * FROM talent.match_inputs WHERE (entity, record_id) IN (SELECT * FROM recent))"
+    )
     rows = conn.execute(
-        """
-        WITH live AS (
+        f"""
+        WITH {recent}
+        live AS (
             SELECT 'candidate' AS entity, v.record_id, v.data_version
             FROM talent.candidate_vectors v
             JOIN talent.profiles p ON p.entity = 'candidate' AND p.record_id = v.record_id
+            {live_where.format(entity="'candidate'")}
             UNION ALL
             SELECT 'job', v.record_id, v.data_version
             FROM talent.job_vectors v
             JOIN talent.profiles p ON p.entity = 'job' AND p.record_id = v.record_id
+            {live_where.format(entity="'job'")}
         )
         SELECT coalesce(l.entity, m.entity), coalesce(l.record_id, m.record_id), l.record_id IS NULL
-        FROM live l FULL JOIN talent.match_inputs m ON m.entity = l.entity AND m.record_id = l.record_id
-        WHERE m.data_version IS DISTINCT FROM l.data_version || %s
+        FROM live l FULL JOIN {consumed} m ON m.entity = l.entity AND m.record_id = l.record_id
+        WHERE m.data_version IS DISTINCT FROM l.data_version || %(stamp)s
         """,
-        (stamp,),
+        {"stamp": stamp, "since": since},
     ).fetchall()
     delta = Delta()
     for entity, record_id, gone in rows:
@@ -61,6 +89,20 @@ def changes(conn: psycopg.Connection, stamp: str) -> Delta:
     for ids in (*delta.changed.values(), *delta.removed.values()):
         ids.sort()
     return delta
+
+
+def watermark(conn: psycopg.Connection, stamp: str) -> str | None:
+    """Where the last run that matched with ``stamp`` left off (its snapshot's xmin), or ``None``
+    when the whole comparison is needed: no run yet, another stamp, a table truncated since."""
+    row = conn.execute("SELECT stamp, snapshot_xmin::text FROM talent.match_watermark").fetchone()
+    return row[1] if row is not None and row[0] == stamp else None
+
+
+def snapshot_xmin(conn: psycopg.Connection) -> str:
+    """The xmin of the current transaction's snapshot: every transaction below it had finished, so
+    a REPEATABLE READ run saw every row they wrote (the next run's ``since``)."""
+    (xmin,) = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()  # type: ignore[misc]
+    return xmin
 
 
 def owners(conn: psycopg.Connection, entity: str, members: Sequence[str]) -> set[str]:
@@ -131,10 +173,12 @@ def write(
     consumed: Sequence[tuple[str, str, str, float, str | None]],
     floors: Sequence[tuple[str, str, float, str | None]],
     removed: Mapping[str, Sequence[str]],
+    mark: tuple[str, str] | None = None,
 ) -> int:
     """Replace every row of the ``touched`` entities with ``rows``; record what was consumed
     (``(entity, id, version, floor score, floor id)``), the new floors of untouched entities whose
-    lists moved, and what is gone. Returns the number of rows deleted."""
+    lists moved, what is gone and, with ``mark`` (stamp, snapshot xmin), where the next run's
+    comparison starts (:func:`watermark`). Returns the number of rows deleted."""
     with conn.cursor() as cur:
         cur.execute(
             "DELETE FROM talent.matches WHERE candidate_id = ANY(%s) OR job_id = ANY(%s)",
@@ -169,6 +213,16 @@ def write(
             """,
             _columns(floors, 4),
         )
+        if mark is not None:
+            stamp, xmin = mark
+            cur.execute(
+                "INSERT INTO talent.match_watermark (stamp, snapshot_xmin) VALUES (%s, %s::xid8)"
+                " ON CONFLICT (singleton) DO UPDATE SET stamp = EXCLUDED.stamp,"
+                " snapshot_xmin = EXCLUDED.snapshot_xmin, updated_at = now()",
+                (stamp, xmin),
+            )
+            # the rechecks this run's snapshot saw are done; later ones stay for the next run
+            cur.execute("DELETE FROM talent.match_recheck WHERE txid < %s::xid8", (xmin,))
     return deleted
 
 

@@ -398,6 +398,88 @@ MIGRATIONS: list[tuple[str, str]] = [
         REVOKE CREATE ON SCHEMA public FROM PUBLIC;
         """,
     ),
+    (
+        "0011_match_changes_in_commit_order",
+        """
+        -- Matching asks "what differs from what I consumed?" on every reconciler tick and run. Comparing
+        -- every vector row with match_inputs answers it in time proportional to everything stored;
+        -- these columns let it compare only the rows written since its last run, in commit order,
+        -- so nothing written by a transaction that commits late is passed over:
+        -- * txid: the transaction that last wrote the row, set by a trigger whoever writes it;
+        -- * talent.match_watermark: the xmin of the snapshot the last run read (every writer below it
+        --   had finished, so every row it wrote was seen), and the stamp (score, cross-join, K) it
+        --   matched with. The next run compares rows with txid >= that xmin: a writer still open
+        --   then has a txid at or above it, so its rows are compared again once committed;
+        -- * talent.match_recheck: the ids of deleted vectors, profiles and match_inputs rows (no row
+        --   is left to carry a txid), compared with the rows written since.
+        -- No watermark, or one with another stamp, means the whole comparison (a first run, a new
+        -- score or K); a TRUNCATE of any table the comparison reads forgets the watermark. Rows
+        -- written before this carry txid 0: the first run compares everything anyway.
+        CREATE FUNCTION talent.note_writer() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            NEW.txid := pg_current_xact_id();
+            RETURN NEW;
+        END $$;
+        CREATE FUNCTION talent.note_removal() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO talent.match_recheck (entity, record_id) VALUES (TG_ARGV[0], OLD.record_id);
+            RETURN OLD;
+        END $$;
+        CREATE FUNCTION talent.note_removal_by_entity() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO talent.match_recheck (entity, record_id) VALUES (OLD.entity, OLD.record_id);
+            RETURN OLD;
+        END $$;
+        CREATE FUNCTION talent.forget_match_watermark() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            DELETE FROM talent.match_watermark;
+            RETURN NULL;
+        END $$;
+
+        CREATE TABLE talent.match_watermark (
+            singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+            stamp         text NOT NULL,
+            snapshot_xmin xid8 NOT NULL,
+            updated_at    timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE talent.match_recheck (
+            entity     text NOT NULL,
+            record_id  text NOT NULL,
+            txid       xid8 NOT NULL DEFAULT pg_current_xact_id()
+        );
+        CREATE INDEX match_recheck_txid_idx ON talent.match_recheck (txid);
+
+        ALTER TABLE talent.candidate_vectors ADD COLUMN txid xid8 NOT NULL DEFAULT '0';
+        ALTER TABLE talent.job_vectors ADD COLUMN txid xid8 NOT NULL DEFAULT '0';
+        ALTER TABLE talent.profiles ADD COLUMN txid xid8 NOT NULL DEFAULT '0';
+        CREATE INDEX candidate_vectors_txid_idx ON talent.candidate_vectors (txid);
+        CREATE INDEX job_vectors_txid_idx ON talent.job_vectors (txid);
+        CREATE INDEX profiles_txid_idx ON talent.profiles (entity, txid);
+
+        CREATE TRIGGER candidate_vectors_writer BEFORE INSERT OR UPDATE ON talent.candidate_vectors
+            FOR EACH ROW EXECUTE FUNCTION talent.note_writer();
+        CREATE TRIGGER job_vectors_writer BEFORE INSERT OR UPDATE ON talent.job_vectors
+            FOR EACH ROW EXECUTE FUNCTION talent.note_writer();
+        CREATE TRIGGER profiles_writer BEFORE INSERT OR UPDATE ON talent.profiles
+            FOR EACH ROW EXECUTE FUNCTION talent.note_writer();
+        CREATE TRIGGER candidate_vectors_removal AFTER DELETE ON talent.candidate_vectors
+            FOR EACH ROW EXECUTE FUNCTION talent.note_removal('candidate');
+        CREATE TRIGGER job_vectors_removal AFTER DELETE ON talent.job_vectors
+            FOR EACH ROW EXECUTE FUNCTION talent.note_removal('job');
+        CREATE TRIGGER profiles_removal AFTER DELETE ON talent.profiles
+            FOR EACH ROW EXECUTE FUNCTION talent.note_removal_by_entity();
+        CREATE TRIGGER match_inputs_removal AFTER DELETE ON talent.match_inputs
+            FOR EACH ROW EXECUTE FUNCTION talent.note_removal_by_entity();
+        CREATE TRIGGER candidate_vectors_truncate AFTER TRUNCATE ON talent.candidate_vectors
+            FOR EACH STATEMENT EXECUTE FUNCTION talent.forget_match_watermark();
+        CREATE TRIGGER job_vectors_truncate AFTER TRUNCATE ON talent.job_vectors
+            FOR EACH STATEMENT EXECUTE FUNCTION talent.forget_match_watermark();
+        CREATE TRIGGER profiles_truncate AFTER TRUNCATE ON talent.profiles
+            FOR EACH STATEMENT EXECUTE FUNCTION talent.forget_match_watermark();
+        CREATE TRIGGER match_inputs_truncate AFTER TRUNCATE ON talent.match_inputs
+            FOR EACH STATEMENT EXECUTE FUNCTION talent.forget_match_watermark();
+        """,
+    ),
 ]
 
 

@@ -15,8 +15,9 @@ talent_candidates  its own rows (``entity = 'candidate'``) of ``ingested_sources
                    ``code_location = 'candidates'``; the cache rows it wrote (and those the admin
                    wrote before roles existed); read prices and budgets
 talent_jobs        the same for ``entity = 'job'``, ``job_vectors`` and ``code_location = 'jobs'``
-talent_matching    read both vector tables and all profiles; read and write ``matches`` and
-                   ``match_inputs``; its own ledger (``'matching'``) and cache rows; prices, budgets
+talent_matching    read both vector tables and all profiles; read and write ``matches``,
+                   ``match_inputs``, ``match_watermark`` and ``match_recheck``; its own ledger
+                   (``'matching'``) and cache rows; prices, budgets
 talent_exporter    read only: ``llm_usage``, ``llm_budgets``, ``cost_estimates`` and the
                    ``entity`` column of ``raw_records`` (the exporter counts records, never reads
                    a payload)
@@ -154,6 +155,8 @@ def _grants(role: str) -> list[Grant]:
             Grant("SELECT", "profiles"),
             Grant("SELECT, INSERT, UPDATE, DELETE", "matches"),
             Grant("SELECT, INSERT, UPDATE, DELETE", "match_inputs"),
+            Grant("SELECT, INSERT, UPDATE", "match_watermark"),
+            Grant("SELECT, INSERT, DELETE", "match_recheck"),
             Grant("SELECT, INSERT, UPDATE", "reconciler_ticks"),
             *ledger,
             *reads,
