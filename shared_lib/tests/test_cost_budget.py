@@ -164,3 +164,24 @@ def test_meter_hard_cap_stops_mid_step(talent_env: Path, db, pg_url) -> None:
     # each call costs ~$0.0002: the second crosses $0.0003; it is recorded, and no third call is made
     assert len(transport.requests) == 2
     assert db.execute("SELECT count(*) FROM talent.llm_usage WHERE run_id = 'cap'").fetchone()[0] == 2
+
+
+def test_an_observed_mean_reads_the_newest_calls_only(talent_env, db, monkeypatch) -> None:
+    """Every step and every ingestion tick asks for a mean: it is taken over the newest
+    ``SAMPLE_CALLS`` paid calls, not over every row of the window (a row per record after a load)."""
+    from talent_shared.cost import budget
+
+    _observed(db, "v1", "0.010", n=6, days_ago=3)  # older and dearer
+    for i in range(4):
+        db.execute(
+            "INSERT INTO talent.llm_usage (call_id, run_id, asset_key, partition_key, code_location, code_version,"
+            " provider, model, operation, cost_usd, status, created_at) VALUES (%s, 'new', 'normalized_candidates',"
+            " %s, 'candidates', 'v1', 'openai', 'gpt-4o-mini', 'chat', 0.001, 'ok', now() - interval '1 day')",
+            (f"new-{i}", f"n-{i}"),
+        )
+    db.commit()
+    whole = budget.observed_cost_per_partition(db, "candidates", "normalized_candidates")
+    assert whole == (Decimal("0.064") / 10, 10)
+    monkeypatch.setattr(budget, "SAMPLE_CALLS", 4)
+    assert budget.observed_cost_per_partition(db, "candidates", "normalized_candidates") == (Decimal("0.001"), 4)
+    assert budget.observed_cost_per_call(db, "candidates", "normalized_candidates") == (Decimal("0.001"), 4)

@@ -43,6 +43,10 @@ if TYPE_CHECKING:
     from talent_shared.prompts import Prompt
 
 OBSERVATION_DAYS = 14
+# A mean is taken over at most this many of the newest paid calls in the window: every step and
+# every ingestion tick asks for one, so it must not cost what the ledger holds (a bulk load or a
+# prompt bump writes a row per record).
+SAMPLE_CALLS = 10_000
 
 
 def next_reset(now: datetime | None = None) -> datetime:
@@ -109,13 +113,16 @@ def observed_cost_per_partition(
     none), and how many partition-materializations it averages; ``None`` without observations.
 
     A partition materialized twice (two runs) counts twice, so a retried call's second bill is in the
-    mean. Filters by ``code_version`` or by ``model`` when given.
+    mean. Filters by ``code_version`` or by ``model`` when given. Takes the newest
+    :data:`SAMPLE_CALLS` calls of the window (the ledger's asset index, read backwards).
     """
     where, params = _observations(location, asset_key, code_version, model, days)
     rows = conn.execute(
-        f"SELECT run_id, partition_key, coalesce(sum(cost_usd), 0) FROM talent.llm_usage WHERE {' AND '.join(where)}"
+        "SELECT run_id, partition_key, coalesce(sum(cost_usd), 0) FROM"
+        f" (SELECT run_id, partition_key, cost_usd FROM talent.llm_usage WHERE {' AND '.join(where)}"
+        "  ORDER BY created_at DESC LIMIT %s) AS newest"
         " GROUP BY run_id, partition_key",
-        params,
+        [*params, SAMPLE_CALLS],
     ).fetchall()
     if not rows:
         return None
@@ -143,10 +150,14 @@ def observed_cost_per_call(
     model: str | None = None,
     days: int = OBSERVATION_DAYS,
 ) -> tuple[Decimal, int] | None:
-    """Mean cost of one paid call of ``asset_key`` (for ``matches``: one explanation)."""
+    """Mean cost of one paid call of ``asset_key`` (for ``matches``: one explanation), over the
+    newest :data:`SAMPLE_CALLS` of the window."""
     where, params = _observations(location, asset_key, code_version, model, days)
     total, calls = conn.execute(  # type: ignore[misc]  # an aggregate always returns one row
-        f"SELECT coalesce(sum(cost_usd), 0), count(*) FROM talent.llm_usage WHERE {' AND '.join(where)}", params
+        "SELECT coalesce(sum(cost_usd), 0), count(*) FROM"
+        f" (SELECT cost_usd FROM talent.llm_usage WHERE {' AND '.join(where)}"
+        "  ORDER BY created_at DESC LIMIT %s) AS newest",
+        [*params, SAMPLE_CALLS],
     ).fetchone()
     return (Decimal(total) / calls, int(calls)) if calls else None
 
