@@ -109,7 +109,7 @@ test-faults-soak: setup
 	  TALENT_EMBEDDED_SYNCHRONOUS_COMMIT=on $(PY) -m pytest tests/platform/test_faults.py -q -p no:cacheprovider || { echo "faults failed on run $$i (synchronous_commit on)"; exit 1; }; \
 	done
 	@echo "==> faults, synchronous_commit off"
-	TALENT_EMBEDDED_SYNCHRONOUS_COMMIT=off $(PY) -m pytest tests/platform/test_faults.py -q -p no:cacheprovider
+	TALENT_EMBEDDED_SYNCHRONOUS_COMMIT=off TALENT_FAULTS_PROVE_LOSS=1 $(PY) -m pytest tests/platform/test_faults.py -q -p no:cacheprovider
 
 test-candidates test-jobs test-matching: test-%: setup
 	$(PY) -m pytest code_locations/$*/tests

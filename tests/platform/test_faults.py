@@ -39,6 +39,10 @@ import pytest
 pytestmark = pytest.mark.platform
 
 DEADLINE = 300.0  # seconds for the platform to finish a burst after a fault
+# The soak's run with synchronous_commit off (``make test-faults-soak``) proves that the PostgreSQL
+# crash lost commits the platform had made, and that the platform healed them: see
+# ``test_postgres_killed_mid_burst``.
+PROVE_LOSS = os.environ.get("TALENT_FAULTS_PROVE_LOSS") == "1"
 BURST_CANDIDATES, BURST_JOBS = 6, 2
 LOGS = ("daemon", "code-server-candidates", "code-server-jobs", "code-server-matching")
 
@@ -125,6 +129,27 @@ class Faults:
             )
             gaps[f"top-{want} matches of {side}s"] = sorted(i for i in ids if ranked.get(i, 0) != want)
         return {stage: ids for stage, ids in gaps.items() if ids}
+
+    def committed(self, burst: Burst) -> set[tuple[str, str, str]]:
+        """What the database holds of the burst: its raw records and its records' done stages."""
+        ids = burst.candidates + burst.jobs
+        raw = self.query("SELECT 'raw', record_id, '' FROM talent.raw_records WHERE record_id = ANY(%s)", (ids,))
+        done = self.query(
+            "SELECT 'done', record_id, stage FROM talent.record_stages WHERE record_id = ANY(%s) AND status = 'done'",
+            (ids,),
+        )
+        return {(kind, rid, stage) for kind, rid, stage in raw + done}
+
+    def set_server(self, setting: str, value: str | None) -> None:
+        """``ALTER SYSTEM`` on the platform's server (``None`` resets it), reloaded."""
+        from talent_shared.db.connection import connect
+
+        with connect(self.platform.database_url, autocommit=True) as conn:  # type: ignore[attr-defined]
+            if value is None:
+                conn.execute(f"ALTER SYSTEM RESET {setting}")
+            else:
+                conn.execute(f"ALTER SYSTEM SET {setting} = '{value}'")
+            conn.execute("SELECT pg_reload_conf()")
 
     def ledger_rows(self) -> int:
         return int(self.query("SELECT count(*) FROM talent.llm_usage")[0][0])
@@ -311,7 +336,8 @@ def _check_all(
     }
     if run is not None:
         ended = state.instance.get_run_by_id(run.run_id)  # type: ignore[attr-defined]
-        figures["run in progress at the fault"] = f"{run.job_name} {run.run_id[:8]} -> {ended.status.value}"
+        outcome = ended.status.value if ended is not None else "gone (its run row was lost by the crash)"
+        figures["run in progress at the fault"] = f"{run.job_name} {run.run_id[:8]} -> {outcome}"
     state.figures[name] = figures
     return figures
 
@@ -430,14 +456,65 @@ def test_run_worker_killed_mid_burst(faults: Faults) -> None:
 
 
 def test_postgres_killed_mid_burst(faults: Faults) -> None:
+    """PostgreSQL killed while a run for the burst works. With ``TALENT_FAULTS_PROVE_LOSS=1`` and
+    synchronous_commit off, the kill comes the moment the burst's first stage is committed done,
+    with the WAL writer writing every 10 s: what was committed but not yet written is lost by the
+    crash (the test asserts that something of the burst was), and the platform must redo it."""
     from talent_platform.testing import kill_postgres
     from talent_shared.db import embedded
 
+    prove = PROVE_LOSS and not embedded.synchronous_commit()
+    if PROVE_LOSS and not prove:
+        pytest.fail("TALENT_FAULTS_PROVE_LOSS=1 needs TALENT_EMBEDDED_SYNCHRONOUS_COMMIT=off")
     before, started = faults.ledger_rows(), time.monotonic()
-    burst = faults.land("burst-postgres")
-    run = faults.wait("a run for the burst started", lambda: faults.started_run(burst), interval=0.2)
+    if prove:
+        faults.set_server("wal_writer_delay", "10s")
+    try:
+        burst = faults.land("burst-postgres")
+        run = faults.wait("a run for the burst started", lambda: faults.started_run(burst), interval=0.2)
+        if prove:
+            faults.wait(
+                "a stage of the burst committed done",
+                lambda: any(kind == "done" for kind, _, _ in faults.committed(burst)),
+                interval=0.02,
+            )
+        held = faults.committed(burst)
+        fault_at = time.monotonic()
+        kill_postgres(faults.pgdata)
+        url = embedded.start(faults.pgdata)
+        assert url == faults.platform.database_url  # type: ignore[attr-defined]
+        lost = held - faults.committed(burst)
+    finally:
+        if prove:
+            faults.wait("the WAL writer's delay reset", lambda: faults.set_server("wal_writer_delay", None) or True)
+    figures = _check_all(faults, "postgres", burst, ledger_before=before, started=started, fault_at=fault_at, run=run)
+    figures["committed rows of the burst lost by the crash"] = sorted("/".join(filter(None, row)) for row in lost)
+    if prove:
+        assert lost, f"the crash lost nothing of the burst ({len(held)} rows held): nothing was healed"
+
+
+def test_a_run_left_started_without_a_worker_is_failed_and_its_work_redone(faults: Faults) -> None:
+    """What a crash under synchronous_commit off can leave (seen once in the soak's run with it off):
+    a run whose worker exited after writing RUN_SUCCESS, a commit the crash then lost, so the run
+    reads STARTED with no process anywhere. Run monitoring fails it through the local run launcher's
+    health check (``talent_platform.local.launcher``: its code server holds no execution for it);
+    until then the matching reconciler counts the next burst as in flight and requests nothing."""
+    import dagster as dg
+
+    before, started = faults.ledger_rows(), time.monotonic()
+    done = faults.runs_since(0, statuses=[dg.DagsterRunStatus.SUCCESS])
+    stuck = next(r for r in done if r.remote_job_origin and r.remote_job_origin.location_name == "matching")
+    faults.query(
+        "UPDATE public.runs SET status = 'STARTED', end_time = NULL,"
+        " run_body = replace(run_body, '\"PipelineRunStatus.SUCCESS\"', '\"PipelineRunStatus.STARTED\"')"
+        " WHERE run_id = %s RETURNING run_id",
+        (stuck.run_id,),
+    )
+    reread = faults.instance.get_run_by_id(stuck.run_id)  # type: ignore[attr-defined]
+    assert reread is not None and reread.status == dg.DagsterRunStatus.STARTED  # what the crash leaves
+    burst = faults.land("burst-stuck-run")
     fault_at = time.monotonic()
-    kill_postgres(faults.pgdata)
-    url = embedded.start(faults.pgdata)
-    assert url == faults.platform.database_url  # type: ignore[attr-defined]
-    _check_all(faults, "postgres", burst, ledger_before=before, started=started, fault_at=fault_at, run=run)
+    figures = _check_all(faults, "stuck run", burst, ledger_before=before, started=started, fault_at=fault_at)
+    ended = faults.instance.get_run_by_id(stuck.run_id)  # type: ignore[attr-defined]
+    figures["the stuck run"] = f"{stuck.run_id[:8]} -> {ended.status.value}"
+    assert ended.status == dg.DagsterRunStatus.FAILURE, figures

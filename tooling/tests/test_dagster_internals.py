@@ -8,6 +8,7 @@ import importlib
 import inspect
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from talent_platform.local import dagster_internals as di
@@ -27,6 +28,15 @@ def test_each_is_what_its_user_expects() -> None:
     assert di.get("BulkActionsFilter")(
         statuses=[di.get("BulkActionStatus").REQUESTED]
     ).statuses  # the watcher builds it so
+    # the local run launcher's health check (talent_platform.local.launcher)
+    assert {"RUNNING", "FAILED"} <= set(di.get("WorkerStatus").__members__)
+    assert di.get("CheckRunHealthResult")(di.get("WorkerStatus").RUNNING).status.name == "RUNNING"
+    assert di.get("CanCancelExecutionRequest")(run_id="r").run_id == "r"
+    assert di.get("CanCancelExecutionResult")(can_cancel=False).can_cancel is False
+    assert callable(getattr(di.get("DagsterGrpcClient"), "can_cancel_execution", None))
+    launcher = inspect.signature(dg.DefaultRunLauncher._get_grpc_client_for_termination)  # a private method
+    assert list(launcher.parameters) == ["self", "run_id"]
+    assert not dg.DefaultRunLauncher().supports_check_run_worker_health  # why the local launcher exists
     for module, name in di.DAEMON_LOOP_CONSTANTS:
         assert isinstance(getattr(importlib.import_module(module), name), int | float), (module, name)
 

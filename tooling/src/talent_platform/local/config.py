@@ -56,6 +56,9 @@ def instance_config(
             },
             "pools": {"default_limit": 2},
         },
+        # DefaultRunLauncher with a worker health check, so run monitoring fails a STARTED run whose
+        # worker is gone (talent_platform.local.launcher)
+        "run_launcher": {"module": "talent_platform.local.launcher", "class": "LocalRunLauncher"},
         "run_monitoring": {"enabled": True, "start_timeout_seconds": 180, "poll_interval_seconds": 5},
         # as on the cluster (helm/values/platform.yaml): a run that failed for another reason than
         # its own step (its run worker died) is re-executed from failure; automation does not

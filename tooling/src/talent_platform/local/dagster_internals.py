@@ -29,6 +29,11 @@ NAMES: dict[str, tuple[str, str]] = {
     "TickStatus": ("dagster._core.scheduler.instigation", "TickStatus"),
     "WorkspaceProcessContext": ("dagster._core.workspace.context", "WorkspaceProcessContext"),
     "WorkspaceFileTarget": ("dagster._core.workspace.load_target", "WorkspaceFileTarget"),
+    # the local run launcher's worker health check (talent_platform.local.launcher)
+    "CheckRunHealthResult": ("dagster._core.launcher.base", "CheckRunHealthResult"),
+    "WorkerStatus": ("dagster._core.launcher.base", "WorkerStatus"),
+    "CanCancelExecutionRequest": ("dagster._grpc.types", "CanCancelExecutionRequest"),
+    "CanCancelExecutionResult": ("dagster._grpc.types", "CanCancelExecutionResult"),
 }
 
 
