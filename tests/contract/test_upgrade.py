@@ -31,8 +31,7 @@ DROP TRIGGER candidate_vectors_truncate ON talent.candidate_vectors;
 DROP TRIGGER job_vectors_truncate ON talent.job_vectors;
 DROP TRIGGER profiles_truncate ON talent.profiles;
 DROP TRIGGER match_inputs_truncate ON talent.match_inputs;
-DROP FUNCTION talent.note_writer(), talent.note_removal(), talent.note_removal_by_entity(),
-    talent.forget_match_watermark();
+DROP FUNCTION talent.note_writer(), talent.note_removal(), talent.forget_match_watermark();
 DROP TABLE talent.match_watermark, talent.match_recheck;
 ALTER TABLE talent.candidate_vectors DROP COLUMN txid;
 ALTER TABLE talent.job_vectors DROP COLUMN txid;

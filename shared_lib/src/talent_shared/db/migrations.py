@@ -420,14 +420,11 @@ MIGRATIONS: list[tuple[str, str]] = [
             NEW.txid := pg_current_xact_id();
             RETURN NEW;
         END $$;
+        -- the entity: the trigger's argument on a vector table, the row's own column elsewhere
         CREATE FUNCTION talent.note_removal() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            INSERT INTO talent.match_recheck (entity, record_id) VALUES (TG_ARGV[0], OLD.record_id);
-            RETURN OLD;
-        END $$;
-        CREATE FUNCTION talent.note_removal_by_entity() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            INSERT INTO talent.match_recheck (entity, record_id) VALUES (OLD.entity, OLD.record_id);
+            INSERT INTO talent.match_recheck (entity, record_id)
+            VALUES (coalesce(TG_ARGV[0], to_jsonb(OLD) ->> 'entity'), OLD.record_id);
             RETURN OLD;
         END $$;
         CREATE FUNCTION talent.forget_match_watermark() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -467,9 +464,9 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TRIGGER job_vectors_removal AFTER DELETE ON talent.job_vectors
             FOR EACH ROW EXECUTE FUNCTION talent.note_removal('job');
         CREATE TRIGGER profiles_removal AFTER DELETE ON talent.profiles
-            FOR EACH ROW EXECUTE FUNCTION talent.note_removal_by_entity();
+            FOR EACH ROW EXECUTE FUNCTION talent.note_removal();
         CREATE TRIGGER match_inputs_removal AFTER DELETE ON talent.match_inputs
-            FOR EACH ROW EXECUTE FUNCTION talent.note_removal_by_entity();
+            FOR EACH ROW EXECUTE FUNCTION talent.note_removal();
         CREATE TRIGGER candidate_vectors_truncate AFTER TRUNCATE ON talent.candidate_vectors
             FOR EACH STATEMENT EXECUTE FUNCTION talent.forget_match_watermark();
         CREATE TRIGGER job_vectors_truncate AFTER TRUNCATE ON talent.job_vectors
