@@ -351,7 +351,11 @@ def _one_new(suite: Suite, db_url: str, label: str, new, repeats: int) -> float:
             questions.append(time.perf_counter() - started)
     log(f"{label}: " + ", ".join(f"{t * 1e3:.0f}" for t in times) + " ms")
     suite.add(f"{label}: run_matching p50 of {repeats}", p50(times) * 1e3, "ms")
-    for part, what in (("changes", "finding the changes (one query)"), ("features", "reading the features")):
+    for part, what in (
+        ("changes", "finding the changes (one query)"),
+        ("reach", "bounding every pair in the database (reach, one query)"),
+        ("features", "reading the features"),
+    ):
         suite.add(f"  of which {what}, p50", p50([p.get(part, 0.0) for p in phases]) * 1e3, "ms")
     suite.add(f"{label}: the reconciler's question after it (nothing pending), p50", p50(questions) * 1e3, "ms")
     child = _fresh_run(db_url, new.rows(repeats, repeats + 1))
@@ -367,8 +371,9 @@ def _one_new(suite: Suite, db_url: str, label: str, new, repeats: int) -> float:
 
 @contextmanager
 def _timed_parts() -> Iterator[dict[str, float]]:
-    """Seconds spent in ``stored.changes`` and ``load_features`` during the block, by name."""
-    from talent_matching import crossjoin, stored
+    """Seconds spent in ``stored.changes``, ``reach.reachable`` and ``load_features`` during the
+    block, by name."""
+    from talent_matching import crossjoin, reach, stored
 
     spent: dict[str, float] = {}
 
@@ -382,13 +387,14 @@ def _timed_parts() -> Iterator[dict[str, float]]:
 
         return run
 
-    changes, features = stored.changes, crossjoin.load_features
+    changes, reachable, features = stored.changes, reach.reachable, crossjoin.load_features
     stored.changes = timing("changes", changes)  # type: ignore[assignment]
+    reach.reachable = timing("reach", reachable)  # type: ignore[assignment]
     crossjoin.load_features = timing("features", features)  # type: ignore[assignment]
     try:
         yield spent
     finally:
-        stored.changes, crossjoin.load_features = changes, features  # type: ignore[assignment]
+        stored.changes, reach.reachable, crossjoin.load_features = changes, reachable, features  # type: ignore[assignment]
 
 
 def _one(db_url: str, query: str) -> tuple:

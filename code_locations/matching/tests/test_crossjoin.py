@@ -12,9 +12,10 @@ import pytest
 
 from talent_candidates.reading import candidate_input
 from talent_jobs.reading import job_input
+from talent_matching import reach
 from talent_matching.crossjoin import pending_changes, run_matching, stamp_of
 from talent_matching.features import load_features
-from talent_matching.score import UNKNOWN_LEVEL, Side
+from talent_matching.score import UNKNOWN_LEVEL, Side, score_parts
 from talent_matching.stored import watermark
 from talent_platform.seed import generate
 from talent_shared.db.connection import connect
@@ -384,9 +385,10 @@ def test_one_new_candidate_reads_what_it_reaches_only(talent_env, db) -> None:
     def fetched(*words: str) -> int:
         return sum(n for query, n in log if all(w in query for w in words) and "match_recheck" not in query)
 
+    reached = sum(n for query, n in log if "<#>" in query)  # the jobs the new candidate can reach
     assert sum(n for query, n in log if "match_recheck" in query) <= 1  # the change query: the new candidate
-    assert fetched("talent.candidate_vectors") <= 1  # its features
-    assert fetched("talent.job_vectors") <= 1 + len(jobs)  # every job once
+    assert fetched("talent.candidate_vectors", "floor_id") <= 1  # its features
+    assert fetched("talent.job_vectors", "floor_id") <= reached  # the features of the jobs it reaches
     assert fetched("FROM talent.matches") <= reachable
     assert fetched("FROM talent.profiles") <= 1 + 3  # the profiles of the pairs explained
     # the lock's own rows aside; 2: the snapshot's xmin and the last run's watermark
@@ -558,3 +560,52 @@ def test_every_writer_stamps_its_rows(talent_env, db) -> None:
     ).fetchone()
     db.rollback()
     assert int(before) > 0 and after == mine != before
+
+
+@pytest.mark.parametrize("model", [False, True], ids=["hashing", "model"])
+def test_the_databases_bounds_hold_every_score(talent_env, db, model: bool) -> None:
+    """``reach``'s bounds, computed by the database from the unrounded vectors and the profiles'
+    JSON, hold the score ``score_parts`` computes from the grid-rounded ones, for every pair both
+    ways: a candidate of unknown experience and a vector without a lexical part among them. Without
+    the margin some would not (the grid moves the cosines), so the margin is what makes it hold."""
+    cands, jobs = generate(40, 25, seed=25)
+    unknown = {"id": "c-unknown", "name": "A B", "email": "a@b.com", "resume_text": "I build web shops in React."}
+    c_ids = _load(db, "candidate", [*cands, {**unknown, "skills": ["React"]}], model=model)
+    j_ids = _load(db, "job", jobs, model=model)
+    db.execute("UPDATE talent.job_vectors SET lexical = NULL WHERE record_id = %s", (j_ids[2],))
+    sides = {"candidate": load_features(db, "candidate").side, "job": load_features(db, "job").side}
+    dim = sides["candidate"].vectors.shape[1]
+    margin = reach.margin(dim)
+    below_without_margin = 0
+    for entity, new in (("job", c_ids[-3:]), ("candidate", j_ids[:3])):
+        bounds = reach.pair_bounds(db, entity, new, dim)
+        assert len(bounds) == len(sides[entity]) * 3
+        for new_id in new:
+            if entity == "job":
+                parts = score_parts(sides["candidate"].take([sides["candidate"].ids.index(new_id)]), sides["job"])
+                scores = dict(zip(sides["job"].ids, parts.score[0].tolist(), strict=True))
+            else:
+                parts = score_parts(sides["candidate"], sides["job"].take([sides["job"].ids.index(new_id)]))
+                scores = dict(zip(sides["candidate"].ids, parts.score[:, 0].tolist(), strict=True))
+            for rid, value in scores.items():
+                lo, hi = bounds[(rid, new_id)]
+                assert lo <= value <= hi, (entity, rid, new_id, lo, value, hi)
+                below_without_margin += lo + margin > value
+    assert below_without_margin
+
+
+def test_only_reachable_jobs_are_read_and_the_lists_stay_exact(talent_env, db) -> None:
+    """One new candidate and one new job on a few hundred stored: each reads only the other side's
+    entities ``reach`` returns (far fewer than all), and the lists equal a from-scratch run."""
+    cands, jobs = generate(300, 120, seed=26)
+    _load(db, "candidate", cands[:-1])
+    _load(db, "job", jobs[:-1])
+    run_matching(db, k=K, explain=_explain)
+    for entity, record, other in (("candidate", cands[-1], "job_vectors"), ("job", jobs[-1], "candidate_vectors")):
+        _load(db, entity, [record])
+        with _rows_fetched(db) as log:
+            run_matching(db, k=K, explain=_explain)
+        reached = sum(n for query, n in log if "<#>" in query)
+        read = sum(n for query, n in log if f"talent.{other}" in query and "floor_id" in query)
+        assert read == reached and 0 < reached < (len(jobs) if entity == "candidate" else len(cands)) / 2
+        _assert_equals_from_scratch(db)

@@ -15,12 +15,15 @@ ranks to the last bit):
    Each recorded version carries the score and cross-join versions and K
    (``@hybrid-2/crossjoin-3/k10``): when the code version of ``matches`` changes with one of them,
    every row counts as changed and the run recomputes everything.
-2. Changed entities are scored against the whole other side (batched matrix products, see
-   ``score.py``), which is read only when it has changes to meet: one new candidate reads every
-   job's features, never every candidate's. The same product gives the changed entities' own
-   lists and the entries that enter the other side's lists: a pair enters an untouched list only
-   if it is not below that list's stored K-th entry (its floor, kept in ``match_inputs`` beside
-   the consumed version and read with the features, ``features.Floors``).
+2. Changed entities are scored against the other side (batched matrix products, see
+   ``score.py``), which is read only when it has changes to meet: one new candidate is scored
+   against the jobs, never against every candidate. The same product gives the changed entities'
+   own lists and the entries that enter the other side's lists: a pair enters an untouched list
+   only if it is not below that list's stored K-th entry (its floor, kept in ``match_inputs``
+   beside the consumed version and read with the features, ``features.Floors``). With a few
+   changed entities, only the other side's entities whose bounded score can enter one of those
+   lists are read (``reach``: the database bounds every pair without sending the vectors); with
+   many, the whole side.
 3. An untouched list can change only if such an entry enters it, or if it holds a changed or
    removed entity. Only those lists are read from ``matches``. The first kind merges exactly:
    the stored list is the top K of the untouched entities. The second merges exactly when the
@@ -51,7 +54,7 @@ import numpy as np
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from talent_matching import reasons, stored
+from talent_matching import reach, reasons, stored
 from talent_matching.features import Features, Floors, load_features
 from talent_matching.score import Side, block_scores, contenders, first_k, pair_terms, rounded
 from talent_matching.stored import Entry
@@ -194,12 +197,22 @@ class _Sides:
     """Both sides' features as far as they were read: a side is read whole only when the other
     side has changes to score against it, or a list must be rescored against it."""
 
-    def __init__(self, conn: psycopg.Connection, changed: dict[str, list[str]]) -> None:
+    def __init__(self, conn: psycopg.Connection, changed: dict[str, list[str]], k: int) -> None:
         self.conn = conn
         self.features: dict[str, Features] = {
-            entity: load_features(conn, entity, None if changed[OTHER[entity]] else changed[entity])
-            for entity in ("candidate", "job")
+            entity: load_features(conn, entity, changed[entity]) for entity in ("candidate", "job")
         }
+        for entity in ("candidate", "job"):
+            news = changed[OTHER[entity]]
+            if not news:
+                continue
+            if len(news) > reach.MOST_CHANGED:
+                self.features[entity] = load_features(conn, entity)
+                continue
+            # a few changed entities of the other side: only what their pairs can reach
+            dim = self.features[OTHER[entity]].side.vectors.shape[1]
+            ids = reach.reachable(conn, entity, news, k, dim) | set(changed[entity])
+            self.features[entity] = load_features(conn, entity, sorted(ids))
 
     def whole(self, entity: str) -> Features:
         if not self.features[entity].complete:
@@ -349,7 +362,7 @@ def _read(conn: psycopg.Connection, k: int, contract: EmbeddingContract | None, 
         for table in ("candidate_vectors", "job_vectors"):
             contract.check_stored(conn, table)
 
-    sides = _Sides(conn, delta.changed)
+    sides = _Sides(conn, delta.changed, k)
     cands, jobs = sides.features["candidate"], sides.features["job"]
     c_new, j_new = cands.subset(delta.changed["candidate"]), jobs.subset(delta.changed["job"])
     read.news = {"candidate": c_new, "job": j_new}
