@@ -53,10 +53,14 @@ class EmbeddingContract:
         )
 
     def check_stored(self, conn: psycopg.Connection, table: str) -> None:
-        """Refuse a vector table holding rows of another model (e.g. one team re-embedded alone)."""
+        """Refuse a vector table holding rows of another model (e.g. one team re-embedded alone).
+
+        Asked on every matches run: "below or above the contract's model" (``model`` is NOT NULL)
+        reads the table's model index (migration 0012) only where rows differ, not every row."""
         rows = conn.execute(
-            f"SELECT model, count(*) FROM talent.{table} WHERE model IS DISTINCT FROM %s GROUP BY model ORDER BY 2 DESC",
-            (self.model,),
+            f"SELECT model, count(*) FROM talent.{table} WHERE model < %(model)s OR model > %(model)s"
+            " GROUP BY model ORDER BY 2 DESC",
+            {"model": self.model},
         ).fetchall()
         if rows:
             found = ", ".join(f"{n} with {m!r}" for m, n in rows)

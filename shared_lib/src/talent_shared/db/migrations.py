@@ -477,6 +477,17 @@ MIGRATIONS: list[tuple[str, str]] = [
             FOR EACH STATEMENT EXECUTE FUNCTION talent.forget_match_watermark();
         """,
     ),
+    (
+        "0012_vector_models_indexed",
+        """
+        -- Every matches run refuses vector tables holding rows of another model than the deployment's
+        -- embedding contract (talent_shared.embedding). Asked without an index that is a scan of
+        -- both vector tables on every run; with one, "any row whose model is below or above the
+        -- contract's?" reads only the rows that differ, none when all agree.
+        CREATE INDEX candidate_vectors_model_idx ON talent.candidate_vectors (model);
+        CREATE INDEX job_vectors_model_idx ON talent.job_vectors (model);
+        """,
+    ),
 ]
 
 
