@@ -185,3 +185,44 @@ def test_an_observed_mean_reads_the_newest_calls_only(talent_env, db, monkeypatc
     monkeypatch.setattr(budget, "SAMPLE_CALLS", 4)
     assert budget.observed_cost_per_partition(db, "candidates", "normalized_candidates") == (Decimal("0.001"), 4)
     assert budget.observed_cost_per_call(db, "candidates", "normalized_candidates") == (Decimal("0.001"), 4)
+
+
+def test_todays_spend_is_the_ledgers_sum_of_the_day(talent_env, db) -> None:
+    """``spent_today`` reads the day's total a trigger keeps beside the ledger (migration 0013): it
+    equals the sum of the location's rows of the UTC day, whatever else was inserted: earlier days,
+    another location, unpriced calls, several rows in one statement, a call inserted twice."""
+    from talent_shared.cost.budget import spent_today
+
+    def row(call: str, location: str | None, cost: str | None, days_ago: int = 0) -> tuple:
+        return (call, location, None if cost is None else Decimal(cost), days_ago)
+
+    insert = (
+        "INSERT INTO talent.llm_usage (call_id, code_location, provider, model, operation, cost_usd, status,"
+        " created_at) VALUES (%s, %s, 'openai', 'gpt-4o-mini', 'chat', %s, 'ok', now() - make_interval(days => %s))"
+        " ON CONFLICT (call_id) DO NOTHING"
+    )
+    rows = [
+        row("a", "candidates", "0.25"),
+        row("b", "candidates", "0.5"),
+        row("c", "candidates", None),  # unpriced: counted nowhere
+        row("d", "candidates", "7", days_ago=1),  # yesterday
+        row("e", "jobs", "3"),
+        row("f", None, "11"),  # no location
+    ]
+    with db.cursor() as cur:
+        cur.executemany(insert, rows)
+        cur.execute(insert, row("a", "candidates", "0.25"))  # the same call again: ignored by the ledger
+        cur.execute(  # many rows in one statement
+            "INSERT INTO talent.llm_usage (call_id, code_location, provider, model, operation, cost_usd, status)"
+            " SELECT 'g' || i, 'candidates', 'openai', 'gpt-4o-mini', 'chat', 0.125, 'ok' FROM generate_series(1, 4) i"
+        )
+    db.commit()
+    ledger = (
+        "SELECT coalesce(sum(cost_usd), 0) FROM talent.llm_usage"
+        " WHERE code_location = %s AND created_at >= date_trunc('day', now(), 'UTC')"
+    )
+    for location, want in (("candidates", Decimal("1.25")), ("jobs", Decimal("3")), ("matching", Decimal("0"))):
+        assert spent_today(db, location) == want == db.execute(ledger, (location,)).fetchone()[0]
+    assert db.execute("SELECT count(*) FROM talent.llm_spend_daily").fetchone()[0] == 3  # two days, two places
+    db.execute("TRUNCATE talent.llm_usage")
+    assert spent_today(db, "candidates") == 0

@@ -262,6 +262,25 @@ def test_another_locations_rows_are_invisible(seeded, pg_url, passwords, role, o
     assert run_as(pg_url, passwords, role, "SELECT DISTINCT code_location FROM talent.llm_usage").fetchall() == [
         (location,)
     ]
+    # its day's total, which its own ledger inserts keep (the trigger runs as the role), and no
+    # other location's
+    spent = "SELECT code_location, cost_usd FROM talent.llm_spend_daily"
+    run_as(
+        pg_url,
+        passwords,
+        role,
+        "INSERT INTO talent.llm_usage (call_id, code_location, provider, model, operation, status, cost_usd)"
+        " VALUES (%s, %s, 'p', 'm', 'o', 'ok', 2)",
+        (f"call-{uuid.uuid4()}", location),
+    )
+    assert run_as(pg_url, passwords, role, spent).fetchall() == [(location, 3)]  # the seeded 1, then 2
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):  # a row-level security violation
+        run_as(
+            pg_url,
+            passwords,
+            role,
+            "INSERT INTO talent.llm_spend_daily (code_location, day, cost_usd) VALUES ('matching', current_date, 1)",
+        )
 
 
 def test_the_locations_own_code_paths_run_as_its_role(seeded, pg_url, passwords) -> None:

@@ -20,6 +20,10 @@ import pytest
 from talent_shared.keys import LOCATIONS
 
 DOWNGRADE_TO_0007 = """
+DROP TRIGGER llm_usage_spend ON talent.llm_usage;
+DROP TRIGGER llm_usage_truncate ON talent.llm_usage;
+DROP FUNCTION talent.add_llm_spend(), talent.forget_llm_spend();
+DROP TABLE talent.llm_spend_daily;
 DROP INDEX talent.candidate_vectors_model_idx, talent.job_vectors_model_idx;
 DROP TRIGGER candidate_vectors_writer ON talent.candidate_vectors;
 DROP TRIGGER job_vectors_writer ON talent.job_vectors;
@@ -116,6 +120,7 @@ def test_a_partition_per_record_database_upgrades_with_nothing_lost_or_paid_twic
             "0010_public_schema_closed",
             "0011_match_changes_in_commit_order",
             "0012_vector_models_indexed",
+            "0013_llm_spend_by_day",
         ]
         keys = dict(db.execute("SELECT entity, count(DISTINCT partition_key) FROM talent.raw_records GROUP BY 1"))
         assert keys == {"candidate": 1, "job": 1}  # ten records, two batches: not ten partitions

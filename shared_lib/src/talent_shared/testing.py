@@ -42,6 +42,7 @@ TABLES = (
     "match_watermark",
     "match_recheck",
     "llm_usage",
+    "llm_spend_daily",
     "llm_cache",
     "cost_estimates",
     "llm_budgets",

@@ -77,9 +77,11 @@ def set_daily_budget(conn: psycopg.Connection, location: str, usd: Decimal) -> N
 
 
 def spent_today(conn: psycopg.Connection, location: str) -> Decimal:
+    """The location's ledger cost of the UTC day: the total a trigger keeps per location and day
+    (migration 0013), one row however many calls the day had."""
     (spent,) = conn.execute(  # type: ignore[misc]  # an aggregate always returns one row
-        "SELECT coalesce(sum(cost_usd), 0) FROM talent.llm_usage"
-        " WHERE code_location = %s AND created_at >= date_trunc('day', now(), 'UTC')",
+        "SELECT coalesce(sum(cost_usd), 0) FROM talent.llm_spend_daily"
+        " WHERE code_location = %s AND day = (now() AT TIME ZONE 'UTC')::date",
         (location,),
     ).fetchone()
     return Decimal(spent)

@@ -488,6 +488,50 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX job_vectors_model_idx ON talent.job_vectors (model);
         """,
     ),
+    (
+        "0013_llm_spend_by_day",
+        """
+        -- Every LLM step's budget preflight and every ingestion tick with pending records ask what a
+        -- location spent today. Summing the day's ledger rows costs the day's calls: a bulk load
+        -- or a prompt bump is hundreds of thousands of rows a day. A statement trigger keeps a
+        -- total per location and UTC day beside the ledger, in the inserting transaction (the
+        -- meter inserts in autocommit, so the total's row is locked for one insert at a time).
+        -- Ledger rows are never updated or deleted by the application (a TRUNCATE empties the
+        -- totals too); rows without a location
+        -- or a cost (unpriced calls) count nowhere, as in the sum they replace.
+        CREATE TABLE talent.llm_spend_daily (
+            code_location text NOT NULL,
+            day           date NOT NULL,
+            cost_usd      numeric(24, 10) NOT NULL DEFAULT 0,
+            PRIMARY KEY (code_location, day)
+        );
+        CREATE FUNCTION talent.add_llm_spend() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO talent.llm_spend_daily AS t (code_location, day, cost_usd)
+            SELECT code_location, (created_at AT TIME ZONE 'UTC')::date, sum(cost_usd)
+            FROM added
+            WHERE code_location IS NOT NULL AND cost_usd IS NOT NULL
+            GROUP BY 1, 2
+            ORDER BY 1, 2  -- the totals' rows locked in one order by every writer: no deadlock
+            ON CONFLICT (code_location, day) DO UPDATE SET cost_usd = t.cost_usd + EXCLUDED.cost_usd;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER llm_usage_spend AFTER INSERT ON talent.llm_usage
+            REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION talent.add_llm_spend();
+        CREATE FUNCTION talent.forget_llm_spend() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            DELETE FROM talent.llm_spend_daily;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER llm_usage_truncate AFTER TRUNCATE ON talent.llm_usage
+            FOR EACH STATEMENT EXECUTE FUNCTION talent.forget_llm_spend();
+        INSERT INTO talent.llm_spend_daily (code_location, day, cost_usd)
+        SELECT code_location, (created_at AT TIME ZONE 'UTC')::date, sum(cost_usd)
+        FROM talent.llm_usage
+        WHERE code_location IS NOT NULL AND cost_usd IS NOT NULL
+        GROUP BY 1, 2;
+        """,
+    ),
 ]
 
 

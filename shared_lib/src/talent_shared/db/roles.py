@@ -112,6 +112,7 @@ RLS_TABLES = (
     "batch_stages",
     "reconciler_ticks",
     "llm_usage",
+    "llm_spend_daily",
     "llm_cache",
 )
 
@@ -132,7 +133,12 @@ class Policy:
 
 def _grants(role: str) -> list[Grant]:
     reads = [Grant("SELECT", "llm_prices"), Grant("SELECT", "llm_budgets")]
-    ledger = [Grant("SELECT, INSERT", "llm_usage"), Grant("SELECT, INSERT", "llm_cache")]
+    ledger = [
+        Grant("SELECT, INSERT", "llm_usage"),
+        # its day's total, kept by the ledger's insert trigger, which runs as the inserting role
+        Grant("SELECT, INSERT, UPDATE", "llm_spend_daily"),
+        Grant("SELECT, INSERT", "llm_cache"),
+    ]
     if role in ENTITY_LOCATIONS:
         _entity, vectors, _location = ENTITY_LOCATIONS[role]
         return [
@@ -208,6 +214,7 @@ def _policies(role: str, admin: str) -> list[Policy]:
                 for t in ("ingested_sources", "rejects", "raw_records", "profiles", "record_stages", "batch_stages")
             ),
             Policy("llm_usage", "ALL", using=ledger, check=ledger),
+            Policy("llm_spend_daily", "ALL", using=ledger, check=ledger),
             Policy("reconciler_ticks", "ALL", using=f"location = {_literal(location)}"),
             *_cache_policies(admin),
         ]
@@ -216,6 +223,7 @@ def _policies(role: str, admin: str) -> list[Policy]:
         return [
             Policy("profiles", "SELECT", using="true"),
             Policy("llm_usage", "ALL", using=ledger, check=ledger),
+            Policy("llm_spend_daily", "ALL", using=ledger, check=ledger),
             Policy("reconciler_ticks", "ALL", using=f"location = {_literal('matching')}"),
             *_cache_policies(admin),
         ]
