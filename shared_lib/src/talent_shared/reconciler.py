@@ -455,12 +455,21 @@ def asset_reconciler(
         tick = Tick(location)
         requests = []
         with postgres.connect() as conn:
-            tick.stale = has_work(conn)
-            if tick.stale:
-                if live_partitions(context.instance, [key]):
-                    tick.in_flight = tick.stale
-                elif (failed := failed_in_a_row(context.instance, location, None, code, cfg.max_attempts)) is not None:
-                    tick.stranded = tick.stale
+            if live_partitions(context.instance, [key]):
+                # the live run consumes what differs now, and anything newer is asked about after
+                # it ends. Not asked meanwhile: the question compares what was written since the
+                # last run's snapshot, all of a bulk load until the run that matches it writes, so
+                # asking every tick of that run would cost the whole comparison each time. The
+                # counts are the last tick's, all in flight.
+                last = conn.execute(
+                    "SELECT stale FROM talent.reconciler_ticks WHERE location = %s", (location,)
+                ).fetchone()
+                tick.stale = tick.in_flight = last[0] if last else 0
+                tick.reasons.append("a run is live: counts from the last tick that asked")
+            elif stale := has_work(conn):
+                tick.stale = stale
+                if (failed := failed_in_a_row(context.instance, location, None, code, cfg.max_attempts)) is not None:
+                    tick.stranded = stale
                     tick.reasons.append(
                         f"{cfg.max_attempts} runs failed in a row ({failure_reason(context.instance, failed)});"
                         " waiting for a new code version"
@@ -473,7 +482,7 @@ def asset_reconciler(
                             tags={PIPELINE_TAG: location, CODE_TAG: code, **NO_RUN_RETRY},
                         )
                     )
-                    tick.requested = tick.stale
+                    tick.requested = stale
             tick.save(conn)
         if tick.stale:
             context.log.info(tick.summary())
