@@ -9,10 +9,8 @@ no code server at all, says nothing, so the run counts as running.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
+import os
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -20,16 +18,12 @@ import dagster as dg
 import pytest
 
 from talent_platform.local.launcher import LocalRunLauncher
+from talent_platform.local.platform import wait_grpc
+from talent_platform.local.processes import Supervisor, free_port
 
 # where DefaultRunLauncher keeps a run's code server address: were Dagster to rename it, the first
 # case below would read "no code server to ask" and fail
 GRPC_INFO_TAG = ".dagster/grpc_info"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -42,34 +36,17 @@ def instance() -> Iterator[dg.DagsterInstance]:
 @pytest.fixture(scope="module")
 def code_server(tmp_path_factory) -> Iterator[int]:
     """``dagster api grpc`` serving an empty Definitions; stopped after the module's tests."""
-    defs = tmp_path_factory.mktemp("code") / "defs.py"
-    defs.write_text("import dagster as dg\n\ndefs = dg.Definitions()\n")
-    port = _free_port()
-    command = [sys.executable, "-m", "dagster", "api", "grpc", "--python-file", str(defs), "--host", "127.0.0.1"]
-    server = subprocess.Popen([*command, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    work = tmp_path_factory.mktemp("code")
+    (work / "defs.py").write_text("import dagster as dg\n\ndefs = dg.Definitions()\n")
+    port = free_port()
+    supervisor = Supervisor(work / "logs", dict(os.environ))
     try:
-        _wait_until_serving(port, server)
+        serve = ["api", "grpc", "--python-file", str(work / "defs.py"), "--host", "127.0.0.1", "--port", str(port)]
+        supervisor.start("code-server", [sys.executable, "-m", "dagster", *serve])
+        wait_grpc(port, supervisor, timeout=60)
         yield port
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def _wait_until_serving(port: int, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the code server exited: {server.stderr.read().decode() if server.stderr else ''}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError("the code server did not start in 60 s")
+        supervisor.stop_all()
 
 
 def _started_run(instance: dg.DagsterInstance, port: int | None) -> dg.DagsterRun:
@@ -91,7 +68,7 @@ def test_a_code_server_without_the_runs_execution_means_its_worker_is_gone(insta
 
 
 def test_a_code_server_that_does_not_answer_says_nothing(instance) -> None:
-    status, message = _health(instance, _started_run(instance, _free_port()))  # nothing listens there
+    status, message = _health(instance, _started_run(instance, free_port()))  # nothing listens there
     assert status == "RUNNING" and message is not None and "did not answer" in message
 
 

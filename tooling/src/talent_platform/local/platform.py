@@ -49,7 +49,8 @@ def _bin(name: str) -> str:
     return str(local) if local.exists() else (shutil.which(name) or name)
 
 
-def _wait_grpc(port: int, supervisor: Supervisor, timeout: float) -> None:
+def wait_grpc(port: int, supervisor: Supervisor, timeout: float) -> None:
+    """Until the code server on ``port`` answers a ping (failing early if a child exited)."""
     from talent_platform.local.dagster_internals import get
 
     client = get("DagsterGrpcClient")(port=port, host="127.0.0.1")
@@ -161,7 +162,7 @@ def running_platform(
             )
         for name in LOCATIONS:  # loading in parallel: the first one waited for takes the longest
             with _step(progress, f"code location {name}", f"serving on port {ports[name]}"):
-                _wait_grpc(ports[name], supervisor, timeout=120)
+                wait_grpc(ports[name], supervisor, timeout=120)
         url = None
         if webserver_port is not None:
             supervisor.start(
