@@ -55,7 +55,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from talent_matching import reach, reasons, stored
-from talent_matching.features import Features, Floors, load_features
+from talent_matching.features import OTHER, Features, Floors, load_features
 from talent_matching.score import Side, block_scores, contenders, first_k, pair_terms, rounded
 from talent_matching.stored import Entry
 from talent_matching.versions import CROSSJOIN_VERSION, SCORE_VERSION
@@ -64,7 +64,6 @@ from talent_shared.profiles import load_profiles
 from talent_shared.providers.base import Profile
 
 BLOCK = 512
-OTHER = {"candidate": "job", "job": "candidate"}
 # the advisory lock one matching run holds at a time, in the keyspace of the pipeline steps' locks
 # (``talent_shared.pipeline``: ``hashtext('talent:<entity>:<stage>:<batch>')``)
 LOCK = "talent:matches"
@@ -194,8 +193,9 @@ def _merge(old: dict[str, Entry], drop: set[str], new: dict[str, Entry], k: int)
 
 
 class _Sides:
-    """Both sides' features as far as they were read: a side is read whole only when the other
-    side has changes to score against it, or a list must be rescored against it."""
+    """Both sides' features as far as they were read: a side's changed entities; what a few
+    changed entities of the other side can reach (``reach``); the whole side when many changed
+    entities are scored against it, or a list must be rescored against it."""
 
     def __init__(self, conn: psycopg.Connection, changed: dict[str, list[str]], k: int) -> None:
         self.conn = conn

@@ -30,6 +30,7 @@ from talent_matching.score import Side
 from talent_shared.lexical import DIM as LEXICAL_DIM
 
 TABLES = {"candidate": "candidate_vectors", "job": "job_vectors"}
+OTHER = {"candidate": "job", "job": "candidate"}
 # an entity's stored list in talent.matches: its own column, its rank column, the other side's column
 LISTS = {"candidate": ("candidate_id", "candidate_rank", "job_id"), "job": ("job_id", "job_rank", "candidate_id")}
 CHUNK = 4096  # rows turned into arrays at a time (bounds the per-row objects alive at once)

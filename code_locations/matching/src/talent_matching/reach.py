@@ -34,11 +34,10 @@ from collections.abc import Sequence
 import psycopg
 
 from talent_matching import score
-from talent_matching.features import TABLES
+from talent_matching.features import OTHER, TABLES
 from talent_shared.lexical import DIM as LEXICAL_DIM
 
 MOST_CHANGED = 8
-OTHER = {"candidate": "job", "job": "candidate"}
 # the level names in the order of their values, which run 0, 1, 2...: a name's position - 1 is its level
 LEVEL_NAMES = sorted(score.LEVELS, key=score.LEVELS.__getitem__)
 if [score.LEVELS[name] for name in LEVEL_NAMES] != list(range(len(LEVEL_NAMES))):
